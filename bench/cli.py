@@ -1,0 +1,201 @@
+"""The ``bench`` command line: one function per verb.
+
+Exit codes: ``OK = 0``; ``FAILED = 1`` (some cells failed; their reasons are in the leaderboard);
+``USAGE_ERROR = 2`` (bad input: one line on stderr, nothing computed is lost); ``INTERRUPTED = 130``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+from typing import NoReturn, Sequence
+
+OK, FAILED, USAGE_ERROR, INTERRUPTED = 0, 1, 2, 130
+KINDS = ("models", "noises", "datasets")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``bench: error: ... (see 'bench run --help')``."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"bench: error: {message} (see '{self.prog} --help')", file=sys.stderr)
+        raise SystemExit(USAGE_ERROR)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"bench: warning: {message}", file=sys.stderr)
+
+
+def _parse_ints(text: str, option: str, *, low: int, high: int | None = None) -> list[int]:
+    from registry import ParameterError
+
+    allowed = f"integers >= {low}" if high is None else f"integers from {low} to {high}"
+    try:
+        values = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise ParameterError(f"{option} takes {allowed} separated by commas. Got {text!r} instead.") from None
+    bad = [v for v in values if v < low or (high is not None and v > high)]
+    if bad:
+        raise ParameterError(f"{option} takes {allowed}. Got {bad[0]} in {text!r}.")
+    return list(dict.fromkeys(values))
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from registry import load_registry
+
+    registry = load_registry()
+    kinds = [args.kind] if args.kind else list(KINDS)
+    rows = [
+        {"name": e.name, "kind": e.kind, "distribution": e.distribution, "version": e.version, "summary": e.summary}
+        for kind in kinds
+        for e in registry.list(kind)
+    ]
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+    else:
+        print(tabulate([list(r.values()) for r in rows], headers=list(rows[0]) if rows else [], tablefmt="simple"))
+    return OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bench.data import load
+    from bench.grid import plan
+    from bench.profiles import get_profile
+    from bench.progress import Progress
+    from bench.runner import Runner
+    from bench.store import Store
+    from registry import BenchError, load_registry, select
+    from reports import write_reports
+
+    registry = load_registry()
+    models = select(args.models, registry.names("models"), "model")
+    noises = select(args.noise, registry.names("noises"), "noise")
+    datasets = select(args.datasets, registry.names("datasets"), "dataset")
+    profile = get_profile(args.profile)
+    severities = (_parse_ints(args.severities, "--severities", low=1) if args.severities
+                  else list(profile.severities))
+    for noise in noises:  # each noise declares its severities: check all before any work starts
+        for severity in severities:
+            registry.spec("noises", noise).resolve(severity)
+    if args.seed < 0:
+        raise BenchError(f"--seed takes an integer >= 0. Got {args.seed} instead.")
+    device = _device(args.device)
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / ".write-test").touch()
+        (out / ".write-test").unlink()
+    except OSError as exc:
+        raise BenchError(f"cannot write to --out {str(out)!r}: {exc.strerror}; choose another directory") from None
+
+    loaded = {name: load(registry.spec("datasets", name)) for name in datasets}
+    cells = plan(registry, datasets=datasets, models=models, noises=noises, severities=severities,
+                 seeds=[args.seed], profile=profile, fingerprints={n: d.fingerprint for n, d in loaded.items()})
+    store = Store(out)
+    progress = Progress(len(cells), quiet=args.quiet)
+    runner = Runner(registry, loaded, store, device=device, progress=progress)
+    try:
+        summary = runner.run(cells, rerun=args.rerun)
+    except KeyboardInterrupt:
+        write_reports(store.records(), out)
+        print(f"bench: interrupted; every finished cell is kept in {store.path}. Run the same command again "
+              "to compute only the missing cells.", file=sys.stderr)
+        return INTERRUPTED
+    paths = write_reports(store.records(), out)
+    if not args.quiet:
+        print(f"{len(cells)} cells: {summary.computed} computed, {summary.reused} already in {store.path}, "
+              f"{summary.failed} failed", file=sys.stderr)
+        for failure in summary.failures:
+            print(f"  failed: {failure}", file=sys.stderr)
+    for path in paths:
+        print(path)
+    return FAILED if summary.failed else OK
+
+
+def _device(name: str) -> str:
+    import torch
+
+    from registry import BenchError
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise BenchError("--device cuda was given but torch sees no CUDA device; use --device cpu or auto")
+    return name
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from bench.store import Store
+    from registry import BenchError
+    from reports import write_reports
+
+    store = Store(Path(args.out))
+    records = store.records()
+    if not records:
+        raise BenchError(f"no results in {store.path}: run 'bench run --out {args.out}' first")
+    for path in write_reports(records, Path(args.out)):
+        print(path)
+    return OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="bench", description="Benchmark autoencoders on limited, noisy data.")
+    from bench import __version__
+
+    parser.add_argument("--version", action="version", version=f"bench {__version__}")
+    verbs = parser.add_subparsers(dest="verb", metavar="COMMAND", parser_class=_Parser)
+
+    run = verbs.add_parser("run", help="train and score every model x noise x dataset cell of a grid",
+                           description="Train and score every cell of a grid and write leaderboards.")
+    run.add_argument("--models", default="all", metavar="SEL",
+                     help="'all', names or wildcards separated by commas (default: all)")
+    run.add_argument("--noise", default="gaussian,erasing", metavar="SEL",
+                     help="noises to corrupt with (default: gaussian,erasing)")
+    run.add_argument("--datasets", default="fashion_mnist", metavar="SEL", help="(default: fashion_mnist)")
+    run.add_argument("--severities", metavar="1,3,5", help="severity levels (default: the profile's)")
+    run.add_argument("--profile", default="quick", metavar="quick|paper",
+                     help="quick (default): minutes on 2 CPU cores; paper: the protocol of the comparison")
+    run.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the cells (default: 0)")
+    run.add_argument("--out", default="bench-out", metavar="DIR", help="output directory (default: ./bench-out)")
+    run.add_argument("--rerun", choices=("failed", "all"),
+                     help="recompute cells already in DIR: only failed ones, or all (default: none)")
+    run.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"), help="(default: cpu)")
+    run.add_argument("--quiet", action="store_true", help="no progress output")
+    run.set_defaults(func=cmd_run)
+
+    lst = verbs.add_parser("list", help="list installed models, noises and datasets",
+                           description="List installed plugins' specs, sorted, with their distributions.")
+    lst.add_argument("kind", nargs="?", choices=KINDS, help="only this kind")
+    lst.add_argument("--format", default="text", choices=("text", "json"), help="(default: text)")
+    lst.set_defaults(func=cmd_list)
+
+    report = verbs.add_parser("report", help="rebuild leaderboards from the results a run stored",
+                              description="Rebuild results.csv, leaderboard.csv and leaderboard.md from DIR.")
+    report.add_argument("--out", default="bench-out", metavar="DIR", help="run directory (default: ./bench-out)")
+    report.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.verb is None:
+        parser.print_help()
+        return USAGE_ERROR
+    warnings.showwarning = _show_warning
+    from registry import BenchError
+
+    try:
+        return args.func(args)
+    except BenchError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""Grid planning: the cells of a run, each one (dataset, model, noise, severity, seed) under a profile."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from registry import Registry
+
+from . import __version__
+from .profiles import Profile
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One unit of work. Its :attr:`key` hashes everything that changes its result."""
+
+    dataset: str
+    model: str
+    noise: str
+    severity: int
+    seed: int
+    profile: Profile
+    model_params: dict[str, Any] = field(default_factory=dict, hash=False)
+    noise_params: dict[str, Any] = field(default_factory=dict, hash=False)
+    versions: dict[str, str] = field(default_factory=dict, hash=False)  # harness and each plugin dist
+    dataset_fingerprint: str = ""
+
+    @property
+    def key(self) -> str:
+        blob = json.dumps(
+            {
+                "dataset": [self.dataset, self.dataset_fingerprint],
+                "model": [self.model, self.model_params],
+                "noise": [self.noise, self.noise_params, self.severity],
+                "seed": self.seed,
+                "profile": asdict(self.profile),
+                "versions": self.versions,
+            },
+            sort_keys=True,
+            default=str,
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+    @property
+    def label(self) -> str:
+        return f"{self.dataset}/{self.model}/{self.noise}@{self.severity}/seed{self.seed}"
+
+    def describe(self) -> dict[str, Any]:
+        """The cell's identifying columns, as results and reports show them."""
+        return {
+            "key": self.key,
+            "dataset": self.dataset,
+            "model": self.model,
+            "noise": self.noise,
+            "severity": self.severity,
+            "seed": self.seed,
+            "profile": self.profile.name,
+            "model_params": self.model_params,
+            "noise_params": self.noise_params,
+            "versions": self.versions,
+            "dataset_fingerprint": self.dataset_fingerprint,
+        }
+
+
+def plan(
+    registry: Registry,
+    *,
+    datasets: list[str],
+    models: list[str],
+    noises: list[str],
+    severities: list[int],
+    seeds: list[int],
+    profile: Profile,
+    fingerprints: dict[str, str],
+) -> list[Cell]:
+    """Every combination, ordered so that cells sharing a dataset, seed and model run back to back
+    (a model that is not denoising is trained once and scored under every noise)."""
+    cells = []
+    for dataset in datasets:
+        ds_entry = registry.entry("datasets", dataset)
+        for seed in seeds:
+            for model in models:
+                m_entry = registry.entry("models", model)
+                for noise in noises:
+                    n_entry = registry.entry("noises", noise)
+                    for severity in severities:
+                        versions = {
+                            "bench": __version__,
+                            **{e.distribution: e.version for e in (ds_entry, m_entry, n_entry)},
+                        }
+                        cells.append(
+                            Cell(
+                                dataset=dataset,
+                                model=model,
+                                noise=noise,
+                                severity=severity,
+                                seed=seed,
+                                profile=profile,
+                                model_params=m_entry.spec.resolve(),
+                                noise_params=n_entry.spec.resolve(severity),
+                                versions=versions,
+                                dataset_fingerprint=fingerprints[dataset],
+                            )
+                        )
+    return cells

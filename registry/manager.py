@@ -1,0 +1,186 @@
+"""The plugin manager: loads the entry-point group ``bench`` safely and collects specs into a registry.
+
+Built-in plugins are declared as entry points of this project's own distribution, so they are found
+the same way a third party's are. Environment switches:
+
+- ``BENCH_DISABLE_PLUGIN_AUTOLOAD=1``: load only this project's own plugins;
+- ``BENCH_STRICT_PLUGINS=1``: a plugin that fails to load is an error instead of a warning.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import warnings
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from importlib import metadata
+from typing import Any, Mapping
+
+import pluggy
+
+from . import hookspecs
+from .errors import PluginError, SelectionError
+from .specs import DatasetSpec, ModelSpec, NoiseSpec
+
+GROUP = "bench"
+HOST_DISTRIBUTION = "bench"
+# Used only when the project runs from a source tree that was never installed (no entry points).
+BUILTIN_MODULES = {"models": "plugins.models", "noises": "plugins.noises", "datasets": "plugins.datasets"}
+
+KINDS: dict[str, tuple[str, type]] = {
+    "models": ("bench_models", ModelSpec),
+    "noises": ("bench_noises", NoiseSpec),
+    "datasets": ("bench_datasets", DatasetSpec),
+}
+SINGULAR = {"models": "model", "noises": "noise", "datasets": "dataset"}
+
+
+class PluginLoadWarning(UserWarning):
+    """A plugin could not be loaded and was skipped; the rest still run."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A spec together with where it came from."""
+
+    kind: str
+    spec: Any
+    distribution: str
+    version: str
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def summary(self) -> str:
+        return self.spec.summary
+
+
+@dataclass(frozen=True)
+class Registry:
+    """Every installed spec by kind (``models``, ``noises``, ``datasets``) and name. Pure: listing does
+    not import, train or download anything."""
+
+    entries: Mapping[str, Mapping[str, Entry]]
+
+    def names(self, kind: str, pattern: str = "*") -> list[str]:
+        """Sorted names of ``kind`` matching the shell-style ``pattern`` (e.g. ``'*vae'``)."""
+        return sorted(n for n in self.entries[kind] if fnmatchcase(n, pattern))
+
+    def list(self, kind: str, pattern: str = "*") -> list[Entry]:
+        return [self.entries[kind][n] for n in self.names(kind, pattern)]
+
+    def entry(self, kind: str, name: str) -> Entry:
+        if name not in self.entries[kind]:
+            from .selection import unknown_name_message
+
+            raise SelectionError(unknown_name_message(SINGULAR[kind], name, self.names(kind)))
+        return self.entries[kind][name]
+
+    def spec(self, kind: str, name: str) -> Any:
+        return self.entry(kind, name).spec
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in {"", "0", "false", "no"}
+
+
+def _fail(message: str, strict: bool) -> None:
+    if strict:
+        raise PluginError(message + " (BENCH_STRICT_PLUGINS is set)")
+    warnings.warn(message, PluginLoadWarning, stacklevel=3)
+
+
+def _distribution(ep: metadata.EntryPoint) -> tuple[str, str]:
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return "unknown", "unknown"
+    return dist.metadata["Name"] or dist.name, dist.version
+
+
+def _same_dist(a: str, b: str) -> bool:
+    norm = lambda s: s.lower().replace("_", "-").replace(".", "-")  # noqa: E731  (PEP 503)
+    return norm(a) == norm(b)
+
+
+def load_registry(*, autoload: bool | None = None, strict: bool | None = None) -> Registry:
+    """Load every plugin of the entry-point group ``bench`` and collect their specs.
+
+    A plugin whose import or hook fails is skipped with a :class:`PluginLoadWarning` naming its
+    distribution (an error when ``strict``). Two specs claiming one name raise :class:`PluginError`
+    naming both distributions.
+    """
+    autoload = not _env_flag("BENCH_DISABLE_PLUGIN_AUTOLOAD") if autoload is None else autoload
+    strict = _env_flag("BENCH_STRICT_PLUGINS") if strict is None else strict
+
+    pm = pluggy.PluginManager(GROUP)
+    pm.add_hookspecs(hookspecs)
+    origin: dict[str, tuple[str, str]] = {}
+
+    eps = sorted(metadata.entry_points(group=GROUP), key=lambda e: (_distribution(e), e.name))
+    own = [ep for ep in eps if _same_dist(_distribution(ep)[0], HOST_DISTRIBUTION)]
+    candidates = eps if autoload else own
+    loaded: list[tuple[str, Any, tuple[str, str]]] = []
+    for ep in candidates:
+        dist = _distribution(ep)
+        try:
+            loaded.append((ep.name, ep.load(), dist))
+        except Exception as exc:  # a broken third-party plugin must not take the host down
+            _fail(
+                f"plugin '{ep.name}' from distribution '{dist[0]} {dist[1]}' failed to import "
+                f"and was skipped: {type(exc).__name__}: {exc}",
+                strict,
+            )
+    if not own:  # running from an uninstalled source tree: register the built-ins directly
+        for ep_name, module in BUILTIN_MODULES.items():
+            loaded.append((ep_name, importlib.import_module(module), (HOST_DISTRIBUTION, "source")))
+
+    for ep_name, plugin, dist in loaded:
+        plugin_name = f"{dist[0]}:{ep_name}"
+        if pm.is_registered(plugin):
+            continue
+        try:
+            pm.register(plugin, name=plugin_name)
+            pm.check_pending()
+        except Exception as exc:
+            if pm.is_registered(plugin):
+                pm.unregister(plugin)
+            _fail(
+                f"plugin '{ep_name}' from distribution '{dist[0]} {dist[1]}' is not a valid bench "
+                f"plugin and was skipped: {exc}",
+                strict,
+            )
+            continue
+        origin[plugin_name] = dist
+
+    entries: dict[str, dict[str, Entry]] = {}
+    for kind, (hook_name, spec_type) in KINDS.items():
+        found: dict[str, Entry] = {}
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():
+            dist_name, version = origin[impl.plugin_name]
+            where = f"distribution '{dist_name} {version}'"
+            try:
+                specs = list(impl.function())
+            except Exception as exc:
+                _fail(f"hook {hook_name} of {where} raised and was skipped: {type(exc).__name__}: {exc}", strict)
+                continue
+            for spec in specs:
+                if not isinstance(spec, spec_type):
+                    _fail(
+                        f"hook {hook_name} of {where} returned {type(spec).__name__}, "
+                        f"expected {spec_type.__name__}; skipped",
+                        strict,
+                    )
+                    continue
+                if spec.name in found:
+                    other = found[spec.name]
+                    raise PluginError(
+                        f"{SINGULAR[kind]} name '{spec.name}' is claimed twice: by distribution "
+                        f"'{other.distribution} {other.version}' and by {where}. Uninstall one of them "
+                        "or set BENCH_DISABLE_PLUGIN_AUTOLOAD=1 to load only the built-ins."
+                    )
+                found[spec.name] = Entry(SINGULAR[kind], spec, dist_name, version)
+        entries[kind] = found
+    return Registry(entries)

@@ -1,0 +1,172 @@
+"""The frozen spec dataclasses that plugins return from their hooks.
+
+A spec is a name, a callable and metadata the harness reads (parameters, training defaults). Behaviour
+lives in the callables; specs only describe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import torch
+
+from .errors import ParameterError
+
+_TYPE_NAMES = {int: "an int", float: "a float", str: "a str", bool: "a bool"}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One declared parameter of a spec.
+
+    ``low``/``high`` bound numeric values (inclusive, ``None`` for unbounded); ``choices`` closes the set
+    of allowed values. ``help`` is a one-line description that ``bench list`` shows.
+    """
+
+    name: str
+    type: type
+    default: Any
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[Any, ...] | None = None
+    help: str = ""
+
+    def allowed(self) -> str:
+        """Human-readable description of the allowed values, as used in error messages."""
+        if self.choices is not None:
+            return "one of " + ", ".join(repr(c) for c in self.choices)
+        kind = _TYPE_NAMES.get(self.type, self.type.__name__)
+        if self.low is None and self.high is None:
+            return kind
+        low = "-inf" if self.low is None else f"{self.low:g}"
+        high = "inf" if self.high is None else f"{self.high:g}"
+        return f"{kind} in [{low}, {high}]"
+
+    def check(self, value: Any, owner: str) -> Any:
+        """Return ``value`` converted to the parameter's type, or raise :class:`ParameterError`."""
+        try:
+            if self.type is bool and isinstance(value, str):
+                if value.lower() not in {"true", "false", "1", "0"}:
+                    raise ValueError(value)
+                converted = value.lower() in {"true", "1"}
+            elif self.type is int and isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            else:
+                converted = self.type(value)
+        except (TypeError, ValueError):
+            converted = None
+        ok = converted is not None
+        if ok and self.choices is not None:
+            ok = converted in self.choices
+        if ok and self.low is not None:
+            ok = converted >= self.low
+        if ok and self.high is not None:
+            ok = converted <= self.high
+        if not ok:
+            raise ParameterError(
+                f"The '{self.name}' parameter of {owner} must be {self.allowed()}. Got {value!r} instead."
+            )
+        return converted
+
+
+def resolve_params(params: tuple[Param, ...], given: Mapping[str, Any], owner: str) -> dict[str, Any]:
+    """Defaults of ``params`` overridden by ``given``, each checked; unknown keys are an error."""
+    declared = {p.name: p for p in params}
+    unknown = sorted(set(given) - set(declared))
+    if unknown:
+        allowed = ", ".join(declared) or "none"
+        raise ParameterError(f"{owner} has no parameter '{unknown[0]}'. Allowed: {allowed}.")
+    return {p.name: p.check(given.get(p.name, p.default), owner) for p in params}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A representation learner the harness can train and score.
+
+    ``factory(shape, **params)`` builds a fresh ``torch.nn.Module`` for inputs of ``shape`` (without the
+    batch axis, e.g. ``(1, 28, 28)``). The module must provide:
+
+    - ``encode(x) -> Tensor[N, latent]``: the deterministic code (a VAE returns its mean μ);
+    - ``decode(z) -> Tensor[N, *shape]`` with values in [0, 1];
+    - ``forward(x) -> Tensor[N, *shape]``: the deterministic reconstruction, values in [0, 1];
+    - ``loss(x_in, x_target) -> Tensor[]``: the training loss, mean over the batch, for input ``x_in``
+      and target ``x_target``.
+
+    ``denoising=True`` means the harness trains on ``noise(x) -> x`` with the cell's noise and severity;
+    otherwise on ``x -> x``. ``epochs``, ``batch_size`` and ``lr`` (Adam) are the protocol the model comes
+    from; the ``paper`` profile uses them as they are, faster profiles cap the epochs.
+    """
+
+    name: str
+    factory: Callable[..., torch.nn.Module]
+    summary: str
+    params: tuple[Param, ...] = ()
+    denoising: bool = False
+    epochs: int = 60
+    batch_size: int = 128
+    lr: float = 1e-3
+
+    def resolve(self, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        return resolve_params(self.params, given or {}, f"model '{self.name}'")
+
+
+@dataclass(frozen=True)
+class NoiseSpec:
+    """A corruption of inputs in [0, 1].
+
+    ``function(x, **params)`` takes a batch ``Tensor[N, *shape]`` in [0, 1] and returns a tensor of the
+    same shape and dtype in [0, 1]. It draws its randomness from torch's global generator, which the
+    harness seeds, so that a cell's corruption is reproducible and shared across models.
+    ``severities`` maps each level 1..5 to the parameters used at that level.
+    """
+
+    name: str
+    function: Callable[..., torch.Tensor]
+    summary: str
+    params: tuple[Param, ...] = ()
+    severities: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
+
+    def resolve(self, severity: int, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Parameters at ``severity``, overridden by ``given``, each checked."""
+        if severity not in self.severities:
+            allowed = ", ".join(str(s) for s in sorted(self.severities))
+            raise ParameterError(
+                f"severity {severity!r} is not defined for noise '{self.name}': allowed {allowed}."
+            )
+        merged = {**self.severities[severity], **(given or {})}
+        return resolve_params(self.params, merged, f"noise '{self.name}'")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Loaded splits: float32 images ``[N, C, H, W]`` (or vectors ``[N, D]``) in [0, 1], int64 labels."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    classes: tuple[str, ...]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.train_x.shape[1:])
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A labelled dataset.
+
+    ``loader(root, **params) -> Dataset`` returns the train and test splits; ``root`` is the data root
+    (``BENCH_DATA``, default ``~/.cache/bench``) where it may cache or download files. When the files
+    are missing and cannot be obtained it raises :class:`registry.DatasetUnavailable` saying where it
+    looked and how to get them.
+    """
+
+    name: str
+    loader: Callable[..., Dataset]
+    summary: str
+    params: tuple[Param, ...] = ()
+
+    def resolve(self, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        return resolve_params(self.params, given or {}, f"dataset '{self.name}'")
