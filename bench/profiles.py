@@ -35,10 +35,10 @@ class Profile:
 PROFILES = {
     "quick": Profile(
         "quick",
-        "5,000-image subset, at most 10 epochs, full test set, severities 1,3,5: minutes on 2 CPU cores",
+        "5,000-image subset, at most 30 epochs, full test set, severities 1,3,5: minutes on 2 CPU cores",
         train_size=5000,
         test_size=None,
-        max_epochs=10,
+        max_epochs=30,
         batch_size=None,
         severities=(1, 3, 5),
     ),

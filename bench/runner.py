@@ -20,7 +20,7 @@ from . import __version__
 from .data import LoadedDataset, subset
 from .grid import Cell
 from .metrics import score_reconstruction
-from .metrics.reconstruction import psnr
+from .metrics.reconstruction import psnr_of, squared_error
 from .progress import Progress
 from .seeding import derive_seed, seed_everything
 from .store import Store
@@ -170,7 +170,7 @@ class Runner:
             eval_started = time.perf_counter()
             results = score_reconstruction(trained.model, noisy, x_test)
             record["metrics"] = [r.as_row() for r in results]
-            record["input_psnr"] = psnr(noisy, x_test).mean().item()
+            record["input_psnr"] = psnr_of(squared_error(noisy, x_test))
             record["train"] = {"reused": reused, "seconds": trained.seconds, "epochs": len(trained.history),
                                "loss": trained.history, "train_size": len(x_train), "test_size": len(x_test)}
             record["eval_s"] = time.perf_counter() - eval_started

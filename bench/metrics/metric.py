@@ -17,12 +17,18 @@ class Metric:
     summary: str
 
     def result(self, per_item: torch.Tensor) -> "MetricResult":
-        """Mean of per-item values with the half-width of its normal 95% interval over the items."""
+        """The mean of per-item values, with the 95% interval of the mean over the items."""
         values = per_item.double().flatten()
-        n = values.numel()
-        mean = values.mean().item()
-        ci95 = 1.96 * values.std().item() / math.sqrt(n) if n > 1 else float("nan")
-        return MetricResult(self, mean, ci95, n)
+        return self.estimate(values.mean().item(), values)
+
+    def estimate(self, value: float, influence: torch.Tensor) -> "MetricResult":
+        """``value`` with a normal 95% interval whose standard error is that of the mean of the
+        per-item ``influence`` values (the item values themselves for a mean; their linearisation,
+        the delta method, for a smooth function of means such as PSNR)."""
+        influence = influence.double().flatten()
+        n = influence.numel()
+        ci95 = 1.96 * influence.std().item() / math.sqrt(n) if n > 1 else float("nan")
+        return MetricResult(self, value, ci95, n)
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
+from pytorch_msssim import ssim as _msssim_ssim
 from torch.nn import functional as F
-from torchmetrics.functional.image import structural_similarity_index_measure
 
 from .metric import Metric, MetricResult
 
@@ -16,40 +18,53 @@ SSIM = Metric("ssim", FAMILY, True, "", "structural similarity, Gaussian window 
 PSNR_GAIN = Metric("psnr_gain", FAMILY, True, "dB", "PSNR of the reconstruction minus PSNR of the noisy input")
 RECONSTRUCTION = (BCE, MSE, PSNR, SSIM, PSNR_GAIN)
 
-MAX_PSNR_DB = 100.0  # a perfect reconstruction would be +inf; cap so that means stay finite
-BATCH = 1000  # images per forward pass and per SSIM call (bounds memory, keeps SSIM fast)
+BATCH = 1000  # images per forward pass and per SSIM call: bounds memory on the full test set
+_DB = 10 / math.log(10)
 
 
-def psnr(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Per-item PSNR in dB for values in [0, 1]: ``10·log10(1 / mse)``, capped at 100 dB."""
-    mse = (x - target).pow(2).flatten(1).mean(1)
-    return (10 * torch.log10(1.0 / mse.clamp_min(10 ** (-MAX_PSNR_DB / 10)))).clamp_max(MAX_PSNR_DB)
+def squared_error(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-item mean squared error over all non-batch axes."""
+    return (x - target).pow(2).flatten(1).mean(1)
+
+
+def psnr_of(mse: torch.Tensor) -> float:
+    """PSNR in dB (data range 1) of a set from its per-item MSEs: ``10·log10(1 / mean MSE)``.
+
+    Taken over the set rather than averaged per image, so that an image left untouched (MSE 0, an
+    infinite PSNR of its own) does not dominate the mean.
+    """
+    return 10 * math.log10(1.0 / max(mse.double().mean().item(), 1e-20))
 
 
 def ssim(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Per-image SSIM (Gaussian window 11, sigma 1.5, data range 1); images smaller than the window
-    use the largest odd window that fits. Flat vectors have no SSIM: returns NaNs."""
+    """Per-image SSIM (Wang et al.: Gaussian window 11, sigma 1.5, data range 1, valid region);
+    images smaller than the window use the largest odd window that fits. Vectors have no SSIM: NaNs."""
     if x.dim() != 4:
         return torch.full((len(x),), float("nan"))
     side = min(x.shape[-2:])
     size = 11 if side >= 11 else side - (1 - side % 2)
-    return structural_similarity_index_measure(
-        x, target, gaussian_kernel=True, sigma=1.5, kernel_size=size, data_range=1.0, reduction="none"
-    )
+    return _msssim_ssim(x, target, data_range=1.0, size_average=False, win_size=size, win_sigma=1.5)
 
 
 @torch.inference_mode()
 def score_reconstruction(model: torch.nn.Module, noisy: torch.Tensor, clean: torch.Tensor) -> list[MetricResult]:
     """Score ``model`` reconstructing ``clean`` from ``noisy`` (both ``[N, *shape]`` in [0, 1])."""
     model.eval()
-    per_item: dict[str, list[torch.Tensor]] = {m.name: [] for m in RECONSTRUCTION}
+    bce, mse, mse_in, ssims = [], [], [], []
     for start in range(0, len(clean), BATCH):
         x_in, x = noisy[start : start + BATCH], clean[start : start + BATCH]
         recon = model(x_in).clamp(0, 1)
-        p = psnr(recon, x)
-        per_item["bce"].append(F.binary_cross_entropy(recon, x, reduction="none").flatten(1).sum(1))
-        per_item["mse"].append((recon - x).pow(2).flatten(1).mean(1))
-        per_item["psnr"].append(p)
-        per_item["ssim"].append(ssim(recon, x))
-        per_item["psnr_gain"].append(p - psnr(x_in, x))
-    return [m.result(torch.cat(per_item[m.name]).cpu()) for m in RECONSTRUCTION]
+        bce.append(F.binary_cross_entropy(recon, x, reduction="none").flatten(1).sum(1))
+        mse.append(squared_error(recon, x))
+        mse_in.append(squared_error(x_in, x))
+        ssims.append(ssim(recon, x))
+    bce, mse, mse_in, ssims = (torch.cat(t).double().cpu() for t in (bce, mse, mse_in, ssims))
+    m_rec, m_in = mse.mean(), mse_in.mean()
+    p_rec, p_in = psnr_of(mse), psnr_of(mse_in)
+    return [
+        BCE.result(bce),
+        MSE.result(mse),
+        PSNR.estimate(p_rec, -_DB * mse / m_rec),
+        SSIM.result(ssims),
+        PSNR_GAIN.estimate(p_rec - p_in, _DB * (mse_in / m_in - mse / m_rec)),
+    ]

@@ -1,0 +1,92 @@
+"""Shared fixtures: isolated data roots, and third-party plugins installed as real distributions."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FASHION_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+def make_distribution(site: Path, dist: str, version: str, module: str, source: str, entry: str | None = None) -> Path:
+    """Install a distribution the way pip would leave it: a module plus ``*.dist-info`` with METADATA
+    and an entry point in the group ``bench``. Returns the site directory to put on the path."""
+    site.mkdir(parents=True, exist_ok=True)
+    (site / f"{module}.py").write_text(textwrap.dedent(source))
+    info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text(f"[bench]\n{entry or module} = {module}\n")
+    (info / "RECORD").write_text("")
+    return site
+
+
+THIRD_PARTY_MODEL = '''
+import torch
+from torch import nn
+from torch.nn import functional as F
+from registry import ModelSpec, Param, hookimpl
+
+
+class TinyAE(nn.Module):
+    def __init__(self, shape, width=16):
+        super().__init__()
+        self.shape = tuple(shape)
+        d = 1
+        for s in self.shape:
+            d *= s
+        self.enc = nn.Linear(d, width)
+        self.dec = nn.Linear(width, d)
+
+    def encode(self, x):
+        return torch.relu(self.enc(x.flatten(1)))
+
+    def decode(self, z):
+        return torch.sigmoid(self.dec(z)).view(-1, *self.shape)
+
+    def forward(self, x):
+        return self.decode(self.encode(x))
+
+    def loss(self, x_in, x_target):
+        return F.mse_loss(self(x_in), x_target)
+
+
+@hookimpl
+def bench_models():
+    return [ModelSpec("tiny_ae", TinyAE, "a third party's one-layer autoencoder",
+                      (Param("width", int, 16, low=1),), epochs=3, lr=1e-2)]
+'''
+
+
+@pytest.fixture
+def third_party_site(tmp_path, monkeypatch) -> Path:
+    """A third-party distribution ``bench-tiny 1.2.3`` providing the model ``tiny_ae``, on sys.path
+    and on PYTHONPATH for subprocesses."""
+    site = make_distribution(tmp_path / "site", "bench-tiny", "1.2.3", "bench_tiny", THIRD_PARTY_MODEL)
+    add_site(site, monkeypatch)
+    return site
+
+
+def add_site(site: Path, monkeypatch) -> None:
+    monkeypatch.syspath_prepend(str(site))
+    paths = [str(site), os.environ.get("PYTHONPATH", "")]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in paths if p))
+
+
+@pytest.fixture(autouse=True)
+def _no_plugin_env(monkeypatch):
+    """Tests start from the default plugin settings whatever the caller's shell has set."""
+    monkeypatch.delenv("BENCH_STRICT_PLUGINS", raising=False)
+    monkeypatch.delenv("BENCH_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+
+
+def run_bench(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the installed ``bench`` command line as a user would."""
+    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=600)

@@ -1,0 +1,107 @@
+"""Claims about plugin discovery: what `bench list` shows and how broken plugins are handled."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import add_site, make_distribution, run_bench
+
+from registry import Param, ParameterError, PluginError, SelectionError, load_registry, select
+from registry.manager import PluginLoadWarning
+
+
+def test_builtin_plugins_are_discovered_through_entry_points_with_their_distribution():
+    registry = load_registry()
+    assert registry.names("models") == ["ae", "dae", "dvae", "vae"]
+    assert registry.names("noises") == ["erasing", "gaussian"]
+    assert {"digits", "fashion_mnist"} <= set(registry.names("datasets"))
+    entry = registry.entry("models", "vae")
+    assert entry.distribution == "bench" and entry.version not in {"", "unknown"}
+
+
+def test_listing_is_sorted_and_filters_with_wildcards():
+    registry = load_registry()
+    assert registry.names("models", "*vae") == ["dvae", "vae"]
+    assert [e.name for e in registry.list("models", "d*")] == ["dae", "dvae"]
+
+
+def test_selection_accepts_all_comma_lists_and_wildcards_in_registry_order():
+    valid = ["ae", "dae", "dvae", "vae"]
+    assert select("all", valid, "model") == valid
+    assert select("vae,ae", valid, "model") == ["ae", "vae"]
+    assert select("*vae,ae,vae", valid, "model") == ["ae", "dvae", "vae"]
+
+
+def test_unknown_name_names_the_closest_match_and_the_choices():
+    with pytest.raises(SelectionError, match=r"unknown model 'vea' - did you mean 'vae'\? Available: ae, dae, dvae, vae"):
+        select("vea", ["ae", "dae", "dvae", "vae"], "model")
+    with pytest.raises(SelectionError, match="no model matches 'x\\*'"):
+        select("x*", ["ae"], "model")
+    with pytest.raises(SelectionError, match="empty"):
+        select("ae,", ["ae"], "model")
+
+
+def test_third_party_distribution_appears_in_bench_list(third_party_site):
+    result = run_bench("list", "models", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert rows["tiny_ae"] == {"name": "tiny_ae", "kind": "model", "distribution": "bench-tiny",
+                               "version": "1.2.3", "summary": "a third party's one-layer autoencoder"}
+    assert rows["vae"]["distribution"] == "bench"
+
+
+def test_plugin_that_fails_to_import_is_skipped_with_a_warning_naming_its_distribution(tmp_path, monkeypatch):
+    site = make_distribution(tmp_path / "site", "bench-broken", "0.9", "bench_broken", "raise ImportError('no gpu lib')")
+    add_site(site, monkeypatch)
+    with pytest.warns(PluginLoadWarning, match=r"'bench-broken 0.9' failed to import.*no gpu lib"):
+        registry = load_registry()
+    assert registry.names("models") == ["ae", "dae", "dvae", "vae"]
+
+    result = run_bench("list", "models")
+    assert result.returncode == 0
+    assert "bench: warning: plugin 'bench_broken' from distribution 'bench-broken 0.9' failed" in result.stderr
+    assert "vae" in result.stdout
+
+    monkeypatch.setenv("BENCH_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginError, match="bench-broken"):
+        load_registry()
+    strict = run_bench("list")
+    assert strict.returncode == 2 and "Traceback" not in strict.stderr
+    assert strict.stderr.count("\n") == 1 and "bench-broken 0.9" in strict.stderr
+
+
+def test_two_plugins_claiming_one_name_is_an_error_naming_both_distributions(tmp_path, monkeypatch):
+    source = '''
+from registry import ModelSpec, hookimpl
+from plugins.models.mlp import MLPAutoencoder
+
+@hookimpl
+def bench_models():
+    return [ModelSpec("vae", MLPAutoencoder, "an impostor")]
+'''
+    add_site(make_distribution(tmp_path / "site", "bench-clash", "2.0", "bench_clash", source), monkeypatch)
+    with pytest.raises(PluginError, match=r"model name 'vae' is claimed twice.*'bench 0\.1\.0'.*'bench-clash 2\.0'"):
+        load_registry()
+    result = run_bench("run", "--datasets", "digits")
+    assert result.returncode == 2
+    assert "bench-clash 2.0" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_disabling_autoload_keeps_only_the_builtins(third_party_site, monkeypatch):
+    assert "tiny_ae" in load_registry().names("models")
+    monkeypatch.setenv("BENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
+    assert load_registry().names("models") == ["ae", "dae", "dvae", "vae"]
+
+
+def test_parameters_are_checked_against_their_declaration():
+    sigma = Param("sigma", float, 0.1, low=0.0, high=10.0)
+    assert sigma.check("0.5", "noise 'gaussian'") == 0.5
+    with pytest.raises(ParameterError, match=r"The 'sigma' parameter of noise 'gaussian' must be a float in \[0, 10\]\. Got -0\.1 instead\."):
+        sigma.check(-0.1, "noise 'gaussian'")
+    spec = load_registry().spec("noises", "gaussian")
+    assert spec.resolve(5) == {"sigma": 1.0}
+    with pytest.raises(ParameterError, match="severity 6 is not defined for noise 'gaussian': allowed 1, 2, 3, 4, 5"):
+        spec.resolve(6)
+    with pytest.raises(ParameterError, match="has no parameter 'sigmaa'"):
+        spec.resolve(1, {"sigmaa": 1})
