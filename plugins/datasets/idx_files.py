@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import zlib
 from pathlib import Path
 
 import torch
@@ -43,7 +44,8 @@ def _extract_from(src: Path, raw: Path, cls: type[MNIST]) -> None:
     for name, _ in cls.resources:
         try:
             extract_archive(str(src / name), str(raw))
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
+            (raw / os.path.splitext(name)[0]).unlink(missing_ok=True)  # no half-written file left behind
             raise DatasetUnavailable(
                 f"{src / name} is corrupt ({exc}); reinstall the package that provides it"
             ) from None

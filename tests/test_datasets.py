@@ -1,0 +1,76 @@
+"""Claims about the built-in datasets: what loads, and what a user is told when it cannot."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+import torch
+from conftest import FASHION_SYSTEM_DIR
+
+from bench import cli
+from plugins.datasets import fashion_mnist
+from plugins.datasets.digits import load_digits
+from registry import DatasetUnavailable
+
+needs_fashion = pytest.mark.skipif(
+    not (FASHION_SYSTEM_DIR / "train-images-idx3-ubyte.gz").exists(),
+    reason="Debian package dataset-fashion-mnist is not installed (CI installs it)",
+)
+
+
+@needs_fashion
+def test_fashion_mnist_loads_60000_and_10000_images_in_unit_range_from_the_system_files(tmp_path):
+    data = fashion_mnist.load_fashion_mnist(tmp_path)
+    assert data.train_x.shape == (60000, 1, 28, 28) and data.test_x.shape == (10000, 1, 28, 28)
+    assert data.train_x.dtype == torch.float32
+    assert data.train_x.min() == 0 and data.train_x.max() == 1
+    assert sorted(data.train_y.unique().tolist()) == list(range(10)) and len(data.test_y) == 10000
+    assert data.classes[0] == "T-shirt/top"
+    assert (tmp_path / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").is_file()
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+
+def test_missing_fashion_mnist_without_network_says_where_it_looked_and_how_to_get_it(tmp_path, monkeypatch, no_network):
+    monkeypatch.setattr(fashion_mnist, "SYSTEM_DIRS", (tmp_path / "nowhere",))
+    with pytest.raises(DatasetUnavailable) as info:
+        fashion_mnist.load_fashion_mnist(tmp_path / "root")
+    message = str(info.value)
+    assert "Fashion-MNIST files not found in" in message and str(tmp_path / "nowhere") in message
+    assert "download failed" in message and "apt-get install dataset-fashion-mnist" in message
+
+
+def test_bench_run_on_a_missing_dataset_exits_2_with_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(fashion_mnist, "SYSTEM_DIRS", (tmp_path / "nowhere",))
+    monkeypatch.setenv("BENCH_DATA", str(tmp_path / "root"))
+    monkeypatch.setenv("BENCH_OFFLINE", "1")
+    code = cli.main(["run", "--datasets", "fashion_mnist", "--out", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("bench: error: Fashion-MNIST files not found") and err.count("\n") == 1
+    assert "BENCH_OFFLINE" in err and str(tmp_path / "root") in err
+
+
+def test_corrupt_system_archive_is_named(tmp_path, monkeypatch):
+    system = tmp_path / "system"
+    system.mkdir()
+    for name, _ in fashion_mnist.FashionMNIST.resources:
+        (system / name).write_bytes(b"\x1f\x8b\x08\x00not really gzip")
+    monkeypatch.setattr(fashion_mnist, "SYSTEM_DIRS", (system,))
+    with pytest.raises(DatasetUnavailable, match=r"train-images-idx3-ubyte\.gz is corrupt"):
+        fashion_mnist.load_fashion_mnist(tmp_path / "root")
+
+
+def test_digits_need_no_files_and_split_1347_450():
+    data = load_digits(None)
+    assert data.train_x.shape == (1347, 1, 8, 8) and data.test_x.shape == (450, 1, 8, 8)
+    assert data.train_x.min() >= 0 and data.train_x.max() <= 1
+    assert len(data.classes) == 10

@@ -1,0 +1,146 @@
+"""Claims about `bench run` and `bench report` end to end, as a user types them."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from conftest import add_site, make_distribution, run_bench
+
+from bench import cli
+
+METRICS = ["bce", "mse", "psnr", "ssim", "psnr_gain"]
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    result = run_bench("run", "--datasets", "digits", "--noise", "gaussian,erasing", "--severities", "1,3",
+                       "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    return out, result
+
+
+def test_bench_run_on_digits_writes_the_three_files_with_one_row_per_cell(digits_run):
+    out, result = digits_run
+    assert result.stdout.split() == [str(out / n) for n in ("results.csv", "leaderboard.csv", "leaderboard.md")]
+    board = pd.read_csv(out / "leaderboard.csv")
+    assert len(board) == 4 * 2 * 2  # models × noises × severities
+    assert set(board["model"]) == {"ae", "dae", "vae", "dvae"} and set(board["severity"]) == {1, 3}
+    for metric in METRICS:
+        assert board[metric].notna().all()
+        assert {f"{metric}_ci95", f"{metric}_rank"} <= set(board.columns)
+    results = pd.read_csv(out / "results.csv")
+    assert len(results) == 16 * len(METRICS)
+    assert {"key", "dataset", "model", "noise", "severity", "seed", "profile", "model_params", "noise_params",
+            "metric", "value", "higher_is_better"} <= set(results.columns)
+    assert (results["status"] == "done").all()
+    markdown = (out / "leaderboard.md").read_text()
+    assert "## digits · gaussian · reconstruction" in markdown and "psnr ↑ (dB)" in markdown
+
+
+def test_leaderboard_ranks_each_metric_by_its_direction(digits_run):
+    board = pd.read_csv(digits_run[0] / "leaderboard.csv")
+    for _, group in board.groupby(["noise", "severity"]):
+        assert group.loc[group["psnr_rank"] == 1, "psnr"].item() == group["psnr"].max()
+        assert group.loc[group["mse_rank"] == 1, "mse"].item() == group["mse"].min()
+
+
+def test_a_second_identical_run_computes_nothing_and_report_rebuilds_the_same_tables(digits_run, tmp_path):
+    out, _ = digits_run
+    before = pd.read_csv(out / "leaderboard.csv")
+    again = run_bench("run", "--datasets", "digits", "--noise", "gaussian,erasing", "--severities", "1,3",
+                      "--out", str(out))
+    assert again.returncode == 0
+    assert "0 computed, 16 already in" in again.stderr
+    (out / "leaderboard.csv").unlink()
+    report = run_bench("report", "--out", str(out))
+    assert report.returncode == 0, report.stderr
+    pd.testing.assert_frame_equal(pd.read_csv(out / "leaderboard.csv"), before)
+
+
+def test_same_cell_and_seed_give_identical_numbers(digits_run, tmp_path):
+    out, _ = digits_run
+    code = cli.main(["run", "--datasets", "digits", "--models", "dvae", "--noise", "gaussian", "--severities", "3",
+                     "--out", str(tmp_path), "--quiet"])
+    assert code == 0
+    mine = pd.read_csv(tmp_path / "results.csv").set_index("metric")["value"]
+    first = pd.read_csv(out / "results.csv")
+    first = first[(first.model == "dvae") & (first.noise == "gaussian") & (first.severity == 3)].set_index("metric")["value"]
+    pd.testing.assert_series_equal(mine.sort_index(), first.sort_index())
+
+
+def test_a_denoising_model_reconstructs_noisy_inputs_better_than_the_noisy_input_itself(tmp_path):
+    code = cli.main(["run", "--datasets", "digits", "--models", "dae,dvae", "--noise", "gaussian",
+                     "--severities", "4", "--profile", "paper", "--out", str(tmp_path), "--quiet"])
+    assert code == 0
+    board = pd.read_csv(tmp_path / "leaderboard.csv").set_index("model")
+    for model in ("dae", "dvae"):
+        assert board.loc[model, "psnr_gain"] - board.loc[model, "psnr_gain_ci95"] > 1.0  # dB better than input
+        assert board.loc[model, "psnr"] > board.loc[model, "input_psnr"]
+
+
+def test_third_party_model_runs_in_a_grid(third_party_site, tmp_path):
+    result = run_bench("run", "--datasets", "digits", "--models", "tiny_ae,ae", "--noise", "gaussian",
+                       "--severities", "2", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    results = pd.read_csv(tmp_path / "results.csv")
+    assert set(results["model"]) == {"ae", "tiny_ae"}
+    versions = json.loads((tmp_path / "cells.jsonl").read_text().splitlines()[-1])["cell"]["versions"]
+    assert versions["bench-tiny"] == "1.2.3"
+
+
+NAN_MODEL = '''
+from registry import ModelSpec, hookimpl
+from plugins.models.mlp import MLPAutoencoder
+
+
+class Exploding(MLPAutoencoder):
+    def loss(self, x_in, x_target):
+        return super().loss(x_in, x_target) * float("nan")
+
+
+@hookimpl
+def bench_models():
+    return [ModelSpec("exploding", Exploding, "a model whose loss turns NaN", epochs=2)]
+'''
+
+
+def test_a_model_whose_loss_turns_nan_fails_its_cells_and_the_grid_goes_on(tmp_path, monkeypatch):
+    add_site(make_distribution(tmp_path / "site", "bench-nan", "0.1", "bench_nan", NAN_MODEL), monkeypatch)
+    out = tmp_path / "out"
+    result = run_bench("run", "--datasets", "digits", "--models", "exploding,ae", "--noise", "gaussian",
+                       "--severities", "1", "--out", str(out))
+    assert result.returncode == 1
+    assert "failed: digits/exploding/gaussian@1/seed0: TrainingDiverged: training loss became nan" in result.stderr
+    results = pd.read_csv(out / "results.csv")
+    assert set(results.loc[results.status == "done", "model"]) == {"ae"}
+    assert "training loss became nan" in (out / "leaderboard.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--models", "vea"], "unknown model 'vea' - did you mean 'vae'? Available: ae, dae, dvae, vae"),
+        (["--noise", "gausian"], "unknown noise 'gausian' - did you mean 'gaussian'?"),
+        (["--severities", "1,9"], "severity 9 is not defined for noise"),
+        (["--severities", "1,x"], "--severities takes integers >= 1 separated by commas. Got '1,x' instead."),
+        (["--profile", "fast"], "unknown profile 'fast'"),
+        (["--seed", "-1"], "--seed takes an integer >= 0. Got -1 instead."),
+        (["--rerun", "some"], "argument --rerun: invalid choice: 'some'"),
+    ],
+)
+def test_bad_input_gets_one_line_on_stderr_and_exit_code_2(args, expected, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        raise SystemExit(cli.main(["run", "--datasets", "digits", "--out", str(tmp_path), *args]))
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert err.startswith("bench: error: ") and err.count("\n") == 1, err
+    assert expected in err
+    assert not (tmp_path / "cells.jsonl").exists()
+
+
+def test_report_on_a_directory_without_results_says_what_to_do(tmp_path, capsys):
+    assert cli.main(["report", "--out", str(tmp_path)]) == 2
+    assert "run 'bench run --out" in capsys.readouterr().err
