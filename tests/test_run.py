@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import add_site, make_distribution, run_bench
+from conftest import FASHION_SYSTEM_DIR, add_site, make_distribution, run_bench
 
 from bench import cli
 
@@ -144,3 +144,17 @@ def test_bad_input_gets_one_line_on_stderr_and_exit_code_2(args, expected, tmp_p
 def test_report_on_a_directory_without_results_says_what_to_do(tmp_path, capsys):
     assert cli.main(["report", "--out", str(tmp_path)]) == 2
     assert "run 'bench run --out" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not (FASHION_SYSTEM_DIR / "train-images-idx3-ubyte.gz").exists(),
+                    reason="Debian package dataset-fashion-mnist is not installed (CI installs it)")
+def test_on_fashion_mnist_a_denoising_autoencoder_beats_its_noisy_input_and_the_plain_one(tmp_path):
+    code = cli.main(["run", "--datasets", "fashion_mnist", "--models", "ae,dae", "--noise", "gaussian",
+                     "--severities", "5", "--out", str(tmp_path), "--quiet"])
+    assert code == 0
+    board = pd.read_csv(tmp_path / "leaderboard.csv").set_index("model")
+    assert board.loc["dae", "psnr_gain"] > 3.0
+    assert board.loc["dae", "psnr"] > board.loc["ae", "psnr"] + 1.0
+    assert board.loc["dae", "psnr_rank"] == 1
+    results = pd.read_csv(tmp_path / "results.csv")
+    assert (results["n"] == 10000).all()  # the full test set
