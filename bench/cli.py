@@ -195,6 +195,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BenchError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
         return USAGE_ERROR
+    except KeyboardInterrupt:  # before any cell started (a running grid handles its own)
+        print("bench: interrupted", file=sys.stderr)
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

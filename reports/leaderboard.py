@@ -115,7 +115,8 @@ def render_markdown(board: pd.DataFrame, results: pd.DataFrame) -> str:
                 cells = [str(row["severity"]), row["model"], f"{row['input_psnr']:.2f}"]
                 for name in fam["metric"]:
                     text = _fmt(row[name], row[f"{name}_ci95"])
-                    cells.append(f"**{text}**" if row[f"{name}_rank"] == 1 else text)
+                    best = pd.notna(row[f"{name}_rank"]) and row[f"{name}_rank"] == 1
+                    cells.append(f"**{text}**" if best else text)
                 rows.append(cells)
             lines += [_table(header, rows), ""]
     failed = results[results["status"] != "done"].drop_duplicates("key")
