@@ -97,8 +97,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     cells = plan(registry, datasets=datasets, models=models, noises=noises, severities=severities,
                  seeds=[args.seed], profile=profile, fingerprints={n: d.fingerprint for n, d in loaded.items()})
     store = Store(out)
-    progress = Progress(len(cells), quiet=args.quiet)
-    runner = Runner(registry, loaded, store, device=device, progress=progress)
+    runner = Runner(registry, loaded, store, device=device, progress=Progress(quiet=args.quiet))
     try:
         summary = runner.run(cells, rerun=args.rerun)
     except KeyboardInterrupt:

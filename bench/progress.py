@@ -10,15 +10,21 @@ from tqdm import tqdm
 
 
 class Progress:
-    def __init__(self, total: int, *, quiet: bool = False, stream: TextIO | None = None):
+    """Call :meth:`begin` with the number of cells to compute, then the per-cell and per-epoch hooks."""
+
+    def __init__(self, *, quiet: bool = False, stream: TextIO | None = None):
         self.stream = stream or sys.stderr
         self.quiet = quiet
-        self.total = total
-        self.done = 0
         self.interactive = not quiet and self.stream.isatty()
-        self._cells = tqdm(total=total, unit="cell", file=self.stream, dynamic_ncols=True) if self.interactive else None
+        self.total = self.done = 0
+        self._cells: tqdm | None = None
         self._epochs: tqdm | None = None
         self._started = time.perf_counter()
+
+    def begin(self, total: int) -> None:
+        self.total, self.done, self._started = total, 0, time.perf_counter()
+        if self.interactive:
+            self._cells = tqdm(total=total, unit="cell", file=self.stream, dynamic_ncols=True)
 
     def start_cell(self, label: str) -> None:
         if self._cells is not None:

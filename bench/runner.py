@@ -88,8 +88,8 @@ class Runner:
                 todo.append(cell)
             else:
                 summary.reused += 1
-        progress = self.progress or Progress(len(todo), quiet=True)
-        progress.total = len(todo)
+        progress = self.progress or Progress(quiet=True)
+        progress.begin(len(todo))
         try:
             for cell in todo:
                 progress.start_cell(cell.label)
