@@ -12,6 +12,9 @@ from registry import Registry
 from . import __version__
 from .profiles import Profile
 
+#: The pseudo-model of the downstream family: the reference CNN trained on the limited subset alone.
+BASELINE = "baseline"
+
 
 @dataclass(frozen=True)
 class Cell:
@@ -77,11 +80,20 @@ def plan(
     fingerprints: dict[str, str],
 ) -> list[Cell]:
     """Every combination, ordered so that cells sharing a dataset, seed and model run back to back
-    (a model that is not denoising is trained once and scored under every noise)."""
+    (a model that is not denoising is trained once and scored under every noise), after one
+    :data:`BASELINE` cell per (dataset, seed, noise, severity) for the downstream family."""
     cells = []
     for dataset in datasets:
         ds_entry = registry.entry("datasets", dataset)
         for seed in seeds:
+            for noise in noises:  # the baseline CNN's rows of the downstream leaderboard
+                n_entry = registry.entry("noises", noise)
+                for severity in severities:
+                    cells.append(Cell(dataset=dataset, model=BASELINE, noise=noise, severity=severity, seed=seed,
+                                      profile=profile, noise_params=n_entry.spec.resolve(severity),
+                                      versions={"bench": __version__, ds_entry.distribution: ds_entry.version,
+                                                n_entry.distribution: n_entry.version},
+                                      dataset_fingerprint=fingerprints[dataset]))
             for model in models:
                 m_entry = registry.entry("models", model)
                 for noise in noises:

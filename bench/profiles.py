@@ -24,6 +24,12 @@ class Profile:
     max_epochs: int | None
     batch_size: int | None
     severities: tuple[int, ...]
+    eval_size: int | None  # test images for the latent, downstream and likelihood families (None: all)
+    cnn_epochs: int  # epochs of the reference CNN, baseline and augmented alike
+    augment_k: int  # generated samples per training image for the augmented CNN
+    iw_samples: int  # importance samples of the likelihood estimate
+    iw_size: int  # test images of the likelihood estimate
+    tsne_points: int  # test codes in the t-SNE figure
 
     def epochs(self, spec: ModelSpec) -> int:
         return spec.epochs if self.max_epochs is None else min(spec.epochs, self.max_epochs)
@@ -35,22 +41,36 @@ class Profile:
 PROFILES = {
     "quick": Profile(
         "quick",
-        "5,000-image subset, at most 30 epochs, full test set, severities 1,3,5: minutes on 2 CPU cores",
+        "5,000-image subset, at most 30 epochs, severities 1,3,5; reconstruction on the full test set, "
+        "the other families on 2,000 test images, 1 CNN epoch: minutes on 2 CPU cores",
         train_size=5000,
         test_size=None,
         max_epochs=30,
         batch_size=None,
         severities=(1, 3, 5),
+        eval_size=2000,
+        cnn_epochs=1,
+        augment_k=2,
+        iw_samples=100,
+        iw_size=500,
+        tsne_points=500,
     ),
     "paper": Profile(
         "paper",
         "the protocol of the comparison: 5,000-image subset, batch 128, the models' own epochs "
-        "(60 for the MLPs), full test set, severities 1-5",
+        "(60 for the MLPs), full test set, severities 1-5, CNN 5 epochs, likelihood with k=1000 on "
+        "1,000 images",
         train_size=5000,
         test_size=None,
         max_epochs=None,
         batch_size=128,
         severities=(1, 2, 3, 4, 5),
+        eval_size=None,
+        cnn_epochs=5,
+        augment_k=2,
+        iw_samples=1000,
+        iw_size=1000,
+        tsne_points=2000,
     ),
 }
 

@@ -1,25 +1,31 @@
-"""Runs planned cells: train (or reuse) the model, corrupt the test set, score, store one record."""
+"""Runs planned cells: train (or reuse) the model, score it on the whole metric suite, store a record."""
 
 from __future__ import annotations
 
 import json
 import os
 import platform
+import re
 import socket
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
+import numpy as np
 import torch
 import torchvision
 
 from registry import Registry
 
-from . import __version__
+from . import __version__, downstream, figures
 from .data import LoadedDataset, subset
-from .grid import Cell
+from .grid import BASELINE, Cell
 from .metrics import score_reconstruction
+from .metrics.latent import active_units, encode, score_latent
+from .metrics.likelihood import score_likelihood
+from .metrics.metric import MetricResult
 from .metrics.reconstruction import psnr_of, squared_error
 from .progress import Progress
 from .seeding import derive_seed, seed_everything
@@ -27,6 +33,7 @@ from .store import Store
 from .train import train
 
 RERUN_CHOICES = ("failed", "all")
+FIGURES_DIR = "figures"
 
 
 @dataclass
@@ -42,6 +49,24 @@ class _Trained:
     model: torch.nn.Module
     history: list[float]
     seconds: float
+    memo: dict[str, Any] = field(default_factory=dict)  # results that depend on this model alone
+
+    def once(self, key: str, compute: Callable[[], Any]) -> Any:
+        if key not in self.memo:
+            self.memo[key] = compute()
+        return self.memo[key]
+
+
+@dataclass(frozen=True)
+class _Split:
+    """The tensors of one (dataset, seed, profile), on the device."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor  # reconstruction is scored on all of it
+    test_y: torch.Tensor
+    eval_idx: torch.Tensor  # the test images of the latent, downstream and likelihood families
+    classes: tuple[str, ...]
 
 
 def _now() -> str:
@@ -62,21 +87,48 @@ def _environment(device: torch.device) -> dict[str, Any]:
     }
 
 
+class _Seeded:
+    """Draw from torch's generator seeded by ``seed`` inside the block, leaving the outer state alone,
+    so a result does not depend on which other cells ran before it in the process."""
+
+    def __init__(self, seed: int, device: torch.device):
+        self._fork = torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
+        self._seed = seed
+
+    def __enter__(self) -> None:
+        self._fork.__enter__()
+        torch.manual_seed(self._seed)
+
+    def __exit__(self, *exc: object) -> None:
+        self._fork.__exit__(*exc)
+
+
+def figure_name(cell: Cell, kind: str) -> str:
+    stem = f"{cell.dataset}_{cell.model}_{cell.noise}_s{cell.severity}_seed{cell.seed}_{kind}.png"
+    return f"{FIGURES_DIR}/" + re.sub(r"[^A-Za-z0-9_.-]", "-", stem)
+
+
 class Runner:
-    """Runs cells one after another on ``device``. Trained models are kept while consecutive cells
-    can reuse them: a model that is not denoising trains once per (dataset, seed) and is scored under
-    every noise and severity, as the protocol prescribes (plain models never see the noise)."""
+    """Runs cells one after another on ``device`` and appends each one's record to the store.
+
+    Work shared between cells is done once: a model that is not denoising trains once per (dataset,
+    seed) and is scored under every noise; each corrupted test set is made once and shared by all
+    models; the baseline CNN trains once per (dataset, seed) and is evaluated once per noise."""
 
     def __init__(self, registry: Registry, datasets: dict[str, LoadedDataset], store: Store, *,
-                 device: str | torch.device = "cpu", progress: Progress | None = None):
+                 device: str | torch.device = "cpu", progress: Progress | None = None,
+                 figures_dir: Path | None = None):
         self.registry = registry
         self.datasets = datasets
         self.store = store
         self.device = torch.device(device)
         self.progress = progress
+        self.figures_dir = figures_dir if figures_dir is not None else store.path.parent
+        self._split: tuple[str, _Split] | None = None
+        self._noisy: dict[str, torch.Tensor] = {}
         self._trained: dict[str, _Trained] = {}
         self._trained_group: tuple = ()
-        self._on_device: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._baseline: dict[str, Any] = {}
 
     def run(self, cells: list[Cell], *, rerun: str | None = None) -> RunSummary:
         summary = RunSummary()
@@ -104,27 +156,61 @@ class Runner:
             progress.close()
         return summary
 
-    # -- one cell -------------------------------------------------------------------------------
-    def _tensors(self, cell: Cell) -> tuple[torch.Tensor, torch.Tensor]:
-        """The cell's training subset and test set, on the device (shared by cells of one seed)."""
-        name = f"{cell.dataset}\x1f{cell.seed}\x1f{cell.profile.name}"
-        if name not in self._on_device:
+    # -- shared work ------------------------------------------------------------------------------
+    def _tensors(self, cell: Cell) -> _Split:
+        name = f"{cell.dataset}\x1f{cell.dataset_fingerprint}\x1f{cell.seed}\x1f{cell.profile}"
+        if self._split is None or self._split[0] != name:
             data = self.datasets[cell.dataset].data
             train_idx = subset(len(data.train_x), cell.profile.train_size, cell.seed)
-            test_idx = subset(len(data.test_x), cell.profile.test_size, derive_seed(cell.seed, "test"))
-            self._on_device = {name: (data.train_x[train_idx].to(self.device),
-                                      data.test_x[test_idx.sort().values].to(self.device))}
-        return self._on_device[name]
+            test_idx = subset(len(data.test_x), cell.profile.test_size, derive_seed(cell.seed, "test")).sort().values
+            eval_idx = subset(len(test_idx), cell.profile.eval_size, derive_seed(cell.seed, "eval")).sort().values
+            to = lambda t: t.to(self.device)  # noqa: E731
+            split = _Split(to(data.train_x[train_idx]), to(data.train_y[train_idx]), to(data.test_x[test_idx]),
+                           to(data.test_y[test_idx]), to(eval_idx), data.classes)
+            self._split, self._noisy, self._baseline = (name, split), {}, {}
+        return self._split[1]
 
-    def _train_key(self, cell: Cell, denoising: bool) -> str:
-        parts = [cell.dataset, cell.dataset_fingerprint, cell.seed, cell.profile, cell.model, cell.model_params]
-        if denoising:
-            parts += [cell.noise, cell.noise_params]
-        return json.dumps(parts, sort_keys=True, default=str)
+    def _noisy_test(self, cell: Cell, severity: int) -> torch.Tensor:
+        """The test set corrupted by the cell's noise at ``severity``: made once, shared by all models."""
+        noise = self.registry.spec("noises", cell.noise)
+        params = cell.noise_params if severity == cell.severity else noise.resolve(severity)
+        name = json.dumps([cell.noise, severity, params], sort_keys=True)
+        if name not in self._noisy:
+            x_test = self._tensors(cell).test_x
+            with _Seeded(derive_seed(cell.seed, "test-noise", name), self.device):
+                noisy = noise.function(x_test, **params)
+            if noisy.shape != x_test.shape or noisy.min() < 0 or noisy.max() > 1:
+                raise ValueError(f"noise '{cell.noise}' returned shape {tuple(noisy.shape)} with values in "
+                                 f"[{noisy.min():.3g}, {noisy.max():.3g}]; expected {tuple(x_test.shape)} in [0, 1]")
+            self._noisy[name] = noisy
+        return self._noisy[name]
+
+    def _corrupted_eval_sets(self, cell: Cell) -> dict[int, torch.Tensor]:
+        split = self._tensors(cell)
+        severities = sorted(self.registry.spec("noises", cell.noise).severities)
+        return {s: self._noisy_test(cell, s)[split.eval_idx] for s in severities}
+
+    def _baseline_accuracy(self, cell: Cell) -> downstream.Accuracy:
+        """The reference CNN trained on the limited subset alone: once per (dataset, seed, profile),
+        evaluated once per noise."""
+        split = self._tensors(cell)
+        if "cnn" not in self._baseline:
+            with _Seeded(derive_seed(cell.seed, "baseline-cnn"), self.device):
+                self._baseline["cnn"] = downstream.train_cnn(split.train_x, split.train_y, len(split.classes),
+                                                             epochs=cell.profile.cnn_epochs)
+        if cell.noise not in self._baseline:
+            self._baseline[cell.noise] = downstream.accuracy(
+                self._baseline["cnn"], split.test_x[split.eval_idx], split.test_y[split.eval_idx],
+                self._corrupted_eval_sets(cell))
+        return self._baseline[cell.noise]
 
     def _model(self, cell: Cell, x_train: torch.Tensor, progress: Progress) -> tuple[_Trained, bool]:
         spec = self.registry.spec("models", cell.model)
-        key = self._train_key(cell, spec.denoising)
+        key = json.dumps([cell.model, cell.model_params] + ([cell.noise, cell.noise_params] if spec.denoising else []),
+                         sort_keys=True, default=str)
+        group = (self._split[0] if self._split else "", cell.model)
+        if group != self._trained_group:  # the plan runs one (dataset, seed, model) at a time
+            self._trained, self._trained_group = {}, group
         if key in self._trained:
             return self._trained[key], True
         noise = self.registry.spec("noises", cell.noise)
@@ -139,41 +225,105 @@ class Runner:
                             corrupt=corrupt, on_epoch=progress.epoch)
         finally:
             progress.end_training()
-        trained = _Trained(model, history, time.perf_counter() - started)
-        # The plan runs the cells of one (dataset, seed, model) back to back: older models are done.
-        group = (cell.dataset, cell.seed, cell.model)
-        if group != self._trained_group:
-            self._trained, self._trained_group = {}, group
-        self._trained[key] = trained
-        return trained, False
+        self._trained[key] = _Trained(model, history, time.perf_counter() - started)
+        return self._trained[key], False
 
-    def _noisy_test(self, cell: Cell, x_test: torch.Tensor) -> torch.Tensor:
-        """The test set corrupted identically for every model of a (noise, severity, seed)."""
+    # -- the families -----------------------------------------------------------------------------
+    def _latent(self, cell: Cell, trained: _Trained, split: _Split, noisy: torch.Tensor) -> list[MetricResult]:
+        model = trained.model
+        train_codes = trained.once("train_codes", lambda: encode(model, split.train_x))
+        test_codes = trained.once("test_codes", lambda: encode(model, split.test_x[split.eval_idx]))
+        train_y, test_y = split.train_y.cpu().numpy(), split.test_y[split.eval_idx].cpu().numpy()
+        clean = trained.once("latent_clean", lambda: [
+            *score_latent(train_codes, train_y, test_codes, test_y, seed=cell.seed), active_units(test_codes)])
+        noisy_codes = encode(model, noisy[split.eval_idx])
+        return [*clean, *score_latent(train_codes, train_y, noisy_codes, test_y, noisy=True, seed=cell.seed)]
+
+    def _downstream(self, cell: Cell, trained: _Trained, split: _Split) -> list[MetricResult]:
+        spec = self.registry.spec("models", cell.model)
+        severities = sorted(self.registry.spec("noises", cell.noise).severities)
+        if not spec.generative:
+            return downstream.not_applicable(f"model '{cell.model}' cannot generate samples (its spec says so)",
+                                             severities)
+        if split.train_x.dim() != 4:
+            return downstream.not_applicable("the reference CNN takes images, the dataset has vectors", severities)
         noise = self.registry.spec("noises", cell.noise)
-        devices = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(derive_seed(cell.seed, "test-noise", cell.noise, cell.severity,
-                                          json.dumps(cell.noise_params, sort_keys=True)))
-            noisy = noise.function(x_test, **cell.noise_params)
-        if noisy.shape != x_test.shape or noisy.min() < 0 or noisy.max() > 1:
-            raise ValueError(f"noise '{cell.noise}' returned shape {tuple(noisy.shape)} with values in "
-                             f"[{noisy.min():.3g}, {noisy.max():.3g}]; expected {tuple(x_test.shape)} in [0, 1]")
-        return noisy
+        corrupt = lambda batch: noise.function(batch, **cell.noise_params)  # noqa: E731
 
+        def augmented_cnn() -> torch.nn.Module:
+            with _Seeded(derive_seed(cell.seed, "augment"), self.device):
+                x_gen, y_gen = downstream.augment(trained.model, split.train_x, split.train_y,
+                                                  k=cell.profile.augment_k, corrupt=corrupt)
+            with _Seeded(derive_seed(cell.seed, "augmented-cnn"), self.device):
+                return downstream.train_cnn(torch.cat([split.train_x, x_gen]), torch.cat([split.train_y, y_gen]),
+                                            len(split.classes), epochs=cell.profile.cnn_epochs)
+
+        # A model that generates by itself makes the same samples under every noise: one CNN per model.
+        uses_noise = not callable(getattr(trained.model, "generate", None))
+        cnn_key = "cnn:" + (json.dumps([cell.noise, cell.noise_params], sort_keys=True) if uses_noise else "")
+        cnn = trained.once(cnn_key, augmented_cnn)
+        acc = trained.once(f"{cnn_key}|acc:{cell.noise}", lambda: downstream.accuracy(
+            cnn, split.test_x[split.eval_idx], split.test_y[split.eval_idx], self._corrupted_eval_sets(cell)))
+        return downstream.score_downstream(acc, self._baseline_accuracy(cell), cell.severity)
+
+    def _likelihood(self, cell: Cell, trained: _Trained, split: _Split) -> list[MetricResult]:
+        with _Seeded(derive_seed(cell.seed, "likelihood"), self.device):
+            return score_likelihood(trained.model, split.test_x[split.eval_idx], k=cell.profile.iw_samples,
+                                    subset=cell.profile.iw_size)
+
+    def _figures(self, cell: Cell, trained: _Trained, split: _Split) -> dict[str, str]:
+        """Write the t-SNE and traversal PNGs of the cell; returns a path or a not-applicable note each."""
+        codes = trained.memo["test_codes"]
+        labels = split.test_y[split.eval_idx].cpu().numpy()
+        idx = np.random.default_rng(cell.seed).permutation(len(codes))[: cell.profile.tsne_points]
+        title = f"{cell.model} on {cell.dataset}" + (f" ({cell.noise} s{cell.severity})"
+                                                    if self.registry.spec("models", cell.model).denoising else "")
+        makers = {
+            "tsne": lambda: figures.tsne_png(codes[idx], labels[idx], split.classes, title=f"t-SNE of {title}",
+                                             seed=cell.seed),
+            "traversal": lambda: figures.traversal_png(trained.model, codes, tuple(split.train_x.shape[1:]),
+                                                       title=f"latent traversal of {title}"),
+        }
+        out = {}
+        for kind, make in makers.items():
+            try:
+                png = trained.once(f"figure:{kind}", make)
+            except figures.NotApplicable as exc:
+                out[kind] = f"not applicable: {exc}"
+                continue
+            path = self.figures_dir / figure_name(cell, kind)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(png)
+            out[kind] = figure_name(cell, kind)
+        out["accuracy"] = figure_name(cell, "accuracy")  # drawn by the reports from the stored metrics
+        return out
+
+    # -- one cell ---------------------------------------------------------------------------------
     def run_cell(self, cell: Cell, progress: Progress) -> dict[str, Any]:
         started_at, started = _now(), time.perf_counter()
         record: dict[str, Any] = {"cell": cell.describe(), "status": "done", "reason": None, "metrics": []}
         try:
-            x_train, x_test = self._tensors(cell)
-            trained, reused = self._model(cell, x_train, progress)
-            noisy = self._noisy_test(cell, x_test)
-            eval_started = time.perf_counter()
-            results = score_reconstruction(trained.model, noisy, x_test)
+            split = self._tensors(cell)
+            noisy = self._noisy_test(cell, cell.severity)
+            record["input_psnr"] = psnr_of(squared_error(noisy, split.test_x))
+            if cell.model == BASELINE:
+                base = self._baseline_accuracy(cell)
+                results = downstream.score_downstream(base, base, cell.severity)
+            else:
+                trained, reused = self._model(cell, split.train_x, progress)
+                record["train"] = {"reused": reused, "seconds": trained.seconds, "epochs": len(trained.history),
+                                   "loss": trained.history, "train_size": len(split.train_x),
+                                   "test_size": len(split.test_x), "eval_size": len(split.eval_idx)}
+                eval_started = time.perf_counter()
+                results = [
+                    *score_reconstruction(trained.model, noisy, split.test_x),
+                    *self._latent(cell, trained, split, noisy),
+                    *trained.once("likelihood", lambda: self._likelihood(cell, trained, split)),
+                    *self._downstream(cell, trained, split),
+                ]
+                record["figures"] = self._figures(cell, trained, split)
+                record["eval_s"] = time.perf_counter() - eval_started
             record["metrics"] = [r.as_row() for r in results]
-            record["input_psnr"] = psnr_of(squared_error(noisy, x_test))
-            record["train"] = {"reused": reused, "seconds": trained.seconds, "epochs": len(trained.history),
-                               "loss": trained.history, "train_size": len(x_train), "test_size": len(x_test)}
-            record["eval_s"] = time.perf_counter() - eval_started
         except Exception as exc:  # a plugin's failure fails its cell, not the run
             record["status"] = "failed"
             record["reason"] = f"{type(exc).__name__}: {exc}"

@@ -33,6 +33,7 @@ KINDS: dict[str, tuple[str, type]] = {
     "noises": ("bench_noises", NoiseSpec),
     "datasets": ("bench_datasets", DatasetSpec),
 }
+RESERVED = {"models": ("baseline",)}  # the reference CNN's row in the downstream leaderboard
 SINGULAR = {"models": "model", "noises": "noise", "datasets": "dataset"}
 
 
@@ -174,6 +175,11 @@ def load_registry(*, autoload: bool | None = None, strict: bool | None = None) -
                         strict,
                     )
                     continue
+                if spec.name in RESERVED.get(kind, ()):
+                    raise PluginError(
+                        f"{SINGULAR[kind]} name '{spec.name}' of {where} is reserved by the harness; "
+                        "the plugin must rename it"
+                    )
                 if spec.name in found:
                     other = found[spec.name]
                     raise PluginError(

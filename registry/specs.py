@@ -93,8 +93,14 @@ class ModelSpec:
     - ``loss(x_in, x_target) -> Tensor[]``: the training loss, mean over the batch, for input ``x_in``
       and target ``x_target``.
 
+    Optional methods the harness uses where present: ``generate(x)`` draws one new sample per input
+    for the downstream augmentation (a VAE decodes z ~ q(z|x); without it the harness reconstructs
+    freshly corrupted copies), and ``posterior(x) -> (mu, logvar)`` with ``decode_logits(z)`` for the
+    likelihood metrics of Gaussian-posterior, Bernoulli-decoder models.
+
     ``denoising=True`` means the harness trains on ``noise(x) -> x`` with the cell's noise and severity;
-    otherwise on ``x -> x``. ``epochs``, ``batch_size`` and ``lr`` (Adam) are the protocol the model comes
+    otherwise on ``x -> x``. ``generative=False`` says the model cannot produce samples to augment a
+    training set: its downstream metrics are reported as not applicable. ``epochs``, ``batch_size`` and ``lr`` (Adam) are the protocol the model comes
     from; the ``paper`` profile uses them as they are, faster profiles cap the epochs.
     """
 
@@ -103,6 +109,7 @@ class ModelSpec:
     summary: str
     params: tuple[Param, ...] = ()
     denoising: bool = False
+    generative: bool = True
     epochs: int = 60
     batch_size: int = 128
     lr: float = 1e-3

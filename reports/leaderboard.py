@@ -1,7 +1,8 @@
 """Leaderboards from cell records: ``results.csv`` (long), ``leaderboard.csv`` (wide), ``leaderboard.md``.
 
 A record is what the runner stores for one cell: ``{"cell": {...}, "status", "reason", "metrics": [
-{"metric", "family", "value", "ci95", "n", "higher_is_better", "unit"}, ...], "input_psnr", ...}``.
+{"metric", "family", "value", "ci95", "n", "higher_is_better", "unit", "detail", "note"}, ...],
+"input_psnr", "figures", ...}``.
 """
 
 from __future__ import annotations
@@ -15,9 +16,14 @@ import pandas as pd
 from scipy import stats
 from tabulate import tabulate
 
+from .figures import write_accuracy_figures
+
 CELL_COLUMNS = ["dataset", "model", "noise", "severity", "seed", "profile"]
+METRIC_COLUMNS = ["metric", "family", "value", "ci95", "n", "higher_is_better", "unit", "detail", "note"]
 GROUP = ["dataset", "noise", "severity"]  # models are ranked against each other within a group
 ROW = ["dataset", "noise", "severity", "model"]
+FAMILY_TITLES = {"reconstruction": "reconstruction", "latent": "latent separability",
+                 "likelihood": "likelihood (VAEs)", "downstream": "downstream accuracy (generative augmentation)"}
 
 
 def results_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
@@ -37,26 +43,30 @@ def results_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
         }
         metrics = record.get("metrics") or []
         if not metrics:
-            rows.append({**base, "metric": None, "family": None, "value": None, "ci95": None, "n": None,
-                         "higher_is_better": None, "unit": None})
-        rows.extend({**base, **m} for m in metrics)
-    columns = ["key", *CELL_COLUMNS, "model_params", "noise_params", "metric", "family", "value", "ci95",
-               "n", "higher_is_better", "unit", "input_psnr", "status", "reason", "wall_s"]
+            rows.append({**base, **{c: None for c in METRIC_COLUMNS}})
+        rows.extend({**base, **{c: m.get(c) for c in METRIC_COLUMNS}} for m in metrics)
+    columns = ["key", *CELL_COLUMNS, "model_params", "noise_params", *METRIC_COLUMNS, "input_psnr", "status",
+               "reason", "wall_s"]
     return pd.DataFrame(rows, columns=columns)
 
 
 def _metric_meta(results: pd.DataFrame) -> pd.DataFrame:
-    """Metric name, family and direction, in the order the metrics first appear."""
-    done = results[results["status"] == "done"]
-    return done.drop_duplicates("metric")[["metric", "family", "higher_is_better", "unit"]].reset_index(drop=True)
+    """Metric name, family, direction and whether it is a breakdown, in the order they first appear."""
+    done = results[(results["status"] == "done") & results["metric"].notna()]
+    meta = done.drop_duplicates("metric")[["metric", "family", "higher_is_better", "unit", "detail"]]
+    order = {family: i for i, family in enumerate(FAMILY_TITLES)}
+    meta = meta.assign(detail=meta["detail"].fillna(False).astype(bool),
+                       _order=meta["family"].map(order).fillna(len(order)))
+    return meta.sort_values("_order", kind="stable").drop(columns="_order").reset_index(drop=True)
 
 
 def _interval(group: pd.DataFrame) -> float:
     """95% interval half-width: over seeds (Student t) when there are several, else over test items."""
-    k = len(group)
+    values = group["value"].dropna()
+    k = len(values)
     if k > 1:
-        return float(stats.t.ppf(0.975, k - 1) * group["value"].std(ddof=1) / math.sqrt(k))
-    return float(group["ci95"].iloc[0])
+        return float(stats.t.ppf(0.975, k - 1) * values.std(ddof=1) / math.sqrt(k))
+    return float(group["ci95"].iloc[0]) if k == 1 else float("nan")
 
 
 def leaderboard_frame(results: pd.DataFrame) -> pd.DataFrame:
@@ -66,6 +76,7 @@ def leaderboard_frame(results: pd.DataFrame) -> pd.DataFrame:
     meta = _metric_meta(results)
     if done.empty:
         return pd.DataFrame(columns=ROW)
+    done = done.assign(value=pd.to_numeric(done["value"]), ci95=pd.to_numeric(done["ci95"]))
     grouped = done.groupby([*ROW, "metric"], sort=False)
     summary = grouped["value"].mean().to_frame("value")
     summary["ci95"] = grouped[["value", "ci95"]].apply(_interval)
@@ -80,60 +91,81 @@ def leaderboard_frame(results: pd.DataFrame) -> pd.DataFrame:
     ordered = ROW + ["seeds", "input_psnr"]
     for name in meta["metric"]:
         ordered += [name, f"{name}_ci95", f"{name}_rank"]
-    board = board[ordered]
-    first = meta["metric"].iloc[0] if len(meta) else None
-    sort_by = GROUP + ([f"{first}_rank"] if first else []) + ["model"]
-    return board.sort_values(sort_by, kind="stable").reset_index(drop=True)
+    return board[ordered].sort_values(ROW, kind="stable").reset_index(drop=True)
 
 
 def _fmt(value: float, ci: float) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or pd.isna(value):
         return "n/a"
     text = f"{value:.4g}"
-    return text if ci is None or math.isnan(ci) else f"{text} ± {ci:.2g}"
-
-
-def render_markdown(board: pd.DataFrame, results: pd.DataFrame) -> str:
-    """Markdown: one section per dataset and noise, one table per metric family; the best value of
-    each metric in a severity is bold. Failed cells are listed with their reasons."""
-    meta = _metric_meta(results)
-    lines = ["# Leaderboard", ""]
-    if board.empty:
-        lines += ["No cell finished.", ""]
-    else:
-        lines += ["Values are means with 95% intervals (over seeds when there are several, else over test "
-                  "images). ↑ higher is better, ↓ lower is better; **bold** is the best model at that "
-                  "severity. `input PSNR` is the noisy input against the clean image.", ""]
-    for (dataset, noise), block in board.groupby(["dataset", "noise"], sort=True):
-        for family, fam in meta.groupby("family", sort=False):
-            lines += [f"## {dataset} · {noise} · {family}", ""]
-            header = ["severity", "model", "input PSNR (dB)"]
-            header += [f"{m['metric']} {'↑' if m['higher_is_better'] else '↓'}" + (f" ({m['unit']})" if m["unit"] else "")
-                       for _, m in fam.iterrows()]
-            rows = []
-            for _, row in block.iterrows():
-                cells = [str(row["severity"]), row["model"], f"{row['input_psnr']:.2f}"]
-                for name in fam["metric"]:
-                    text = _fmt(row[name], row[f"{name}_ci95"])
-                    best = pd.notna(row[f"{name}_rank"]) and row[f"{name}_rank"] == 1
-                    cells.append(f"**{text}**" if best else text)
-                rows.append(cells)
-            lines += [_table(header, rows), ""]
-    failed = results[results["status"] != "done"].drop_duplicates("key")
-    if not failed.empty:
-        lines += ["## Cells that did not finish", ""]
-        rows = [[r["dataset"], r["model"], r["noise"], str(r["severity"]), str(r["seed"]), r["status"],
-                 str(r["reason"]).replace("|", "\\|").replace("\n", " ")] for _, r in failed.iterrows()]
-        lines += [_table(["dataset", "model", "noise", "severity", "seed", "status", "reason"], rows), ""]
-    return "\n".join(lines)
+    return text if ci is None or pd.isna(ci) else f"{text} ± {ci:.2g}"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
     return tabulate(rows, headers=header, tablefmt="github", disable_numparse=True)
 
 
+def _escape(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _family_section(block: pd.DataFrame, fam: pd.DataFrame, results: pd.DataFrame) -> list[str]:
+    names = list(fam["metric"])
+    rows_with_values = block[block[names].notna().any(axis=1)]
+    notes = results[results["metric"].isin(names) & results["note"].notna()
+                    & results["dataset"].eq(block["dataset"].iloc[0]) & results["noise"].eq(block["noise"].iloc[0])]
+    if rows_with_values.empty and notes.empty:
+        return []
+    first = names[0]
+    rows_with_values = rows_with_values.sort_values(["severity", f"{first}_rank", "model"], na_position="last")
+    header = ["severity", "model", "input PSNR (dB)"]
+    header += [f"{m['metric']} {'↑' if m['higher_is_better'] else '↓'}" + (f" ({m['unit']})" if m["unit"] else "")
+               for _, m in fam.iterrows()]
+    rows = []
+    for _, row in rows_with_values.iterrows():
+        cells = [str(row["severity"]), row["model"], f"{row['input_psnr']:.2f}"]
+        for name in names:
+            text = _fmt(row[name], row[f"{name}_ci95"])
+            best = pd.notna(row[f"{name}_rank"]) and row[f"{name}_rank"] == 1
+            cells.append(f"**{text}**" if best else text)
+        rows.append(cells)
+    lines = [_table(header, rows), ""] if rows else []
+    for (model, note), group in notes.groupby(["model", "note"], sort=True):
+        metrics = ", ".join(dict.fromkeys(group["metric"]))
+        lines.append(f"- n/a for `{model}` ({metrics}): {_escape(note)}")
+    return lines + ([""] if not notes.empty else [])
+
+
+def render_markdown(board: pd.DataFrame, results: pd.DataFrame) -> str:
+    """Markdown: for each dataset and noise, one section per metric family with one table; the best
+    value of each metric at a severity is bold. Not-applicable metrics say why; failed cells are listed
+    with their reasons."""
+    meta = _metric_meta(results)
+    shown = meta[~meta["detail"]]
+    lines = ["# Leaderboard", ""]
+    if board.empty:
+        lines += ["No cell finished.", ""]
+    else:
+        lines += ["Values are means with 95% intervals (over seeds when there are several, else over test "
+                  "images). ↑ higher is better, ↓ lower is better; **bold** is the best model at that "
+                  "severity. `input PSNR` is the noisy input against the clean image. `baseline` is the "
+                  "reference CNN trained on the limited subset alone.", ""]
+    for (dataset, noise), block in board.groupby(["dataset", "noise"], sort=True):
+        for family, fam in shown.groupby("family", sort=False):
+            section = _family_section(block, fam, results)
+            if section:
+                lines += [f"## {dataset} · {noise} · {FAMILY_TITLES.get(family, family)}", "", *section]
+    failed = results[results["status"] != "done"].drop_duplicates("key")
+    if not failed.empty:
+        lines += ["## Cells that did not finish", ""]
+        rows = [[r["dataset"], r["model"], r["noise"], str(r["severity"]), str(r["seed"]), r["status"],
+                 _escape(r["reason"])] for _, r in failed.iterrows()]
+        lines += [_table(["dataset", "model", "noise", "severity", "seed", "status", "reason"], rows), ""]
+    return "\n".join(lines)
+
+
 def write_reports(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
-    """Write ``results.csv``, ``leaderboard.csv`` and ``leaderboard.md`` into ``out_dir``."""
+    """Write ``results.csv``, ``leaderboard.csv``, ``leaderboard.md`` and the accuracy figures."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results = results_frame(records)
@@ -142,4 +174,7 @@ def write_reports(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     results.to_csv(paths[0], index=False)
     board.to_csv(paths[1], index=False)
     paths[2].write_text(render_markdown(board, results), encoding="utf-8")
+    figure_paths = {r["cell"]["key"]: r["figures"]["accuracy"] for r in records
+                    if r["status"] == "done" and "accuracy" in (r.get("figures") or {})}
+    write_accuracy_figures(results, out_dir, figure_paths)
     return paths

@@ -69,6 +69,11 @@ class MLPVAE(MLPAutoencoder):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.posterior(x)[0]
 
+    def generate(self, x: torch.Tensor) -> torch.Tensor:
+        """One new image per input: the decoding of z ~ q(z|x)."""
+        mu, logvar = self.posterior(x)
+        return self.decode(mu + torch.randn_like(mu) * torch.exp(0.5 * logvar))
+
     def loss(self, x_in: torch.Tensor, x_target: torch.Tensor) -> torch.Tensor:
         mu, logvar = self.posterior(x_in)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)

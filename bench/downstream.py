@@ -1,0 +1,83 @@
+"""Downstream accuracy by generative augmentation: does adding a model's samples to the limited
+training set help the reference CNN, on clean and on corrupted test images?"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from .cnn import ReferenceCNN, predict, train_classifier
+from .metrics.metric import Metric, MetricResult
+
+FAMILY = "downstream"
+ACC_CLEAN = Metric("acc_clean", FAMILY, True, "", "CNN accuracy on the clean test set")
+ACC_NOISY = Metric("acc_noisy", FAMILY, True, "", "CNN accuracy on the test set corrupted at the cell's severity")
+ACC_CORRUPTED = Metric("acc_corrupted", FAMILY, True, "", "CNN accuracy averaged over the noise's severities")
+REL_CE = Metric("rel_ce", FAMILY, False, "",
+                "relative corruption error: summed errors over severities, against the baseline CNN's")
+DOWNSTREAM = (ACC_CLEAN, ACC_NOISY, ACC_CORRUPTED, REL_CE)
+BATCH_SIZE = 128
+
+
+def acc_at(severity: int) -> Metric:
+    """Accuracy at one severity: in the CSVs and figures, not in the markdown tables."""
+    return Metric(f"acc_sev{severity}", FAMILY, True, "", f"CNN accuracy at severity {severity}", detail=True)
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    """Per-image correctness of one CNN on the clean test set and on each corrupted one."""
+
+    clean: torch.Tensor
+    by_severity: dict[int, torch.Tensor]
+
+    def errors(self) -> float:
+        return sum(1 - c.double().mean().item() for c in self.by_severity.values())
+
+
+@torch.inference_mode()
+def augment(
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, k: int,
+    corrupt: Callable[[torch.Tensor], torch.Tensor], batch: int = 1000,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``k`` generated samples per image of ``x`` with the image's label: ``model.generate(x)`` where the
+    model has it (a VAE decodes z ~ q(z|x)), else reconstructions of freshly corrupted copies."""
+    model.eval()
+    generate = getattr(model, "generate", None)
+    draw = generate if callable(generate) else (lambda b: model(corrupt(b)))
+    samples = [torch.cat([draw(x[i : i + batch]) for i in range(0, len(x), batch)]).clamp(0, 1) for _ in range(k)]
+    return torch.cat(samples).reshape(k * len(x), *x.shape[1:]), y.repeat(k)
+
+
+def train_cnn(x: torch.Tensor, y: torch.Tensor, classes: int, *, epochs: int) -> ReferenceCNN:
+    cnn = ReferenceCNN(tuple(x.shape[1:]), classes).to(x.device)
+    train_classifier(cnn, x, y, epochs=epochs, batch_size=BATCH_SIZE)
+    return cnn
+
+
+def accuracy(cnn: torch.nn.Module, clean: torch.Tensor, y: torch.Tensor, corrupted: dict[int, torch.Tensor]) -> Accuracy:
+    """One batched inference pass per test set."""
+    return Accuracy(
+        (predict(cnn, clean) == y).cpu(),
+        {s: (predict(cnn, xs) == y).cpu() for s, xs in sorted(corrupted.items())},
+    )
+
+
+def score_downstream(acc: Accuracy, baseline: Accuracy, severity: int) -> list[MetricResult]:
+    corrupted = torch.stack([c.double() for c in acc.by_severity.values()]).mean(0)
+    base_errors = baseline.errors()
+    rel = REL_CE.estimate(acc.errors() / base_errors) if base_errors > 0 else REL_CE.not_applicable(
+        "the baseline makes no error on any corrupted test set")
+    return [
+        ACC_CLEAN.result(acc.clean),
+        ACC_NOISY.result(acc.by_severity[severity]),
+        ACC_CORRUPTED.result(corrupted),
+        rel,
+        *(acc_at(s).result(c) for s, c in acc.by_severity.items()),
+    ]
+
+
+def not_applicable(why: str, severities: list[int]) -> list[MetricResult]:
+    return [m.not_applicable(why) for m in (*DOWNSTREAM, *(acc_at(s) for s in severities))]
