@@ -26,15 +26,18 @@ def test_bench_run_on_digits_writes_the_three_files_with_one_row_per_cell(digits
     out, result = digits_run
     assert result.stdout.split() == [str(out / n) for n in ("results.csv", "leaderboard.csv", "leaderboard.md")]
     board = pd.read_csv(out / "leaderboard.csv")
-    assert len(board) == 4 * 2 * 2  # models × noises × severities
-    assert set(board["model"]) == {"ae", "dae", "vae", "dvae"} and set(board["severity"]) == {1, 3}
+    assert len(board) == (4 + 1) * 2 * 2  # (models + the baseline CNN) × noises × severities
+    assert set(board["model"]) == {"ae", "dae", "vae", "dvae", "baseline"} and set(board["severity"]) == {1, 3}
+    models = board[board["model"] != "baseline"]
     for metric in METRICS:
-        assert board[metric].notna().all()
+        assert models[metric].notna().all()
         assert {f"{metric}_ci95", f"{metric}_rank"} <= set(board.columns)
     results = pd.read_csv(out / "results.csv")
-    assert len(results) == 16 * len(METRICS)
+    per_model_cell = results[results.model == "vae"].groupby("key").size()
+    assert len(per_model_cell) == 4 and (per_model_cell == per_model_cell.iloc[0]).all()
+    assert set(METRICS) <= set(results["metric"])
     assert {"key", "dataset", "model", "noise", "severity", "seed", "profile", "model_params", "noise_params",
-            "metric", "value", "higher_is_better"} <= set(results.columns)
+            "metric", "family", "value", "higher_is_better", "note"} <= set(results.columns)
     assert (results["status"] == "done").all()
     markdown = (out / "leaderboard.md").read_text()
     assert "## digits · gaussian · reconstruction" in markdown and "psnr ↑ (dB)" in markdown
@@ -53,7 +56,7 @@ def test_a_second_identical_run_computes_nothing_and_report_rebuilds_the_same_ta
     again = run_bench("run", "--datasets", "digits", "--noise", "gaussian,erasing", "--severities", "1,3",
                       "--out", str(out))
     assert again.returncode == 0
-    assert "0 computed, 16 already in" in again.stderr
+    assert "0 computed, 20 already in" in again.stderr
     (out / "leaderboard.csv").unlink()
     report = run_bench("report", "--out", str(out))
     assert report.returncode == 0, report.stderr
@@ -65,7 +68,8 @@ def test_same_cell_and_seed_give_identical_numbers(digits_run, tmp_path):
     code = cli.main(["run", "--datasets", "digits", "--models", "dvae", "--noise", "gaussian", "--severities", "3",
                      "--out", str(tmp_path), "--quiet"])
     assert code == 0
-    mine = pd.read_csv(tmp_path / "results.csv").set_index("metric")["value"]
+    mine = pd.read_csv(tmp_path / "results.csv")
+    mine = mine[mine.model == "dvae"].set_index("metric")["value"]
     first = pd.read_csv(out / "results.csv")
     first = first[(first.model == "dvae") & (first.noise == "gaussian") & (first.severity == 3)].set_index("metric")["value"]
     pd.testing.assert_series_equal(mine.sort_index(), first.sort_index())
@@ -86,7 +90,7 @@ def test_third_party_model_runs_in_a_grid(third_party_site, tmp_path):
                        "--severities", "2", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
     results = pd.read_csv(tmp_path / "results.csv")
-    assert set(results["model"]) == {"ae", "tiny_ae"}
+    assert set(results["model"]) == {"ae", "tiny_ae", "baseline"}
     versions = json.loads((tmp_path / "cells.jsonl").read_text().splitlines()[-1])["cell"]["versions"]
     assert versions["bench-tiny"] == "1.2.3"
 
@@ -115,7 +119,7 @@ def test_a_model_whose_loss_turns_nan_fails_its_cells_and_the_grid_goes_on(tmp_p
     assert result.returncode == 1
     assert "failed: digits/exploding/gaussian@1/seed0: TrainingDiverged: training loss became nan" in result.stderr
     results = pd.read_csv(out / "results.csv")
-    assert set(results.loc[results.status == "done", "model"]) == {"ae"}
+    assert set(results.loc[results.status == "done", "model"]) == {"ae", "baseline"}
     assert "training loss became nan" in (out / "leaderboard.md").read_text()
 
 
@@ -157,4 +161,4 @@ def test_on_fashion_mnist_a_denoising_autoencoder_beats_its_noisy_input_and_the_
     assert board.loc["dae", "psnr"] > board.loc["ae", "psnr"] + 1.0
     assert board.loc["dae", "psnr_rank"] == 1
     results = pd.read_csv(tmp_path / "results.csv")
-    assert (results["n"] == 10000).all()  # the full test set
+    assert (results.loc[results.family == "reconstruction", "n"] == 10000).all()  # the full test set
