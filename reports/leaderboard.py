@@ -164,6 +164,18 @@ def render_markdown(board: pd.DataFrame, results: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _figure_notes(records: list[dict[str, Any]]) -> str:
+    """The figures a cell could not draw, with the reason (e.g. a 1-D latent has no t-SNE)."""
+    rows = [[r["cell"]["dataset"], r["cell"]["model"], r["cell"]["noise"], str(r["cell"]["severity"]),
+             str(r["cell"]["seed"]), kind, _escape(value)]
+            for r in records for kind, value in (r.get("figures") or {}).items()
+            if str(value).startswith("not applicable")]
+    if not rows:
+        return ""
+    header = ["dataset", "model", "noise", "severity", "seed", "figure", "why"]
+    return "\n".join(["## Figures not drawn", "", _table(header, rows), ""])
+
+
 def write_reports(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     """Write ``results.csv``, ``leaderboard.csv``, ``leaderboard.md`` and the accuracy figures."""
     out_dir = Path(out_dir)
@@ -173,7 +185,7 @@ def write_reports(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     paths = [out_dir / "results.csv", out_dir / "leaderboard.csv", out_dir / "leaderboard.md"]
     results.to_csv(paths[0], index=False)
     board.to_csv(paths[1], index=False)
-    paths[2].write_text(render_markdown(board, results), encoding="utf-8")
+    paths[2].write_text(render_markdown(board, results) + _figure_notes(records), encoding="utf-8")
     figure_paths = {r["cell"]["key"]: r["figures"]["accuracy"] for r in records
                     if r["status"] == "done" and "accuracy" in (r.get("figures") or {})}
     write_accuracy_figures(results, out_dir, figure_paths)

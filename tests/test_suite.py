@@ -3,6 +3,8 @@ answer is known, and end to end on digits."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -70,6 +72,32 @@ def test_active_units_count_the_dimensions_that_vary_across_inputs():
     rng = np.random.default_rng(0)
     codes = np.column_stack([rng.normal(0, 1, 500), rng.normal(0, 0.01, 500), rng.normal(0, 0.5, 500)])
     assert active_units(codes).value == 2
+
+
+def test_a_one_dimensional_latent_gets_its_figures_marked_not_applicable_in_the_leaderboard(tmp_path):
+    # model parameters on the command line arrive with the selection syntax; drive the runner directly
+    from bench.data import load
+    from bench.grid import plan
+    from bench.profiles import get_profile
+    from bench.runner import Runner
+    from bench.store import Store
+    from registry import load_registry
+    from reports import write_reports
+
+    registry = load_registry()
+    data = {"digits": load(registry.spec("datasets", "digits"))}
+    cells = plan(registry, datasets=["digits"], models=["ae"], noises=["gaussian"], severities=[1], seeds=[0],
+                 profile=get_profile("quick"), fingerprints={"digits": data["digits"].fingerprint})
+    cells = [c if c.model == "baseline" else dataclasses.replace(c, model_params={"latent_dim": 1, "hidden": 128})
+             for c in cells]
+    store = Store(tmp_path)
+    Runner(registry, data, store).run(cells)
+    record = store.records()[-1]
+    assert record["status"] == "done"
+    assert record["figures"]["tsne"] == "not applicable: t-SNE needs codes of at least 2 dimensions, the model has 1"
+    write_reports(store.records(), tmp_path)
+    markdown = (tmp_path / "leaderboard.md").read_text()
+    assert "## Figures not drawn" in markdown and "t-SNE needs codes of at least 2 dimensions" in markdown
 
 
 def test_tsne_and_traversal_say_why_they_do_not_apply_to_one_dimensional_codes():
