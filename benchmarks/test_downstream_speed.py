@@ -52,13 +52,13 @@ def plain_accuracy(model, x, y):
 def test_cnn_training_harness(benchmark, data):
     x, y, *_ = data
     benchmark.pedantic(lambda: train_classifier(ReferenceCNN((1, 28, 28), 10), x, y, epochs=1, batch_size=BATCH),
-                       rounds=3, warmup_rounds=1)
+                       rounds=5, warmup_rounds=1)
     benchmark.extra_info["images_per_s"] = N_TRAIN / benchmark.stats.stats.mean
 
 
 def test_cnn_training_plain_dataloader(benchmark, data):
     x, y, *_ = data
-    benchmark.pedantic(lambda: plain_train(ReferenceCNN((1, 28, 28), 10), x, y), rounds=3, warmup_rounds=1)
+    benchmark.pedantic(lambda: plain_train(ReferenceCNN((1, 28, 28), 10), x, y), rounds=5, warmup_rounds=1)
     benchmark.extra_info["images_per_s"] = N_TRAIN / benchmark.stats.stats.mean
 
 
@@ -77,7 +77,7 @@ def test_downstream_cell_harness(benchmark, data):
         cnn = downstream.train_cnn(torch.cat([x, gen_x]), torch.cat([y, gen_y]), 10, epochs=1)
         return downstream.accuracy(cnn, test_x, test_y, corrupted)
 
-    benchmark.pedantic(cell, rounds=2, warmup_rounds=1)
+    benchmark.pedantic(cell, rounds=3, warmup_rounds=1)
     benchmark.extra_info["images_per_s"] = _images_of_one_cell() / benchmark.stats.stats.mean
 
 
@@ -96,5 +96,5 @@ def test_downstream_cell_plain_dataloader(benchmark, data):
         plain_train(cnn, torch.cat([x, *samples]), torch.cat([y, y, y]))
         return [plain_accuracy(cnn, test_x, test_y)] + [plain_accuracy(cnn, c, test_y) for c in corrupted.values()]
 
-    benchmark.pedantic(cell, rounds=2, warmup_rounds=1)
+    benchmark.pedantic(cell, rounds=3, warmup_rounds=1)
     benchmark.extra_info["images_per_s"] = _images_of_one_cell() / benchmark.stats.stats.mean
