@@ -108,7 +108,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     paths = write_reports(store.records(), out)
     if not args.quiet:
         print(f"{len(cells)} cells: {summary.computed} computed, {summary.reused} already in {store.path}, "
-              f"{summary.failed} failed", file=sys.stderr)
+              f"{summary.failed} failed, {summary.skipped} skipped (impossible pairs, reasons in the report)",
+              file=sys.stderr)
         for failure in summary.failures:
             print(f"  failed: {failure}", file=sys.stderr)
     for path in paths:

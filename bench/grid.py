@@ -30,6 +30,7 @@ class Cell:
     noise_params: dict[str, Any] = field(default_factory=dict, hash=False)
     versions: dict[str, str] = field(default_factory=dict, hash=False)  # harness and each plugin dist
     dataset_fingerprint: str = ""
+    skip: str | None = field(default=None, compare=False)  # why the cell cannot run, if it cannot
 
     @property
     def key(self) -> str:
@@ -85,36 +86,35 @@ def plan(
     cells = []
     for dataset in datasets:
         ds_entry = registry.entry("datasets", dataset)
+        kind = ds_entry.spec.kind
         for seed in seeds:
+            def cell(model: str, noise: str, severity: int, entries: list, skip: str | None, params: dict) -> Cell:
+                return Cell(dataset=dataset, model=model, noise=noise, severity=severity, seed=seed, profile=profile,
+                            model_params=params, noise_params=registry.spec("noises", noise).resolve(severity),
+                            versions={"bench": __version__, **{e.distribution: e.version for e in entries}},
+                            dataset_fingerprint=fingerprints.get(dataset, ""), skip=skip)
+
             for noise in noises:  # the baseline CNN's rows of the downstream leaderboard
                 n_entry = registry.entry("noises", noise)
+                skip = _noise_skip(n_entry.spec, dataset, kind) or (
+                    None if kind == "image" else f"the reference CNN takes images; dataset '{dataset}' has vectors")
                 for severity in severities:
-                    cells.append(Cell(dataset=dataset, model=BASELINE, noise=noise, severity=severity, seed=seed,
-                                      profile=profile, noise_params=n_entry.spec.resolve(severity),
-                                      versions={"bench": __version__, ds_entry.distribution: ds_entry.version,
-                                                n_entry.distribution: n_entry.version},
-                                      dataset_fingerprint=fingerprints[dataset]))
+                    cells.append(cell(BASELINE, noise, severity, [ds_entry, n_entry], skip, {}))
             for model in models:
                 m_entry = registry.entry("models", model)
+                model_skip = None if kind in m_entry.spec.inputs else (
+                    f"model '{model}' takes {' or '.join(m_entry.spec.inputs)} inputs; dataset '{dataset}' has "
+                    f"{kind}s")
                 for noise in noises:
                     n_entry = registry.entry("noises", noise)
+                    skip = model_skip or _noise_skip(n_entry.spec, dataset, kind)
                     for severity in severities:
-                        versions = {
-                            "bench": __version__,
-                            **{e.distribution: e.version for e in (ds_entry, m_entry, n_entry)},
-                        }
-                        cells.append(
-                            Cell(
-                                dataset=dataset,
-                                model=model,
-                                noise=noise,
-                                severity=severity,
-                                seed=seed,
-                                profile=profile,
-                                model_params=m_entry.spec.resolve(),
-                                noise_params=n_entry.spec.resolve(severity),
-                                versions=versions,
-                                dataset_fingerprint=fingerprints[dataset],
-                            )
-                        )
+                        cells.append(cell(model, noise, severity, [ds_entry, m_entry, n_entry], skip,
+                                          m_entry.spec.resolve()))
     return cells
+
+
+def _noise_skip(spec: Any, dataset: str, kind: str) -> str | None:
+    if kind in spec.inputs:
+        return None
+    return f"noise '{spec.name}' applies to {' or '.join(spec.inputs)} inputs; dataset '{dataset}' has {kind}s"

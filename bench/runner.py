@@ -40,6 +40,7 @@ FIGURES_DIR = "figures"
 class RunSummary:
     computed: int = 0
     failed: int = 0
+    skipped: int = 0
     reused: int = 0  # cells already in the store, not computed again
     failures: list[str] = field(default_factory=list)
 
@@ -151,6 +152,7 @@ class Runner:
                 if record["status"] == "failed":
                     summary.failed += 1
                     summary.failures.append(f"{cell.label}: {record['reason']}")
+                summary.skipped += record["status"] == "skipped"
                 progress.end_cell(cell.label, record["status"], record["wall_s"])
         finally:
             progress.close()
@@ -302,6 +304,9 @@ class Runner:
     def run_cell(self, cell: Cell, progress: Progress) -> dict[str, Any]:
         started_at, started = _now(), time.perf_counter()
         record: dict[str, Any] = {"cell": cell.describe(), "status": "done", "reason": None, "metrics": []}
+        if cell.skip:
+            return {**record, "status": "skipped", "reason": cell.skip, "wall_s": 0.0,
+                    "provenance": {**_environment(self.device), "started": started_at, "ended": started_at}}
         try:
             split = self._tensors(cell)
             noisy = self._noisy_test(cell, cell.severity)

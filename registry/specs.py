@@ -100,7 +100,9 @@ class ModelSpec:
 
     ``denoising=True`` means the harness trains on ``noise(x) -> x`` with the cell's noise and severity;
     otherwise on ``x -> x``. ``generative=False`` says the model cannot produce samples to augment a
-    training set: its downstream metrics are reported as not applicable. ``epochs``, ``batch_size`` and ``lr`` (Adam) are the protocol the model comes
+    training set: its downstream metrics are reported as not applicable. ``inputs`` names the data
+    kinds the model accepts (``"image"``: ``[C, H, W]``; ``"vector"``: ``[D]``); a grid skips the
+    other datasets with the reason. ``epochs``, ``batch_size`` and ``lr`` (Adam) are the protocol the model comes
     from; the ``paper`` profile uses them as they are, faster profiles cap the epochs.
     """
 
@@ -110,6 +112,7 @@ class ModelSpec:
     params: tuple[Param, ...] = ()
     denoising: bool = False
     generative: bool = True
+    inputs: tuple[str, ...] = ("image", "vector")
     epochs: int = 60
     batch_size: int = 128
     lr: float = 1e-3
@@ -125,7 +128,8 @@ class NoiseSpec:
     ``function(x, **params)`` takes a batch ``Tensor[N, *shape]`` in [0, 1] and returns a tensor of the
     same shape and dtype in [0, 1]. It draws its randomness from torch's global generator, which the
     harness seeds, so that a cell's corruption is reproducible and shared across models.
-    ``severities`` maps each level 1..5 to the parameters used at that level.
+    ``severities`` maps each level 1..5 to the parameters used at that level. ``inputs`` names the
+    data kinds it applies to (``"image"``, ``"vector"``).
     """
 
     name: str
@@ -133,6 +137,7 @@ class NoiseSpec:
     summary: str
     params: tuple[Param, ...] = ()
     severities: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
+    inputs: tuple[str, ...] = ("image", "vector")
 
     def resolve(self, severity: int, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Parameters at ``severity``, overridden by ``given``, each checked."""
@@ -174,6 +179,7 @@ class DatasetSpec:
     loader: Callable[..., Dataset]
     summary: str
     params: tuple[Param, ...] = ()
+    kind: str = "image"  # "image": [C, H, W] per item; "vector": [D]
 
     def resolve(self, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
         return resolve_params(self.params, given or {}, f"dataset '{self.name}'")

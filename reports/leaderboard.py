@@ -157,7 +157,7 @@ def render_markdown(board: pd.DataFrame, results: pd.DataFrame) -> str:
                 lines += [f"## {dataset} · {noise} · {FAMILY_TITLES.get(family, family)}", "", *section]
     failed = results[results["status"] != "done"].drop_duplicates("key")
     if not failed.empty:
-        lines += ["## Cells that did not finish", ""]
+        lines += ["## Cells skipped or failed", ""]
         rows = [[r["dataset"], r["model"], r["noise"], str(r["severity"]), str(r["seed"]), r["status"],
                  _escape(r["reason"])] for _, r in failed.iterrows()]
         lines += [_table(["dataset", "model", "noise", "severity", "seed", "status", "reason"], rows), ""]

@@ -10,19 +10,21 @@ from conftest import add_site, make_distribution, run_bench
 from registry import Param, ParameterError, PluginError, SelectionError, load_registry, select
 from registry.manager import PluginLoadWarning
 
+BUILTIN_MODELS = ["ae", "beta_vae", "conv_ae", "conv_dae", "conv_vae", "dae", "dvae", "linear_dae", "vae"]
+
 
 def test_builtin_plugins_are_discovered_through_entry_points_with_their_distribution():
     registry = load_registry()
-    assert registry.names("models") == ["ae", "dae", "dvae", "vae"]
+    assert registry.names("models") == BUILTIN_MODELS
     assert registry.names("noises") == ["erasing", "gaussian"]
-    assert {"digits", "fashion_mnist"} <= set(registry.names("datasets"))
+    assert registry.names("datasets") == ["digits", "fashion_mnist", "mnist", "tabular"]
     entry = registry.entry("models", "vae")
     assert entry.distribution == "bench" and entry.version not in {"", "unknown"}
 
 
 def test_listing_is_sorted_and_filters_with_wildcards():
     registry = load_registry()
-    assert registry.names("models", "*vae") == ["dvae", "vae"]
+    assert registry.names("models", "*vae") == ["beta_vae", "conv_vae", "dvae", "vae"]
     assert [e.name for e in registry.list("models", "d*")] == ["dae", "dvae"]
 
 
@@ -56,7 +58,7 @@ def test_plugin_that_fails_to_import_is_skipped_with_a_warning_naming_its_distri
     add_site(site, monkeypatch)
     with pytest.warns(PluginLoadWarning, match=r"'bench-broken 0.9' failed to import.*no gpu lib"):
         registry = load_registry()
-    assert registry.names("models") == ["ae", "dae", "dvae", "vae"]
+    assert registry.names("models") == BUILTIN_MODELS
 
     result = run_bench("list", "models")
     assert result.returncode == 0
@@ -91,7 +93,7 @@ def bench_models():
 def test_disabling_autoload_keeps_only_the_builtins(third_party_site, monkeypatch):
     assert "tiny_ae" in load_registry().names("models")
     monkeypatch.setenv("BENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
-    assert load_registry().names("models") == ["ae", "dae", "dvae", "vae"]
+    assert load_registry().names("models") == BUILTIN_MODELS
 
 
 def test_parameters_are_checked_against_their_declaration():

@@ -16,8 +16,8 @@ METRICS = ["bce", "mse", "psnr", "ssim", "psnr_gain"]
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    result = run_bench("run", "--datasets", "digits", "--noise", "gaussian,erasing", "--severities", "1,3",
-                       "--out", str(out))
+    result = run_bench("run", "--datasets", "digits", "--models", "ae,dae,vae,dvae", "--noise", "gaussian,erasing",
+                       "--severities", "1,3", "--out", str(out))
     assert result.returncode == 0, result.stderr
     return out, result
 
@@ -53,8 +53,8 @@ def test_leaderboard_ranks_each_metric_by_its_direction(digits_run):
 def test_a_second_identical_run_computes_nothing_and_report_rebuilds_the_same_tables(digits_run, tmp_path):
     out, _ = digits_run
     before = pd.read_csv(out / "leaderboard.csv")
-    again = run_bench("run", "--datasets", "digits", "--noise", "gaussian,erasing", "--severities", "1,3",
-                      "--out", str(out))
+    again = run_bench("run", "--datasets", "digits", "--models", "ae,dae,vae,dvae", "--noise", "gaussian,erasing",
+                      "--severities", "1,3", "--out", str(out))
     assert again.returncode == 0
     assert "0 computed, 20 already in" in again.stderr
     (out / "leaderboard.csv").unlink()
@@ -126,7 +126,7 @@ def test_a_model_whose_loss_turns_nan_fails_its_cells_and_the_grid_goes_on(tmp_p
 @pytest.mark.parametrize(
     "args, expected",
     [
-        (["--models", "vea"], "unknown model 'vea' - did you mean 'vae'? Available: ae, dae, dvae, vae"),
+        (["--models", "vea"], "unknown model 'vea' - did you mean 'vae'? Available: ae, beta_vae, conv_ae,"),
         (["--noise", "gausian"], "unknown noise 'gausian' - did you mean 'gaussian'?"),
         (["--severities", "1,9"], "severity 9 is not defined for noise"),
         (["--severities", "1,x"], "--severities takes integers >= 1 separated by commas. Got '1,x' instead."),

@@ -4,6 +4,8 @@ from registry import DatasetSpec, hookimpl
 
 from .digits import load_digits
 from .fashion_mnist import load_fashion_mnist
+from .mnist import load_mnist
+from .tabular import load_tabular
 
 
 @hookimpl
@@ -15,4 +17,8 @@ def bench_datasets() -> list[DatasetSpec]:
             load_fashion_mnist,
             "Fashion-MNIST 28x28, 60,000 / 10,000 (system package dataset-fashion-mnist, else downloaded)",
         ),
+        DatasetSpec("mnist", load_mnist, "MNIST 28x28, 60,000 / 10,000 (downloaded into the data root)"),
+        DatasetSpec("tabular", load_tabular,
+                    "make_classification 1,000 x 20, 2 classes, standardised then scaled to [0, 1]; 750 / 250",
+                    kind="vector"),
     ]

@@ -1,0 +1,62 @@
+"""What the built-in models share: a deterministic autoencoder with a Bernoulli decoder, and a
+Gaussian-latent VAE on top of it. Subclasses only build their encoder and decoder networks."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class Autoencoder(nn.Module):
+    """``encoder: x -> code``, ``decoder: code -> logits`` (any shape with the input's element count);
+    reconstructions are ``sigmoid(logits)``; the loss is BCE summed over elements, mean over the batch."""
+
+    shape: tuple[int, ...]
+    encoder: nn.Module
+    decoder: nn.Module
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z).reshape(-1, *self.shape)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.decode_logits(z))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+    def loss(self, x_in: torch.Tensor, x_target: torch.Tensor) -> torch.Tensor:
+        logits = self.decode_logits(self.encode(x_in))
+        return F.binary_cross_entropy_with_logits(logits, x_target, reduction="sum") / x_in.shape[0]
+
+
+class GaussianVAE(Autoencoder):
+    """q(z|x) = N(mu, diag(exp(logvar))) from ``features: x -> h`` and linear heads ``mu``, ``logvar``;
+    prior N(0, I); loss BCE (summed) + ``beta`` · KL, per image, mean over the batch."""
+
+    features: nn.Module
+    mu: nn.Linear
+    logvar: nn.Linear
+    beta: float = 1.0
+
+    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.features(x)
+        return self.mu(h), self.logvar(h)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.posterior(x)[0]
+
+    def generate(self, x: torch.Tensor) -> torch.Tensor:
+        """One new sample per input: the decoding of z ~ q(z|x)."""
+        mu, logvar = self.posterior(x)
+        return self.decode(mu + torch.randn_like(mu) * torch.exp(0.5 * logvar))
+
+    def loss(self, x_in: torch.Tensor, x_target: torch.Tensor) -> torch.Tensor:
+        mu, logvar = self.posterior(x_in)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        bce = F.binary_cross_entropy_with_logits(self.decode_logits(z), x_target, reduction="sum")
+        kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+        return (bce + self.beta * kl) / x_in.shape[0]

@@ -1,0 +1,92 @@
+"""Claims about the wider plugin zoo: convolutional, β and linear models, the tabular and MNIST
+datasets, and grids that skip impossible model × dataset pairs with a reason."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+import torch
+from conftest import FASHION_SYSTEM_DIR
+
+from bench import cli
+from bench.seeding import seed_everything
+from bench.train import train
+from plugins.datasets import mnist
+from plugins.datasets.tabular import load_tabular
+from registry import DatasetUnavailable, load_registry
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (1, 8, 8), (3, 32, 32)])
+@pytest.mark.parametrize("name", ["conv_ae", "conv_dae", "conv_vae"])
+def test_conv_models_reconstruct_inputs_of_their_exact_shape(name, shape):
+    spec = load_registry().spec("models", name)
+    model = spec.factory(shape, **spec.resolve())
+    x = torch.rand(3, *shape)
+    assert model(x).shape == x.shape and model.encode(x).shape == (3, 16)
+    assert 0 <= model(x).min() and model(x).max() <= 1
+
+
+@pytest.mark.skipif(not (FASHION_SYSTEM_DIR / "train-images-idx3-ubyte.gz").exists(),
+                    reason="Debian package dataset-fashion-mnist is not installed (CI installs it)")
+@pytest.mark.parametrize("name", ["conv_ae", "conv_vae"])
+def test_conv_models_train_and_reduce_their_loss_on_fashion_mnist(name, tmp_path):
+    from plugins.datasets.fashion_mnist import load_fashion_mnist
+
+    x = load_fashion_mnist(tmp_path).train_x[:1000]
+    spec = load_registry().spec("models", name)
+    seed_everything(0)
+    history = train(spec.factory((1, 28, 28), **spec.resolve()), x, epochs=3, batch_size=128, lr=spec.lr)
+    assert history[-1] < 0.85 * history[0]
+
+
+def test_beta_weighs_the_kl_term():
+    spec = load_registry().spec("models", "beta_vae")
+    assert spec.resolve()["beta"] == 4.0
+    x = torch.rand(16, 1, 8, 8)
+    losses = []
+    for beta in (0.0, 4.0):
+        torch.manual_seed(0)
+        model = spec.factory((1, 8, 8), **spec.resolve({"beta": beta}))
+        torch.manual_seed(1)
+        losses.append(model.loss(x, x).item())
+    assert losses[1] > losses[0]
+
+
+def test_linear_dae_is_one_layer_each_way_with_an_8_unit_code():
+    spec = load_registry().spec("models", "linear_dae")
+    model = spec.factory((20,), **spec.resolve())
+    assert model.encode(torch.rand(5, 20)).shape == (5, 8)
+    assert sum(p.numel() for p in model.parameters()) == 20 * 8 + 8 + 8 * 20 + 20
+    assert spec.denoising and spec.epochs == 50 and spec.inputs == ("vector",)
+
+
+def test_tabular_is_1000_by_20_two_classes_scaled_to_the_unit_range():
+    data = load_tabular(None)
+    assert data.train_x.shape == (750, 20) and data.test_x.shape == (250, 20)
+    assert data.train_x.min() == 0 and data.train_x.max() == 1
+    assert 0 <= data.test_x.min() and data.test_x.max() <= 1
+    assert set(data.train_y.tolist()) == {0, 1}
+
+
+def test_missing_mnist_without_network_says_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("BENCH_OFFLINE", "1")
+    with pytest.raises(DatasetUnavailable, match=r"MNIST files not found in .*MNIST/raw.*BENCH_OFFLINE is set"):
+        mnist.load_mnist(tmp_path)
+
+
+def test_a_grid_skips_impossible_pairs_with_reasons_and_runs_the_rest(tmp_path):
+    code = cli.main(["run", "--datasets", "tabular,digits", "--models", "conv_ae,linear_dae,ae", "--noise", "gaussian",
+                     "--severities", "2", "--out", str(tmp_path), "--quiet"])
+    assert code == 0
+    results = pd.read_csv(tmp_path / "results.csv")
+    status = results.drop_duplicates("key").set_index(["dataset", "model"])["status"]
+    assert status[("tabular", "conv_ae")] == "skipped" and status[("digits", "linear_dae")] == "skipped"
+    assert status[("tabular", "linear_dae")] == "done" and status[("digits", "conv_ae")] == "done"
+    assert status[("tabular", "ae")] == "done" and status[("tabular", "baseline")] == "skipped"
+    markdown = (tmp_path / "leaderboard.md").read_text()
+    assert "model 'conv_ae' takes image inputs; dataset 'tabular' has vectors" in markdown
+    tab = results[(results.dataset == "tabular") & (results.model == "linear_dae")].set_index("metric")
+    assert tab.loc["ssim", "note"] == "not applicable: the inputs are vectors, not images"
+    assert not math.isnan(tab.loc["psnr", "value"]) and not math.isnan(tab.loc["knn_acc", "value"])
