@@ -95,7 +95,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     loaded = {name: load(registry.spec("datasets", name)) for name in datasets}
     cells = plan(registry, datasets=datasets, models=models, noises=noises, severities=severities,
-                 seeds=[args.seed], profile=profile, fingerprints={n: d.fingerprint for n, d in loaded.items()})
+                 seeds=[args.seed], profile=profile, loaded=loaded)
     store = Store(out)
     runner = Runner(registry, loaded, store, device=device, progress=Progress(quiet=args.quiet))
     try:

@@ -10,6 +10,8 @@ from typing import Any
 from registry import Registry
 
 from . import __version__
+from .calibration import severity_params
+from .data import LoadedDataset
 from .profiles import Profile
 
 #: The pseudo-model of the downstream family: the reference CNN trained on the limited subset alone.
@@ -78,21 +80,25 @@ def plan(
     severities: list[int],
     seeds: list[int],
     profile: Profile,
-    fingerprints: dict[str, str],
+    loaded: dict[str, LoadedDataset],
 ) -> list[Cell]:
     """Every combination, ordered so that cells sharing a dataset, seed and model run back to back
     (a model that is not denoising is trained once and scored under every noise), after one
-    :data:`BASELINE` cell per (dataset, seed, noise, severity) for the downstream family."""
+    :data:`BASELINE` cell per (dataset, seed, noise, severity) for the downstream family. Noise
+    parameters are calibrated per dataset (see :mod:`bench.calibration`)."""
     cells = []
     for dataset in datasets:
         ds_entry = registry.entry("datasets", dataset)
         kind = ds_entry.spec.kind
         for seed in seeds:
             def cell(model: str, noise: str, severity: int, entries: list, skip: str | None, params: dict) -> Cell:
+                n_entry = registry.entry("noises", noise)
+                noise_params = (n_entry.spec.resolve(severity) if _noise_skip(n_entry.spec, dataset, kind)
+                                else severity_params(n_entry, loaded[dataset], severity))
                 return Cell(dataset=dataset, model=model, noise=noise, severity=severity, seed=seed, profile=profile,
-                            model_params=params, noise_params=registry.spec("noises", noise).resolve(severity),
+                            model_params=params, noise_params=noise_params,
                             versions={"bench": __version__, **{e.distribution: e.version for e in entries}},
-                            dataset_fingerprint=fingerprints.get(dataset, ""), skip=skip)
+                            dataset_fingerprint=loaded[dataset].fingerprint, skip=skip)
 
             for noise in noises:  # the baseline CNN's rows of the downstream leaderboard
                 n_entry = registry.entry("noises", noise)

@@ -20,6 +20,7 @@ import torchvision
 from registry import Registry
 
 from . import __version__, downstream, figures
+from .calibration import severity_params
 from .data import LoadedDataset, subset
 from .grid import BASELINE, Cell
 from .metrics import score_reconstruction
@@ -175,7 +176,8 @@ class Runner:
     def _noisy_test(self, cell: Cell, severity: int) -> torch.Tensor:
         """The test set corrupted by the cell's noise at ``severity``: made once, shared by all models."""
         noise = self.registry.spec("noises", cell.noise)
-        params = cell.noise_params if severity == cell.severity else noise.resolve(severity)
+        params = (cell.noise_params if severity == cell.severity else
+                  severity_params(self.registry.entry("noises", cell.noise), self.datasets[cell.dataset], severity))
         name = json.dumps([cell.noise, severity, params], sort_keys=True)
         if name not in self._noisy:
             x_test = self._tensors(cell).test_x

@@ -129,7 +129,9 @@ class NoiseSpec:
     same shape and dtype in [0, 1]. It draws its randomness from torch's global generator, which the
     harness seeds, so that a cell's corruption is reproducible and shared across models.
     ``severities`` maps each level 1..5 to the parameters used at that level. ``inputs`` names the
-    data kinds it applies to (``"image"``, ``"vector"``).
+    data kinds it applies to (``"image"``, ``"vector"``). ``calibrate`` names the native parameter that
+    the harness searches, within ``calibrate_range`` (positive), per dataset so that every noise type
+    reaches the same PSNR at the same level; the ``severities`` values are then only defaults.
     """
 
     name: str
@@ -138,6 +140,8 @@ class NoiseSpec:
     params: tuple[Param, ...] = ()
     severities: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
     inputs: tuple[str, ...] = ("image", "vector")
+    calibrate: str | None = None
+    calibrate_range: tuple[float, float] = (1e-4, 1e4)
 
     def resolve(self, severity: int, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Parameters at ``severity``, overridden by ``given``, each checked."""

@@ -1,0 +1,105 @@
+"""Severity calibration: the native parameter of each noise that gives the same PSNR of the corrupted
+input against the clean one at each level, for every noise type, measured per dataset.
+
+The search is a bisection (in log space) on a fixed-seed sample of the training images; results are
+cached in memory and in ``<data root>/calibration/`` keyed by the dataset's fingerprint and the noise
+plugin's version, so a dataset is calibrated once per machine.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from registry import Entry, NoiseSpec
+
+from .data import LoadedDataset, data_root
+from .metrics.reconstruction import psnr_of, squared_error
+
+#: Target PSNR (dB) of the corrupted input at severity 1..5 (mild to strong).
+TARGET_PSNR = {1: 24.0, 2: 20.0, 3: 16.0, 4: 13.0, 5: 10.0}
+SAMPLE = 1000
+STEPS = 30
+SEED = 0
+
+_MEMORY: dict[str, dict[str, Any]] = {}
+
+
+def measure(spec: NoiseSpec, x: torch.Tensor, params: dict[str, Any]) -> float:
+    """PSNR (dB) of ``spec`` applied to ``x`` with ``params``, under a fixed seed."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(SEED)
+        return psnr_of(squared_error(spec.function(x, **params), x))
+
+
+def search(spec: NoiseSpec, x: torch.Tensor, target: float) -> tuple[float, float]:
+    """The native value of ``spec.calibrate`` whose PSNR on ``x`` is closest to ``target``, and that
+    PSNR. The PSNR may rise or fall with the parameter; a target outside the reachable range gives the
+    nearer end of the range."""
+    name, (low, high) = spec.calibrate, spec.calibrate_range
+    base = dict(spec.severities[min(spec.severities)])
+    psnr = lambda v: measure(spec, x, {**base, name: v})  # noqa: E731
+    lo, hi = math.log(low), math.log(high)
+    p_lo, p_hi = psnr(low), psnr(high)
+    falling = p_lo > p_hi  # stronger noise as the parameter grows
+    for _ in range(STEPS):
+        mid = (lo + hi) / 2
+        too_clean = psnr(math.exp(mid)) > target
+        if too_clean == falling:
+            lo = mid
+        else:
+            hi = mid
+    best = math.exp((lo + hi) / 2)
+    candidates = [(best, psnr(best)), (low, p_lo), (high, p_hi)]
+    value, reached = min(candidates, key=lambda c: abs(c[1] - target))
+    return float(f"{value:.6g}"), reached
+
+
+def _cache_file(dataset: LoadedDataset) -> Path:
+    return data_root() / "calibration" / f"{dataset.name}-{dataset.fingerprint}.json"
+
+
+def calibrate(entry: Entry, dataset: LoadedDataset) -> dict[int, dict[str, float]]:
+    """``{severity: {"value": native value, "psnr": measured PSNR, "target": target PSNR}}`` of the noise
+    of ``entry`` on ``dataset``; empty when the noise declares no calibrated parameter."""
+    spec: NoiseSpec = entry.spec
+    if spec.calibrate is None:
+        return {}
+    path = _cache_file(dataset)
+    key = f"{spec.name}@{entry.distribution}-{entry.version}"
+    if str(path) not in _MEMORY:
+        try:
+            _MEMORY[str(path)] = json.loads(path.read_text())
+        except (OSError, ValueError):
+            _MEMORY[str(path)] = {}
+    cache = _MEMORY[str(path)]
+    if key not in cache:
+        g = torch.Generator().manual_seed(SEED)
+        x = dataset.data.train_x
+        x = x[torch.randperm(len(x), generator=g)[:SAMPLE]]
+        table = {}
+        for severity, target in TARGET_PSNR.items():
+            value, reached = search(spec, x, target)
+            table[str(severity)] = {"value": value, "psnr": round(reached, 3), "target": target}
+        cache[key] = table
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(cache, indent=1, sort_keys=True))
+        except OSError:
+            pass  # an unwritable data root costs a recalibration next time, nothing else
+    return {int(s): v for s, v in cache[key].items()}
+
+
+def severity_params(entry: Entry, dataset: LoadedDataset, severity: int) -> dict[str, Any]:
+    """The noise's parameters at ``severity`` on ``dataset``: its declared ones, with the calibrated
+    native value where the noise declares a calibrated parameter."""
+    spec: NoiseSpec = entry.spec
+    params = spec.resolve(severity)
+    table = calibrate(entry, dataset)
+    if severity in table:
+        params = spec.resolve(severity, {spec.calibrate: table[severity]["value"]})
+    return params

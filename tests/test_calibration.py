@@ -1,0 +1,101 @@
+"""Claims about the noises and their calibration: each noise does what its definition says, and at
+each severity every noise reaches the same PSNR of corrupted against clean input."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import FASHION_SYSTEM_DIR
+
+from bench import calibration
+from bench.data import load
+from bench.metrics.reconstruction import psnr_of, squared_error
+from registry import load_registry
+
+NOISES = ["blur", "erasing", "gaussian", "salt_pepper", "shot", "speckle"]
+DATASETS = ["digits", pytest.param("fashion_mnist", marks=pytest.mark.skipif(
+    not (FASHION_SYSTEM_DIR / "train-images-idx3-ubyte.gz").exists(),
+    reason="Debian package dataset-fashion-mnist is not installed (CI installs it)"))]
+
+
+@pytest.fixture(autouse=True)
+def _private_calibration_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("BENCH_DATA", str(tmp_path))
+    monkeypatch.setattr(calibration, "_MEMORY", {})
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+@pytest.mark.parametrize("noise", NOISES)
+def test_calibration_reaches_the_target_psnr_within_half_a_decibel(noise, dataset, tmp_path):
+    registry = load_registry()
+    spec = registry.spec("datasets", dataset)
+    loaded = load(spec) if dataset == "digits" else _fashion(tmp_path)
+    table = calibration.calibrate(registry.entry("noises", noise), loaded)
+    assert sorted(table) == [1, 2, 3, 4, 5]
+    for severity, row in table.items():
+        assert row["psnr"] == pytest.approx(calibration.TARGET_PSNR[severity], abs=0.5), (severity, row)
+    values = [table[s]["value"] for s in range(1, 6)]
+    assert values == (sorted(values, reverse=True) if noise == "shot" else sorted(values))
+
+
+def _fashion(root):
+    from plugins.datasets.fashion_mnist import load_fashion_mnist
+    from bench.data import LoadedDataset, _fingerprint
+
+    data = load_fashion_mnist(root)
+    return LoadedDataset("fashion_mnist", data, _fingerprint(data))
+
+
+def test_calibration_is_cached_on_disk_and_reused(tmp_path):
+    registry = load_registry()
+    loaded = load(registry.spec("datasets", "digits"))
+    first = calibration.calibrate(registry.entry("noises", "gaussian"), loaded)
+    assert list((tmp_path / "calibration").glob("digits-*.json"))
+    calibration._MEMORY.clear()
+    calls = []
+    original = calibration.search
+    calibration.search = lambda *a, **k: calls.append(a) or original(*a, **k)
+    try:
+        assert calibration.calibrate(registry.entry("noises", "gaussian"), loaded) == first
+    finally:
+        calibration.search = original
+    assert calls == []
+
+
+def noise(name):
+    return load_registry().spec("noises", name).function
+
+
+def test_salt_and_pepper_touches_about_amount_of_the_pixels():
+    x = torch.full((200, 1, 28, 28), 0.5)
+    torch.manual_seed(0)
+    y = noise("salt_pepper")(x, amount=0.1)
+    touched = (y != 0.5).float().mean().item()
+    assert touched == pytest.approx(0.1, abs=0.005)
+    assert set(y.unique().tolist()) == {0.0, 0.5, 1.0}
+
+
+def test_speckle_error_scales_with_intensity():
+    torch.manual_seed(0)
+    dark, bright = torch.full((100, 1, 28, 28), 0.1), torch.full((100, 1, 28, 28), 0.4)
+    f = noise("speckle")
+    err_dark = (f(dark, sigma=0.2) - dark).std().item()
+    err_bright = (f(bright, sigma=0.2) - bright).std().item()
+    assert err_bright / err_dark == pytest.approx(4.0, rel=0.05)
+    assert torch.equal(f(torch.zeros(10, 5), sigma=1.0), torch.zeros(10, 5))
+
+
+def test_shot_noise_variance_is_intensity_over_photons():
+    torch.manual_seed(0)
+    x = torch.full((400, 1, 28, 28), 0.3)
+    y = noise("shot")(x, photons=50.0)
+    assert y.var().item() == pytest.approx(0.3 / 50.0, rel=0.05)
+    assert y.mean().item() == pytest.approx(0.3, abs=0.005)
+
+
+def test_blur_keeps_the_mean_of_a_smooth_image_and_removes_detail():
+    x = torch.zeros(1, 1, 28, 28)
+    x[..., 14, 14] = 1.0
+    y = noise("blur")(x, sigma=1.0)
+    assert y[..., 14, 14].item() < 0.2 and y.sum().item() == pytest.approx(1.0, abs=0.01)
+    assert psnr_of(squared_error(noise("blur")(x, sigma=0.0), x)) > 90
