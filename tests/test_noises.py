@@ -9,7 +9,7 @@ from bench.metrics.reconstruction import psnr_of, squared_error
 from plugins.datasets.digits import load_digits
 from registry import load_registry
 
-NOISES = ["gaussian", "erasing"]
+NOISES = ["blur", "erasing", "gaussian", "salt_pepper", "shot", "speckle"]
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ BUILTIN_MODELS = ["ae", "beta_vae", "conv_ae", "conv_dae", "conv_vae", "dae", "d
 def test_builtin_plugins_are_discovered_through_entry_points_with_their_distribution():
     registry = load_registry()
     assert registry.names("models") == BUILTIN_MODELS
-    assert registry.names("noises") == ["erasing", "gaussian"]
+    assert registry.names("noises") == ["blur", "erasing", "gaussian", "salt_pepper", "shot", "speckle"]
     assert registry.names("datasets") == ["digits", "fashion_mnist", "mnist", "tabular"]
     entry = registry.entry("models", "vae")
     assert entry.distribution == "bench" and entry.version not in {"", "unknown"}
