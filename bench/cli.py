@@ -69,19 +69,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bench.progress import Progress
     from bench.runner import Runner
     from bench.store import Store
-    from registry import BenchError, load_registry, select
+    from registry import BenchError, load_registry, select, select_variants
     from reports import write_reports
 
     registry = load_registry()
-    models = select(args.models, registry.names("models"), "model")
-    noises = select(args.noise, registry.names("noises"), "noise")
+    models = select_variants(args.models, registry.names("models"), "model")
+    noises = select_variants(args.noise, registry.names("noises"), "noise")
     datasets = select(args.datasets, registry.names("datasets"), "dataset")
     profile = get_profile(args.profile)
     severities = (_parse_ints(args.severities, "--severities", low=1) if args.severities
                   else list(profile.severities))
-    for noise in noises:  # each noise declares its severities: check all before any work starts
+    for noise, overrides in noises:  # check severities and parameters before any work starts
+        spec = registry.spec("noises", noise)
         for severity in severities:
-            registry.spec("noises", noise).resolve(severity)
+            spec.resolve(severity, overrides)
+    for model, overrides in models:
+        registry.spec("models", model).resolve(overrides)
     if args.seed < 0:
         raise BenchError(f"--seed takes an integer >= 0. Got {args.seed} instead.")
     device = _device(args.device)
@@ -153,9 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = verbs.add_parser("run", help="train and score every model x noise x dataset cell of a grid",
                            description="Train and score every cell of a grid and write leaderboards.")
     run.add_argument("--models", default="all", metavar="SEL",
-                     help="'all', names or wildcards separated by commas (default: all)")
+                     help="'all', names or wildcards separated by commas, each optionally with parameters: "
+                          "beta_vae:beta=4 (default: all)")
     run.add_argument("--noise", default="gaussian,erasing", metavar="SEL",
-                     help="noises to corrupt with (default: gaussian,erasing)")
+                     help="noises to corrupt with, e.g. gaussian,erasing or gaussian:sigma=0.5 for a native "
+                          "value instead of the calibrated severities (default: gaussian,erasing)")
     run.add_argument("--datasets", default="fashion_mnist", metavar="SEL", help="(default: fashion_mnist)")
     run.add_argument("--severities", metavar="1,3,5", help="severity levels (default: the profile's)")
     run.add_argument("--profile", default="quick", metavar="quick|paper",

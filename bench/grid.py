@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from registry import Registry
+from registry.selection import variant_label
 
 from . import __version__
 from .calibration import severity_params
@@ -33,6 +34,13 @@ class Cell:
     versions: dict[str, str] = field(default_factory=dict, hash=False)  # harness and each plugin dist
     dataset_fingerprint: str = ""
     skip: str | None = field(default=None, compare=False)  # why the cell cannot run, if it cannot
+    model_label: str = ""  # the name as the user selected it, with parameters: "beta_vae:beta=4"
+    noise_label: str = ""
+    noise_overrides: dict[str, Any] = field(default_factory=dict, hash=False)  # given by the user
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "model_label", self.model_label or self.model)
+        object.__setattr__(self, "noise_label", self.noise_label or self.noise)
 
     @property
     def key(self) -> str:
@@ -52,15 +60,17 @@ class Cell:
 
     @property
     def label(self) -> str:
-        return f"{self.dataset}/{self.model}/{self.noise}@{self.severity}/seed{self.seed}"
+        return f"{self.dataset}/{self.model_label}/{self.noise_label}@{self.severity}/seed{self.seed}"
 
     def describe(self) -> dict[str, Any]:
         """The cell's identifying columns, as results and reports show them."""
         return {
             "key": self.key,
             "dataset": self.dataset,
-            "model": self.model,
-            "noise": self.noise,
+            "model": self.model_label,
+            "noise": self.noise_label,
+            "model_name": self.model,
+            "noise_name": self.noise,
             "severity": self.severity,
             "seed": self.seed,
             "profile": self.profile.name,
@@ -75,49 +85,70 @@ def plan(
     registry: Registry,
     *,
     datasets: list[str],
-    models: list[str],
-    noises: list[str],
+    models: list[tuple[str, dict[str, Any]]],
+    noises: list[tuple[str, dict[str, Any]]],
     severities: list[int],
     seeds: list[int],
     profile: Profile,
     loaded: dict[str, LoadedDataset],
 ) -> list[Cell]:
-    """Every combination, ordered so that cells sharing a dataset, seed and model run back to back
-    (a model that is not denoising is trained once and scored under every noise), after one
-    :data:`BASELINE` cell per (dataset, seed, noise, severity) for the downstream family. Noise
-    parameters are calibrated per dataset (see :mod:`bench.calibration`)."""
+    """Every combination of datasets, model variants, noise variants (``(name, parameters)``, as
+    :func:`registry.select_variants` gives them), severities and seeds, ordered so that cells sharing a
+    dataset, seed and model run back to back (a model that is not denoising is trained once and scored
+    under every noise), after one :data:`BASELINE` cell per (dataset, seed, noise, severity) for the
+    downstream family. Noise parameters are calibrated per dataset (see :mod:`bench.calibration`); a
+    noise given its calibrated parameter explicitly (``gaussian:sigma=0.5``) runs once, at severity 0.
+    Parameters are checked here, before any work starts."""
+    model_specs = [(name, over, registry.entry("models", name)) for name, over in models]
+    model_params = {(name, tuple(sorted(over.items()))): entry.spec.resolve(over) for name, over, entry in model_specs}
     cells = []
     for dataset in datasets:
         ds_entry = registry.entry("datasets", dataset)
         kind = ds_entry.spec.kind
         for seed in seeds:
-            def cell(model: str, noise: str, severity: int, entries: list, skip: str | None, params: dict) -> Cell:
-                n_entry = registry.entry("noises", noise)
-                noise_params = (n_entry.spec.resolve(severity) if _noise_skip(n_entry.spec, dataset, kind)
-                                else severity_params(n_entry, loaded[dataset], severity))
-                return Cell(dataset=dataset, model=model, noise=noise, severity=severity, seed=seed, profile=profile,
-                            model_params=params, noise_params=noise_params,
+            def cell(model: tuple[str, dict, Any] | None, noise: tuple[str, dict], severity: int, skip: str | None) -> Cell:
+                n_name, n_over = noise
+                n_entry = registry.entry("noises", n_name)
+                noise_params = (n_entry.spec.resolve(severity if severity else min(n_entry.spec.severities), n_over)
+                                if _noise_skip(n_entry.spec, dataset, kind)
+                                else noise_params_at(n_entry, loaded[dataset], severity, n_over))
+                entries = [ds_entry, n_entry] + ([model[2]] if model else [])
+                m_name, m_over = (model[0], model[1]) if model else (BASELINE, {})
+                return Cell(dataset=dataset, model=m_name, noise=n_name, severity=severity, seed=seed, profile=profile,
+                            model_params=model_params.get((m_name, tuple(sorted(m_over.items()))), {}),
+                            noise_params=noise_params,
                             versions={"bench": __version__, **{e.distribution: e.version for e in entries}},
-                            dataset_fingerprint=loaded[dataset].fingerprint, skip=skip)
+                            dataset_fingerprint=loaded[dataset].fingerprint, skip=skip,
+                            model_label=variant_label(m_name, m_over), noise_label=variant_label(n_name, n_over),
+                            noise_overrides=dict(n_over))
+
+            def levels(noise: tuple[str, dict]) -> list[int]:
+                spec = registry.spec("noises", noise[0])
+                return [0] if spec.calibrate is not None and spec.calibrate in noise[1] else list(severities)
 
             for noise in noises:  # the baseline CNN's rows of the downstream leaderboard
-                n_entry = registry.entry("noises", noise)
-                skip = _noise_skip(n_entry.spec, dataset, kind) or (
+                n_spec = registry.spec("noises", noise[0])
+                skip = _noise_skip(n_spec, dataset, kind) or (
                     None if kind == "image" else f"the reference CNN takes images; dataset '{dataset}' has vectors")
-                for severity in severities:
-                    cells.append(cell(BASELINE, noise, severity, [ds_entry, n_entry], skip, {}))
-            for model in models:
-                m_entry = registry.entry("models", model)
+                cells += [cell(None, noise, severity, skip) for severity in levels(noise)]
+            for model in model_specs:
+                name, _, m_entry = model
                 model_skip = None if kind in m_entry.spec.inputs else (
-                    f"model '{model}' takes {' or '.join(m_entry.spec.inputs)} inputs; dataset '{dataset}' has "
+                    f"model '{name}' takes {' or '.join(m_entry.spec.inputs)} inputs; dataset '{dataset}' has "
                     f"{kind}s")
                 for noise in noises:
-                    n_entry = registry.entry("noises", noise)
-                    skip = model_skip or _noise_skip(n_entry.spec, dataset, kind)
-                    for severity in severities:
-                        cells.append(cell(model, noise, severity, [ds_entry, m_entry, n_entry], skip,
-                                          m_entry.spec.resolve()))
+                    skip = model_skip or _noise_skip(registry.spec("noises", noise[0]), dataset, kind)
+                    cells += [cell(model, noise, severity, skip) for severity in levels(noise)]
     return cells
+
+
+def noise_params_at(entry: Any, dataset: LoadedDataset, severity: int, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The noise's parameters at ``severity`` on ``dataset`` with the user's ``overrides``: severity 0
+    means the overrides name the calibrated parameter itself (native units)."""
+    spec = entry.spec
+    if severity == 0:
+        return spec.resolve(min(spec.severities), overrides)
+    return spec.resolve(severity, {**severity_params(entry, dataset, severity), **overrides})
 
 
 def _noise_skip(spec: Any, dataset: str, kind: str) -> str | None:

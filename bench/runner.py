@@ -20,9 +20,8 @@ import torchvision
 from registry import Registry
 
 from . import __version__, downstream, figures
-from .calibration import severity_params
 from .data import LoadedDataset, subset
-from .grid import BASELINE, Cell
+from .grid import BASELINE, Cell, noise_params_at
 from .metrics import score_reconstruction
 from .metrics.latent import active_units, encode, score_latent
 from .metrics.likelihood import score_likelihood
@@ -106,7 +105,7 @@ class _Seeded:
 
 
 def figure_name(cell: Cell, kind: str) -> str:
-    stem = f"{cell.dataset}_{cell.model}_{cell.noise}_s{cell.severity}_seed{cell.seed}_{kind}.png"
+    stem = f"{cell.dataset}_{cell.model_label}_{cell.noise_label}_s{cell.severity}_seed{cell.seed}_{kind}.png"
     return f"{FIGURES_DIR}/" + re.sub(r"[^A-Za-z0-9_.-]", "-", stem)
 
 
@@ -176,8 +175,10 @@ class Runner:
     def _noisy_test(self, cell: Cell, severity: int) -> torch.Tensor:
         """The test set corrupted by the cell's noise at ``severity``: made once, shared by all models."""
         noise = self.registry.spec("noises", cell.noise)
+        ladder = {k: v for k, v in cell.noise_overrides.items() if k != noise.calibrate}
         params = (cell.noise_params if severity == cell.severity else
-                  severity_params(self.registry.entry("noises", cell.noise), self.datasets[cell.dataset], severity))
+                  noise_params_at(self.registry.entry("noises", cell.noise), self.datasets[cell.dataset], severity,
+                                  ladder))
         name = json.dumps([cell.noise, severity, params], sort_keys=True)
         if name not in self._noisy:
             x_test = self._tensors(cell).test_x
@@ -191,8 +192,11 @@ class Runner:
 
     def _corrupted_eval_sets(self, cell: Cell) -> dict[int, torch.Tensor]:
         split = self._tensors(cell)
-        severities = sorted(self.registry.spec("noises", cell.noise).severities)
-        return {s: self._noisy_test(cell, s)[split.eval_idx] for s in severities}
+        return {s: self._noisy_test(cell, s)[split.eval_idx] for s in self._eval_severities(cell)}
+
+    def _eval_severities(self, cell: Cell) -> list[int]:
+        """Every severity the noise declares, and the cell's own when it is custom (0)."""
+        return sorted({*self.registry.spec("noises", cell.noise).severities, cell.severity})
 
     def _baseline_accuracy(self, cell: Cell) -> downstream.Accuracy:
         """The reference CNN trained on the limited subset alone: once per (dataset, seed, profile),
@@ -202,17 +206,18 @@ class Runner:
             with _Seeded(derive_seed(cell.seed, "baseline-cnn"), self.device):
                 self._baseline["cnn"] = downstream.train_cnn(split.train_x, split.train_y, len(split.classes),
                                                              epochs=cell.profile.cnn_epochs)
-        if cell.noise not in self._baseline:
-            self._baseline[cell.noise] = downstream.accuracy(
+        noise = "noise:" + cell.noise_label
+        if noise not in self._baseline:
+            self._baseline[noise] = downstream.accuracy(
                 self._baseline["cnn"], split.test_x[split.eval_idx], split.test_y[split.eval_idx],
                 self._corrupted_eval_sets(cell))
-        return self._baseline[cell.noise]
+        return self._baseline[noise]
 
     def _model(self, cell: Cell, x_train: torch.Tensor, progress: Progress) -> tuple[_Trained, bool]:
         spec = self.registry.spec("models", cell.model)
         key = json.dumps([cell.model, cell.model_params] + ([cell.noise, cell.noise_params] if spec.denoising else []),
                          sort_keys=True, default=str)
-        group = (self._split[0] if self._split else "", cell.model)
+        group = (self._split[0] if self._split else "", cell.model_label)
         if group != self._trained_group:  # the plan runs one (dataset, seed, model) at a time
             self._trained, self._trained_group = {}, group
         if key in self._trained:
@@ -245,7 +250,7 @@ class Runner:
 
     def _downstream(self, cell: Cell, trained: _Trained, split: _Split) -> list[MetricResult]:
         spec = self.registry.spec("models", cell.model)
-        severities = sorted(self.registry.spec("noises", cell.noise).severities)
+        severities = self._eval_severities(cell)
         if not spec.generative:
             return downstream.not_applicable(f"model '{cell.model}' cannot generate samples (its spec says so)",
                                              severities)
@@ -266,7 +271,7 @@ class Runner:
         uses_noise = not callable(getattr(trained.model, "generate", None))
         cnn_key = "cnn:" + (json.dumps([cell.noise, cell.noise_params], sort_keys=True) if uses_noise else "")
         cnn = trained.once(cnn_key, augmented_cnn)
-        acc = trained.once(f"{cnn_key}|acc:{cell.noise}", lambda: downstream.accuracy(
+        acc = trained.once(f"{cnn_key}|acc:{cell.noise_label}", lambda: downstream.accuracy(
             cnn, split.test_x[split.eval_idx], split.test_y[split.eval_idx], self._corrupted_eval_sets(cell)))
         return downstream.score_downstream(acc, self._baseline_accuracy(cell), cell.severity)
 
@@ -280,7 +285,7 @@ class Runner:
         codes = trained.memo["test_codes"]
         labels = split.test_y[split.eval_idx].cpu().numpy()
         idx = np.random.default_rng(cell.seed).permutation(len(codes))[: cell.profile.tsne_points]
-        title = f"{cell.model} on {cell.dataset}" + (f" ({cell.noise} s{cell.severity})"
+        title = f"{cell.model_label} on {cell.dataset}" + (f" ({cell.noise_label} s{cell.severity})"
                                                     if self.registry.spec("models", cell.model).denoising else "")
         makers = {
             "tsne": lambda: figures.tsne_png(codes[idx], labels[idx], split.classes, title=f"t-SNE of {title}",

@@ -5,7 +5,7 @@ import pluggy
 
 from .errors import BenchError, DatasetUnavailable, ParameterError, PluginError, SelectionError
 from .manager import Entry, Registry, load_registry
-from .selection import select
+from .selection import select, select_variants
 from .specs import Dataset, DatasetSpec, ModelSpec, NoiseSpec, Param, resolve_params
 
 #: The marker for hook implementations: ``@hookimpl def bench_models(): ...``
@@ -28,4 +28,5 @@ __all__ = [
     "load_registry",
     "resolve_params",
     "select",
+    "select_variants",
 ]

@@ -86,7 +86,7 @@ def test_a_one_dimensional_latent_gets_its_figures_marked_not_applicable_in_the_
 
     registry = load_registry()
     data = {"digits": load(registry.spec("datasets", "digits"))}
-    cells = plan(registry, datasets=["digits"], models=["ae"], noises=["gaussian"], severities=[1], seeds=[0],
+    cells = plan(registry, datasets=["digits"], models=[("ae", {})], noises=[("gaussian", {})], severities=[1], seeds=[0],
                  profile=get_profile("quick"), loaded=data)
     cells = [c if c.model == "baseline" else dataclasses.replace(c, model_params={"latent_dim": 1, "hidden": 128})
              for c in cells]

@@ -90,3 +90,37 @@ def test_a_grid_skips_impossible_pairs_with_reasons_and_runs_the_rest(tmp_path):
     tab = results[(results.dataset == "tabular") & (results.model == "linear_dae")].set_index("metric")
     assert tab.loc["ssim", "note"] == "not applicable: the inputs are vectors, not images"
     assert not math.isnan(tab.loc["psnr", "value"]) and not math.isnan(tab.loc["knn_acc", "value"])
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--models", "beta_vae:bta=4"], "model 'beta_vae' has no parameter 'bta'. Allowed: latent_dim, hidden, beta."),
+        (["--models", "beta_vae:beta=-1"],
+         "The 'beta' parameter of model 'beta_vae' must be a float in [0, 1000]. Got '-1' instead."),
+        (["--noise", "gaussian:sigma=abc"], "The 'sigma' parameter of noise 'gaussian' must be a float in [0, 10]. Got 'abc' instead."),
+        (["--noise", "gaussian:sigma"], "bad noise parameter 'sigma' in 'gaussian:sigma': write NAME:KEY=VALUE"),
+        (["--models", "vae:latent_dim=2.5"], "The 'latent_dim' parameter of model 'vae' must be an int in [1, 4096]. Got '2.5'"),
+    ],
+)
+def test_the_parameter_syntax_rejects_unknown_keys_and_out_of_range_values(args, expected, tmp_path, capsys):
+    code = cli.main(["run", "--datasets", "digits", "--out", str(tmp_path), *args])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and expected in err, err
+    assert not (tmp_path / "cells.jsonl").exists()
+
+
+def test_parameters_select_variants_and_a_native_noise_value_runs_once_at_severity_zero(tmp_path):
+    code = cli.main(["run", "--datasets", "digits", "--models", "beta_vae:beta=1,beta_vae:beta=8",
+                     "--noise", "gaussian:sigma=0.3,erasing:value=1", "--severities", "2", "--out", str(tmp_path),
+                     "--quiet"])
+    assert code == 0
+    results = pd.read_csv(tmp_path / "results.csv").drop_duplicates("key")
+    models = results[results.model != "baseline"]
+    assert sorted(models["model"].unique()) == ["beta_vae:beta=1", "beta_vae:beta=8"]
+    gaussian = models[models.noise == "gaussian:sigma=0.3"]
+    assert set(gaussian["severity"]) == {0} and set(gaussian["noise_params"]) == {'{"sigma": 0.3}'}
+    erasing = models[models.noise == "erasing:value=1"]
+    assert set(erasing["severity"]) == {2} and all('"value": 1.0' in p for p in erasing["noise_params"])
+    assert set(models["model_params"]) == {'{"beta": 1.0, "hidden": 128, "latent_dim": 4}',
+                                           '{"beta": 8.0, "hidden": 128, "latent_dim": 4}'}
