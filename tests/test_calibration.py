@@ -99,3 +99,18 @@ def test_blur_keeps_the_mean_of_a_smooth_image_and_removes_detail():
     y = noise("blur")(x, sigma=1.0)
     assert y[..., 14, 14].item() < 0.2 and y.sum().item() == pytest.approx(1.0, abs=0.01)
     assert psnr_of(squared_error(noise("blur")(x, sigma=0.0), x)) > 90
+
+
+def test_bench_list_noises_shows_the_calibrated_value_of_each_severity_for_a_dataset(capsys):
+    from bench import cli
+
+    assert cli.main(["list", "noises", "--dataset", "digits", "--format", "json"]) == 0
+    rows = {row["name"]: row for row in __import__("json").loads(capsys.readouterr().out)}
+    gaussian = rows["gaussian"]
+    assert gaussian["parameters"][0]["name"] == "sigma" and gaussian["parameters"][0]["allowed"] == "a float in [0, 10]"
+    assert sorted(gaussian["calibration"]) == ["1", "2", "3", "4", "5"]
+    assert gaussian["calibration"]["3"]["psnr"] == pytest.approx(16.0, abs=0.5)
+    assert cli.main(["list", "noises", "--dataset", "digits"]) == 0
+    text = capsys.readouterr().out
+    assert "s3 (16 dB)" in text and "sigma=0.1 (a float in [0, 10])" in text
+    assert cli.main(["list", "models", "--dataset", "digits"]) == 2

@@ -49,7 +49,9 @@ def test_third_party_distribution_appears_in_bench_list(third_party_site):
     assert result.returncode == 0, result.stderr
     rows = {row["name"]: row for row in json.loads(result.stdout)}
     assert rows["tiny_ae"] == {"name": "tiny_ae", "kind": "model", "distribution": "bench-tiny",
-                               "version": "1.2.3", "summary": "a third party's one-layer autoencoder"}
+                               "version": "1.2.3", "summary": "a third party's one-layer autoencoder",
+                               "parameters": [{"name": "width", "type": "int", "default": 16,
+                                               "allowed": "an int in [1, inf]", "help": ""}]}
     assert rows["vae"]["distribution"] == "bench"
 
 
