@@ -125,7 +125,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     loaded = {name: load(registry.spec("datasets", name)) for name in datasets}
     cells = plan(registry, datasets=datasets, models=models, noises=noises, severities=severities,
-                 seeds=[args.seed], profile=profile, loaded=loaded)
+                 seeds=[args.seed], profile=profile, loaded=loaded, train_noise=args.train_noise)
     store = Store(out)
     runner = Runner(registry, loaded, store, device=device, progress=Progress(quiet=args.quiet))
     try:
@@ -192,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--severities", metavar="1,3,5", help="severity levels (default: the profile's)")
     run.add_argument("--profile", default="quick", metavar="quick|paper",
                      help="quick (default): minutes on 2 CPU cores; paper: the protocol of the comparison")
+    run.add_argument("--train-noise", action="store_true",
+                     help="corrupt the models' training set too (the noisy-training-set scenario): plain models "
+                          "learn x~ -> x~, denoising models noise(x~) -> x~; tests stay noisy -> clean")
     run.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the cells (default: 0)")
     run.add_argument("--out", default="bench-out", metavar="DIR", help="output directory (default: ./bench-out)")
     run.add_argument("--rerun", choices=("failed", "all"),

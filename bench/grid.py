@@ -37,6 +37,7 @@ class Cell:
     model_label: str = ""  # the name as the user selected it, with parameters: "beta_vae:beta=4"
     noise_label: str = ""
     noise_overrides: dict[str, Any] = field(default_factory=dict, hash=False)  # given by the user
+    train_noise: bool = False  # the training set itself is corrupted (the noisy-training-set scenario)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model_label", self.model_label or self.model)
@@ -50,6 +51,7 @@ class Cell:
                 "model": [self.model, self.model_params],
                 "noise": [self.noise, self.noise_params, self.severity],
                 "seed": self.seed,
+                "train_noise": self.train_noise,
                 "profile": asdict(self.profile),
                 "versions": self.versions,
             },
@@ -73,6 +75,7 @@ class Cell:
             "noise_name": self.noise,
             "severity": self.severity,
             "seed": self.seed,
+            "train_noise": self.train_noise,
             "profile": self.profile.name,
             "model_params": self.model_params,
             "noise_params": self.noise_params,
@@ -91,6 +94,7 @@ def plan(
     seeds: list[int],
     profile: Profile,
     loaded: dict[str, LoadedDataset],
+    train_noise: bool = False,
 ) -> list[Cell]:
     """Every combination of datasets, model variants, noise variants (``(name, parameters)``, as
     :func:`registry.select_variants` gives them), severities and seeds, ordered so that cells sharing a
@@ -98,7 +102,8 @@ def plan(
     under every noise), after one :data:`BASELINE` cell per (dataset, seed, noise, severity) for the
     downstream family. Noise parameters are calibrated per dataset (see :mod:`bench.calibration`); a
     noise given its calibrated parameter explicitly (``gaussian:sigma=0.5``) runs once, at severity 0.
-    Parameters are checked here, before any work starts."""
+    Parameters are checked here, before any work starts. With ``train_noise`` the models' training set
+    is itself corrupted by the cell's noise (their rows are labelled ``<model>@noisy-train``)."""
     model_specs = [(name, over, registry.entry("models", name)) for name, over in models]
     model_params = {(name, tuple(sorted(over.items()))): entry.spec.resolve(over) for name, over, entry in model_specs}
     cells = []
@@ -119,8 +124,9 @@ def plan(
                             noise_params=noise_params,
                             versions={"bench": __version__, **{e.distribution: e.version for e in entries}},
                             dataset_fingerprint=loaded[dataset].fingerprint, skip=skip,
-                            model_label=variant_label(m_name, m_over), noise_label=variant_label(n_name, n_over),
-                            noise_overrides=dict(n_over))
+                            model_label=variant_label(m_name, m_over) + ("@noisy-train" if train_noise and model else ""),
+                            noise_label=variant_label(n_name, n_over), noise_overrides=dict(n_over),
+                            train_noise=train_noise and model is not None)
 
             def levels(noise: tuple[str, dict]) -> list[int]:
                 spec = registry.spec("noises", noise[0])

@@ -213,15 +213,26 @@ class Runner:
                 self._corrupted_eval_sets(cell))
         return self._baseline[noise]
 
-    def _model(self, cell: Cell, x_train: torch.Tensor, progress: Progress) -> tuple[_Trained, bool]:
+    def _training_set(self, cell: Cell) -> torch.Tensor:
+        """The models' training subset: clean, or in the noisy-training-set scenario corrupted once by
+        the cell's noise (a fixed noisy dataset, as collected data would be)."""
+        x = self._tensors(cell).train_x
+        if not cell.train_noise:
+            return x
+        with _Seeded(derive_seed(cell.seed, "train-noise", cell.noise_label, cell.severity), self.device):
+            return self.registry.spec("noises", cell.noise).function(x, **cell.noise_params)
+
+    def _model(self, cell: Cell, progress: Progress) -> tuple[_Trained, bool]:
         spec = self.registry.spec("models", cell.model)
-        key = json.dumps([cell.model, cell.model_params] + ([cell.noise, cell.noise_params] if spec.denoising else []),
+        sees_noise = spec.denoising or cell.train_noise
+        key = json.dumps([cell.model, cell.model_params] + ([cell.noise, cell.noise_params] if sees_noise else []),
                          sort_keys=True, default=str)
         group = (self._split[0] if self._split else "", cell.model_label)
         if group != self._trained_group:  # the plan runs one (dataset, seed, model) at a time
             self._trained, self._trained_group = {}, group
         if key in self._trained:
             return self._trained[key], True
+        x_train = self._training_set(cell)
         noise = self.registry.spec("noises", cell.noise)
         corrupt = (lambda batch: noise.function(batch, **cell.noise_params)) if spec.denoising else None
         seed_everything(cell.seed)  # same seed, same initial weights for every model of one architecture
@@ -322,7 +333,7 @@ class Runner:
                 base = self._baseline_accuracy(cell)
                 results = downstream.score_downstream(base, base, cell.severity)
             else:
-                trained, reused = self._model(cell, split.train_x, progress)
+                trained, reused = self._model(cell, progress)
                 record["train"] = {"reused": reused, "seconds": trained.seconds, "epochs": len(trained.history),
                                    "loss": trained.history, "train_size": len(split.train_x),
                                    "test_size": len(split.test_x), "eval_size": len(split.eval_idx)}

@@ -124,3 +124,18 @@ def test_parameters_select_variants_and_a_native_noise_value_runs_once_at_severi
     assert set(erasing["severity"]) == {2} and all('"value": 1.0' in p for p in erasing["noise_params"])
     assert set(models["model_params"]) == {'{"beta": 1.0, "hidden": 128, "latent_dim": 4}',
                                            '{"beta": 8.0, "hidden": 128, "latent_dim": 4}'}
+
+
+def test_train_noise_corrupts_the_training_set_and_labels_the_rows(tmp_path):
+    common = ["run", "--datasets", "digits", "--models", "ae", "--noise", "gaussian", "--severities", "5",
+              "--out", str(tmp_path), "--quiet"]
+    assert cli.main(common) == 0
+    assert cli.main([*common, "--train-noise"]) == 0
+    records = [__import__("json").loads(line) for line in (tmp_path / "cells.jsonl").read_text().splitlines()]
+    trained = {r["cell"]["model"]: r for r in records if r["cell"]["model"] != "baseline"}
+    assert set(trained) == {"ae", "ae@noisy-train"}
+    assert trained["ae@noisy-train"]["cell"]["train_noise"] is True
+    # noisy targets cannot be fitted as well as clean ones
+    assert trained["ae@noisy-train"]["train"]["loss"][-1] > 1.2 * trained["ae"]["train"]["loss"][-1]
+    board = pd.read_csv(tmp_path / "leaderboard.csv")
+    assert {"ae", "ae@noisy-train", "baseline"} == set(board["model"])
