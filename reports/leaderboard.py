@@ -136,6 +136,27 @@ def _family_section(block: pd.DataFrame, fam: pd.DataFrame, results: pd.DataFram
     return lines + ([""] if not notes.empty else [])
 
 
+MATCHED = ("psnr", "acc_noisy")  # the metrics compared across noises at matched severity
+
+
+def _matched_severity(board: pd.DataFrame, meta: pd.DataFrame) -> list[str]:
+    """Per dataset and metric: models × severity against noises. Severities are calibrated to the same
+    input PSNR for every noise, so a row compares noise types at equal strength."""
+    lines: list[str] = []
+    for metric in (m for m in MATCHED if m in set(meta["metric"])):
+        arrow = "↑" if bool(meta.set_index("metric").loc[metric, "higher_is_better"]) else "↓"
+        for dataset, block in board[board["severity"] > 0].groupby("dataset", sort=True):
+            wide = block.pivot_table(index=["severity", "model"], columns="noise", values=metric, aggfunc="mean")
+            wide = wide.dropna(how="all")
+            if wide.empty or wide.shape[1] < 2:
+                continue
+            rows = [[str(sev), model, *(_fmt(v, None) for v in values)]
+                    for (sev, model), values in zip(wide.index, wide.to_numpy())]
+            lines += [f"## {dataset} · {metric} {arrow} by noise at matched severity", "",
+                      _table(["severity", "model", *wide.columns], rows), ""]
+    return lines
+
+
 def render_markdown(board: pd.DataFrame, results: pd.DataFrame) -> str:
     """Markdown: for each dataset and noise, one section per metric family with one table; the best
     value of each metric at a severity is bold. Not-applicable metrics say why; failed cells are listed
@@ -155,6 +176,7 @@ def render_markdown(board: pd.DataFrame, results: pd.DataFrame) -> str:
             section = _family_section(block, fam, results)
             if section:
                 lines += [f"## {dataset} · {noise} · {FAMILY_TITLES.get(family, family)}", "", *section]
+    lines += _matched_severity(board, meta)
     failed = results[results["status"] != "done"].drop_duplicates("key")
     if not failed.empty:
         lines += ["## Cells skipped or failed", ""]
