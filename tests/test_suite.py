@@ -180,6 +180,9 @@ def test_the_baseline_cnn_is_trained_once_per_dataset_and_seed_for_a_grid_of_mod
     base = board[board.model == "baseline"]
     assert len(base) == 4 and (base["rel_ce"] == 1.0).all()
     assert base["acc_clean"].nunique() == 1  # one CNN behind every baseline row
+    markdown = (tmp_path / "leaderboard.md").read_text()
+    matched = markdown.split("## digits · acc_noisy ↑ by noise at matched severity")[1]
+    assert "| severity   | model    | erasing   | gaussian   |" in matched.splitlines()[2]
 
 
 NO_GENERATION = '''
