@@ -15,6 +15,7 @@ from typing import NoReturn, Sequence
 
 OK, FAILED, USAGE_ERROR, INTERRUPTED = 0, 1, 2, 130
 KINDS = ("models", "noises", "datasets")
+DEFAULT_MODELS = "ae,dae,vae,dvae"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -182,9 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = verbs.add_parser("run", help="train and score every model x noise x dataset cell of a grid",
                            description="Train and score every cell of a grid and write leaderboards.")
-    run.add_argument("--models", default="all", metavar="SEL",
+    run.add_argument("--models", default=DEFAULT_MODELS, metavar="SEL",
                      help="'all', names or wildcards separated by commas, each optionally with parameters: "
-                          "beta_vae:beta=4 (default: all)")
+                          f"beta_vae:beta=4 (default: {DEFAULT_MODELS}, the comparison the tool was built for)")
     run.add_argument("--noise", default="gaussian,erasing", metavar="SEL",
                      help="noises to corrupt with, e.g. gaussian,erasing or gaussian:sigma=0.5 for a native "
                           "value instead of the calibrated severities (default: gaussian,erasing)")
