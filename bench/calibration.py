@@ -36,12 +36,12 @@ def measure(spec: NoiseSpec, x: torch.Tensor, params: dict[str, Any]) -> float:
         return psnr_of(squared_error(spec.function(x, **params), x))
 
 
-def search(spec: NoiseSpec, x: torch.Tensor, target: float) -> tuple[float, float]:
+def search(spec: NoiseSpec, x: torch.Tensor, target: float, fixed: dict[str, Any] | None = None) -> tuple[float, float]:
     """The native value of ``spec.calibrate`` whose PSNR on ``x`` is closest to ``target``, and that
-    PSNR. The PSNR may rise or fall with the parameter; a target outside the reachable range gives the
-    nearer end of the range."""
+    PSNR, with the other parameters at their defaults or as ``fixed``. The PSNR may rise or fall with
+    the parameter; a target outside the reachable range gives the nearer end of the range."""
     name, (low, high) = spec.calibrate, spec.calibrate_range
-    base = dict(spec.severities[min(spec.severities)])
+    base = {**spec.severities[min(spec.severities)], **(fixed or {})}
     psnr = lambda v: measure(spec, x, {**base, name: v})  # noqa: E731
     lo, hi = math.log(low), math.log(high)
     p_lo, p_hi = psnr(low), psnr(high)
@@ -63,14 +63,16 @@ def _cache_file(dataset: LoadedDataset) -> Path:
     return data_root() / "calibration" / f"{dataset.name}-{dataset.fingerprint}.json"
 
 
-def calibrate(entry: Entry, dataset: LoadedDataset) -> dict[int, dict[str, float]]:
+def calibrate(entry: Entry, dataset: LoadedDataset, fixed: dict[str, Any] | None = None) -> dict[int, dict[str, float]]:
     """``{severity: {"value": native value, "psnr": measured PSNR, "target": target PSNR}}`` of the noise
-    of ``entry`` on ``dataset``; empty when the noise declares no calibrated parameter."""
+    of ``entry`` on ``dataset``, its other parameters at ``fixed`` (e.g. ``erasing``'s fill value);
+    empty when the noise declares no calibrated parameter."""
     spec: NoiseSpec = entry.spec
     if spec.calibrate is None:
         return {}
     path = _cache_file(dataset)
-    key = f"{spec.name}@{entry.distribution}-{entry.version}"
+    fixed = {k: v for k, v in (fixed or {}).items() if k != spec.calibrate}
+    key = f"{spec.name}@{entry.distribution}-{entry.version}" + (json.dumps(fixed, sort_keys=True) if fixed else "")
     if str(path) not in _MEMORY:
         try:
             _MEMORY[str(path)] = json.loads(path.read_text())
@@ -83,7 +85,7 @@ def calibrate(entry: Entry, dataset: LoadedDataset) -> dict[int, dict[str, float
         x = x[torch.randperm(len(x), generator=g)[:SAMPLE]]
         table = {}
         for severity, target in TARGET_PSNR.items():
-            value, reached = search(spec, x, target)
+            value, reached = search(spec, x, target, fixed)
             table[str(severity)] = {"value": value, "psnr": round(reached, 3), "target": target}
         cache[key] = table
         try:
@@ -94,12 +96,14 @@ def calibrate(entry: Entry, dataset: LoadedDataset) -> dict[int, dict[str, float
     return {int(s): v for s, v in cache[key].items()}
 
 
-def severity_params(entry: Entry, dataset: LoadedDataset, severity: int) -> dict[str, Any]:
-    """The noise's parameters at ``severity`` on ``dataset``: its declared ones, with the calibrated
-    native value where the noise declares a calibrated parameter."""
+def severity_params(entry: Entry, dataset: LoadedDataset, severity: int,
+                    fixed: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The noise's parameters at ``severity`` on ``dataset``: its declared ones with ``fixed`` applied,
+    and the calibrated native value (found with ``fixed`` in place) where the noise declares one."""
     spec: NoiseSpec = entry.spec
-    params = spec.resolve(severity)
-    table = calibrate(entry, dataset)
+    given = fixed or {}
+    typed = {k: v for k, v in spec.resolve(min(spec.severities), given).items() if k in given}
+    table = calibrate(entry, dataset, typed)
     if severity in table:
-        params = spec.resolve(severity, {spec.calibrate: table[severity]["value"]})
-    return params
+        return spec.resolve(severity, {**typed, spec.calibrate: table[severity]["value"]})
+    return spec.resolve(severity, typed)

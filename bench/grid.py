@@ -154,7 +154,7 @@ def noise_params_at(entry: Any, dataset: LoadedDataset, severity: int, overrides
     spec = entry.spec
     if severity == 0:
         return spec.resolve(min(spec.severities), overrides)
-    return spec.resolve(severity, {**severity_params(entry, dataset, severity), **overrides})
+    return severity_params(entry, dataset, severity, overrides)
 
 
 def _noise_skip(spec: Any, dataset: str, kind: str) -> str | None:

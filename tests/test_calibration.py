@@ -114,3 +114,17 @@ def test_bench_list_noises_shows_the_calibrated_value_of_each_severity_for_a_dat
     text = capsys.readouterr().out
     assert "s3 (16 dB)" in text and "sigma=0.1 (a float in [0, 10])" in text
     assert cli.main(["list", "models", "--dataset", "digits"]) == 2
+
+
+def test_a_noise_with_another_parameter_fixed_is_calibrated_with_it(tmp_path):
+    from bench import cli
+    import pandas as pd
+
+    code = cli.main(["run", "--datasets", "digits", "--models", "ae", "--noise", "erasing:value=1,erasing",
+                     "--severities", "3", "--out", str(tmp_path / "out"), "--quiet"])
+    assert code == 0
+    cells = pd.read_csv(tmp_path / "out" / "results.csv").drop_duplicates("key")
+    cells = cells[cells.model == "ae"].set_index("noise")
+    assert cells.loc["erasing:value=1", "noise_params"] != cells.loc["erasing", "noise_params"]
+    for noise in ("erasing", "erasing:value=1"):  # both reach the level's PSNR on the test set
+        assert cells.loc[noise, "input_psnr"] == pytest.approx(calibration.TARGET_PSNR[3], abs=0.5)
