@@ -19,6 +19,7 @@ from registry import Entry, NoiseSpec
 
 from .data import LoadedDataset, data_root
 from .metrics.reconstruction import psnr_of, squared_error
+from .seeding import seeded
 
 #: Target PSNR (dB) of the corrupted input at severity 1..5 (mild to strong).
 TARGET_PSNR = {1: 24.0, 2: 20.0, 3: 16.0, 4: 13.0, 5: 10.0}
@@ -31,8 +32,7 @@ _MEMORY: dict[str, dict[str, Any]] = {}
 
 def measure(spec: NoiseSpec, x: torch.Tensor, params: dict[str, Any]) -> float:
     """PSNR (dB) of ``spec`` applied to ``x`` with ``params``, under a fixed seed."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(SEED)
+    with seeded(SEED):
         return psnr_of(squared_error(spec.function(x, **params), x))
 
 

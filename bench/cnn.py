@@ -6,6 +6,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .train import adam
+
 
 class ReferenceCNN(nn.Module):
     """conv 1→32 (3×3, padding 1, reflect) · ReLU · conv 32→64 (same) · ReLU · max-pool 2 · flatten ·
@@ -37,8 +39,6 @@ class ReferenceCNN(nn.Module):
 def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batch_size: int,
                      lr: float = 1e-3) -> list[float]:
     """Adam on cross-entropy over in-memory tensors, a fresh permutation per epoch; mean loss per epoch."""
-    from .train import adam
-
     optimizer = adam([p for p in model.parameters() if p.requires_grad], lr)
     n = len(x)
     history = []

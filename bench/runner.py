@@ -28,7 +28,7 @@ from .metrics.likelihood import score_likelihood
 from .metrics.metric import MetricResult
 from .metrics.reconstruction import psnr_of, squared_error
 from .progress import Progress
-from .seeding import derive_seed, seed_everything
+from .seeding import derive_seed, seed_everything, seeded
 from .store import Store
 from .train import train
 
@@ -86,22 +86,6 @@ def _environment(device: torch.device) -> dict[str, Any]:
         "threads": torch.get_num_threads(),
         "pid": os.getpid(),
     }
-
-
-class _Seeded:
-    """Draw from torch's generator seeded by ``seed`` inside the block, leaving the outer state alone,
-    so a result does not depend on which other cells ran before it in the process."""
-
-    def __init__(self, seed: int, device: torch.device):
-        self._fork = torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
-        self._seed = seed
-
-    def __enter__(self) -> None:
-        self._fork.__enter__()
-        torch.manual_seed(self._seed)
-
-    def __exit__(self, *exc: object) -> None:
-        self._fork.__exit__(*exc)
 
 
 def figure_name(cell: Cell, kind: str) -> str:
@@ -182,7 +166,7 @@ class Runner:
         name = json.dumps([cell.noise, severity, params], sort_keys=True)
         if name not in self._noisy:
             x_test = self._tensors(cell).test_x
-            with _Seeded(derive_seed(cell.seed, "test-noise", name), self.device):
+            with seeded(derive_seed(cell.seed, "test-noise", name), self.device):
                 noisy = noise.function(x_test, **params)
             if noisy.shape != x_test.shape or noisy.min() < 0 or noisy.max() > 1:
                 raise ValueError(f"noise '{cell.noise}' returned shape {tuple(noisy.shape)} with values in "
@@ -203,7 +187,7 @@ class Runner:
         evaluated once per noise."""
         split = self._tensors(cell)
         if "cnn" not in self._baseline:
-            with _Seeded(derive_seed(cell.seed, "baseline-cnn"), self.device):
+            with seeded(derive_seed(cell.seed, "baseline-cnn"), self.device):
                 self._baseline["cnn"] = downstream.train_cnn(split.train_x, split.train_y, len(split.classes),
                                                              epochs=cell.profile.cnn_epochs)
         noise = "noise:" + cell.noise_label
@@ -219,7 +203,7 @@ class Runner:
         x = self._tensors(cell).train_x
         if not cell.train_noise:
             return x
-        with _Seeded(derive_seed(cell.seed, "train-noise", cell.noise_label, cell.severity), self.device):
+        with seeded(derive_seed(cell.seed, "train-noise", cell.noise_label, cell.severity), self.device):
             return self.registry.spec("noises", cell.noise).function(x, **cell.noise_params)
 
     def _model(self, cell: Cell, progress: Progress) -> tuple[_Trained, bool]:
@@ -271,10 +255,10 @@ class Runner:
         corrupt = lambda batch: noise.function(batch, **cell.noise_params)  # noqa: E731
 
         def augmented_cnn() -> torch.nn.Module:
-            with _Seeded(derive_seed(cell.seed, "augment"), self.device):
+            with seeded(derive_seed(cell.seed, "augment"), self.device):
                 x_gen, y_gen = downstream.augment(trained.model, split.train_x, split.train_y,
                                                   k=cell.profile.augment_k, corrupt=corrupt)
-            with _Seeded(derive_seed(cell.seed, "augmented-cnn"), self.device):
+            with seeded(derive_seed(cell.seed, "augmented-cnn"), self.device):
                 return downstream.train_cnn(torch.cat([split.train_x, x_gen]), torch.cat([split.train_y, y_gen]),
                                             len(split.classes), epochs=cell.profile.cnn_epochs)
 
@@ -287,7 +271,7 @@ class Runner:
         return downstream.score_downstream(acc, self._baseline_accuracy(cell), cell.severity)
 
     def _likelihood(self, cell: Cell, trained: _Trained, split: _Split) -> list[MetricResult]:
-        with _Seeded(derive_seed(cell.seed, "likelihood"), self.device):
+        with seeded(derive_seed(cell.seed, "likelihood"), self.device):
             return score_likelihood(trained.model, split.test_x[split.eval_idx], k=cell.profile.iw_samples,
                                     subset=cell.profile.iw_size)
 
