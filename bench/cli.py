@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn, Sequence
 
@@ -90,13 +91,43 @@ def cmd_list(args: argparse.Namespace) -> int:
     return OK
 
 
+def _seeds(args: argparse.Namespace) -> list[int]:
+    """``--seeds 3``: three seeds from ``--seed`` on; ``--seeds 0,1,2``: exactly those."""
+    from registry import BenchError
+
+    if args.seed < 0:
+        raise BenchError(f"--seed takes an integer >= 0. Got {args.seed} instead.")
+    if args.seeds is None:
+        return [args.seed]
+    if "," not in args.seeds:
+        count = _parse_ints(args.seeds, "--seeds", low=1)[0]
+        return list(range(args.seed, args.seed + count))
+    return _parse_ints(args.seeds, "--seeds", low=0)
+
+
+def _store(args: argparse.Namespace, out: Path, *, must_exist: bool = False):
+    from bench.store import open_store
+
+    return open_store(Path(args.store) if args.store else out, must_exist=must_exist)
+
+
+def _formats(text: str) -> tuple[str, ...]:
+    from registry import SelectionError, select
+    from reports import FORMATS
+
+    try:
+        return tuple(select(text, list(FORMATS), "report format"))
+    except SelectionError as exc:
+        raise SelectionError(f"--format: {exc}") from None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from bench.data import load
     from bench.grid import plan
     from bench.profiles import get_profile
     from bench.progress import Progress
-    from bench.runner import Runner
-    from bench.store import Store
+    from bench.provenance import environment, now
+    from bench.store import needs_computing
     from registry import BenchError, load_registry, select, select_variants
     from reports import write_reports
 
@@ -113,30 +144,41 @@ def cmd_run(args: argparse.Namespace) -> int:
             spec.resolve(severity, overrides)
     for model, overrides in models:
         registry.spec("models", model).resolve(overrides)
-    if args.seed < 0:
-        raise BenchError(f"--seed takes an integer >= 0. Got {args.seed} instead.")
+    seeds = _seeds(args)
+    formats = _formats(args.format)
     device = _device(args.device)
     out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / ".write-test").touch()
-        (out / ".write-test").unlink()
-    except OSError as exc:
-        raise BenchError(f"cannot write to --out {str(out)!r}: {exc.strerror}; choose another directory") from None
+    store = _store(args, out)
+    for directory, option in ((out, "--out"), (store.path.parent, "--store")):
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            (directory / ".write-test").touch()
+            (directory / ".write-test").unlink()
+        except OSError as exc:
+            raise BenchError(f"cannot write to {option} {str(directory)!r}: {exc.strerror}; choose another "
+                             "directory") from None
 
     loaded = {name: load(registry.spec("datasets", name)) for name in datasets}
     cells = plan(registry, datasets=datasets, models=models, noises=noises, severities=severities,
-                 seeds=[args.seed], profile=profile, loaded=loaded, train_noise=args.train_noise)
-    store = Store(out)
-    runner = Runner(registry, loaded, store, device=device, progress=Progress(quiet=args.quiet))
+                 seeds=seeds, profile=profile, loaded=loaded, train_noise=args.train_noise)
+    run_id = store.begin_run(args.argv, environment(device), now())
+    statuses = store.statuses([c.key for c in cells])
     try:
-        summary = runner.run(cells, rerun=args.rerun)
+        if any(needs_computing(statuses.get(c.key), args.rerun) for c in cells):
+            from bench.runner import Runner  # the metric suite's libraries load only when there is work
+
+            runner = Runner(registry, loaded, store, device=device, progress=Progress(quiet=args.quiet),
+                            run_id=run_id)
+            summary = runner.run(cells, rerun=args.rerun)
+        else:
+            summary = _Summary(reused=len(cells))
     except KeyboardInterrupt:
-        write_reports(store.records(), out)
+        write_reports(store, out, formats)
         print(f"bench: interrupted; every finished cell is kept in {store.path}. Run the same command again "
               "to compute only the missing cells.", file=sys.stderr)
         return INTERRUPTED
-    paths = write_reports(store.records(), out)
+    store.end_run(run_id, now(), computed=summary.computed, reused=summary.reused, failed=summary.failed)
+    paths = write_reports(store, out, formats, force=summary.computed > 0)
     if not args.quiet:
         print(f"{len(cells)} cells: {summary.computed} computed, {summary.reused} already in {store.path}, "
               f"{summary.failed} failed, {summary.skipped} skipped (impossible pairs, reasons in the report)",
@@ -146,6 +188,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     for path in paths:
         print(path)
     return FAILED if summary.failed else OK
+
+
+@dataclass
+class _Summary:
+    """What a run did when every cell was already stored (the runner's RunSummary, without its imports)."""
+
+    reused: int
+    computed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    failures: tuple[str, ...] = ()
 
 
 def _device(name: str) -> str:
@@ -161,16 +214,25 @@ def _device(name: str) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from bench.store import Store
     from registry import BenchError
     from reports import write_reports
 
-    store = Store(Path(args.out))
-    records = store.records()
-    if not records:
+    formats = _formats(args.format)
+    store = _store(args, Path(args.out), must_exist=True)
+    if not store.statuses():
         raise BenchError(f"no results in {store.path}: run 'bench run --out {args.out}' first")
-    for path in write_reports(records, Path(args.out)):
+    for path in write_reports(store, Path(args.out), formats):
         print(path)
+    return OK
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from bench.store import open_store
+    from reports.compare import compare, render
+
+    stores = [open_store(Path(p), must_exist=True) for p in (args.run_a, args.run_b)]
+    table = compare(stores[0].records(), stores[1].records(), metrics=args.metrics)
+    print(render(table, args.format, names=(args.run_a, args.run_b)))
     return OK
 
 
@@ -196,10 +258,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--train-noise", action="store_true",
                      help="corrupt the models' training set too (the noisy-training-set scenario): plain models "
                           "learn x~ -> x~, denoising models noise(x~) -> x~; tests stay noisy -> clean")
-    run.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the cells (default: 0)")
+    run.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the cells, or the first of --seeds "
+                                                                      "(default: 0)")
+    run.add_argument("--seeds", metavar="K|LIST", help="repeat every cell: K seeds from --seed on (--seeds 3), or "
+                                                     "these seeds (--seeds 0,1,2); leaderboards then show mean ± std "
+                                                     "and a 95%% interval over seeds")
     run.add_argument("--out", default="bench-out", metavar="DIR", help="output directory (default: ./bench-out)")
+    run.add_argument("--store", metavar="FILE", help="results store to use, e.g. one shared by several runs "
+                                                    "(default: DIR/results.db)")
+    run.add_argument("--format", default="md,csv,html", metavar="LIST", help="reports to write (default: md,csv,html)")
     run.add_argument("--rerun", choices=("failed", "all"),
-                     help="recompute cells already in DIR: only failed ones, or all (default: none)")
+                     help="recompute cells already in the store: only failed ones, or all (default: none; a cell "
+                          "already stored is never computed again)")
     run.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"), help="(default: cpu)")
     run.add_argument("--quiet", action="store_true", help="no progress output")
     run.set_defaults(func=cmd_run)
@@ -212,16 +282,29 @@ def build_parser() -> argparse.ArgumentParser:
                      help="with 'noises': the calibrated native value of each severity on this dataset")
     lst.set_defaults(func=cmd_list)
 
-    report = verbs.add_parser("report", help="rebuild leaderboards from the results a run stored",
-                              description="Rebuild results.csv, leaderboard.csv and leaderboard.md from DIR.")
-    report.add_argument("--out", default="bench-out", metavar="DIR", help="run directory (default: ./bench-out)")
+    report = verbs.add_parser("report", help="rebuild leaderboards and report.html from a results store",
+                              description="Write results.csv, leaderboard.csv, leaderboard.md and report.html "
+                                          "into DIR from every result in the store (any mix of runs).")
+    report.add_argument("--out", default="bench-out", metavar="DIR", help="output directory (default: ./bench-out)")
+    report.add_argument("--store", metavar="FILE", help="results store to read (default: DIR/results.db)")
+    report.add_argument("--format", default="md,csv,html", metavar="LIST", help="(default: md,csv,html)")
     report.set_defaults(func=cmd_report)
+
+    compare = verbs.add_parser("compare", help="per-metric differences between two runs",
+                               description="Compare the results of two stores (a run directory or a .db file) "
+                                           "row by row: dataset, profile, noise, severity and model in common.")
+    compare.add_argument("run_a", metavar="RUN_A")
+    compare.add_argument("run_b", metavar="RUN_B")
+    compare.add_argument("--metrics", metavar="LIST", help="only these metrics, e.g. psnr,acc_noisy (default: all)")
+    compare.add_argument("--format", default="md", choices=("md", "csv"), help="(default: md)")
+    compare.set_defaults(func=cmd_compare)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = ["bench", *(sys.argv[1:] if argv is None else argv)]
     if args.verb is None:
         parser.print_help()
         return USAGE_ERROR

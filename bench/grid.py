@@ -77,6 +77,7 @@ class Cell:
             "seed": self.seed,
             "train_noise": self.train_noise,
             "profile": self.profile.name,
+            "profile_params": asdict(self.profile),
             "model_params": self.model_params,
             "noise_params": self.noise_params,
             "versions": self.versions,

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import json
-import os
-import platform
 import re
-import socket
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
-import torchvision
 
 from registry import Registry
 
-from . import __version__, downstream, figures
+from . import downstream, figures
+from .checkpoints import Checkpoints, training_key
 from .data import LoadedDataset, subset
 from .grid import BASELINE, Cell, noise_params_at
 from .metrics import score_reconstruction
@@ -28,12 +24,14 @@ from .metrics.likelihood import score_likelihood
 from .metrics.metric import MetricResult
 from .metrics.reconstruction import psnr_of, squared_error
 from .progress import Progress
+from .provenance import environment, now
 from .seeding import derive_seed, seed_everything, seeded
-from .store import Store
+from .store import SAMPLES, Store, needs_computing
 from .train import train
 
 RERUN_CHOICES = ("failed", "all")
 FIGURES_DIR = "figures"
+SAMPLE_COUNT = 8
 
 
 @dataclass
@@ -50,6 +48,7 @@ class _Trained:
     model: torch.nn.Module
     history: list[float]
     seconds: float
+    checkpoint: str | None = None  # file name in the checkpoint directory
     memo: dict[str, Any] = field(default_factory=dict)  # results that depend on this model alone
 
     def once(self, key: str, compute: Callable[[], Any]) -> Any:
@@ -70,45 +69,29 @@ class _Split:
     classes: tuple[str, ...]
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _environment(device: torch.device) -> dict[str, Any]:
-    return {
-        "bench": __version__,
-        "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
-        "python": platform.python_version(),
-        "host": socket.gethostname(),
-        "device": str(device),
-        "cpu": platform.processor() or platform.machine(),
-        "threads": torch.get_num_threads(),
-        "pid": os.getpid(),
-    }
-
-
 def figure_name(cell: Cell, kind: str) -> str:
     stem = f"{cell.dataset}_{cell.model_label}_{cell.noise_label}_s{cell.severity}_seed{cell.seed}_{kind}.png"
     return f"{FIGURES_DIR}/" + re.sub(r"[^A-Za-z0-9_.-]", "-", stem)
 
 
 class Runner:
-    """Runs cells one after another on ``device`` and appends each one's record to the store.
+    """Runs cells one after another on ``device`` and stores each one's record as soon as it ends.
 
     Work shared between cells is done once: a model that is not denoising trains once per (dataset,
     seed) and is scored under every noise; each corrupted test set is made once and shared by all
-    models; the baseline CNN trains once per (dataset, seed) and is evaluated once per noise."""
+    models; the baseline CNN trains once per (dataset, seed) and is evaluated once per noise. Trained
+    models are kept as checkpoints beside the store, so a resumed run loads instead of training."""
 
     def __init__(self, registry: Registry, datasets: dict[str, LoadedDataset], store: Store, *,
                  device: str | torch.device = "cpu", progress: Progress | None = None,
-                 figures_dir: Path | None = None):
+                 checkpoints: Checkpoints | None = None, run_id: int | None = None):
         self.registry = registry
         self.datasets = datasets
         self.store = store
         self.device = torch.device(device)
         self.progress = progress
-        self.figures_dir = figures_dir if figures_dir is not None else store.path.parent
+        self.checkpoints = checkpoints if checkpoints is not None else Checkpoints(store.path.parent / "checkpoints")
+        self.run_id = run_id
         self._split: tuple[str, _Split] | None = None
         self._noisy: dict[str, torch.Tensor] = {}
         self._trained: dict[str, _Trained] = {}
@@ -117,21 +100,20 @@ class Runner:
 
     def run(self, cells: list[Cell], *, rerun: str | None = None) -> RunSummary:
         summary = RunSummary()
-        statuses = self.store.statuses()
-        todo = []
-        for cell in cells:
-            status = statuses.get(cell.key)
-            if status is None or rerun == "all" or (rerun == "failed" and status == "failed"):
-                todo.append(cell)
-            else:
-                summary.reused += 1
+        statuses = self.store.statuses([c.key for c in cells])
+        todo = [cell for cell in cells if needs_computing(statuses.get(cell.key), rerun)]
+        summary.reused = len(cells) - len(todo)
         progress = self.progress or Progress(quiet=True)
         progress.begin(len(todo))
         try:
             for cell in todo:
+                if rerun != "all" and not needs_computing(self.store.status(cell.key), rerun):
+                    summary.reused += 1  # another process on the same store finished it meanwhile
+                    progress.end_cell(cell.label, "stored by another run", 0.0)
+                    continue
                 progress.start_cell(cell.label)
-                record = self.run_cell(cell, progress)
-                self.store.add(record)
+                record, artifacts = self.run_cell(cell, progress)
+                self.store.add(record, artifacts, run_id=self.run_id)
                 summary.computed += 1
                 if record["status"] == "failed":
                     summary.failed += 1
@@ -206,8 +188,11 @@ class Runner:
         with seeded(derive_seed(cell.seed, "train-noise", cell.noise_label, cell.severity), self.device):
             return self.registry.spec("noises", cell.noise).function(x, **cell.noise_params)
 
-    def _model(self, cell: Cell, progress: Progress) -> tuple[_Trained, bool]:
-        spec = self.registry.spec("models", cell.model)
+    def _model(self, cell: Cell, progress: Progress) -> tuple[_Trained, str]:
+        """The cell's trained model and where it came from: "trained", "memory" (an earlier cell of
+        this run) or "checkpoint" (an earlier run)."""
+        entry = self.registry.entry("models", cell.model)
+        spec = entry.spec
         sees_noise = spec.denoising or cell.train_noise
         key = json.dumps([cell.model, cell.model_params] + ([cell.noise, cell.noise_params] if sees_noise else []),
                          sort_keys=True, default=str)
@@ -215,12 +200,21 @@ class Runner:
         if group != self._trained_group:  # the plan runs one (dataset, seed, model) at a time
             self._trained, self._trained_group = {}, group
         if key in self._trained:
-            return self._trained[key], True
+            return self._trained[key], "memory"
+        ckpt_key = training_key(model=[cell.model, cell.model_params, entry.distribution, entry.version],
+                                noise=[cell.noise, cell.noise_params] if sees_noise else None,
+                                train_noise=cell.train_noise, dataset=[cell.dataset, cell.dataset_fingerprint],
+                                seed=cell.seed, profile=cell.profile, bench=cell.versions.get("bench"))
         x_train = self._training_set(cell)
-        noise = self.registry.spec("noises", cell.noise)
-        corrupt = (lambda batch: noise.function(batch, **cell.noise_params)) if spec.denoising else None
         seed_everything(cell.seed)  # same seed, same initial weights for every model of one architecture
         model = spec.factory(tuple(x_train.shape[1:]), **cell.model_params).to(self.device)
+        stored = self.checkpoints.load(ckpt_key, model)
+        if stored is not None:
+            model.eval()
+            self._trained[key] = _Trained(model, stored.history, stored.seconds, self.checkpoints.path(ckpt_key).name)
+            return self._trained[key], "checkpoint"
+        noise = self.registry.spec("noises", cell.noise)
+        corrupt = (lambda batch: noise.function(batch, **cell.noise_params)) if spec.denoising else None
         epochs = cell.profile.epochs(spec)
         progress.start_training(cell.label, epochs)
         started = time.perf_counter()
@@ -229,8 +223,10 @@ class Runner:
                             corrupt=corrupt, on_epoch=progress.epoch)
         finally:
             progress.end_training()
-        self._trained[key] = _Trained(model, history, time.perf_counter() - started)
-        return self._trained[key], False
+        seconds = time.perf_counter() - started
+        path = self.checkpoints.save(ckpt_key, model, history, seconds)
+        self._trained[key] = _Trained(model, history, seconds, path.name)
+        return self._trained[key], "trained"
 
     # -- the families -----------------------------------------------------------------------------
     def _latent(self, cell: Cell, trained: _Trained, split: _Split, noisy: torch.Tensor) -> list[MetricResult]:
@@ -275,8 +271,9 @@ class Runner:
             return score_likelihood(trained.model, split.test_x[split.eval_idx], k=cell.profile.iw_samples,
                                     subset=cell.profile.iw_size)
 
-    def _figures(self, cell: Cell, trained: _Trained, split: _Split) -> dict[str, str]:
-        """Write the t-SNE and traversal PNGs of the cell; returns a path or a not-applicable note each."""
+    def _figures(self, cell: Cell, trained: _Trained, split: _Split) -> tuple[dict[str, str], dict[str, bytes]]:
+        """The t-SNE and traversal PNGs of the cell: per kind a path or a not-applicable note, and the
+        images (stored in the results store under those paths)."""
         codes = trained.memo["test_codes"]
         labels = split.test_y[split.eval_idx].cpu().numpy()
         idx = np.random.default_rng(cell.seed).permutation(len(codes))[: cell.profile.tsne_points]
@@ -288,27 +285,39 @@ class Runner:
             "traversal": lambda: figures.traversal_png(trained.model, codes, tuple(split.train_x.shape[1:]),
                                                        title=f"latent traversal of {title}"),
         }
-        out = {}
+        out, images = {}, {}
         for kind, make in makers.items():
             try:
                 png = trained.once(f"figure:{kind}", make)
             except figures.NotApplicable as exc:
                 out[kind] = f"not applicable: {exc}"
                 continue
-            path = self.figures_dir / figure_name(cell, kind)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(png)
             out[kind] = figure_name(cell, kind)
+            images[out[kind]] = png
         out["accuracy"] = figure_name(cell, "accuracy")  # drawn by the reports from the stored metrics
-        return out
+        return out, images
+
+    def _samples(self, trained: _Trained, split: _Split, noisy: torch.Tensor) -> bytes | None:
+        """The first test images clean, corrupted and reconstructed, for the reports' grids."""
+        if split.test_x.dim() != 4:
+            return None
+        idx = split.eval_idx[:SAMPLE_COUNT]
+        with torch.no_grad():
+            recon = trained.model(noisy[idx])
+        stack = torch.stack([split.test_x[idx], noisy[idx], recon.reshape(noisy[idx].shape)])
+        buffer = io.BytesIO()
+        np.save(buffer, (stack.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy(), allow_pickle=False)
+        return buffer.getvalue()
 
     # -- one cell ---------------------------------------------------------------------------------
-    def run_cell(self, cell: Cell, progress: Progress) -> dict[str, Any]:
-        started_at, started = _now(), time.perf_counter()
+    def run_cell(self, cell: Cell, progress: Progress) -> tuple[dict[str, Any], dict[str, bytes]]:
+        """The cell's record (status, metrics, provenance) and its artifacts (figures, samples)."""
+        started_at, started = now(), time.perf_counter()
         record: dict[str, Any] = {"cell": cell.describe(), "status": "done", "reason": None, "metrics": []}
+        artifacts: dict[str, bytes] = {}
         if cell.skip:
             return {**record, "status": "skipped", "reason": cell.skip, "wall_s": 0.0,
-                    "provenance": {**_environment(self.device), "started": started_at, "ended": started_at}}
+                    "provenance": {**environment(self.device), "started": started_at, "ended": started_at}}, {}
         try:
             split = self._tensors(cell)
             noisy = self._noisy_test(cell, cell.severity)
@@ -317,10 +326,11 @@ class Runner:
                 base = self._baseline_accuracy(cell)
                 results = downstream.score_downstream(base, base, cell.severity)
             else:
-                trained, reused = self._model(cell, progress)
-                record["train"] = {"reused": reused, "seconds": trained.seconds, "epochs": len(trained.history),
-                                   "loss": trained.history, "train_size": len(split.train_x),
-                                   "test_size": len(split.test_x), "eval_size": len(split.eval_idx)}
+                trained, source = self._model(cell, progress)
+                record["train"] = {"source": source, "seconds": trained.seconds, "epochs": len(trained.history),
+                                   "loss": trained.history, "checkpoint": trained.checkpoint,
+                                   "train_size": len(split.train_x), "test_size": len(split.test_x),
+                                   "eval_size": len(split.eval_idx)}
                 eval_started = time.perf_counter()
                 results = [
                     *score_reconstruction(trained.model, noisy, split.test_x),
@@ -328,12 +338,16 @@ class Runner:
                     *trained.once("likelihood", lambda: self._likelihood(cell, trained, split)),
                     *self._downstream(cell, trained, split),
                 ]
-                record["figures"] = self._figures(cell, trained, split)
+                record["figures"], artifacts = self._figures(cell, trained, split)
+                samples = self._samples(trained, split, noisy)
+                if samples is not None:
+                    artifacts[SAMPLES] = samples
                 record["eval_s"] = time.perf_counter() - eval_started
             record["metrics"] = [r.as_row() for r in results]
         except Exception as exc:  # a plugin's failure fails its cell, not the run
             record["status"] = "failed"
             record["reason"] = f"{type(exc).__name__}: {exc}"
-        record["provenance"] = {**_environment(self.device), "started": started_at, "ended": _now()}
+            artifacts = {}
+        record["provenance"] = {**environment(self.device), "started": started_at, "ended": now()}
         record["wall_s"] = time.perf_counter() - started
-        return record
+        return record, artifacts

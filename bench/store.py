@@ -1,49 +1,238 @@
-"""The results store of a run directory: one JSON record per finished cell, appended and flushed as
-soon as the cell ends, so a run killed at any moment keeps every cell it finished.
+"""The results store: one SQLite file holding every cell's status, metrics, provenance and figures.
 
-A later record for the same key supersedes an earlier one (``--rerun``). Reports read only this file.
+One transaction per finished cell, so a run killed at any moment (Ctrl-C or ``kill -9``) keeps every
+cell it finished and nothing half-written. WAL mode with a busy timeout lets several ``bench run``
+processes and a ``bench report`` use one file at once. The schema is versioned with SQLite's
+``user_version``; :data:`MIGRATIONS` takes any older file to the current version on open.
+
+Reports read :meth:`Store.records`, one dict per cell (the latest result of a key wins).
 """
 
 from __future__ import annotations
 
 import json
-import os
+import math
+import sqlite3
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-STORE_NAME = "cells.jsonl"
+from registry import BenchError
+
+STORE_NAME = "results.db"
+#: Artifact of a cell: its first test images clean / noisy / reconstructed, ``np.save`` of uint8 (3, n, *shape).
+SAMPLES = "samples.npy"
+STATUSES = ("done", "failed", "skipped")
+
+#: ``MIGRATIONS[v]`` takes a store at schema version ``v - 1`` to version ``v``.
+MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        """CREATE TABLE runs (
+               id INTEGER PRIMARY KEY AUTOINCREMENT,
+               started TEXT NOT NULL, ended TEXT, argv TEXT NOT NULL, provenance TEXT NOT NULL,
+               computed INTEGER, reused INTEGER, failed INTEGER)""",
+        f"""CREATE TABLE cells (
+               key TEXT PRIMARY KEY,
+               run_id INTEGER REFERENCES runs(id),
+               dataset TEXT NOT NULL, model TEXT NOT NULL, noise TEXT NOT NULL,
+               severity INTEGER NOT NULL, seed INTEGER NOT NULL, profile TEXT NOT NULL,
+               status TEXT NOT NULL CHECK (status IN {STATUSES}), reason TEXT,
+               params TEXT NOT NULL, provenance TEXT NOT NULL, extra TEXT NOT NULL,
+               started TEXT, ended TEXT, wall_s REAL)""",
+        """CREATE TABLE metrics (
+               cell_key TEXT NOT NULL REFERENCES cells(key) ON DELETE CASCADE,
+               metric TEXT NOT NULL, family TEXT NOT NULL, value REAL, ci95 REAL, n INTEGER,
+               higher_is_better INTEGER NOT NULL, unit TEXT, detail INTEGER NOT NULL, note TEXT,
+               PRIMARY KEY (cell_key, metric))""",
+        """CREATE TABLE artifacts (
+               cell_key TEXT NOT NULL REFERENCES cells(key) ON DELETE CASCADE,
+               name TEXT NOT NULL, data BLOB NOT NULL,
+               PRIMARY KEY (cell_key, name))""",
+        "CREATE INDEX cells_by_grid ON cells (dataset, noise, severity, model)",
+    ],
+}
+SCHEMA_VERSION = max(MIGRATIONS)
+_METRIC_FIELDS = ("metric", "family", "value", "ci95", "n", "higher_is_better", "unit", "detail", "note")
+
+
+class StoreError(BenchError):
+    """The store cannot be opened or is from a newer version of bench."""
+
+
+def needs_computing(status: str | None, rerun: str | None) -> bool:
+    """Whether a cell stored with ``status`` (None: not stored) is computed under ``--rerun``."""
+    return status is None or rerun == "all" or (rerun == "failed" and status == "failed")
+
+
+def _finite(value: Any) -> Any:
+    """NaN has no SQL value (SQLite would store NULL anyway); infinities are kept."""
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def _number(value: Any) -> float:
+    return float("nan") if value is None else float(value)
 
 
 class Store:
-    def __init__(self, out_dir: Path):
-        self.path = Path(out_dir) / STORE_NAME
+    """A results store at ``path`` (created on first use). Cheap to open; one connection per call."""
 
-    def add(self, record: dict[str, Any]) -> None:
-        """Append one cell's record durably (a torn last line from a kill is ignored on read)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(record, sort_keys=True, allow_nan=True) + "\n"
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
+    def __init__(self, path: Path | str, *, timeout: float = 120.0):
+        self.path = Path(path)
+        self.timeout = timeout
+        self._ready = False
 
-    def _lines(self) -> Iterator[dict[str, Any]]:
-        if not self.path.exists():
+    # -- connection and schema --------------------------------------------------------------------
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            con = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open the results store {str(self.path)!r}: {exc}; "
+                             "give --store a writable file path") from None
+        with closing(con):
+            try:
+                con.execute("PRAGMA foreign_keys = ON")
+                con.execute("PRAGMA synchronous = FULL")
+                if not self._ready:
+                    self._migrate(con)
+                    self._ready = True
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"{str(self.path)!r} is not a bench results store ({exc}); "
+                                 "give --store a new file or an existing results.db") from None
+            yield con
+
+    def _migrate(self, con: sqlite3.Connection) -> None:
+        if con.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            con.execute("PRAGMA journal_mode = WAL")
+        version = con.execute("PRAGMA user_version").fetchone()[0]
+        if version == SCHEMA_VERSION:
             return
-        with open(self.path, encoding="utf-8") as f:
-            for line in f:
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # the line a killed writer left half-written
+        con.execute("BEGIN IMMEDIATE")  # one process migrates; the others wait, then see it done
+        version = con.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            con.execute("ROLLBACK")
+            raise StoreError(f"the results store {str(self.path)!r} has schema version {version}; this bench "
+                             f"reads up to {SCHEMA_VERSION}. Upgrade bench, or use another --store")
+        for v in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in MIGRATIONS[v]:
+                con.execute(statement)
+        con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        con.execute("COMMIT")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._connect() as con:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
+    @property
+    def schema_version(self) -> int:
+        with self._connect() as con:
+            return con.execute("PRAGMA user_version").fetchone()[0]
+
+    # -- runs ---------------------------------------------------------------------------------------
+    def begin_run(self, argv: list[str], provenance: dict[str, Any], started: str) -> int:
+        with self._transaction() as con:
+            cur = con.execute("INSERT INTO runs (started, argv, provenance) VALUES (?, ?, ?)",
+                              (started, json.dumps(argv), json.dumps(provenance, sort_keys=True)))
+            return int(cur.lastrowid)
+
+    def end_run(self, run_id: int, ended: str, *, computed: int, reused: int, failed: int) -> None:
+        with self._transaction() as con:
+            con.execute("UPDATE runs SET ended = ?, computed = ?, reused = ?, failed = ? WHERE id = ?",
+                        (ended, computed, reused, failed, run_id))
+
+    def runs(self) -> list[dict[str, Any]]:
+        with self._connect() as con:
+            con.row_factory = sqlite3.Row
+            rows = con.execute("SELECT * FROM runs ORDER BY id").fetchall()
+        return [{**dict(r), "argv": json.loads(r["argv"]), "provenance": json.loads(r["provenance"])} for r in rows]
+
+    # -- cells --------------------------------------------------------------------------------------
+    def add(self, record: dict[str, Any], artifacts: dict[str, bytes] | None = None, *,
+            run_id: int | None = None) -> None:
+        """Store one cell's record (replacing an earlier result of its key) with its metrics and
+        artifacts, atomically."""
+        cell = record["cell"]
+        provenance = record.get("provenance") or {}
+        known = {"cell", "status", "reason", "metrics", "provenance", "wall_s"}
+        extra = {k: v for k, v in record.items() if k not in known}
+        with self._transaction() as con:
+            con.execute("DELETE FROM cells WHERE key = ?", (cell["key"],))  # cascades to metrics, artifacts
+            con.execute(
+                "INSERT INTO cells (key, run_id, dataset, model, noise, severity, seed, profile, status, reason,"
+                " params, provenance, extra, started, ended, wall_s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (cell["key"], run_id, cell["dataset"], cell["model"], cell["noise"], cell["severity"], cell["seed"],
+                 cell["profile"], record["status"], record.get("reason"), json.dumps(cell, sort_keys=True, default=str),
+                 json.dumps(provenance, sort_keys=True, default=str), json.dumps(extra, sort_keys=True, default=str),
+                 provenance.get("started"), provenance.get("ended"), record.get("wall_s")))
+            con.executemany(
+                f"INSERT INTO metrics (cell_key, {', '.join(_METRIC_FIELDS)}) VALUES (?{', ?' * len(_METRIC_FIELDS)})",
+                [(cell["key"], *(_finite(m.get(f)) for f in _METRIC_FIELDS)) for m in record.get("metrics") or []])
+            con.executemany("INSERT INTO artifacts (cell_key, name, data) VALUES (?, ?, ?)",
+                            [(cell["key"], name, data) for name, data in (artifacts or {}).items()])
+
+    def statuses(self, keys: list[str] | None = None) -> dict[str, str]:
+        with self._connect() as con:
+            if keys is None:
+                return dict(con.execute("SELECT key, status FROM cells"))
+            out = {}
+            for i in range(0, len(keys), 500):
+                chunk = keys[i:i + 500]
+                out.update(con.execute(f"SELECT key, status FROM cells WHERE key IN ({','.join('?' * len(chunk))})",
+                                       chunk))
+            return out
+
+    def status(self, key: str) -> str | None:
+        return self.statuses([key]).get(key)
 
     def records(self) -> list[dict[str, Any]]:
-        """The latest record of every cell, oldest first."""
-        latest: dict[str, dict[str, Any]] = {}
-        for record in self._lines():
-            latest.pop(record["cell"]["key"], None)
-            latest[record["cell"]["key"]] = record
-        return list(latest.values())
+        """Every cell's record in the order they were stored: ``{"cell", "status", "reason",
+        "metrics", "provenance", "wall_s", "run_id", ...extra}``."""
+        with self._connect() as con:
+            con.execute("BEGIN")  # one consistent snapshot while other processes write
+            cells = con.execute("SELECT key, status, reason, params, provenance, extra, wall_s, run_id "
+                                "FROM cells ORDER BY rowid").fetchall()
+            metrics: dict[str, list[dict[str, Any]]] = {}
+            for row in con.execute(f"SELECT cell_key, {', '.join(_METRIC_FIELDS)} FROM metrics ORDER BY rowid"):
+                m = dict(zip(_METRIC_FIELDS, row[1:]))
+                m.update(value=_number(m["value"]), ci95=_number(m["ci95"]),
+                         higher_is_better=bool(m["higher_is_better"]), detail=bool(m["detail"]))
+                metrics.setdefault(row[0], []).append(m)
+            con.execute("COMMIT")
+        return [{**json.loads(extra), "cell": json.loads(params), "status": status, "reason": reason,
+                 "metrics": metrics.get(key, []), "provenance": json.loads(prov), "wall_s": wall_s, "run_id": run_id}
+                for key, status, reason, params, prov, extra, wall_s, run_id in cells]
 
-    def statuses(self) -> dict[str, str]:
-        return {r["cell"]["key"]: r["status"] for r in self.records()}
+    def artifact_names(self) -> list[tuple[str, str]]:
+        with self._connect() as con:
+            return con.execute("SELECT cell_key, name FROM artifacts ORDER BY rowid").fetchall()
+
+    def artifact(self, key: str, name: str) -> bytes | None:
+        with self._connect() as con:
+            row = con.execute("SELECT data FROM artifacts WHERE cell_key = ? AND name = ?", (key, name)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def fingerprint(self) -> str:
+        """Changes whenever a cell is stored: reports built from an unchanged store need not be redrawn."""
+        with self._connect() as con:
+            count, last = con.execute("SELECT count(*), max(rowid) FROM cells").fetchone()
+            changes = con.execute("SELECT coalesce(max(ended), '') FROM cells").fetchone()[0]
+        return f"{SCHEMA_VERSION}:{count}:{last}:{changes}"
+
+
+def open_store(path: Path | str, *, must_exist: bool = False) -> Store:
+    """The store at ``path``: a ``.db`` file, or a run directory holding ``results.db``."""
+    path = Path(path)
+    if path.is_dir() or (not path.suffix and not path.exists()):
+        path = path / STORE_NAME
+    if must_exist and not path.exists():
+        raise StoreError(f"no results store at {str(path)!r}: run 'bench run --out DIR' (or --store FILE) first")
+    return Store(path)
+

@@ -1,8 +1,9 @@
-"""Figures drawn from stored results alone: accuracy against severity, the model's CNN against the
-baseline CNN, per cell and per dataset × noise."""
+"""Figures drawn from stored results alone: accuracy against severity (the model's CNN against the
+baseline CNN, per cell and per dataset × noise), training curves and reconstruction grids."""
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 BASELINE = "baseline"
@@ -72,3 +74,66 @@ def write_accuracy_figures(results: pd.DataFrame, out_dir: Path, figure_paths: d
         _save(fig, path)
         written.append(path)
     return written
+
+
+def training_curves_png(records: list[dict], dataset: str) -> bytes | None:
+    """Training loss per epoch of every model trained on ``dataset`` (first seed), one panel per model
+    (losses of different models are on different scales: BCE sums, per-pixel MSE); a model trained on
+    noisy inputs has one line per noise and severity."""
+    trained = [r for r in records if r["cell"]["dataset"] == dataset and (r.get("train") or {}).get("loss")]
+    if not trained:
+        return None
+    seed = min(r["cell"]["seed"] for r in trained)
+    trained = [r for r in trained if r["cell"]["seed"] == seed]
+    checkpoints: dict[str, set] = {}
+    for r in trained:
+        checkpoints.setdefault(r["cell"]["model"], set()).add(r["train"].get("checkpoint"))
+    curves: dict[str, dict[str, list[float]]] = {}
+    for r in trained:
+        cell = r["cell"]
+        label = f"{cell['noise']} s{cell['severity']}" if len(checkpoints[cell["model"]]) > 1 else "trained once"
+        curves.setdefault(cell["model"], {}).setdefault(label, r["train"]["loss"])
+    cols = min(4, len(curves))
+    rows = -(-len(curves) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    for ax, (model, lines) in zip(axes.flat, sorted(curves.items())):
+        for label, loss in sorted(lines.items()):
+            ax.plot(range(1, len(loss) + 1), loss, label=label, linewidth=1)
+        ax.set_title(model, fontsize=9)
+        ax.set_xlabel("epoch", fontsize=8)
+        ax.tick_params(labelsize=7)
+        if len(lines) > 1:
+            ax.legend(fontsize=6)
+    for ax in list(axes.flat)[len(curves):]:
+        ax.axis("off")
+    fig.suptitle(f"{dataset}: training loss per epoch (seed {seed})", fontsize=10)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def reconstruction_grid_png(samples: dict[int, np.ndarray], title: str) -> bytes:
+    """Rows: clean, then noisy and reconstructed per severity (``samples``: severity → uint8 array
+    (3, n, C, H, W) of clean / noisy / reconstructed images)."""
+    first = samples[min(samples)]
+    rows = [("clean", first[0])]
+    for severity in sorted(samples):
+        rows += [(f"noisy s{severity}", samples[severity][1]), (f"recon s{severity}", samples[severity][2])]
+    n, c, h, w = first[0].shape
+    pad = 2
+    mosaic = np.full((len(rows) * (h + pad), n * (w + pad), c), 255, dtype=np.uint8)
+    for i, (_, images) in enumerate(rows):
+        for j, image in enumerate(images):
+            mosaic[i * (h + pad):i * (h + pad) + h, j * (w + pad):j * (w + pad) + w] = image.transpose(1, 2, 0)
+    fig, ax = plt.subplots(figsize=(n * 0.6 + 1.2, len(rows) * 0.6 + 0.4))
+    ax.imshow(mosaic.squeeze(-1) if c == 1 else mosaic, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    ax.set_yticks([i * (h + pad) + h / 2 for i in range(len(rows))], [label for label, _ in rows], fontsize=7)
+    ax.set_xticks([])
+    ax.set_title(title, fontsize=8)
+    return _png(fig)
+
+
+def _png(fig: plt.Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()

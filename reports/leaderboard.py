@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 import pandas as pd
-from scipy import stats
 from tabulate import tabulate
 
-from .figures import write_accuracy_figures
+from .stats import ALPHA, paired_p, summarise
 
 CELL_COLUMNS = ["dataset", "model", "noise", "severity", "seed", "profile"]
 METRIC_COLUMNS = ["metric", "family", "value", "ci95", "n", "higher_is_better", "unit", "detail", "note"]
-GROUP = ["dataset", "noise", "severity"]  # models are ranked against each other within a group
-ROW = ["dataset", "noise", "severity", "model"]
+GROUP = ["dataset", "profile", "noise", "severity"]  # models are ranked against each other within a group
+ROW = [*GROUP, "model"]
 FAMILY_TITLES = {"reconstruction": "reconstruction", "latent": "latent separability",
                  "likelihood": "likelihood (VAEs)", "downstream": "downstream accuracy (generative augmentation)"}
 
@@ -50,7 +49,7 @@ def results_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def _metric_meta(results: pd.DataFrame) -> pd.DataFrame:
+def metric_meta(results: pd.DataFrame) -> pd.DataFrame:
     """Metric name, family, direction and whether it is a breakdown, in the order they first appear."""
     done = results[(results["status"] == "done") & results["metric"].notna()]
     meta = done.drop_duplicates("metric")[["metric", "family", "higher_is_better", "unit", "detail"]]
@@ -60,62 +59,95 @@ def _metric_meta(results: pd.DataFrame) -> pd.DataFrame:
     return meta.sort_values("_order", kind="stable").drop(columns="_order").reset_index(drop=True)
 
 
-def _interval(group: pd.DataFrame) -> float:
-    """95% interval half-width: over seeds (Student t) when there are several, else over test items."""
-    values = group["value"].dropna()
-    k = len(values)
-    if k > 1:
-        return float(stats.t.ppf(0.975, k - 1) * values.std(ddof=1) / math.sqrt(k))
-    return float(group["ci95"].iloc[0]) if k == 1 else float("nan")
+def _per_seed(group: pd.DataFrame) -> dict[int, float]:
+    return {int(seed): float(value) for seed, value in zip(group["seed"], group["value"])}
 
 
 def leaderboard_frame(results: pd.DataFrame) -> pd.DataFrame:
-    """One row per dataset × noise × severity × model; per metric its mean over seeds, the interval
-    (``<metric>_ci95``) and the rank among models of its group (``<metric>_rank``, 1 is best)."""
+    """One row per dataset × noise × severity × model. Per metric: the mean over seeds (``<metric>``),
+    standard deviation over seeds (``_std``), the 95% interval (``_ci_low``, ``_ci_high`` and its
+    half-width ``_ci95``: over seeds when there are several, else over test items), the rank among the
+    models of its group (``_rank``, 1 is best), the paired test against the best row over the seeds both
+    have (``_p_best``) and whether that test fails to separate the row from the best (``_tied``)."""
     done = results[(results["status"] == "done") & results["metric"].notna()]
-    meta = _metric_meta(results)
+    meta = metric_meta(results)
     if done.empty:
         return pd.DataFrame(columns=ROW)
     done = done.assign(value=pd.to_numeric(done["value"]), ci95=pd.to_numeric(done["ci95"]))
-    grouped = done.groupby([*ROW, "metric"], sort=False)
-    summary = grouped["value"].mean().to_frame("value")
-    summary["ci95"] = grouped[["value", "ci95"]].apply(_interval)
-    wide = summary["value"].unstack("metric")
-    ci = summary["ci95"].unstack("metric").add_suffix("_ci95")
+    cells: dict[tuple, dict[str, Any]] = {}
+    seeds: dict[tuple, dict[int, float]] = {}
+    for key, group in done.groupby([*ROW, "metric"], sort=False):
+        *row, metric = key
+        s = summarise(group["value"].to_numpy(), group["ci95"].iloc[0] if len(group) == 1 else math.nan)
+        half = (s.high - s.low) / 2
+        cells.setdefault(tuple(row), {}).update({
+            metric: s.mean, f"{metric}_std": s.std, f"{metric}_ci95": half, f"{metric}_ci_low": s.low,
+            f"{metric}_ci_high": s.high})
+        seeds[key] = _per_seed(group)
+    board = pd.DataFrame([{**dict(zip(ROW, row)), **values} for row, values in cells.items()])
     extra = done.groupby(ROW).agg(seeds=("seed", "nunique"), input_psnr=("input_psnr", "mean")).reset_index()
-    board = wide.join(ci).reset_index().merge(extra, on=ROW)
+    board = board.merge(extra, on=ROW)
     for _, m in meta.iterrows():
         name = m["metric"]
+        if name not in board:
+            board[name] = math.nan
+            for suffix in ("_std", "_ci95", "_ci_low", "_ci_high"):
+                board[name + suffix] = math.nan
         board[f"{name}_rank"] = board.groupby(GROUP)[name].rank(
             ascending=not bool(m["higher_is_better"]), method="min").astype("Int64")
+        rows = list(zip(*(board[c] for c in ROW), board[f"{name}_rank"]))
+        best = {}
+        g = len(GROUP)
+        for *row, rank in sorted(rows, key=lambda r: str(r[g])):
+            if pd.notna(rank) and rank == 1:
+                best.setdefault(tuple(row[:g]), tuple(row))
+        board[f"{name}_p_best"] = [
+            math.nan if pd.isna(rank) or rank == 1 or tuple(row[:g]) not in best
+            else paired_p(seeds.get((*row, name), {}), seeds.get((*best[tuple(row[:g])], name), {}))
+            for *row, rank in rows]
+        board[f"{name}_tied"] = board[f"{name}_p_best"] >= ALPHA
     ordered = ROW + ["seeds", "input_psnr"]
     for name in meta["metric"]:
-        ordered += [name, f"{name}_ci95", f"{name}_rank"]
+        ordered += [name, f"{name}_std", f"{name}_ci95", f"{name}_ci_low", f"{name}_ci_high", f"{name}_rank",
+                    f"{name}_p_best", f"{name}_tied"]
     return board[ordered].sort_values(ROW, kind="stable").reset_index(drop=True)
 
 
-def _fmt(value: float, ci: float) -> str:
+@dataclass
+class Table:
+    """A titled table of a report: cells are ``(text, mark)`` with mark "" / "best" / "tied", so that
+    markdown and HTML render the same content."""
+
+    title: str
+    header: list[str]
+    rows: list[list[tuple[str, str]]]
+    notes: list[str] = field(default_factory=list)
+    dataset: str = ""
+    noise: str = ""
+
+
+def _fmt(row: pd.Series, name: str) -> str:
+    value = row[name]
     if value is None or pd.isna(value):
         return "n/a"
-    text = f"{value:.4g}"
-    return text if ci is None or pd.isna(ci) else f"{text} ± {ci:.2g}"
+    std = row.get(f"{name}_std")
+    if std is not None and pd.notna(std):
+        return f"{value:.4g} ± {std:.2g} [{row[f'{name}_ci_low']:.4g}, {row[f'{name}_ci_high']:.4g}]"
+    ci = row.get(f"{name}_ci95")
+    return f"{value:.4g}" if ci is None or pd.isna(ci) else f"{value:.4g} ± {ci:.2g}"
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    return tabulate(rows, headers=header, tablefmt="github", disable_numparse=True)
+def _plain(value: Any) -> str:
+    return "n/a" if value is None or pd.isna(value) else f"{value:.4g}"
 
 
-def _escape(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def _family_section(block: pd.DataFrame, fam: pd.DataFrame, results: pd.DataFrame) -> list[str]:
+def _family_table(block: pd.DataFrame, fam: pd.DataFrame, results: pd.DataFrame, title: str) -> Table | None:
     names = list(fam["metric"])
     rows_with_values = block[block[names].notna().any(axis=1)]
     notes = results[results["metric"].isin(names) & results["note"].notna()
                     & results["dataset"].eq(block["dataset"].iloc[0]) & results["noise"].eq(block["noise"].iloc[0])]
     if rows_with_values.empty and notes.empty:
-        return []
+        return None
     first = names[0]
     rows_with_values = rows_with_values.sort_values(["severity", f"{first}_rank", "model"], na_position="last")
     header = ["severity", "model", "input PSNR (dB)"]
@@ -123,92 +155,99 @@ def _family_section(block: pd.DataFrame, fam: pd.DataFrame, results: pd.DataFram
                for _, m in fam.iterrows()]
     rows = []
     for _, row in rows_with_values.iterrows():
-        cells = [str(row["severity"]), row["model"], f"{row['input_psnr']:.2f}"]
+        cells = [(str(row["severity"]), ""), (str(row["model"]), ""), (_plain(row["input_psnr"]), "")]
         for name in names:
-            text = _fmt(row[name], row[f"{name}_ci95"])
             best = pd.notna(row[f"{name}_rank"]) and row[f"{name}_rank"] == 1
-            cells.append(f"**{text}**" if best else text)
+            tied = bool(row[f"{name}_tied"]) if pd.notna(row[f"{name}_tied"]) else False
+            cells.append((_fmt(row, name), "best" if best else "tied" if tied else ""))
         rows.append(cells)
-    lines = [_table(header, rows), ""] if rows else []
-    for (model, note), group in notes.groupby(["model", "note"], sort=True):
-        metrics = ", ".join(dict.fromkeys(group["metric"]))
-        lines.append(f"- n/a for `{model}` ({metrics}): {_escape(note)}")
-    return lines + ([""] if not notes.empty else [])
+    lines = [f"n/a for `{model}` ({', '.join(dict.fromkeys(group['metric']))}): {note}"
+             for (model, note), group in notes.groupby(["model", "note"], sort=True)]
+    return Table(title, header, rows, lines, block["dataset"].iloc[0], block["noise"].iloc[0])
+
+
+def _profile(board: pd.DataFrame, profile: str) -> str:
+    """Titles name the profile only when the store mixes several."""
+    return f" ({profile} profile)" if board["profile"].nunique() > 1 else ""
 
 
 MATCHED = ("psnr", "acc_noisy")  # the metrics compared across noises at matched severity
 
 
-def _matched_severity(board: pd.DataFrame, meta: pd.DataFrame) -> list[str]:
+def _matched_severity(board: pd.DataFrame, meta: pd.DataFrame) -> list[Table]:
     """Per dataset and metric: models × severity against noises. Severities are calibrated to the same
     input PSNR for every noise, so a row compares noise types at equal strength."""
-    lines: list[str] = []
+    tables: list[Table] = []
     for metric in (m for m in MATCHED if m in set(meta["metric"])):
         arrow = "↑" if bool(meta.set_index("metric").loc[metric, "higher_is_better"]) else "↓"
-        for dataset, block in board[board["severity"] > 0].groupby("dataset", sort=True):
+        for (dataset, profile), block in board[board["severity"] > 0].groupby(["dataset", "profile"], sort=True):
             wide = block.pivot_table(index=["severity", "model"], columns="noise", values=metric, aggfunc="mean")
             wide = wide.dropna(how="all")
             if wide.empty or wide.shape[1] < 2:
                 continue
-            rows = [[str(sev), model, *(_fmt(v, None) for v in values)]
+            rows = [[(str(sev), ""), (model, ""), *((_plain(v), "") for v in values)]
                     for (sev, model), values in zip(wide.index, wide.to_numpy())]
-            lines += [f"## {dataset} · {metric} {arrow} by noise at matched severity", "",
-                      _table(["severity", "model", *wide.columns], rows), ""]
-    return lines
+            tables.append(Table(f"{dataset}{_profile(board, profile)} · {metric} {arrow} by noise at matched severity",
+                                ["severity", "model", *wide.columns], rows, dataset=dataset))
+    return tables
 
 
-def render_markdown(board: pd.DataFrame, results: pd.DataFrame) -> str:
-    """Markdown: for each dataset and noise, one section per metric family with one table; the best
-    value of each metric at a severity is bold. Not-applicable metrics say why; failed cells are listed
-    with their reasons."""
-    meta = _metric_meta(results)
-    shown = meta[~meta["detail"]]
-    lines = ["# Leaderboard", ""]
-    if board.empty:
-        lines += ["No cell finished.", ""]
-    else:
-        lines += ["Values are means with 95% intervals (over seeds when there are several, else over test "
-                  "images). ↑ higher is better, ↓ lower is better; **bold** is the best model at that "
-                  "severity. `input PSNR` is the noisy input against the clean image. `baseline` is the "
-                  "reference CNN trained on the limited subset alone.", ""]
-    for (dataset, noise), block in board.groupby(["dataset", "noise"], sort=True):
-        for family, fam in shown.groupby("family", sort=False):
-            section = _family_section(block, fam, results)
-            if section:
-                lines += [f"## {dataset} · {noise} · {FAMILY_TITLES.get(family, family)}", "", *section]
-    lines += _matched_severity(board, meta)
+def _not_done(results: pd.DataFrame) -> Table | None:
     failed = results[results["status"] != "done"].drop_duplicates("key")
-    if not failed.empty:
-        lines += ["## Cells skipped or failed", ""]
-        rows = [[r["dataset"], r["model"], r["noise"], str(r["severity"]), str(r["seed"]), r["status"],
-                 _escape(r["reason"])] for _, r in failed.iterrows()]
-        lines += [_table(["dataset", "model", "noise", "severity", "seed", "status", "reason"], rows), ""]
-    return "\n".join(lines)
+    if failed.empty:
+        return None
+    rows = [[(str(r[c]), "") for c in ("dataset", "model", "noise", "severity", "seed", "status", "reason")]
+            for _, r in failed.iterrows()]
+    return Table("Cells skipped or failed", ["dataset", "model", "noise", "severity", "seed", "status", "reason"],
+                 rows)
 
 
-def _figure_notes(records: list[dict[str, Any]]) -> str:
+def _figures_not_drawn(records: list[dict[str, Any]]) -> Table | None:
     """The figures a cell could not draw, with the reason (e.g. a 1-D latent has no t-SNE)."""
-    rows = [[r["cell"]["dataset"], r["cell"]["model"], r["cell"]["noise"], str(r["cell"]["severity"]),
-             str(r["cell"]["seed"]), kind, _escape(value)]
+    rows = [[(str(v), "") for v in (r["cell"]["dataset"], r["cell"]["model"], r["cell"]["noise"],
+                                    r["cell"]["severity"], r["cell"]["seed"], kind, value)]
             for r in records for kind, value in (r.get("figures") or {}).items()
             if str(value).startswith("not applicable")]
     if not rows:
-        return ""
-    header = ["dataset", "model", "noise", "severity", "seed", "figure", "why"]
-    return "\n".join(["## Figures not drawn", "", _table(header, rows), ""])
+        return None
+    return Table("Figures not drawn", ["dataset", "model", "noise", "severity", "seed", "figure", "why"], rows)
 
 
-def write_reports(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
-    """Write ``results.csv``, ``leaderboard.csv``, ``leaderboard.md`` and the accuracy figures."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    results = results_frame(records)
-    board = leaderboard_frame(results)
-    paths = [out_dir / "results.csv", out_dir / "leaderboard.csv", out_dir / "leaderboard.md"]
-    results.to_csv(paths[0], index=False)
-    board.to_csv(paths[1], index=False)
-    paths[2].write_text(render_markdown(board, results) + _figure_notes(records), encoding="utf-8")
-    figure_paths = {r["cell"]["key"]: r["figures"]["accuracy"] for r in records
-                    if r["status"] == "done" and "accuracy" in (r.get("figures") or {})}
-    write_accuracy_figures(results, out_dir, figure_paths)
-    return paths
+def leaderboard_tables(board: pd.DataFrame, results: pd.DataFrame, records: list[dict[str, Any]]) -> list[Table]:
+    """Every table of the leaderboard in order: per dataset × noise one per metric family, then the
+    matched-severity comparisons, cells skipped or failed, figures not drawn."""
+    meta = metric_meta(results)
+    shown = meta[~meta["detail"]]
+    tables: list[Table] = []
+    if not board.empty:
+        for (dataset, profile, noise), block in board.groupby(["dataset", "profile", "noise"], sort=True):
+            for family, fam in shown.groupby("family", sort=False):
+                table = _family_table(block, fam, results, f"{dataset}{_profile(board, profile)} · {noise} · "
+                                                           f"{FAMILY_TITLES.get(family, family)}")
+                if table is not None:
+                    tables.append(table)
+        tables += _matched_severity(board, meta)
+    return tables + [t for t in (_not_done(results), _figures_not_drawn(records)) if t is not None]
+
+
+LEGEND = ("Values are means over seeds ± their standard deviation with the 95% interval of the mean in "
+          "brackets; with one seed, the value ± the half-width of its 95% interval over test images. "
+          "↑ higher is better, ↓ lower is better; **bold** is the best model at that severity, and ≈ marks "
+          "a row whose gap to the best a paired t-test over seeds does not support (p ≥ 0.05). "
+          "`input PSNR` is the noisy input against the clean image. `baseline` is the reference CNN "
+          "trained on the limited subset alone.")
+
+
+def _escape(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(tables: list[Table], *, empty: bool = False) -> str:
+    lines = ["# Leaderboard", "", "No cell finished." if empty else LEGEND, ""]
+    for table in tables:
+        rows = [[_escape(f"**{text}**" if mark == "best" else f"{text} ≈" if mark == "tied" else text)
+                 for text, mark in row] for row in table.rows]
+        lines += [f"## {table.title}", "", tabulate(rows, headers=table.header, tablefmt="github",
+                                                   disable_numparse=True), ""]
+        lines += [f"- {_escape(note)}" for note in table.notes] + ([""] if table.notes else [])
+    return "\n".join(lines)

@@ -9,6 +9,7 @@ import pytest
 from conftest import FASHION_SYSTEM_DIR, add_site, make_distribution, run_bench
 
 from bench import cli
+from bench.store import open_store
 
 METRICS = ["bce", "mse", "psnr", "ssim", "psnr_gain"]
 
@@ -91,7 +92,7 @@ def test_third_party_model_runs_in_a_grid(third_party_site, tmp_path):
     assert result.returncode == 0, result.stderr
     results = pd.read_csv(tmp_path / "results.csv")
     assert set(results["model"]) == {"ae", "tiny_ae", "baseline"}
-    versions = json.loads((tmp_path / "cells.jsonl").read_text().splitlines()[-1])["cell"]["versions"]
+    versions = open_store(tmp_path).records()[-1]["cell"]["versions"]
     assert versions["bench-tiny"] == "1.2.3"
 
 
@@ -142,7 +143,7 @@ def test_bad_input_gets_one_line_on_stderr_and_exit_code_2(args, expected, tmp_p
     assert exit_info.value.code == 2
     assert err.startswith("bench: error: ") and err.count("\n") == 1, err
     assert expected in err
-    assert not (tmp_path / "cells.jsonl").exists()
+    assert not (tmp_path / "results.db").exists()
 
 
 def test_report_on_a_directory_without_results_says_what_to_do(tmp_path, capsys):

@@ -90,12 +90,12 @@ def test_a_one_dimensional_latent_gets_its_figures_marked_not_applicable_in_the_
                  profile=get_profile("quick"), loaded=data)
     cells = [c if c.model == "baseline" else dataclasses.replace(c, model_params={"latent_dim": 1, "hidden": 128})
              for c in cells]
-    store = Store(tmp_path)
+    store = Store(tmp_path / "results.db")
     Runner(registry, data, store).run(cells)
     record = store.records()[-1]
     assert record["status"] == "done"
     assert record["figures"]["tsne"] == "not applicable: t-SNE needs codes of at least 2 dimensions, the model has 1"
-    write_reports(store.records(), tmp_path)
+    write_reports(store, tmp_path)
     markdown = (tmp_path / "leaderboard.md").read_text()
     assert "## Figures not drawn" in markdown and "t-SNE needs codes of at least 2 dimensions" in markdown
 

@@ -11,6 +11,7 @@ import torch
 from conftest import FASHION_SYSTEM_DIR
 
 from bench import cli
+from bench.store import open_store
 from bench.seeding import seed_everything
 from bench.train import train
 from plugins.datasets import mnist
@@ -107,7 +108,7 @@ def test_the_parameter_syntax_rejects_unknown_keys_and_out_of_range_values(args,
     code = cli.main(["run", "--datasets", "digits", "--out", str(tmp_path), *args])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and expected in err, err
-    assert not (tmp_path / "cells.jsonl").exists()
+    assert not (tmp_path / "results.db").exists()
 
 
 def test_parameters_select_variants_and_a_native_noise_value_runs_once_at_severity_zero(tmp_path):
@@ -131,7 +132,7 @@ def test_train_noise_corrupts_the_training_set_and_labels_the_rows(tmp_path):
               "--out", str(tmp_path), "--quiet"]
     assert cli.main(common) == 0
     assert cli.main([*common, "--train-noise"]) == 0
-    records = [__import__("json").loads(line) for line in (tmp_path / "cells.jsonl").read_text().splitlines()]
+    records = open_store(tmp_path).records()
     trained = {r["cell"]["model"]: r for r in records if r["cell"]["model"] != "baseline"}
     assert set(trained) == {"ae", "ae@noisy-train"}
     assert trained["ae@noisy-train"]["cell"]["train_noise"] is True

@@ -3,8 +3,6 @@
 from pathlib import Path
 
 import torch
-from sklearn.datasets import load_digits as _sklearn_digits
-from sklearn.model_selection import train_test_split
 
 from registry import Dataset
 
@@ -13,6 +11,9 @@ TEST_FRACTION = 0.25
 
 def load_digits(root: Path) -> Dataset:
     """A fixed stratified 75/25 split (1,347 / 450); pixel values 0..16 scaled to [0, 1]."""
+    from sklearn.datasets import load_digits as _sklearn_digits  # imported on use: keeps `bench` startup fast
+    from sklearn.model_selection import train_test_split
+
     bunch = _sklearn_digits()
     x = torch.as_tensor(bunch.images, dtype=torch.float32).div_(16.0).unsqueeze(1)
     y = torch.as_tensor(bunch.target, dtype=torch.long)

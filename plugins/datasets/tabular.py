@@ -4,9 +4,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.datasets import make_classification
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from registry import Dataset
 
@@ -16,6 +13,10 @@ TEST_FRACTION = 0.25
 def load_tabular(root: Path) -> Dataset:
     """Standardised, then scaled to [0, 1] with the training split's range (test values clipped);
     a fixed stratified 75/25 split (750 / 250)."""
+    from sklearn.datasets import make_classification  # imported on use: keeps `bench` startup fast
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
     x, y = make_classification(n_samples=1000, n_features=20, n_informative=10, n_redundant=5, n_classes=2,
                                random_state=0)
     train_x, test_x, train_y, test_y = train_test_split(x, y, test_size=TEST_FRACTION, stratify=y, random_state=0)

@@ -1,0 +1,70 @@
+"""Trained models kept on disk beside the results store, so that a resumed run, ``bench export`` and
+``bench time`` reuse them instead of training again. Files hold plain state dicts and are loaded with
+``torch.load(..., weights_only=True)``: a checkpoint cannot run code."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+FORMAT = 1
+
+
+@dataclass
+class Checkpoint:
+    history: list[float]
+    seconds: float
+
+
+def training_key(**parts: Any) -> str:
+    """A content hash of everything that determines the trained weights."""
+    blob = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+class Checkpoints:
+    def __init__(self, directory: Path | str):
+        self.directory = Path(directory)
+
+    def path(self, key: str) -> Path:
+        return self.directory / f"{key}.pt"
+
+    def save(self, key: str, model: torch.nn.Module, history: list[float], seconds: float) -> Path:
+        """Write atomically (a kill mid-write leaves no half file under the final name)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        payload = {"format": FORMAT, "state_dict": state, "history": [float(h) for h in history],
+                   "seconds": float(seconds)}
+        fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                torch.save(payload, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path(key))
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return self.path(key)
+
+    def load(self, key: str, model: torch.nn.Module) -> Checkpoint | None:
+        """Load the weights of ``key`` into ``model``; None when there is no usable checkpoint (an
+        unreadable one is reported and ignored: the model is trained again)."""
+        path = self.path(key)
+        if not path.exists():
+            return None
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+            model.load_state_dict(payload["state_dict"])
+            return Checkpoint(list(payload["history"]), float(payload["seconds"]))
+        except Exception as exc:  # truncated, foreign or from another architecture
+            warnings.warn(f"ignoring checkpoint {path}: {type(exc).__name__}: {exc}; training again")
+            return None

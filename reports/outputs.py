@@ -1,0 +1,132 @@
+"""Everything ``bench report`` writes, from the results store alone: ``results.csv``,
+``leaderboard.csv``, ``leaderboard.md``, ``report.html`` and the figures under ``figures/``."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections import defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from bench.store import SAMPLES, Store
+
+FORMATS = ("md", "csv", "html")
+STATE = ".report-state.json"  # what the files in the directory were built from
+
+
+def _files(out_dir: Path, formats: tuple[str, ...]) -> list[Path]:
+    names = {"csv": ["results.csv", "leaderboard.csv"], "md": ["leaderboard.md"], "html": ["report.html"]}
+    return [out_dir / name for fmt in ("csv", "md", "html") if fmt in formats for name in names[fmt]]
+
+
+def write_reports(store: Store, out_dir: Path, formats: tuple[str, ...] = FORMATS, *,
+                  force: bool = True) -> list[Path]:
+    """Write the reports of every result in ``store`` into ``out_dir``; returns the files. With
+    ``force=False`` nothing is redrawn when the store has not changed since these files were built."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = _files(out_dir, formats)
+    state = {"store": str(store.path.resolve()), "fingerprint": store.fingerprint(), "formats": sorted(formats)}
+    state_file = out_dir / STATE
+    if not force and all(p.exists() for p in paths) and state_file.exists():
+        try:
+            if json.loads(state_file.read_text()) == state:
+                return paths
+        except (OSError, ValueError):
+            pass
+    from .figures import write_accuracy_figures  # pandas and matplotlib load only when there is drawing to do
+    from .html import render_html
+    from .leaderboard import leaderboard_frame, leaderboard_tables, render_markdown, results_frame
+
+    records = store.records()
+    for key, name in store.artifact_names():  # figures the runner drew, kept in the store
+        if name.endswith(".png"):
+            target = out_dir / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(store.artifact(key, name) or b"")
+    results = results_frame(records)
+    board = leaderboard_frame(results)
+    tables = leaderboard_tables(board, results, records)
+    figure_paths = {r["cell"]["key"]: r["figures"]["accuracy"] for r in records
+                    if r["status"] == "done" and "accuracy" in (r.get("figures") or {})}
+    accuracy = write_accuracy_figures(results, out_dir, figure_paths)
+    if "csv" in formats:
+        results.to_csv(out_dir / "results.csv", index=False)
+        board.to_csv(out_dir / "leaderboard.csv", index=False)
+    if "md" in formats:
+        (out_dir / "leaderboard.md").write_text(render_markdown(tables, empty=board.empty), encoding="utf-8")
+    if "html" in formats:
+        data = _report_data(store, out_dir, records, tables, accuracy)
+        (out_dir / "report.html").write_text(render_html(data), encoding="utf-8")
+    state_file.write_text(json.dumps(state))
+    return paths
+
+
+def _first_seed(records: list[dict[str, Any]]) -> dict[tuple, int]:
+    seeds: dict[tuple, int] = {}
+    for r in records:
+        c = r["cell"]
+        group = (c["dataset"], c["model"], c["noise"])
+        seeds[group] = min(seeds.get(group, c["seed"]), c["seed"])
+    return seeds
+
+
+def _report_data(store: Store, out_dir: Path, records: list[dict[str, Any]], tables, accuracy: list[Path]):
+    """The figures of the HTML page: per dataset × noise the accuracy figure and a reconstruction grid
+    per model; per dataset the training curves; per dataset × model the suite's figures of the first
+    seed (each distinct image once: a model trained once is drawn once, whatever the noise)."""
+    import numpy as np
+
+    from .figures import reconstruction_grid_png, training_curves_png
+    from .html import Figure, ReportData
+
+    done = [r for r in records if r["status"] == "done"]
+    first = _first_seed(done)
+    data = ReportData(title="bench report", store=str(store.path), tables=tables, records=records, runs=store.runs(),
+                      generated=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    for path in accuracy:
+        for dataset, noise in {(r["cell"]["dataset"], r["cell"]["noise"]) for r in done}:
+            if path.name == _safe(f"{dataset}_{noise}_accuracy.png"):
+                data.per_noise.setdefault((dataset, noise), []).append(
+                    Figure(f"{dataset} · {noise}: CNN accuracy at matched severity", path.read_bytes()))
+    samples: dict[tuple[str, str, str], dict[int, Any]] = defaultdict(dict)
+    for r in done:
+        c = r["cell"]
+        if c["seed"] != first[(c["dataset"], c["model"], c["noise"])]:
+            continue
+        blob = store.artifact(c["key"], SAMPLES)
+        if blob is not None:
+            samples[(c["dataset"], c["noise"], c["model"])][c["severity"]] = np.load(io.BytesIO(blob),
+                                                                                     allow_pickle=False)
+    for (dataset, noise, model), by_severity in sorted(samples.items()):
+        title = f"{dataset} · {noise} · {model}: clean / noisy / reconstructed (seed "
+        title += f"{first[(dataset, model, noise)]})"
+        data.per_noise.setdefault((dataset, noise), []).append(
+            Figure(title, reconstruction_grid_png(by_severity, title)))
+    for dataset in sorted({r["cell"]["dataset"] for r in done}):
+        png = training_curves_png(done, dataset)
+        if png is not None:
+            data.per_dataset[dataset] = [Figure(f"{dataset}: training loss per epoch", png)]
+    seen: set[bytes] = set()
+    for r in done:
+        c = r["cell"]
+        if c["seed"] != first[(c["dataset"], c["model"], c["noise"])]:
+            continue
+        for kind, rel in sorted((r.get("figures") or {}).items()):
+            path = out_dir / str(rel)
+            if str(rel).startswith("not applicable") or not path.is_file():
+                continue
+            png = path.read_bytes()
+            if png in seen:
+                continue
+            seen.add(png)
+            caption = f"{kind}: {c['model']} · {c['noise']} s{c['severity']} · seed {c['seed']}"
+            data.per_model.setdefault((c["dataset"], c["model"]), []).append(Figure(caption, png))
+    return data
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", name)

@@ -1,0 +1,153 @@
+"""Claims about what the reports say: intervals over seeds, which gaps a paired test supports, the HTML
+page (escaped, self-contained, readable in a real browser) and plain progress lines."""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+
+import pandas as pd
+import pytest
+from conftest import run_bench
+from scipy import stats
+
+from bench.store import Store
+from reports import leaderboard_frame, results_frame, write_reports
+from reports.stats import paired_p, summarise
+
+
+def _record(model: str, seed: int, value: float, *, status: str = "done", reason: str | None = None) -> dict:
+    key = f"{model}-{seed}"
+    metrics = [] if status != "done" else [
+        {"metric": "acc", "family": "downstream", "value": value, "ci95": 0.01, "n": 100, "higher_is_better": True,
+         "unit": "", "detail": False, "note": None}]
+    cell = {"key": key, "dataset": "toy", "model": model, "noise": "gaussian", "severity": 1, "seed": seed,
+            "profile": "quick", "model_params": {}, "noise_params": {"sigma": 0.1}}
+    return {"cell": cell, "status": status, "reason": reason, "metrics": metrics, "input_psnr": 20.0,
+            "provenance": {"host": "h", "started": "2026-01-01T00:00:00", "ended": "2026-01-01T00:00:01"},
+            "wall_s": 1.0}
+
+
+SCORES = {"a": (0.80, 0.81, 0.82), "b": (0.79, 0.83, 0.80), "c": (0.70, 0.71, 0.72), "d": (0.78, 0.79, 0.805)}
+
+
+@pytest.fixture
+def constructed():
+    records = [_record(m, seed, v) for m, values in SCORES.items() for seed, v in enumerate(values)]
+    return leaderboard_frame(results_frame(records)).set_index("model"), records
+
+
+def test_the_interval_over_seeds_is_students_t_on_their_mean():
+    s = summarise([1.0, 2.0, 3.0])
+    half = stats.t.ppf(0.975, 2) / math.sqrt(3)
+    assert (s.mean, s.std, s.seeds) == (2.0, 1.0, 3)
+    assert s.low == pytest.approx(2 - half) and s.high == pytest.approx(2 + half)
+    one = summarise([0.5], ci95_one_seed=0.1)
+    assert math.isnan(one.std) and (one.low, one.high) == pytest.approx((0.4, 0.6))
+
+
+def test_the_paired_test_pairs_values_by_seed():
+    assert paired_p({0: 1.0, 1: 2.0}, {0: 1.0, 1: 2.0}) == 1.0  # identical
+    assert paired_p({0: 1.0, 1: 2.0}, {0: 0.5, 1: 1.5}) == 0.0  # a constant gap, however small the spread
+    assert math.isnan(paired_p({0: 1.0}, {0: 2.0}))  # one seed: no test
+    a, b = {0: 0.80, 1: 0.81, 2: 0.82}, {0: 0.79, 1: 0.83, 2: 0.80}
+    assert paired_p(b, a) == pytest.approx(stats.ttest_rel([0.79, 0.83, 0.80], [0.80, 0.81, 0.82]).pvalue)
+
+
+def test_the_leaderboard_shows_mean_std_and_interval_over_seeds(constructed):
+    board, _ = constructed
+    a = board.loc["a"]
+    half = stats.t.ppf(0.975, 2) * 0.01 / math.sqrt(3)
+    assert a["seeds"] == 3 and a["acc"] == pytest.approx(0.81) and a["acc_std"] == pytest.approx(0.01)
+    assert (a["acc_ci_low"], a["acc_ci_high"]) == pytest.approx((0.81 - half, 0.81 + half))
+    assert a["acc_ci95"] == pytest.approx(half)
+
+
+def test_a_gap_the_paired_test_does_not_support_is_marked_and_a_real_one_is_not(constructed, tmp_path):
+    board, records = constructed
+    assert board.loc["a", "acc_rank"] == 1
+    assert board.loc["b", "acc_tied"]  # 0.807 vs 0.81: seed-to-seed noise
+    assert not board.loc["c", "acc_tied"] and not board.loc["d", "acc_tied"]  # consistently worse on every seed
+    store = Store(tmp_path / "results.db")
+    for record in records:
+        store.add(record)
+    write_reports(store, tmp_path, ("md",))
+    rows = {line.split("|")[2].strip(): line for line in (tmp_path / "leaderboard.md").read_text().splitlines()
+            if line.startswith("| 1 ")}
+    assert "**0.81 ± 0.01 [" in rows["a"]
+    assert rows["b"].rstrip(" |").endswith("≈") and "≈" not in rows["c"] and "≈" not in rows["d"]
+
+
+def test_the_html_report_escapes_text_that_plugins_provide(tmp_path):
+    store = Store(tmp_path / "results.db")
+    store.add(_record("<script>alert(1)</script>", 0, 0.5))
+    store.add(_record("b", 0, 0.4, status="failed", reason="<img src=x onerror=alert(2)>"))
+    write_reports(store, tmp_path, ("html",))
+    page = (tmp_path / "report.html").read_text()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script" not in page
+    assert "&lt;img src=x onerror=alert(2)&gt;" in page and "<img src=x" not in page
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("html")
+    result = run_bench("run", "--datasets", "digits", "--models", "ae,vae", "--noise", "gaussian", "--severities",
+                       "1,3", "--seeds", "2", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    return out, result
+
+
+def test_the_html_report_is_one_self_contained_page_with_every_part(small_run):
+    out, _ = small_run
+    page = (out / "report.html").read_text()
+    for heading in ("Runs", "digits · gaussian", "Training curves", "Figures of the evaluation suite",
+                    "Provenance per cell", "reconstruction", "latent separability", "downstream accuracy"):
+        assert heading in page, heading
+    images = re.findall(r'<img alt="([^"]*)" src="([^"]{0,30})', page)
+    assert all(src.startswith("data:image/png;base64,") for _, src in images)
+    captions = " ".join(alt for alt, _ in images)
+    for part in ("clean / noisy / reconstructed", "training loss", "CNN accuracy", "tsne", "traversal"):
+        assert part in captions, part
+    assert "http://" not in page and "https://" not in page
+
+
+def test_progress_is_plain_lines_without_control_characters_when_not_a_terminal(small_run):
+    _, result = small_run
+    lines = [line for line in result.stderr.splitlines() if line.startswith("[")]
+    assert lines and re.fullmatch(r"\[1/\d+\] digits/baseline/gaussian@1/seed0: done in [\d.]+s \(eta \d+s\)", lines[0])
+    assert "\r" not in result.stderr and "\x1b" not in result.stderr
+
+
+CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+
+
+@pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="no headless Chromium here (apt-get install chromium "
+                                                      "chromium-driver)")
+def test_the_html_report_shows_its_tables_and_images_in_headless_chromium(small_run, tmp_path):
+    from matplotlib import image
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    out, _ = small_run
+    options = webdriver.ChromeOptions()
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--window-size=1400,1000"):
+        options.add_argument(flag)
+    options.binary_location = CHROMIUM
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    try:
+        driver.get((out / "report.html").as_uri())
+        assert driver.title == "bench report"
+        tables = driver.execute_script("return document.querySelectorAll('table').length")
+        rows = driver.execute_script("return document.querySelectorAll('td.best').length")
+        images = driver.execute_script(
+            "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.alt])")
+        shot = tmp_path / "report.png"
+        driver.save_screenshot(str(shot))
+    finally:
+        driver.quit()
+    assert tables >= 6 and rows > 0  # runs, four metric families, provenance
+    assert len(images) >= 6 and all(complete and width > 0 for complete, width, _ in images), images
+    pixels = image.imread(shot)
+    assert pixels.shape[0] >= 600 and pixels.std() > 0.05  # a rendered page, not a blank one

@@ -1,0 +1,201 @@
+"""Claims about the results store: resume after a kill, concurrent runs, caching, schema, checkpoints."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+import torch
+from conftest import run_bench
+
+from bench import cli
+from bench.checkpoints import Checkpoints
+from bench.store import SCHEMA_VERSION, StoreError, open_store
+
+GRID = ["--datasets", "digits", "--models", "ae,dae,vae", "--noise", "gaussian,erasing", "--severities", "1",
+        "--quiet"]
+CELLS = (3 + 1) * 2  # (models + the baseline CNN) × noises
+
+
+def _values(store) -> dict[tuple[str, str], float]:
+    return {(r["cell"]["key"], m["metric"]): m["value"] for r in store.records() for m in r["metrics"]}
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(a[k] == b[k] or (math.isnan(a[k]) and math.isnan(b[k])) for k in a)
+
+
+def _done(path) -> int:
+    if not path.exists():
+        return 0
+    try:
+        with sqlite3.connect(path, timeout=1) as con:
+            return con.execute("SELECT count(*) FROM cells").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    out = tmp_path_factory.mktemp("whole")
+    result = run_bench("run", *GRID, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_a_run_killed_with_sigkill_keeps_its_finished_cells_and_the_rerun_gives_the_uninterrupted_results(
+        uninterrupted, tmp_path):
+    store = tmp_path / "results.db"
+    proc = subprocess.Popen([sys.executable, "-m", "bench", "run", *GRID, "--out", str(tmp_path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while _done(store) < 3 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    kept = _done(store)
+    assert 3 <= kept < CELLS, f"the kill came after {kept} of {CELLS} cells"
+
+    again = run_bench("run", *GRID[:-1], "--out", str(tmp_path))
+    assert again.returncode == 0, again.stderr
+    assert f"{CELLS - kept} computed, {kept} already in" in again.stderr
+    assert _same(_values(open_store(tmp_path)), _values(open_store(uninterrupted)))
+
+
+def test_two_concurrent_runs_on_one_store_lose_nothing(tmp_path):
+    shared = tmp_path / "shared.db"
+    common = ["run", "--datasets", "digits", "--noise", "gaussian", "--severities", "1,3", "--quiet",
+              "--store", str(shared)]
+    one_thread = {**os.environ, "OMP_NUM_THREADS": "1"}  # two processes on a small machine
+    procs = [subprocess.Popen([sys.executable, "-m", "bench", *common, "--models", models, "--out", str(tmp_path / d),
+                               "--format", "csv"], stderr=subprocess.PIPE, text=True, env=one_thread)
+             for models, d in (("ae,vae", "a"), ("vae,dae", "b"))]
+    for proc in procs:
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err
+    records = open_store(shared).records()
+    cells = {(r["cell"]["model"], r["cell"]["severity"]) for r in records}
+    assert cells == {(m, s) for m in ("ae", "vae", "dae", "baseline") for s in (1, 3)}
+    assert len(records) == len(cells) and all(r["status"] == "done" and r["metrics"] for r in records)
+    assert len(open_store(shared).runs()) == 2
+    report = run_bench("report", "--store", str(shared), "--out", str(tmp_path / "report"), "--format", "csv")
+    assert report.returncode == 0, report.stderr
+    assert set(pd.read_csv(tmp_path / "report" / "leaderboard.csv")["model"]) == {"ae", "vae", "dae", "baseline"}
+
+
+def test_a_second_identical_run_computes_nothing_and_leaves_the_reports_untouched(uninterrupted):
+    before = {p.name: p.stat().st_mtime_ns for p in uninterrupted.glob("*.*") if p.suffix != ".db"}
+    again = run_bench("run", *GRID[:-1], "--out", str(uninterrupted))
+    assert again.returncode == 0, again.stderr
+    assert f"0 computed, {CELLS} already in" in again.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in uninterrupted.glob("*.*") if p.suffix != ".db"} == before
+
+
+def test_every_cell_records_its_provenance_and_full_parameters(uninterrupted):
+    record = next(r for r in open_store(uninterrupted).records()
+                  if r["cell"]["model"] == "vae" and r["cell"]["noise"] == "gaussian")
+    prov = record["provenance"]
+    assert {"bench", "git_commit", "torch", "torchvision", "host", "cpu", "threads", "started", "ended"} <= set(prov)
+    assert prov["torch"] == torch.__version__ and prov["threads"] >= 1 and prov["started"] <= prov["ended"]
+    assert record["wall_s"] > 0
+    cell = record["cell"]
+    assert cell["model_params"] == {"latent_dim": 4, "hidden": 128}
+    assert cell["profile_params"]["train_size"] == 5000 and "sigma" in cell["noise_params"]
+    assert set(cell["versions"]) >= {"bench"}
+    run = open_store(uninterrupted).runs()[0]
+    assert run["argv"][:2] == ["bench", "run"] and run["computed"] == CELLS and run["ended"]
+
+
+def test_rerun_all_loads_trained_models_from_checkpoints_and_gives_the_same_numbers(uninterrupted, tmp_path):
+    import shutil
+
+    shutil.copytree(uninterrupted, tmp_path / "copy")
+    before = _values(open_store(tmp_path / "copy"))
+    again = run_bench("run", *GRID, "--out", str(tmp_path / "copy"), "--rerun", "all")
+    assert again.returncode == 0, again.stderr
+    records = [r for r in open_store(tmp_path / "copy").records() if r.get("train")]
+    assert {r["train"]["source"] for r in records} <= {"checkpoint", "memory"}
+    assert _same(_values(open_store(tmp_path / "copy")), before)
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("echo pwned > /dev/null",))
+
+
+def test_a_checkpoint_that_is_not_plain_weights_is_refused_and_the_model_trained_again(tmp_path):
+    from plugins.models.mlp import MLPAutoencoder
+
+    checkpoints = Checkpoints(tmp_path)
+    model = MLPAutoencoder((1, 8, 8))
+    torch.save({"format": 1, "state_dict": model.state_dict(), "history": [1.0], "seconds": 1.0, "x": _Evil()},
+               checkpoints.path("k"))
+    with pytest.warns(UserWarning, match="ignoring checkpoint"):
+        assert checkpoints.load("k", MLPAutoencoder((1, 8, 8))) is None
+    checkpoints.save("k", model, [2.0, 1.0], 0.5)
+    fresh = MLPAutoencoder((1, 8, 8))
+    assert checkpoints.load("k", fresh).history == [2.0, 1.0]
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), fresh.state_dict().values()))
+
+
+def test_the_store_migrates_an_older_file_and_refuses_a_newer_or_foreign_one(tmp_path, capsys):
+    old = tmp_path / "old.db"
+    sqlite3.connect(old).close()  # an empty file: schema version 0
+    assert open_store(old).schema_version == SCHEMA_VERSION
+    with sqlite3.connect(old) as con:
+        assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    newer = tmp_path / "newer.db"
+    with sqlite3.connect(newer) as con:
+        con.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(StoreError, match="Upgrade bench"):
+        open_store(newer).statuses()
+    foreign = tmp_path / "notes.db"
+    foreign.write_text("not a database at all, just some text that is long enough " * 20)
+    assert cli.main(["report", "--store", str(foreign), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("bench: error: ") and "is not a bench results store" in err and err.count("\n") == 1
+
+
+def test_seeds_take_a_count_or_a_list(tmp_path):
+    code = cli.main(["run", "--datasets", "digits", "--models", "ae", "--noise", "gaussian", "--severities", "1",
+                     "--seeds", "2", "--seed", "5", "--out", str(tmp_path / "count"), "--quiet", "--format", "csv"])
+    assert code == 0
+    assert {r["cell"]["seed"] for r in open_store(tmp_path / "count").records()} == {5, 6}
+    board = pd.read_csv(tmp_path / "count" / "leaderboard.csv").query("model == 'ae'")
+    assert set(board["seeds"]) == {2} and {"psnr_std", "psnr_ci_low", "psnr_ci_high", "psnr_tied"} <= set(board)
+    assert (board["psnr_ci_low"] <= board["psnr"]).all() and (board["psnr"] <= board["psnr_ci_high"]).all()
+    assert cli.main(["run", "--datasets", "digits", "--models", "ae", "--noise", "gaussian", "--severities", "1",
+                     "--seeds", "0,3", "--out", str(tmp_path / "list"), "--quiet", "--format", "csv"]) == 0
+    assert {r["cell"]["seed"] for r in open_store(tmp_path / "list").records()} == {0, 3}
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--seeds", "0"], "--seeds takes integers >= 1. Got 0"),
+    (["--seeds", "1,x"], "--seeds takes integers >= 0 separated by commas. Got '1,x'"),
+    (["--format", "pdf"], "--format: unknown report format 'pdf'"),
+])
+def test_bad_seeds_and_formats_get_one_line_and_exit_code_2(args, expected, tmp_path, capsys):
+    assert cli.main(["run", "--datasets", "digits", "--out", str(tmp_path), *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("bench: error: ") and err.count("\n") == 1 and expected in err, err
+    assert not (tmp_path / "results.db").exists()
+
+
+def test_compare_prints_per_metric_differences_between_two_runs(uninterrupted, tmp_path):
+    other = tmp_path / "other"
+    assert cli.main(["run", *GRID, "--out", str(other), "--seed", "1", "--format", "csv"]) == 0
+    same = run_bench("compare", str(uninterrupted), str(uninterrupted), "--metrics", "psnr", "--format", "csv")
+    assert same.returncode == 0, same.stderr
+    table = pd.read_csv(pd.io.common.StringIO(same.stdout))
+    assert set(table["metric"]) == {"psnr"} and (table["delta"] == 0).all() and set(table["better"]) == {"="}
+    assert len(table) == 6  # 3 models × 2 noises at severity 1
+    diff = run_bench("compare", str(uninterrupted), str(other / "results.db"))
+    assert diff.returncode == 0, diff.stderr
+    assert "| psnr " in diff.stdout and "B − A" in diff.stdout
