@@ -64,7 +64,7 @@ def _per_seed(group: pd.DataFrame) -> dict[int, float]:
 
 
 def leaderboard_frame(results: pd.DataFrame) -> pd.DataFrame:
-    """One row per dataset × noise × severity × model. Per metric: the mean over seeds (``<metric>``),
+    """One row per dataset × profile × noise × severity × model. Per metric: the mean over seeds (``<metric>``),
     standard deviation over seeds (``_std``), the 95% interval (``_ci_low``, ``_ci_high`` and its
     half-width ``_ci95``: over seeds when there are several, else over test items), the rank among the
     models of its group (``_rank``, 1 is best), the paired test against the best row over the seeds both
