@@ -10,7 +10,6 @@ import argparse
 import json
 import sys
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn, Sequence
 
@@ -128,6 +127,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bench.progress import Progress
     from bench.provenance import environment, now
     from bench.store import needs_computing
+    from bench.summary import RunSummary
     from registry import BenchError, load_registry, select, select_variants
     from reports import write_reports
 
@@ -171,7 +171,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                             run_id=run_id)
             summary = runner.run(cells, rerun=args.rerun)
         else:
-            summary = _Summary(reused=len(cells))
+            summary = RunSummary(reused=len(cells))
     except KeyboardInterrupt:
         write_reports(store, out, formats)
         print(f"bench: interrupted; every finished cell is kept in {store.path}. Run the same command again "
@@ -188,17 +188,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     for path in paths:
         print(path)
     return FAILED if summary.failed else OK
-
-
-@dataclass
-class _Summary:
-    """What a run did when every cell was already stored (the runner's RunSummary, without its imports)."""
-
-    reused: int
-    computed: int = 0
-    failed: int = 0
-    skipped: int = 0
-    failures: tuple[str, ...] = ()
 
 
 def _device(name: str) -> str:

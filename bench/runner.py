@@ -27,20 +27,12 @@ from .progress import Progress
 from .provenance import environment, now
 from .seeding import derive_seed, seed_everything, seeded
 from .store import SAMPLES, Store, needs_computing
+from .summary import RunSummary
 from .train import train
 
 RERUN_CHOICES = ("failed", "all")
 FIGURES_DIR = "figures"
 SAMPLE_COUNT = 8
-
-
-@dataclass
-class RunSummary:
-    computed: int = 0
-    failed: int = 0
-    skipped: int = 0
-    reused: int = 0  # cells already in the store, not computed again
-    failures: list[str] = field(default_factory=list)
 
 
 @dataclass

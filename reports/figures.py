@@ -30,6 +30,11 @@ def _save(fig: plt.Figure, path: Path) -> None:
     plt.close(fig)
 
 
+def noise_figure_path(out_dir: Path, dataset: str, noise: str) -> Path:
+    """Where the accuracy-at-matched-severity figure of one dataset × noise goes."""
+    return out_dir / "figures" / re.sub(r"[^A-Za-z0-9_.-]", "-", f"{dataset}_{noise}_accuracy.png")
+
+
 def write_accuracy_figures(results: pd.DataFrame, out_dir: Path, figure_paths: dict[str, str]) -> list[Path]:
     """Per model cell (``figure_paths``: cell key → relative path): its CNN's accuracy at each severity
     of the noise against the baseline's. Per dataset × noise: accuracy at the severity each cell was
@@ -70,7 +75,7 @@ def write_accuracy_figures(results: pd.DataFrame, out_dir: Path, figure_paths: d
                title=f"{dataset} · {noise}: CNN accuracy at matched severity")
         ax.title.set_fontsize(9)
         ax.legend(fontsize=8)
-        path = out_dir / "figures" / re.sub(r"[^A-Za-z0-9_.-]", "-", f"{dataset}_{noise}_accuracy.png")
+        path = noise_figure_path(out_dir, dataset, noise)
         _save(fig, path)
         written.append(path)
     return written

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -52,14 +51,14 @@ def write_reports(store: Store, out_dir: Path, formats: tuple[str, ...] = FORMAT
     tables = leaderboard_tables(board, results, records)
     figure_paths = {r["cell"]["key"]: r["figures"]["accuracy"] for r in records
                     if r["status"] == "done" and "accuracy" in (r.get("figures") or {})}
-    accuracy = write_accuracy_figures(results, out_dir, figure_paths)
+    write_accuracy_figures(results, out_dir, figure_paths)
     if "csv" in formats:
         results.to_csv(out_dir / "results.csv", index=False)
         board.to_csv(out_dir / "leaderboard.csv", index=False)
     if "md" in formats:
         (out_dir / "leaderboard.md").write_text(render_markdown(tables, empty=board.empty), encoding="utf-8")
     if "html" in formats:
-        data = _report_data(store, out_dir, records, tables, accuracy)
+        data = _report_data(store, out_dir, records, tables)
         (out_dir / "report.html").write_text(render_html(data), encoding="utf-8")
     state_file.write_text(json.dumps(state))
     return paths
@@ -74,24 +73,24 @@ def _first_seed(records: list[dict[str, Any]]) -> dict[tuple, int]:
     return seeds
 
 
-def _report_data(store: Store, out_dir: Path, records: list[dict[str, Any]], tables, accuracy: list[Path]):
+def _report_data(store: Store, out_dir: Path, records: list[dict[str, Any]], tables):
     """The figures of the HTML page: per dataset × noise the accuracy figure and a reconstruction grid
     per model; per dataset the training curves; per dataset × model the suite's figures of the first
     seed (each distinct image once: a model trained once is drawn once, whatever the noise)."""
     import numpy as np
 
-    from .figures import reconstruction_grid_png, training_curves_png
+    from .figures import noise_figure_path, reconstruction_grid_png, training_curves_png
     from .html import Figure, ReportData
 
     done = [r for r in records if r["status"] == "done"]
     first = _first_seed(done)
     data = ReportData(title="bench report", store=str(store.path), tables=tables, records=records, runs=store.runs(),
                       generated=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    for path in accuracy:
-        for dataset, noise in {(r["cell"]["dataset"], r["cell"]["noise"]) for r in done}:
-            if path.name == _safe(f"{dataset}_{noise}_accuracy.png"):
-                data.per_noise.setdefault((dataset, noise), []).append(
-                    Figure(f"{dataset} · {noise}: CNN accuracy at matched severity", path.read_bytes()))
+    for dataset, noise in sorted({(r["cell"]["dataset"], r["cell"]["noise"]) for r in done}):
+        path = noise_figure_path(out_dir, dataset, noise)
+        if path.is_file():
+            data.per_noise.setdefault((dataset, noise), []).append(
+                Figure(f"{dataset} · {noise}: CNN accuracy at matched severity", path.read_bytes()))
     samples: dict[tuple[str, str, str], dict[int, Any]] = defaultdict(dict)
     for r in done:
         c = r["cell"]
@@ -126,7 +125,3 @@ def _report_data(store: Store, out_dir: Path, records: list[dict[str, Any]], tab
             caption = f"{kind}: {c['model']} · {c['noise']} s{c['severity']} · seed {c['seed']}"
             data.per_model.setdefault((c["dataset"], c["model"]), []).append(Figure(caption, png))
     return data
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "-", name)

@@ -1,0 +1,14 @@
+"""What a run did, counted cell by cell (light to import: the CLI uses it when nothing is computed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class RunSummary:
+    computed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    reused: int = 0  # cells already in the store, not computed again
+    failures: list[str] = field(default_factory=list)
