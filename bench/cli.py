@@ -62,7 +62,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         raise BenchError("--dataset goes with 'bench list noises': it shows the calibrated value per severity")
     ds_spec = registry.spec("datasets", select(args.dataset, registry.names("datasets"), "dataset")[0]) \
         if args.dataset else None
-    dataset = load(ds_spec) if ds_spec else None
+    dataset = load(ds_spec, version=registry.entry("datasets", ds_spec.name).version) if ds_spec else None
     rows = []
     for kind in kinds:
         for e in registry.list(kind):
@@ -158,7 +158,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise BenchError(f"cannot write to {option} {str(directory)!r}: {exc.strerror}; choose another "
                              "directory") from None
 
-    loaded = {name: load(registry.spec("datasets", name)) for name in datasets}
+    loaded = {name: load(registry.spec("datasets", name), version=registry.entry("datasets", name).version)
+              for name in datasets}
     cells = plan(registry, datasets=datasets, models=models, noises=noises, severities=severities,
                  seeds=seeds, profile=profile, loaded=loaded, train_noise=args.train_noise)
     run_id = store.begin_run(args.argv, environment(device), now())

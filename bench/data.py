@@ -1,15 +1,24 @@
-"""Datasets as the runner sees them: loaded once per process, checked, fingerprinted, subset by seed."""
+"""Datasets as the runner sees them: loaded once per process, checked, fingerprinted, subset by seed.
+
+Every cell key holds the dataset's fingerprint, a hash of its tensors. Hashing means reading the data,
+so for a dataset whose spec names its ``sources`` (the files the tensors come from) the fingerprint is
+remembered in ``<data root>/fingerprints.json`` against those files' sizes and modification times and
+the plugin's version: a run that finds every cell stored then never reads the data at all.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 
 from registry import Dataset, DatasetSpec, DatasetUnavailable
+
+FINGERPRINTS = "fingerprints.json"
 
 
 def data_root() -> Path:
@@ -17,11 +26,25 @@ def data_root() -> Path:
     return Path(os.environ.get("BENCH_DATA") or Path.home() / ".cache" / "bench").expanduser()
 
 
-@dataclass(frozen=True)
 class LoadedDataset:
-    name: str
-    data: Dataset
-    fingerprint: str  # changes whenever the tensors do; part of every cell key
+    """A dataset's name, its fingerprint (part of every cell key) and its tensors, read on first use."""
+
+    def __init__(self, name: str, fingerprint: str, read: Callable[[], Dataset]):
+        self.name = name
+        self.fingerprint = fingerprint
+        self._read = read
+        self._data: Dataset | None = None
+
+    @classmethod
+    def of(cls, name: str, data: Dataset) -> LoadedDataset:
+        """Wrap tensors already in memory."""
+        return cls(name, _fingerprint(data), lambda: data)
+
+    @property
+    def data(self) -> Dataset:
+        if self._data is None:
+            self._data = self._read()
+        return self._data
 
 
 _CACHE: dict[tuple[str, Path], LoadedDataset] = {}
@@ -48,14 +71,64 @@ def _check(name: str, data: Dataset) -> None:
             raise DatasetUnavailable(f"dataset '{name}' is malformed: {problem}")
 
 
-def load(spec: DatasetSpec, params: dict | None = None) -> LoadedDataset:
-    """Load ``spec`` from the data root (cached in memory for the life of the process)."""
+def _source_key(spec: DatasetSpec, root: Path, params: dict, version: str) -> str | None:
+    """What identifies the dataset's tensors without reading them, or None when the spec names no
+    sources or one of them is missing (the loader then fetches or extracts it)."""
+    if spec.sources is None:
+        return None
+    stats = []
+    for path in spec.sources(root, **params):
+        try:
+            st = Path(path).stat()
+        except OSError:
+            return None
+        stats.append([str(path), st.st_size, st.st_mtime_ns])
+    return json.dumps([spec.name, sorted(params.items()), version, stats])
+
+
+def _remembered(root: Path) -> dict[str, str]:
+    try:
+        found = json.loads((root / FINGERPRINTS).read_text())
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _remember(root: Path, key: str, fingerprint: str) -> None:
+    remembered = _remembered(root)
+    remembered[key] = fingerprint
+    tmp = root / f".{FINGERPRINTS}.{os.getpid()}"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(remembered, indent=1))
+        os.replace(tmp, root / FINGERPRINTS)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # an unwritable data root costs a re-read next time, nothing else
+
+
+def load(spec: DatasetSpec, params: dict | None = None, *, version: str = "") -> LoadedDataset:
+    """Load ``spec`` from the data root (cached in memory for the life of the process). ``version`` is
+    the plugin distribution's version: a new version never reuses a remembered fingerprint."""
     root = data_root()
-    key = (spec.name + repr(sorted((params or {}).items())), root)
-    if key not in _CACHE:
-        data = spec.loader(root, **(params or {}))
+    params = params or {}
+    key = (spec.name + repr(sorted(params.items())), root)
+    if key in _CACHE:
+        return _CACHE[key]
+
+    def read() -> Dataset:
+        data = spec.loader(root, **params)
         _check(spec.name, data)
-        _CACHE[key] = LoadedDataset(spec.name, data, _fingerprint(data))
+        return data
+
+    source_key = _source_key(spec, root, params, version)
+    fingerprint = _remembered(root).get(source_key) if source_key else None
+    if fingerprint is not None:
+        _CACHE[key] = LoadedDataset(spec.name, fingerprint, read)
+    else:
+        _CACHE[key] = LoadedDataset.of(spec.name, read())
+        source_key = _source_key(spec, root, params, version)  # the loader may have just written them
+        if source_key:
+            _remember(root, source_key, _CACHE[key].fingerprint)
     return _CACHE[key]
 
 

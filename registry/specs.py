@@ -7,6 +7,7 @@ lives in the callables; specs only describe.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import torch
@@ -177,6 +178,10 @@ class DatasetSpec:
     (``BENCH_DATA``, default ``~/.cache/bench``) where it may cache or download files. When the files
     are missing and cannot be obtained it raises :class:`registry.DatasetUnavailable` saying where it
     looked and how to get them.
+
+    ``sources(root, **params) -> list[Path]``, optional, names the files the tensors are read from once
+    they are in place. The harness then remembers the dataset's fingerprint against their sizes and
+    modification times, so a run whose cells are all stored does not read the data at all.
     """
 
     name: str
@@ -184,6 +189,7 @@ class DatasetSpec:
     summary: str
     params: tuple[Param, ...] = ()
     kind: str = "image"  # "image": [C, H, W] per item; "vector": [D]
+    sources: Callable[..., list[Path]] | None = None
 
     def resolve(self, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
         return resolve_params(self.params, given or {}, f"dataset '{self.name}'")

@@ -40,10 +40,9 @@ def test_calibration_reaches_the_target_psnr_within_half_a_decibel(noise, datase
 
 def _fashion(root):
     from plugins.datasets.fashion_mnist import load_fashion_mnist
-    from bench.data import LoadedDataset, _fingerprint
+    from bench.data import LoadedDataset
 
-    data = load_fashion_mnist(root)
-    return LoadedDataset("fashion_mnist", data, _fingerprint(data))
+    return LoadedDataset.of("fashion_mnist", load_fashion_mnist(root))
 
 
 def test_calibration_is_cached_on_disk_and_reused(tmp_path):

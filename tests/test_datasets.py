@@ -62,7 +62,9 @@ def test_bench_run_on_a_missing_dataset_exits_2_with_one_line(tmp_path, monkeypa
 def test_corrupt_system_archive_is_named(tmp_path, monkeypatch):
     system = tmp_path / "system"
     system.mkdir()
-    for name, _ in fashion_mnist.FashionMNIST.resources:
+    from torchvision.datasets import FashionMNIST
+
+    for name, _ in FashionMNIST.resources:
         (system / name).write_bytes(b"\x1f\x8b\x08\x00not really gzip")
     monkeypatch.setattr(fashion_mnist, "SYSTEM_DIRS", (system,))
     with pytest.raises(DatasetUnavailable, match=r"train-images-idx3-ubyte\.gz is corrupt"):
@@ -74,3 +76,61 @@ def test_digits_need_no_files_and_split_1347_450():
     assert data.train_x.shape == (1347, 1, 8, 8) and data.test_x.shape == (450, 1, 8, 8)
     assert data.train_x.min() >= 0 and data.train_x.max() <= 1
     assert len(data.classes) == 10
+
+
+def test_the_idx_file_names_are_the_ones_torchvision_reads():
+    from torchvision.datasets import MNIST, FashionMNIST
+
+    from plugins.datasets.idx_files import RAW_FILES
+
+    for cls in (MNIST, FashionMNIST):
+        assert sorted(RAW_FILES) == sorted(name.removesuffix(".gz") for name, _ in cls.resources)
+
+
+def _counting_spec(tmp_path, calls):
+    from registry import Dataset, DatasetSpec
+
+    source = tmp_path / "root" / "values.txt"
+    source.parent.mkdir(parents=True, exist_ok=True)
+    source.write_text("0.25 0.5")
+
+    def loader(root):
+        calls.append(root)
+        values = [float(v) for v in (root / "values.txt").read_text().split()]
+        x = torch.tensor(values * 4).reshape(4, len(values))
+        return Dataset(x, torch.arange(4), x, torch.arange(4), ("a", "b", "c", "d"))
+
+    return DatasetSpec("counted", loader, "test", kind="vector", sources=lambda root: [root / "values.txt"]), source
+
+
+def test_a_dataset_with_unchanged_sources_is_not_read_again_until_its_tensors_are_needed(tmp_path, monkeypatch):
+    from bench import data
+
+    monkeypatch.setenv("BENCH_DATA", str(tmp_path / "root"))
+    calls = []
+    spec, source = _counting_spec(tmp_path, calls)
+    first = data.load(spec, version="1.0").fingerprint
+    assert len(calls) == 1
+    monkeypatch.setattr(data, "_CACHE", {})  # a new process
+    again = data.load(spec, version="1.0")
+    assert again.fingerprint == first and len(calls) == 1
+    assert again.data.train_x[0].tolist() == [0.25, 0.5] and len(calls) == 2
+
+
+def test_a_changed_source_file_or_plugin_version_gives_a_fresh_fingerprint(tmp_path, monkeypatch):
+    import os
+
+    from bench import data
+
+    monkeypatch.setenv("BENCH_DATA", str(tmp_path / "root"))
+    calls = []
+    spec, source = _counting_spec(tmp_path, calls)
+    first = data.load(spec, version="1.0").fingerprint
+    monkeypatch.setattr(data, "_CACHE", {})
+    data.load(spec, version="1.1")
+    assert len(calls) == 2
+    monkeypatch.setattr(data, "_CACHE", {})
+    source.write_text("0.75 0.5")
+    os.utime(source, ns=(source.stat().st_atime_ns, source.stat().st_mtime_ns + 10**9))
+    changed = data.load(spec, version="1.1")
+    assert len(calls) == 3 and changed.fingerprint != first

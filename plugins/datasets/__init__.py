@@ -3,8 +3,8 @@
 from registry import DatasetSpec, hookimpl
 
 from .digits import load_digits
-from .fashion_mnist import load_fashion_mnist
-from .mnist import load_mnist
+from .fashion_mnist import fashion_mnist_sources, load_fashion_mnist
+from .mnist import load_mnist, mnist_sources
 from .tabular import load_tabular
 
 
@@ -16,8 +16,10 @@ def bench_datasets() -> list[DatasetSpec]:
             "fashion_mnist",
             load_fashion_mnist,
             "Fashion-MNIST 28x28, 60,000 / 10,000 (system package dataset-fashion-mnist, else downloaded)",
+            sources=fashion_mnist_sources,
         ),
-        DatasetSpec("mnist", load_mnist, "MNIST 28x28, 60,000 / 10,000 (downloaded into the data root)"),
+        DatasetSpec("mnist", load_mnist, "MNIST 28x28, 60,000 / 10,000 (downloaded into the data root)",
+                    sources=mnist_sources),
         DatasetSpec("tabular", load_tabular,
                     "make_classification 1,000 x 20, 2 classes, standardised then scaled to [0, 1]; 750 / 250",
                     kind="vector"),

@@ -2,11 +2,9 @@
 
 from pathlib import Path
 
-from torchvision.datasets import FashionMNIST
-
 from registry import Dataset
 
-from .idx_files import load_idx_dataset
+from .idx_files import idx_sources, load_idx_dataset
 
 SYSTEM_DIRS = (Path("/usr/share/datasets/fashion-mnist"),)
 HOW = (
@@ -16,4 +14,8 @@ HOW = (
 
 
 def load_fashion_mnist(root: Path) -> Dataset:
-    return load_idx_dataset(FashionMNIST, root, name="Fashion-MNIST", system_dirs=SYSTEM_DIRS, how=HOW)
+    return load_idx_dataset("FashionMNIST", root, name="Fashion-MNIST", system_dirs=SYSTEM_DIRS, how=HOW)
+
+
+def fashion_mnist_sources(root: Path) -> list[Path]:
+    return idx_sources(root, "FashionMNIST")

@@ -13,21 +13,30 @@ import socket
 import zlib
 from pathlib import Path
 
-import torch
-from torchvision.datasets import MNIST
-from torchvision.datasets.utils import extract_archive
+from typing import TYPE_CHECKING
 
 from registry import Dataset, DatasetUnavailable
 
+if TYPE_CHECKING:  # torchvision is imported when a dataset is read, not when the plugin is registered
+    import torch
+    from torchvision.datasets import MNIST
+
 DOWNLOAD_TIMEOUT_S = 30
+RAW_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
-def _raw_files(cls: type[MNIST]) -> list[str]:
-    return [os.path.splitext(name)[0] for name, _ in cls.resources]
+def raw_dir(root: Path, class_name: str) -> Path:
+    """Where torchvision keeps the uncompressed IDX files of ``class_name`` ("MNIST", "FashionMNIST")."""
+    return Path(root) / class_name / "raw"
 
 
-def _have_raw(raw: Path, cls: type[MNIST]) -> bool:
-    return all((raw / name).is_file() for name in _raw_files(cls))
+def idx_sources(root: Path, class_name: str) -> list[Path]:
+    """The four IDX files a loaded MNIST-family dataset is read from (its spec's ``sources``)."""
+    return [raw_dir(root, class_name) / name for name in RAW_FILES]
+
+
+def _have_raw(raw: Path) -> bool:
+    return all((raw / name).is_file() for name in RAW_FILES)
 
 
 def _system_dir(dirs: tuple[Path, ...], cls: type[MNIST]) -> Path | None:
@@ -40,6 +49,8 @@ def _system_dir(dirs: tuple[Path, ...], cls: type[MNIST]) -> Path | None:
 def _extract_from(src: Path, raw: Path, cls: type[MNIST]) -> None:
     # Distributions recompress the archives, so torchvision's MD5s of the .gz files do not apply;
     # gzip's own CRC check and torchvision's IDX header check catch a corrupt file instead.
+    from torchvision.datasets.utils import extract_archive
+
     raw.mkdir(parents=True, exist_ok=True)
     for name, _ in cls.resources:
         try:
@@ -71,16 +82,19 @@ def _tensors(ds: MNIST) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def load_idx_dataset(
-    cls: type[MNIST], root: Path, *, name: str, system_dirs: tuple[Path, ...], how: str
+    class_name: str, root: Path, *, name: str, system_dirs: tuple[Path, ...], how: str
 ) -> Dataset:
-    """Load ``cls`` (a torchvision MNIST-family class) as float tensors ``[N, 1, 28, 28]`` in [0, 1].
+    """Load torchvision's MNIST-family class ``class_name`` as float tensors ``[N, 1, 28, 28]`` in [0, 1].
 
-    Looks in ``<root>/<cls>/raw``, then in ``system_dirs`` (``.gz`` files, verified and extracted into
-    the root), then downloads into the root. ``how`` is the hint given when all of that fails.
+    Looks in ``<root>/<class_name>/raw``, then in ``system_dirs`` (``.gz`` files, verified and extracted
+    into the root), then downloads into the root. ``how`` is the hint given when all of that fails.
     """
+    import torchvision.datasets
+
+    cls = getattr(torchvision.datasets, class_name)
     root = Path(root)
-    raw = root / cls.__name__ / "raw"
-    if not _have_raw(raw, cls):
+    raw = raw_dir(root, class_name)
+    if not _have_raw(raw):
         src = _system_dir(system_dirs, cls)
         if src is not None:
             _extract_from(src, raw, cls)
