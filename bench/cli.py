@@ -288,6 +288,10 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--metrics", metavar="LIST", help="only these metrics, e.g. psnr,acc_noisy (default: all)")
     compare.add_argument("--format", default="md", choices=("md", "csv"), help="(default: md)")
     compare.set_defaults(func=cmd_compare)
+
+    from bench.inference_cli import add_commands
+
+    add_commands(verbs)
     return parser
 
 

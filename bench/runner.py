@@ -130,6 +130,10 @@ class Runner:
             self._split, self._noisy, self._baseline = (name, split), {}, {}
         return self._split[1]
 
+    def test_images(self, cell: Cell) -> torch.Tensor:
+        """The cell's test images (its profile's subset), on the device."""
+        return self._tensors(cell).test_x
+
     def _noisy_test(self, cell: Cell, severity: int) -> torch.Tensor:
         """The test set corrupted by the cell's noise at ``severity``: made once, shared by all models."""
         noise = self.registry.spec("noises", cell.noise)
@@ -180,9 +184,11 @@ class Runner:
         with seeded(derive_seed(cell.seed, "train-noise", cell.noise_label, cell.severity), self.device):
             return self.registry.spec("noises", cell.noise).function(x, **cell.noise_params)
 
-    def _model(self, cell: Cell, progress: Progress) -> tuple[_Trained, str]:
+    def trained(self, cell: Cell, progress: Progress | None = None) -> tuple[_Trained, str]:
         """The cell's trained model and where it came from: "trained", "memory" (an earlier cell of
-        this run) or "checkpoint" (an earlier run)."""
+        this run) or "checkpoint" (an earlier run). ``bench export`` and ``bench time`` get their
+        models here, so they load what ``bench run`` trained, and what they train ``bench run`` reuses."""
+        progress = progress or Progress(quiet=True)
         entry = self.registry.entry("models", cell.model)
         spec = entry.spec
         sees_noise = spec.denoising or cell.train_noise
@@ -318,7 +324,7 @@ class Runner:
                 base = self._baseline_accuracy(cell)
                 results = downstream.score_downstream(base, base, cell.severity)
             else:
-                trained, source = self._model(cell, progress)
+                trained, source = self.trained(cell, progress)
                 record["train"] = {"source": source, "seconds": trained.seconds, "epochs": len(trained.history),
                                    "loss": trained.history, "checkpoint": trained.checkpoint,
                                    "train_size": len(split.train_x), "test_size": len(split.test_x),

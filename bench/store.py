@@ -50,9 +50,22 @@ MIGRATIONS: dict[int, list[str]] = {
                PRIMARY KEY (cell_key, name))""",
         "CREATE INDEX cells_by_grid ON cells (dataset, noise, severity, model)",
     ],
+    2: [
+        """CREATE TABLE timings (
+               id INTEGER PRIMARY KEY AUTOINCREMENT,
+               run_id INTEGER REFERENCES runs(id),
+               dataset TEXT NOT NULL, model TEXT NOT NULL, variant TEXT NOT NULL, checkpoint TEXT NOT NULL,
+               backend TEXT NOT NULL, batch_size INTEGER NOT NULL, threads INTEGER NOT NULL,
+               repeats INTEGER NOT NULL, median_ms REAL NOT NULL, p95_ms REAL NOT NULL, iqr_ms REAL NOT NULL,
+               min_ms REAL NOT NULL, images_per_s REAL NOT NULL, machine TEXT NOT NULL,
+               provenance TEXT NOT NULL, measured TEXT NOT NULL)""",
+    ],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 _METRIC_FIELDS = ("metric", "family", "value", "ci95", "n", "higher_is_better", "unit", "detail", "note")
+#: One inference timing: a model variant on a backend at a batch size (see :mod:`bench.timing`).
+TIMING_FIELDS = ("dataset", "model", "variant", "checkpoint", "backend", "batch_size", "threads", "repeats",
+                 "median_ms", "p95_ms", "iqr_ms", "min_ms", "images_per_s", "machine", "measured")
 
 
 class StoreError(BenchError):
@@ -219,12 +232,29 @@ class Store:
             row = con.execute("SELECT data FROM artifacts WHERE cell_key = ? AND name = ?", (key, name)).fetchone()
         return None if row is None else bytes(row[0])
 
+    # -- timings ------------------------------------------------------------------------------------
+    def add_timings(self, rows: list[dict[str, Any]], provenance: dict[str, Any], *, run_id: int | None = None) -> None:
+        """Store measurements (dicts with :data:`TIMING_FIELDS`) in one transaction."""
+        with self._transaction() as con:
+            con.executemany(
+                f"INSERT INTO timings (run_id, provenance, {', '.join(TIMING_FIELDS)}) "
+                f"VALUES (?, ?, {', '.join('?' * len(TIMING_FIELDS))})",
+                [(run_id, json.dumps(provenance, sort_keys=True), *(row[f] for f in TIMING_FIELDS)) for row in rows])
+
+    def timings(self) -> list[dict[str, Any]]:
+        """Every stored timing, oldest first, with its ``run_id`` and ``provenance``."""
+        with self._connect() as con:
+            rows = con.execute(f"SELECT run_id, provenance, {', '.join(TIMING_FIELDS)} FROM timings ORDER BY id")
+            return [{"run_id": r[0], "provenance": json.loads(r[1]), **dict(zip(TIMING_FIELDS, r[2:]))} for r in rows]
+
     def fingerprint(self) -> str:
-        """Changes whenever a cell is stored: reports built from an unchanged store need not be redrawn."""
+        """Changes whenever a cell or a timing is stored: reports built from an unchanged store need not be
+        redrawn."""
         with self._connect() as con:
             count, last = con.execute("SELECT count(*), max(rowid) FROM cells").fetchone()
             changes = con.execute("SELECT coalesce(max(ended), '') FROM cells").fetchone()[0]
-        return f"{SCHEMA_VERSION}:{count}:{last}:{changes}"
+            timings = con.execute("SELECT count(*) FROM timings").fetchone()[0]
+        return f"{SCHEMA_VERSION}:{count}:{last}:{changes}:{timings}"
 
 
 def open_store(path: Path | str, *, must_exist: bool = False) -> Store:

@@ -43,6 +43,7 @@ class ReportData:
     per_noise: dict[tuple[str, str], list[Figure]] = field(default_factory=dict)  # (dataset, noise)
     per_dataset: dict[str, list[Figure]] = field(default_factory=dict)  # training curves
     per_model: dict[tuple[str, str], list[Figure]] = field(default_factory=dict)  # (dataset, model): suite
+    timing: list[Table] = field(default_factory=list)  # inference timing, from ``bench time``
 
 
 def _anchor(*parts: str) -> str:
@@ -119,6 +120,7 @@ def render_html(data: ReportData) -> str:
     groups = sorted(set(by_noise) | set(data.per_noise))
     nav = "".join(f'<a href="#{_anchor(d, n)}">{escape(d)} · {escape(n)}</a>' for d, n in groups)
     nav += '<a href="#training">training curves</a><a href="#suite">evaluation figures</a>'
+    nav += '<a href="#timing">inference timing</a>' if data.timing else ""
     nav += '<a href="#provenance">provenance</a>'
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
@@ -141,6 +143,11 @@ def render_html(data: ReportData) -> str:
     for (dataset, model), figs in sorted(data.per_model.items()):
         parts.append(f"<h3>{escape(dataset)} · {escape(model)}</h3>")
         parts += [_figure(f) for f in figs]
+    if data.timing:
+        from .timing import LEGEND as TIMING_LEGEND
+
+        parts += ['<h2 id="timing">Inference timing</h2>', f'<p class="notes">{escape(TIMING_LEGEND)}</p>']
+        parts += [_leaderboard_table(t) for t in data.timing]
     parts += ['<h2 id="provenance">Provenance per cell</h2>',
               f"<details><summary>{len(data.records)} cells: versions, machine, times and resolved "
               f"parameters</summary>{_provenance(data.records)}</details>", "</body></html>"]

@@ -21,6 +21,10 @@ def _files(out_dir: Path, formats: tuple[str, ...]) -> list[Path]:
     return [out_dir / name for fmt in ("csv", "md", "html") if fmt in formats for name in names[fmt]]
 
 
+def _timing_files(out_dir: Path, formats: tuple[str, ...]) -> list[Path]:
+    return [out_dir / f"timing.{fmt}" for fmt in ("csv", "md") if fmt in formats and (out_dir / f"timing.{fmt}").exists()]
+
+
 def write_reports(store: Store, out_dir: Path, formats: tuple[str, ...] = FORMATS, *,
                   force: bool = True) -> list[Path]:
     """Write the reports of every result in ``store`` into ``out_dir``; returns the files. With
@@ -33,12 +37,13 @@ def write_reports(store: Store, out_dir: Path, formats: tuple[str, ...] = FORMAT
     if not force and all(p.exists() for p in paths) and state_file.exists():
         try:
             if json.loads(state_file.read_text()) == state:
-                return paths
+                return paths + _timing_files(out_dir, formats)
         except (OSError, ValueError):
             pass
     from .figures import write_accuracy_figures  # pandas and matplotlib load only when there is drawing to do
     from .html import render_html
     from .leaderboard import leaderboard_frame, leaderboard_tables, render_markdown, results_frame
+    from .timing import timing_frame, timing_tables, write_timing
 
     records = store.records()
     for key, name in store.artifact_names():  # figures the runner drew, kept in the store
@@ -57,11 +62,13 @@ def write_reports(store: Store, out_dir: Path, formats: tuple[str, ...] = FORMAT
         board.to_csv(out_dir / "leaderboard.csv", index=False)
     if "md" in formats:
         (out_dir / "leaderboard.md").write_text(render_markdown(tables, empty=board.empty), encoding="utf-8")
+    timing_paths = write_timing(store, out_dir, formats)
     if "html" in formats:
         data = _report_data(store, out_dir, records, tables)
+        data.timing = timing_tables(timing_frame(store.timings()))
         (out_dir / "report.html").write_text(render_html(data), encoding="utf-8")
     state_file.write_text(json.dumps(state))
-    return paths
+    return paths + timing_paths
 
 
 def _first_seed(records: list[dict[str, Any]]) -> dict[tuple, int]:
