@@ -143,6 +143,17 @@ def parity(model: nn.Module, encoder: Path, decoder: Path, x: torch.Tensor) -> d
     return diffs
 
 
+def _why(exc: Exception) -> str:
+    """One line from an exporter error: the cause its "Exception summary" names, else its first line."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if "## Exception summary" in lines:
+        summary = lines[lines.index("## Exception summary") + 1:]
+        if summary:
+            return re.sub(r"^<class '(?:[\w.]+\.)?(\w+)'>: ", r"\1: ", summary[0])[:300]
+    return f"{type(exc).__name__}: {lines[0][:300] if lines else ''}"
+
+
 def versions() -> dict[str, str]:
     found = {"torch": torch.__version__}
     for dist in ("onnx", "onnxscript", "onnxruntime"):
@@ -178,8 +189,7 @@ def export_model(model: nn.Module, images: torch.Tensor, directory: Path, *, dat
     except MissingBackend:
         raise
     except Exception as exc:  # an architecture the exporter or onnxruntime cannot handle
-        text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-        result.reason = f"cannot be exported to ONNX: {type(exc).__name__}: {text}"
+        result.reason = f"cannot be exported to ONNX: {_why(exc)}"
     else:
         worst = max(result.max_abs_diff.values())
         if worst > TOLERANCE:
