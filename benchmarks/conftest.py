@@ -43,12 +43,11 @@ def pytest_terminal_summary(terminalreporter):
         met = "" if not target else ("met" if (low is None or value >= low) and (high is None or value <= high)
                                      else "NOT MET")
         rows.append(f"{what}: {value:.3g} {target} {met}".rstrip())
-    if rows:
+    if RESULTS:
         terminalreporter.section("bench targets (medians on this machine)")
         for row in rows:
             terminalreporter.write_line(row)
-        extra = {k: v for k, v in sorted(RESULTS.items()) if k.startswith(("flops/", "suite/"))}
-        for key, value in extra.items():
+        for key, value in sorted(RESULTS.items()):
             terminalreporter.write_line(f"  {key} = {value:.4g}")
 
 
