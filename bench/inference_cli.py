@@ -115,7 +115,11 @@ def cmd_time(args: argparse.Namespace) -> int:
     out = Path(args.out)
     torch.set_num_threads(threads)
     machine = f"{cpu_name()}, {os.cpu_count()} logical CPUs"
-    rows, failed = [], 0
+    from bench.export import versions
+
+    store = _store(args, out)
+    provenance = {**environment("cpu"), **versions()}
+    run_id, measured, failed = None, 0, 0
     for target, item, exported, reason in _exports(args, reuse=True, export="onnxruntime" in backends):
         name = f"{target.cell.dataset} {target.variant}"
         if item is None:
@@ -128,6 +132,7 @@ def cmd_time(args: argparse.Namespace) -> int:
         elif exported is not None:
             failed += 1
             print(f"failed {name} on onnxruntime: {reason}", file=sys.stderr)
+        rows = []
         for batch_size in batch_sizes:
             x = batch_of(item.test_images, batch_size)
             for backend in backends:
@@ -140,13 +145,12 @@ def cmd_time(args: argparse.Namespace) -> int:
                 rows.append({"dataset": target.cell.dataset, "model": target.cell.model, "variant": target.variant,
                              "checkpoint": item.checkpoint, "backend": backend, "batch_size": batch_size,
                              "threads": threads, "machine": machine, "measured": now(), **stats})
-    store = _store(args, out)
-    if rows:
-        from bench.export import versions
-
-        run_id = store.begin_run(args.argv, environment("cpu"), rows[0]["measured"])
-        store.add_timings(rows, {**environment("cpu"), **versions()}, run_id=run_id)
-        store.end_run(run_id, now(), computed=len(rows), reused=0, failed=failed)
+        if rows:  # stored model by model: an interrupted timing keeps what it measured
+            run_id = run_id or store.begin_run(args.argv, provenance, rows[0]["measured"])
+            store.add_timings(rows, provenance, run_id=run_id)
+            measured += len(rows)
+    if run_id is not None:
+        store.end_run(run_id, now(), computed=measured, reused=0, failed=failed)
         out.mkdir(parents=True, exist_ok=True)
         paths = write_timing(store, out, formats)
         if (out / "report.html").exists():
