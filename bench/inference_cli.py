@@ -96,12 +96,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_time(args: argparse.Namespace) -> int:
     import torch
 
-    from bench.export import session
-    from bench.provenance import cpu_name, environment, now
-    from bench.timing import BACKENDS, batch_of, latencies, onnxruntime_call, summarise, torch_call
+    from bench.timing import BACKENDS
     from registry import BenchError, select
-    from reports import write_reports
-    from reports.timing import write_timing
 
     backends = select(args.backends, list(BACKENDS), "backend")
     batch_sizes = _parse_ints(args.batch_sizes, "--batch-sizes", low=1)
@@ -112,11 +108,24 @@ def cmd_time(args: argparse.Namespace) -> int:
         raise BenchError(f"--repeats takes an integer >= 1 and --warmup one >= 0. Got {args.repeats} and "
                          f"{args.warmup}.")
     formats = tuple(f for f in _formats(args.format) if f in ("md", "csv")) or ("md", "csv")
-    out = Path(args.out)
+    before = torch.get_num_threads()
     torch.set_num_threads(threads)
-    machine = f"{cpu_name()}, {os.cpu_count()} logical CPUs"
-    from bench.export import versions
+    try:
+        return _time(args, backends, batch_sizes, threads, formats)
+    finally:
+        torch.set_num_threads(before)  # the caller's threads (and so its numerics) are left as they were
 
+
+def _time(args: argparse.Namespace, backends: list[str], batch_sizes: list[int], threads: int,
+          formats: tuple[str, ...]) -> int:
+    from bench.export import session, versions
+    from bench.provenance import cpu_name, environment, now
+    from bench.timing import batch_of, latencies, onnxruntime_call, summarise, torch_call
+    from reports import write_reports
+    from reports.timing import write_timing
+
+    out = Path(args.out)
+    machine = f"{cpu_name()}, {os.cpu_count()} logical CPUs"
     store = _store(args, out)
     provenance = {**environment("cpu"), **versions()}
     run_id, measured, failed = None, 0, 0

@@ -112,7 +112,9 @@ def test_time_measures_both_backends_at_each_batch_size_and_stores_them(tmp_path
     out = tmp_path / "run"
     args = ["time", "--models", "ae", "--batch-sizes", "1,16", "--threads", "1", "--repeats", "5", "--warmup", "2",
             "--out", str(out), *GRID]
+    threads = torch.get_num_threads()
     assert cli.main(args) == 0
+    assert torch.get_num_threads() == threads  # the caller's thread count is restored
     assert str(out / "timing.md") in capsys.readouterr().out
     rows = open_store(out).timings()
     assert {(r["backend"], r["batch_size"]) for r in rows} == {(b, n) for b in ("torch", "onnxruntime") for n in (1, 16)}
