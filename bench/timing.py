@@ -1,7 +1,7 @@
 """Inference latency of encode + decode per batch, on torch (eager, inference mode) and on onnxruntime
 (the exported graphs), with the thread counts fixed so that the comparison is fair.
 
-Each measurement warms up, then repeats the call until it has at least ``repeats`` samples and
+Each measurement rests (so that the other backend's threads are idle), warms up, then repeats the call until it has at least ``repeats`` samples and
 :data:`MIN_SECONDS` of them, and keeps the median, the 95th percentile, the interquartile range (the
 spread), the fastest call and the throughput at the median.
 """
@@ -19,6 +19,9 @@ BACKENDS = ("torch", "onnxruntime")
 BATCH_SIZES = (1, 64, 256)
 MIN_SECONDS = 0.5
 MAX_REPEATS = 20_000
+#: Idle time before each measurement, so that the other backend's thread pool has stopped spinning (on a
+#: small machine the spinning workers of one library take cores from the other).
+IDLE_SECONDS = 0.2
 
 
 def batch_of(images: torch.Tensor, size: int) -> torch.Tensor:
@@ -44,8 +47,11 @@ def onnxruntime_call(encoder: Any, decoder: Any, x: torch.Tensor) -> Callable[[]
     return call
 
 
-def latencies(call: Callable[[], Any], *, warmup: int, repeats: int, min_seconds: float = MIN_SECONDS) -> np.ndarray:
-    """Seconds per call after ``warmup`` calls: at least ``repeats`` of them and ``min_seconds`` in all."""
+def latencies(call: Callable[[], Any], *, warmup: int, repeats: int, min_seconds: float = MIN_SECONDS,
+              idle: float = IDLE_SECONDS) -> np.ndarray:
+    """Seconds per call after ``idle`` seconds of rest and ``warmup`` calls: at least ``repeats`` of them
+    and ``min_seconds`` in all."""
+    time.sleep(idle)
     for _ in range(warmup):
         call()
     samples: list[float] = []
