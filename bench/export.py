@@ -10,6 +10,7 @@ reported as failed and its graphs are removed.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import json
 import re
@@ -38,9 +39,7 @@ class MissingBackend(BenchError):
 
 
 def require(module: str) -> Any:
-    """Import ``module`` (an optional inference library), or say how to install it."""
-    import importlib
-
+    """Import ``module`` (an inference library), or say how to install it."""
     try:
         return importlib.import_module(module)
     except ImportError:

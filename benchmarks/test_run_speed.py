@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 from conftest import RESULTS
 
 from bench.grid import plan

@@ -7,7 +7,6 @@ import math
 import re
 import shutil
 
-import pandas as pd
 import pytest
 from conftest import run_bench
 from scipy import stats
