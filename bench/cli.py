@@ -122,6 +122,7 @@ def _formats(text: str) -> tuple[str, ...]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bench.data import load
+    from bench.executors import check_available, parse_executor, worker_threads
     from bench.grid import plan
     from bench.profiles import get_profile
     from bench.progress import Progress
@@ -147,6 +148,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     seeds = _seeds(args)
     formats = _formats(args.format)
     device = _device(args.device)
+    executor = parse_executor(args.executor)
+    check_available(executor)
+    if args.threads is not None and args.threads < 1:
+        raise BenchError(f"--threads takes an integer >= 1. Got {args.threads} instead.")
+    threads = args.threads or worker_threads(executor)
     out = Path(args.out)
     store = _store(args, out)
     for directory, option in ((out, "--out"), (store.path.parent, "--store")):
@@ -162,15 +168,29 @@ def cmd_run(args: argparse.Namespace) -> int:
               for name in datasets}
     cells = plan(registry, datasets=datasets, models=models, noises=noises, severities=severities,
                  seeds=seeds, profile=profile, loaded=loaded, train_noise=args.train_noise)
-    run_id = store.begin_run(args.argv, environment(device), now())
+    run_id = store.begin_run(args.argv, {**environment(device), "executor": executor.label, "threads": threads},
+                             now())
     statuses = store.statuses([c.key for c in cells])
+    work = any(needs_computing(statuses.get(c.key), args.rerun) for c in cells)
     try:
-        if any(needs_computing(statuses.get(c.key), args.rerun) for c in cells):
+        if work and executor.kind != "local":
+            from bench.parallel import run_parallel
+
+            summary = run_parallel(executor, cells, store, rerun=args.rerun, run_id=run_id, device=device,
+                                   progress=Progress(quiet=args.quiet), threads=threads)
+        elif work:
+            import torch
+
             from bench.runner import Runner  # the metric suite's libraries load only when there is work
 
-            runner = Runner(registry, loaded, store, device=device, progress=Progress(quiet=args.quiet),
-                            run_id=run_id)
-            summary = runner.run(cells, rerun=args.rerun)
+            before = torch.get_num_threads()
+            torch.set_num_threads(threads)
+            try:
+                runner = Runner(registry, loaded, store, device=device, progress=Progress(quiet=args.quiet),
+                                run_id=run_id)
+                summary = runner.run(cells, rerun=args.rerun)
+            finally:
+                torch.set_num_threads(before)
         else:
             summary = RunSummary(reused=len(cells))
     except KeyboardInterrupt:
@@ -261,6 +281,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="recompute cells already in the store: only failed ones, or all (default: none; a cell "
                           "already stored is never computed again)")
     run.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"), help="(default: cpu)")
+    run.add_argument("--executor", default="local", metavar="WHERE",
+                     help="where cells run: local (default, this process), processes:N (N worker processes), "
+                          "dask://HOST:PORT (a Dask scheduler) or dask-local:N (a local Dask cluster of N workers)")
+    run.add_argument("--threads", type=int, metavar="N",
+                     help="torch threads per cell (default: all cores locally, the cores shared by the workers "
+                          "otherwise); results are comparable across executors at equal --threads")
     run.add_argument("--quiet", action="store_true", help="no progress output")
     run.set_defaults(func=cmd_run)
 

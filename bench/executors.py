@@ -1,0 +1,110 @@
+"""Where cells run: ``local`` (in this process, the default), ``processes:N`` (N worker processes on this
+machine), ``dask://HOST:PORT`` (an existing Dask distributed scheduler) or ``dask-local:N`` (a Dask
+LocalCluster of N single-threaded worker processes on loopback). Every executor but ``local`` is a
+``concurrent.futures.Executor``; Dask is an optional extra (``pip install -e ".[dask]"``)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+from registry import BenchError
+
+FORMS = "local, processes:N, dask://HOST:PORT or dask-local:N"
+#: How often Dask reschedules a task whose worker died before giving up on it.
+DASK_ALLOWED_FAILURES = 3
+
+
+@dataclass(frozen=True)
+class ExecutorSpec:
+    kind: str  # "local" | "processes" | "dask" | "dask-local"
+    workers: int = 1
+    address: str | None = None
+
+    @property
+    def label(self) -> str:
+        return {"local": "local", "processes": f"processes:{self.workers}", "dask": f"dask://{self.address}",
+                "dask-local": f"dask-local:{self.workers}"}[self.kind]
+
+
+def parse_executor(text: str) -> ExecutorSpec:
+    """``--executor`` as given, checked: one line naming the forms allowed when it is not one of them."""
+    text = text.strip()
+    bad = BenchError(f"--executor takes {FORMS}. Got {text!r} instead.")
+    if text == "local":
+        return ExecutorSpec("local")
+    if text.startswith("dask://"):
+        host, _, port = text[len("dask://"):].rpartition(":")
+        if not host or not port.isdigit():
+            raise BenchError(f"--executor dask:// needs HOST:PORT of a Dask scheduler, e.g. dask://10.0.0.5:8786. "
+                             f"Got {text!r} instead.")
+        return ExecutorSpec("dask", address=f"{host}:{port}")
+    kind, _, count = text.partition(":")
+    if kind in ("processes", "dask-local"):
+        if not count.isdigit() or int(count) < 1:
+            raise BenchError(f"--executor {kind}:N takes a number of workers N >= 1. Got {text!r} instead.")
+        return ExecutorSpec(kind, workers=int(count))
+    raise bad
+
+
+def _dask():
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise BenchError("--executor dask needs Dask: pip install -e \".[dask]\" (or pip install 'dask[distributed]')"
+                         ) from None
+    return Client, LocalCluster
+
+
+def check_available(spec: ExecutorSpec) -> None:
+    """Fail before any work when the executor's library is missing."""
+    if spec.kind.startswith("dask"):
+        _dask()
+
+
+def worker_threads(spec: ExecutorSpec) -> int:
+    """torch threads per cell when ``--threads`` is not given: the machine's cores shared by the workers."""
+    cores = os.cpu_count() or 1
+    if spec.kind in ("processes", "dask-local"):
+        return max(1, cores // spec.workers)
+    if spec.kind == "dask":
+        return 1
+    import torch
+
+    return torch.get_num_threads()
+
+
+@contextmanager
+def open_executor(spec: ExecutorSpec) -> Iterator[Executor]:
+    """The executor of ``spec`` (not for ``local``, which the runner drives itself), shut down on exit."""
+    if spec.kind == "processes":
+        # spawn: a forked child would inherit torch's thread pools and the parent's locks
+        with ProcessPoolExecutor(spec.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            yield pool
+        return
+    Client, LocalCluster = _dask()
+    import dask
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": DASK_ALLOWED_FAILURES,
+                          "distributed.worker.daemon": False}):
+        if spec.kind == "dask-local":
+            cluster = LocalCluster(n_workers=spec.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                   dashboard_address=None)
+            client = Client(cluster)
+        else:
+            cluster = None
+            try:
+                client = Client(spec.address, timeout=30)
+            except OSError as exc:
+                raise BenchError(f"cannot reach the Dask scheduler at {spec.address}: {exc}; start one with "
+                                 "'dask scheduler' or use --executor dask-local:N") from None
+        try:
+            yield client.get_executor(pure=False)
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
