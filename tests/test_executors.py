@@ -1,0 +1,128 @@
+"""Claims about executors: the same grid gives the same stored results in this process, in worker
+processes and on a local Dask cluster; a worker that dies is retried; bad --executor values get one line."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from conftest import add_site, make_distribution
+
+from bench import cli
+from bench.executors import parse_executor
+from bench.parallel import groups
+from bench.store import open_store
+
+GRID = ["--datasets", "digits", "--models", "ae,dae", "--noise", "gaussian", "--severities", "1", "--quiet",
+        "--format", "csv", "--threads", "1"]
+
+CRASH_ONCE = '''
+import os
+from pathlib import Path
+
+from torch import nn
+from torch.nn import functional as F
+from registry import ModelSpec, hookimpl
+
+
+class CrashOnce(nn.Module):
+    """Kills the process it trains in the first time (a lost worker), then trains normally."""
+
+    def __init__(self, shape):
+        super().__init__()
+        self.shape = tuple(shape)
+        self.enc, self.dec = nn.Linear(64, 4), nn.Linear(4, 64)
+
+    def encode(self, x):
+        return self.enc(x.flatten(1))
+
+    def decode(self, z):
+        return self.dec(z).sigmoid().view(-1, *self.shape)
+
+    def forward(self, x):
+        return self.decode(self.encode(x))
+
+    def loss(self, x_in, x_target):
+        marker = Path(os.environ["BENCH_TEST_CRASH_MARKER"])
+        if not marker.exists():
+            marker.write_text("crashed once")
+            os._exit(1)
+        return F.mse_loss(self(x_in), x_target)
+
+
+@hookimpl
+def bench_models():
+    return [ModelSpec("crash_once", CrashOnce, "dies in its first training", epochs=1)]
+'''
+
+
+def _results(out) -> dict:
+    records = open_store(out).records()
+    return {(r["cell"]["key"], r["status"], m["metric"]): (None if math.isnan(m["value"]) else m["value"])
+            for r in records for m in r["metrics"] or [{"metric": "", "value": math.nan}]}
+
+
+def test_local_processes_and_dask_give_identical_stored_results(tmp_path):
+    pytest.importorskip("dask.distributed")
+    threads = torch.get_num_threads()
+    stored = {}
+    for executor in ("local", "processes:2", "dask-local:2"):
+        out = tmp_path / executor.replace(":", "-")
+        assert cli.main(["run", *GRID, "--executor", executor, "--out", str(out)]) == 0
+        stored[executor] = _results(out)
+        runs = open_store(out).runs()
+        assert runs[-1]["provenance"]["executor"] == executor and runs[-1]["provenance"]["threads"] == 1
+    assert torch.get_num_threads() == threads  # --threads applies to the run, not to the caller afterwards
+    assert len(stored["local"]) > 50
+    assert stored["processes:2"] == stored["local"]
+    assert stored["dask-local:2"] == stored["local"]
+
+
+@pytest.mark.parametrize("executor", ["processes:2", "dask-local:2"])
+def test_a_lost_worker_is_retried_and_nothing_is_lost(executor, tmp_path, monkeypatch):
+    if executor.startswith("dask"):
+        pytest.importorskip("dask.distributed")
+    add_site(make_distribution(tmp_path / "site", "bench-crash", "0.1", "bench_crash", CRASH_ONCE), monkeypatch)
+    monkeypatch.setenv("BENCH_TEST_CRASH_MARKER", str(tmp_path / "crashed"))
+    out = tmp_path / "run"
+    code = cli.main(["run", "--datasets", "digits", "--models", "crash_once,ae", "--noise", "gaussian",
+                     "--severities", "1", "--quiet", "--format", "csv", "--executor", executor, "--out", str(out)])
+    assert code == 0 and (tmp_path / "crashed").exists()  # it did die once
+    records = open_store(out).records()
+    assert {r["cell"]["model"] for r in records if r["status"] == "done"} == {"crash_once", "ae", "baseline"}
+
+
+def test_cells_are_grouped_by_dataset_seed_and_model_as_the_local_runner_orders_them():
+    from bench.data import load
+    from bench.grid import plan
+    from bench.profiles import get_profile
+    from registry import load_registry
+
+    registry = load_registry()
+    cells = plan(registry, datasets=["tabular"], models=[("ae", {}), ("vae", {})], noises=[("gaussian", {})],
+                 severities=[1, 2], seeds=[0, 1], profile=get_profile("quick"),
+                 loaded={"tabular": load(registry.spec("datasets", "tabular"))})
+    grouped = groups(cells)
+    assert sum(len(g) for g in grouped) == len(cells) == 12
+    for group in grouped:
+        assert len({(c.dataset, c.seed, c.model_label) for c in group}) == 1 and len(group) == 2
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("gpu:3", "--executor takes local, processes:N, dask://HOST:PORT or dask-local:N. Got 'gpu:3'"),
+    ("processes:0", "--executor processes:N takes a number of workers N >= 1. Got 'processes:0'"),
+    ("dask://nohost", "--executor dask:// needs HOST:PORT of a Dask scheduler"),
+])
+def test_a_bad_executor_is_one_line_and_exit_2(text, expected, tmp_path, capsys):
+    code = cli.main(["run", *GRID, "--executor", text, "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("bench: error: ") and expected in err and err.count("\n") == 1
+    assert not (tmp_path / "results.db").exists()
+
+
+def test_executor_forms_parse():
+    assert parse_executor("local").kind == "local"
+    assert (parse_executor("processes:3").kind, parse_executor("processes:3").workers) == ("processes", 3)
+    assert parse_executor("dask://10.0.0.5:8786").address == "10.0.0.5:8786"
+    assert parse_executor("dask-local:2").label == "dask-local:2"
