@@ -168,6 +168,7 @@ def cmd_run(args: argparse.Namespace) -> int:
               for name in datasets}
     cells = plan(registry, datasets=datasets, models=models, noises=noises, severities=severities,
                  seeds=seeds, profile=profile, loaded=loaded, train_noise=args.train_noise)
+    _check_free_space(out, store.path.parent, cells)
     run_id = store.begin_run(args.argv, {**environment(device), "executor": executor.label, "threads": threads},
                              now())
     statuses = store.statuses([c.key for c in cells])
@@ -209,6 +210,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     for path in paths:
         print(path)
     return FAILED if summary.failed else OK
+
+
+#: Disk a computed cell takes, about: its rows and figures in the store, its share of checkpoints, reports.
+MB_PER_CELL = 0.6
+MB_MARGIN = 20
+
+
+def _check_free_space(out: Path, store_dir: Path, cells) -> None:
+    """Refuse to start, before any training, when the output's disk cannot hold what the run will write."""
+    import shutil
+
+    from registry import BenchError
+
+    need = MB_MARGIN + MB_PER_CELL * sum(not c.skip for c in cells)
+    for directory in dict.fromkeys((out, store_dir)):
+        free = shutil.disk_usage(directory).free / 2**20
+        if free < need:
+            raise BenchError(f"only {free:.0f} MB free on the disk of {str(directory)!r}; this run needs about "
+                             f"{need:.0f} MB for results, checkpoints and reports. Free some space or choose "
+                             "another --out/--store")
 
 
 def _device(name: str) -> str:

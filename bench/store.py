@@ -136,13 +136,20 @@ class Store:
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         with self._connect() as con:
-            con.execute("BEGIN IMMEDIATE")
             try:
-                yield con
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            con.execute("COMMIT")
+                con.execute("BEGIN IMMEDIATE")
+                try:
+                    yield con
+                except BaseException:
+                    try:
+                        con.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass  # SQLite already rolled back (it does on a full disk)
+                    raise
+                con.execute("COMMIT")
+            except sqlite3.OperationalError as exc:  # disk full, read-only file system, lock timeout
+                raise StoreError(f"cannot write to the results store {str(self.path)!r}: {exc}; everything "
+                                 "stored before is kept. Free some space or use another --store") from None
 
     @property
     def schema_version(self) -> int:

@@ -8,6 +8,8 @@ told where we looked and how to get the files.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import socket
 import zlib
@@ -22,6 +24,7 @@ if TYPE_CHECKING:  # torchvision is imported when a dataset is read, not when th
     from torchvision.datasets import MNIST
 
 DOWNLOAD_TIMEOUT_S = 30
+CHECKSUMS = "SHA256SUMS.json"  # beside the raw files: their digests when they were extracted or downloaded
 RAW_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
@@ -77,6 +80,35 @@ def _download(root: Path, cls: type[MNIST], name: str, where: str, how: str) -> 
         socket.setdefaulttimeout(previous)
 
 
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def record_checksums(raw: Path) -> None:
+    """Write the digests of the raw files, taken right after they were extracted (gzip's CRC checked) or
+    downloaded (torchvision's MD5 checked)."""
+    (raw / CHECKSUMS).write_text(json.dumps({name: _digest(raw / name) for name in RAW_FILES}, indent=1))
+
+
+def verify_checksums(raw: Path) -> None:
+    """Raise :class:`DatasetUnavailable` naming the first raw file whose digest changed since it was
+    written (a corrupt or altered file); record them when there is no record yet (files copied in by hand)."""
+    try:
+        recorded = json.loads((raw / CHECKSUMS).read_text())
+    except (OSError, ValueError):
+        record_checksums(raw)
+        return
+    for name in RAW_FILES:
+        if name in recorded and _digest(raw / name) != recorded[name]:
+            raise DatasetUnavailable(
+                f"{raw / name} fails its checksum (sha256 {recorded[name][:12]}... recorded when it was written): the "
+                f"file is corrupt. Delete {raw} and run again to extract or download it afresh")
+
+
 def _tensors(ds: MNIST) -> tuple[torch.Tensor, torch.Tensor]:
     return ds.data.unsqueeze(1).float().div_(255.0), ds.targets.long()
 
@@ -101,6 +133,8 @@ def load_idx_dataset(
         else:
             where = ", ".join(str(p) for p in (raw, *system_dirs))
             _download(root, cls, name, where, how)
+        record_checksums(raw)
+    verify_checksums(raw)
     try:
         train, test = cls(str(root), train=True), cls(str(root), train=False)
     except Exception as exc:
