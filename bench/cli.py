@@ -267,6 +267,35 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return OK
 
 
+def cmd_plugins_check(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from bench.contracts import check_entries
+    from bench.data import data_root
+    from registry import BenchError, load_registry
+
+    registry = load_registry()
+    norm = lambda s: s.lower().replace("_", "-").replace(".", "-")  # noqa: E731  (PEP 503)
+    entries = []
+    for name in args.names:
+        found = [e for kind in KINDS for e in registry.list(kind) if e.name == name or norm(e.distribution) == norm(name)]
+        if not found:
+            dists = sorted({e.distribution for kind in KINDS for e in registry.list(kind)})
+            raise BenchError(f"no installed plugin distribution or spec named {name!r}; distributions: "
+                             f"{', '.join(dists)} (or a model, noise or dataset name from 'bench list')")
+        entries += [e for e in found if e not in entries]
+    import os
+
+    os.environ.setdefault("BENCH_DATA", str(data_root()))
+    checks = check_entries(entries)
+    rows = [[c.kind, c.name, c.check, "ok" if c.ok else f"FAIL: {c.detail}"] for c in checks]
+    print(tabulate(rows, headers=["kind", "name", "check", "result"], tablefmt="github", disable_numparse=True))
+    failed = sum(not c.ok for c in checks)
+    print(f"{len(checks)} checks on {len(entries)} specs: {len(checks) - failed} passed, {failed} failed",
+          file=sys.stderr)
+    return FAILED if failed else OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="bench", description="Benchmark autoencoders on limited, noisy data.")
     from bench import __version__
@@ -335,6 +364,18 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--metrics", metavar="LIST", help="only these metrics, e.g. psnr,acc_noisy (default: all)")
     compare.add_argument("--format", default="md", choices=("md", "csv"), help="(default: md)")
     compare.set_defaults(func=cmd_compare)
+
+    plugins = verbs.add_parser("plugins", help="check installed plugins against the harness's contracts",
+                               description="Plugin tools for authors.")
+    plugin_verbs = plugins.add_subparsers(dest="plugin_verb", metavar="COMMAND", parser_class=_Parser, required=True)
+    check = plugin_verbs.add_parser(
+        "check", help="run a plugin's specs through the contract checks",
+        description="Run every spec of a plugin distribution (or the specs named) through the contract checks: "
+                    "shapes, value range, determinism under a seed, declared parameters, and for models a loss "
+                    "that decreases on a tiny batch. Exit code 1 when a check fails.")
+    check.add_argument("names", nargs="+", metavar="NAME",
+                       help="a distribution (e.g. bench-plugin-example) or a model, noise or dataset name")
+    check.set_defaults(func=cmd_plugins_check)
 
     from bench.inference_cli import add_commands
 
