@@ -83,8 +83,13 @@ def open_executor(spec: ExecutorSpec) -> Iterator[Executor]:
     """The executor of ``spec`` (not for ``local``, which the runner drives itself), shut down on exit."""
     if spec.kind == "processes":
         # spawn: a forked child would inherit torch's thread pools and the parent's locks
-        with ProcessPoolExecutor(spec.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pool = ProcessPoolExecutor(spec.workers, mp_context=multiprocessing.get_context("spawn"))
+        try:
             yield pool
+        except BaseException:  # Ctrl-C or an error: do not wait for the groups still running
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
         return
     Client, LocalCluster = _dask()
     import dask
