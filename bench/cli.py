@@ -180,18 +180,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             summary = run_parallel(executor, cells, store, rerun=args.rerun, run_id=run_id, device=device,
                                    progress=Progress(quiet=args.quiet), threads=threads)
         elif work:
-            import torch
-
             from bench.runner import Runner  # the metric suite's libraries load only when there is work
+            from bench.threads import threads as using_threads
 
-            before = torch.get_num_threads()
-            torch.set_num_threads(threads)
-            try:
+            with using_threads(threads):
                 runner = Runner(registry, loaded, store, device=device, progress=Progress(quiet=args.quiet),
                                 run_id=run_id)
                 summary = runner.run(cells, rerun=args.rerun)
-            finally:
-                torch.set_num_threads(before)
         else:
             summary = RunSummary(reused=len(cells))
     except KeyboardInterrupt:

@@ -6,8 +6,8 @@ machines need it on a shared file system; without it they retrain).
 
 Results do not depend on the executor: every random draw of a cell is seeded from the cell, a worker
 checks that its dataset has the fingerprint the cell was planned with, and the torch threads per cell are
-fixed (``--threads``). Float rounding does depend on the number of threads, so compare runs at equal
-``--threads``.
+fixed (``--threads``: torch's and the BLAS/OpenMP pools of numpy and scikit-learn). Float rounding does
+depend on the number of threads, so compare runs at equal ``--threads``.
 """
 
 from __future__ import annotations
@@ -45,15 +45,14 @@ _WORKER: dict[str, Any] = {}
 
 def _worker_runner(task: GroupTask):
     """The worker process's runner (kept between tasks, so a baseline CNN or a data split is reused)."""
-    import torch
-
     from registry import load_registry
 
     from .checkpoints import Checkpoints
     from .data import load
     from .runner import Runner
+    from .threads import set_threads
 
-    torch.set_num_threads(task.threads)
+    set_threads(task.threads)
     os.environ["BENCH_DATA"] = task.data_root
     key = (task.checkpoints, task.device)
     if _WORKER.get("key") != key:
