@@ -79,6 +79,16 @@ def worker_threads(spec: ExecutorSpec) -> int:
 
 
 @contextmanager
+def _restored_environ(environ: dict[str, str]) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        for key in set(os.environ) - set(environ):
+            del os.environ[key]
+        os.environ.update(environ)
+
+
+@contextmanager
 def open_executor(spec: ExecutorSpec) -> Iterator[Executor]:
     """The executor of ``spec`` (not for ``local``, which the runner drives itself), shut down on exit."""
     if spec.kind == "processes":
@@ -94,7 +104,8 @@ def open_executor(spec: ExecutorSpec) -> Iterator[Executor]:
     Client, LocalCluster = _dask()
     import dask
 
-    with dask.config.set({"distributed.scheduler.allowed-failures": DASK_ALLOWED_FAILURES,
+    environ = dict(os.environ)  # Dask's nannies set OMP_NUM_THREADS=1 & co. in this process's environment
+    with _restored_environ(environ), dask.config.set({"distributed.scheduler.allowed-failures": DASK_ALLOWED_FAILURES,
                           "distributed.worker.daemon": False}):
         if spec.kind == "dask-local":
             cluster = LocalCluster(n_workers=spec.workers, threads_per_worker=1, processes=True, host="127.0.0.1",

@@ -4,6 +4,7 @@ processes and on a local Dask cluster; a worker that dies is retried; bad --exec
 from __future__ import annotations
 
 import math
+import os
 
 import pytest
 import torch
@@ -65,7 +66,7 @@ def _results(out) -> dict:
 
 def test_local_processes_and_dask_give_identical_stored_results(tmp_path):
     pytest.importorskip("dask.distributed")
-    threads = torch.get_num_threads()
+    threads, omp = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
     stored = {}
     for executor in ("local", "processes:2", "dask-local:2"):
         out = tmp_path / executor.replace(":", "-")
@@ -74,6 +75,7 @@ def test_local_processes_and_dask_give_identical_stored_results(tmp_path):
         runs = open_store(out).runs()
         assert runs[-1]["provenance"]["executor"] == executor and runs[-1]["provenance"]["threads"] == 1
     assert torch.get_num_threads() == threads  # --threads applies to the run, not to the caller afterwards
+    assert "OMP_NUM_THREADS" not in os.environ or os.environ["OMP_NUM_THREADS"] == omp  # nor Dask's settings
     assert len(stored["local"]) > 50
     assert stored["processes:2"] == stored["local"]
     assert stored["dask-local:2"] == stored["local"]

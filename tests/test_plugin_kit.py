@@ -99,8 +99,8 @@ def test_the_examples_own_tests_pass_once_installed(installed):
 
 
 def test_plugins_check_flags_a_wrong_shape_and_values_outside_the_unit_range(tmp_path, monkeypatch, capsys):
-    add_site(make_distribution(tmp_path / "site", "bench-broken", "0.1", "bench_broken", BROKEN), monkeypatch)
-    assert cli.main(["plugins", "check", "bench-broken"]) == 1
+    add_site(make_distribution(tmp_path / "site", "bench-contract-breaker", "0.1", "bench_contract_breaker", BROKEN), monkeypatch)
+    assert cli.main(["plugins", "check", "bench-contract-breaker"]) == 1
     out = capsys.readouterr().out
     assert "FAIL: decode gave shape (16, 10), expected (16, 1, 28, 28)" in out
     assert "FAIL: values in [0.5" in out and "expected [0, 1]" in out
