@@ -122,7 +122,8 @@ def _formats(text: str) -> tuple[str, ...]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bench.data import load
-    from bench.executors import check_available, parse_executor, worker_threads
+    from bench.executors import check_available, parse_executor
+    from bench.threads import DEFAULT_THREADS
     from bench.grid import plan
     from bench.profiles import get_profile
     from bench.progress import Progress
@@ -152,7 +153,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_available(executor)
     if args.threads is not None and args.threads < 1:
         raise BenchError(f"--threads takes an integer >= 1. Got {args.threads} instead.")
-    threads = args.threads or worker_threads(executor)
+    threads = args.threads or DEFAULT_THREADS
     out = Path(args.out)
     store = _store(args, out)
     for directory, option in ((out, "--out"), (store.path.parent, "--store")):
@@ -330,8 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="where cells run: local (default, this process), processes:N (N worker processes), "
                           "dask://HOST:PORT (a Dask scheduler) or dask-local:N (a local Dask cluster of N workers)")
     run.add_argument("--threads", type=int, metavar="N",
-                     help="torch threads per cell (default: all cores locally, the cores shared by the workers "
-                          "otherwise); results are comparable across executors at equal --threads")
+                     help="threads per cell, torch's and BLAS's (default: 1, so that a cell gives the same numbers "
+                          "on every executor and machine; use --executor processes:N to use more cores)")
     run.add_argument("--quiet", action="store_true", help="no progress output")
     run.set_defaults(func=cmd_run)
 

@@ -66,18 +66,6 @@ def check_available(spec: ExecutorSpec) -> None:
         _dask()
 
 
-def worker_threads(spec: ExecutorSpec) -> int:
-    """torch threads per cell when ``--threads`` is not given: the machine's cores shared by the workers."""
-    cores = os.cpu_count() or 1
-    if spec.kind in ("processes", "dask-local"):
-        return max(1, cores // spec.workers)
-    if spec.kind == "dask":
-        return 1
-    import torch
-
-    return torch.get_num_threads()
-
-
 @contextmanager
 def _restored_environ(environ: dict[str, str]) -> Iterator[None]:
     try:

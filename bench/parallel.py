@@ -5,9 +5,8 @@ writes the store. Workers write checkpoints into the run's ``checkpoints/`` (on 
 machines need it on a shared file system; without it they retrain).
 
 Results do not depend on the executor: every random draw of a cell is seeded from the cell, a worker
-checks that its dataset has the fingerprint the cell was planned with, and the torch threads per cell are
-fixed (``--threads``: torch's and the BLAS/OpenMP pools of numpy and scikit-learn). Float rounding does
-depend on the number of threads, so compare runs at equal ``--threads``.
+checks that its dataset has the fingerprint the cell was planned with, and the threads per cell (torch's
+and the BLAS/OpenMP pools of numpy and scikit-learn) are the same everywhere (see :mod:`bench.threads`).
 """
 
 from __future__ import annotations

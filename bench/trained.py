@@ -18,6 +18,7 @@ from .grid import BASELINE, Cell, plan
 from .profiles import Profile
 from .progress import Progress
 from .store import Store
+from .threads import DEFAULT_THREADS, threads
 
 
 @dataclass
@@ -64,7 +65,8 @@ def trained_models(registry: Registry, chosen: list[Target], store: Store, loade
             yield target, target.skip
             continue
         try:
-            trained, source = runner.trained(target.cell, progress)
+            with threads(DEFAULT_THREADS):  # trained as `bench run` trains it, so the checkpoint is the same
+                trained, source = runner.trained(target.cell, progress)
         except Exception as exc:  # a plugin's failure costs that model, not the others
             yield target, f"training failed: {type(exc).__name__}: {exc}"
             continue

@@ -16,7 +16,7 @@ from bench.parallel import groups
 from bench.store import open_store
 
 GRID = ["--datasets", "digits", "--models", "ae,dae", "--noise", "gaussian", "--severities", "1", "--quiet",
-        "--format", "csv", "--threads", "1"]
+        "--format", "csv"]
 
 CRASH_ONCE = '''
 import os
@@ -64,7 +64,7 @@ def _results(out) -> dict:
             for r in records for m in r["metrics"] or [{"metric": "", "value": math.nan}]}
 
 
-def test_local_processes_and_dask_give_identical_stored_results(tmp_path):
+def test_local_processes_and_dask_give_identical_stored_results_with_their_defaults(tmp_path):
     pytest.importorskip("dask.distributed")
     threads, omp = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
     stored = {}
@@ -74,7 +74,7 @@ def test_local_processes_and_dask_give_identical_stored_results(tmp_path):
         stored[executor] = _results(out)
         runs = open_store(out).runs()
         assert runs[-1]["provenance"]["executor"] == executor and runs[-1]["provenance"]["threads"] == 1
-    assert torch.get_num_threads() == threads  # --threads applies to the run, not to the caller afterwards
+    assert torch.get_num_threads() == threads  # the run's threads apply to the run, not to the caller afterwards
     assert "OMP_NUM_THREADS" not in os.environ or os.environ["OMP_NUM_THREADS"] == omp  # nor Dask's settings
     assert len(stored["local"]) > 50
     assert stored["processes:2"] == stored["local"]
