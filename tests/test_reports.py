@@ -92,7 +92,7 @@ def test_the_html_report_escapes_text_that_plugins_provide(tmp_path):
 def small_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("html")
     result = run_bench("run", "--datasets", "digits", "--models", "ae,vae", "--noise", "gaussian", "--severities",
-                       "1,3", "--seeds", "2", "--out", str(out))
+                       "1,3", "--seeds", "2", "--threads", "2", "--out", str(out))
     assert result.returncode == 0, result.stderr
     return out, result
 

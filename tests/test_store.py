@@ -19,7 +19,8 @@ from bench import cli
 from bench.checkpoints import Checkpoints
 from bench.store import SCHEMA_VERSION, StoreError, open_store
 
-GRID = ["--datasets", "digits", "--models", "ae,dae,vae", "--noise", "gaussian,erasing", "--severities", "1",
+# Two threads per cell: these tests are about storing and resuming, and run faster so.
+GRID = ["--threads", "2", "--datasets", "digits", "--models", "ae,dae,vae", "--noise", "gaussian,erasing", "--severities", "1",
         "--quiet"]
 CELLS = (3 + 1) * 2  # (models + the baseline CNN) × noises
 
