@@ -280,10 +280,7 @@ def cmd_plugins_check(args: argparse.Namespace) -> int:
             raise BenchError(f"no installed plugin distribution or spec named {name!r}; distributions: "
                              f"{', '.join(dists)} (or a model, noise or dataset name from 'bench list')")
         entries += [e for e in found if e not in entries]
-    import os
-
-    os.environ.setdefault("BENCH_DATA", str(data_root()))
-    checks = check_entries(entries)
+    checks = check_entries(entries, data_root())
     rows = [[c.kind, c.name, c.check, "ok" if c.ok else f"FAIL: {c.detail}"] for c in checks]
     print(tabulate(rows, headers=["kind", "name", "check", "result"], tablefmt="github", disable_numparse=True))
     failed = sum(not c.ok for c in checks)

@@ -231,10 +231,13 @@ def check_dataset(spec: DatasetSpec, root: Path | None = None) -> list[Check]:
     return c.results
 
 
-def check_entries(entries: list[Any]) -> list[Check]:
-    """Every check of every entry (a :class:`registry.manager.Entry`)."""
+def check_entries(entries: list[Any], root: Path | None = None) -> list[Check]:
+    """Every check of every entry (a :class:`registry.manager.Entry`); datasets load from ``root`` (the
+    data root, so that what a loader downloads stays for later runs; a temporary directory without it)."""
     checks: list[Check] = []
     for entry in entries:
-        run = {"model": check_model, "noise": check_noise, "dataset": check_dataset}[entry.kind.rstrip("s")]
-        checks += run(entry.spec)
+        if entry.kind == "dataset":
+            checks += check_dataset(entry.spec, root)
+        else:
+            checks += {"model": check_model, "noise": check_noise}[entry.kind](entry.spec)
     return checks

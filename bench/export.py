@@ -47,22 +47,15 @@ def require(module: str) -> Any:
                              f"pip install {module}") from None
 
 
-class _Encode(nn.Module):
-    def __init__(self, model: nn.Module):
+class _Half(nn.Module):
+    """One half of an autoencoder as a module of its own: ``forward`` is the model's ``encode`` or ``decode``."""
+
+    def __init__(self, model: nn.Module, method: str):
         super().__init__()
-        self.model = model
+        self.model, self.method = model, method
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model.encode(x)
-
-
-class _Decode(nn.Module):
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.model.decode(z)
+        return getattr(self.model, self.method)(x)
 
 
 @dataclass
@@ -180,8 +173,8 @@ def export_model(model: nn.Module, images: torch.Tensor, directory: Path, *, dat
         with torch.inference_mode():
             z = model.encode(x)
         result.latent_dim = int(z.shape[1])
-        _graph(_Encode(model), x, enc_path, "x", "z")
-        _graph(_Decode(model), z.clone(), dec_path, "z", "x")
+        _graph(_Half(model, "encode"), x, enc_path, "x", "z")
+        _graph(_Half(model, "decode"), z.clone(), dec_path, "z", "x")
         onnx = require("onnx")
         result.opset = next(o.version for o in onnx.load(str(enc_path)).opset_import if o.domain in ("", "ai.onnx"))
         result.max_abs_diff = parity(model, enc_path, dec_path, x)
