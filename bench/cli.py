@@ -269,12 +269,12 @@ def cmd_plugins_check(args: argparse.Namespace) -> int:
     from bench.contracts import check_entries
     from bench.data import data_root
     from registry import BenchError, load_registry
+    from registry.manager import _same_dist
 
     registry = load_registry()
-    norm = lambda s: s.lower().replace("_", "-").replace(".", "-")  # noqa: E731  (PEP 503)
     entries = []
     for name in args.names:
-        found = [e for kind in KINDS for e in registry.list(kind) if e.name == name or norm(e.distribution) == norm(name)]
+        found = [e for kind in KINDS for e in registry.list(kind) if e.name == name or _same_dist(e.distribution, name)]
         if not found:
             dists = sorted({e.distribution for kind in KINDS for e in registry.list(kind)})
             raise BenchError(f"no installed plugin distribution or spec named {name!r}; distributions: "
