@@ -9,9 +9,10 @@ import json
 import os
 import tempfile
 import warnings
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
@@ -22,6 +23,7 @@ FORMAT = 1
 class Checkpoint:
     history: list[float]
     seconds: float
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. the optimizer steps a CNN took
 
 
 def training_key(**parts: Any) -> str:
@@ -37,12 +39,30 @@ class Checkpoints:
     def path(self, key: str) -> Path:
         return self.directory / f"{key}.pt"
 
-    def save(self, key: str, model: torch.nn.Module, history: list[float], seconds: float) -> Path:
+    @contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        """Hold ``key`` against other processes on this machine (an advisory file lock): the first to
+        take it trains and saves, the others wait and then load the file it wrote."""
+        try:
+            import fcntl
+        except ImportError:  # no fcntl (Windows): at worst two processes train the same weights
+            yield
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with open(self.directory / f"{key}.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def save(self, key: str, model: torch.nn.Module, history: list[float], seconds: float,
+             extra: dict[str, Any] | None = None) -> Path:
         """Write atomically (a kill mid-write leaves no half file under the final name)."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         payload = {"format": FORMAT, "state_dict": state, "history": [float(h) for h in history],
-                   "seconds": float(seconds)}
+                   "seconds": float(seconds), "extra": dict(extra or {})}
         fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
@@ -64,7 +84,7 @@ class Checkpoints:
         try:
             payload = torch.load(path, map_location="cpu", weights_only=True)
             model.load_state_dict(payload["state_dict"])
-            return Checkpoint(list(payload["history"]), float(payload["seconds"]))
+            return Checkpoint(list(payload["history"]), float(payload["seconds"]), dict(payload.get("extra") or {}))
         except Exception as exc:  # truncated, foreign or from another architecture
             warnings.warn(f"ignoring checkpoint {path}: {type(exc).__name__}: {exc}; training again")
             return None

@@ -122,10 +122,11 @@ def _formats(text: str) -> tuple[str, ...]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bench.data import load
-    from bench.executors import check_available, parse_executor
+    from bench.executors import check_available, default_executor, parse_executor
     from bench.threads import DEFAULT_THREADS
     from bench.grid import plan
-    from bench.profiles import get_profile
+    from bench.precision import check_precision
+    from bench.profiles import get_profile, parse_budgets
     from bench.progress import Progress
     from bench.provenance import environment, now
     from bench.store import needs_computing
@@ -138,6 +139,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     noises = select_variants(args.noise, registry.names("noises"), "noise")
     datasets = select(args.datasets, registry.names("datasets"), "dataset")
     profile = get_profile(args.profile)
+    budgets = parse_budgets(args.cnn_budget)
     severities = (_parse_ints(args.severities, "--severities", low=1) if args.severities
                   else list(profile.severities))
     for noise, overrides in noises:  # check severities and parameters before any work starts
@@ -149,11 +151,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     seeds = _seeds(args)
     formats = _formats(args.format)
     device = _device(args.device)
-    executor = parse_executor(args.executor)
-    check_available(executor)
+    check_precision(args.precision, device)
+    profile = profile.with_protocol(precision=args.precision)
     if args.threads is not None and args.threads < 1:
         raise BenchError(f"--threads takes an integer >= 1. Got {args.threads} instead.")
     threads = args.threads or DEFAULT_THREADS
+    executor = parse_executor(args.executor) if args.executor else None
+    if executor is not None:
+        check_available(executor)
     out = Path(args.out)
     store = _store(args, out)
     for directory, option in ((out, "--out"), (store.path.parent, "--store")):
@@ -168,12 +173,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     loaded = {name: load(registry.spec("datasets", name), version=registry.entry("datasets", name).version)
               for name in datasets}
     cells = plan(registry, datasets=datasets, models=models, noises=noises, severities=severities,
-                 seeds=seeds, profile=profile, loaded=loaded, train_noise=args.train_noise)
+                 seeds=seeds, profile=profile, loaded=loaded, train_noise=args.train_noise, budgets=budgets)
     _check_free_space(out, store.path.parent, cells)
+    statuses = store.statuses([c.key for c in cells])
+    todo = [c for c in cells if needs_computing(statuses.get(c.key), args.rerun)]
+    if executor is None:
+        executor = default_executor(todo, threads, device)
     run_id = store.begin_run(args.argv, {**environment(device), "executor": executor.label, "threads": threads},
                              now())
-    statuses = store.statuses([c.key for c in cells])
-    work = any(needs_computing(statuses.get(c.key), args.rerun) for c in cells)
+    work = bool(todo)
     try:
         if work and executor.kind != "local":
             from bench.parallel import run_parallel
@@ -324,9 +332,18 @@ def build_parser() -> argparse.ArgumentParser:
                      help="recompute cells already in the store: only failed ones, or all (default: none; a cell "
                           "already stored is never computed again)")
     run.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"), help="(default: cpu)")
-    run.add_argument("--executor", default="local", metavar="WHERE",
-                     help="where cells run: local (default, this process), processes:N (N worker processes), "
-                          "dask://HOST:PORT (a Dask scheduler) or dask-local:N (a local Dask cluster of N workers)")
+    run.add_argument("--executor", metavar="WHERE",
+                     help="where cells run: local (this process), processes:N (N worker processes), "
+                          "dask://HOST:PORT (a Dask scheduler) or dask-local:N (a local Dask cluster of N workers) "
+                          "(default: processes:N with one process per usable core, each cell on --threads threads; "
+                          "local when that is one process)")
+    run.add_argument("--cnn-budget", default="steps", metavar="steps|epochs",
+                     help="the downstream family's protocol: steps gives the baseline and every augmented CNN the "
+                          "same optimizer steps (compute-matched); epochs the same passes over their own training "
+                          "sets, so an augmented CNN takes (1+k)x the steps; steps,epochs runs both (default: steps)")
+    run.add_argument("--precision", default="fp32", metavar="fp32|bf16",
+                     help="the reference CNN's arithmetic: fp32, or bf16 (bfloat16 autocast, channels-last) on "
+                          "hardware with native bfloat16 (default: fp32)")
     run.add_argument("--threads", type=int, metavar="N",
                      help="threads per cell, torch's and BLAS's (default: 1, so that a cell gives the same numbers "
                           "on every executor and machine; use --executor processes:N to use more cores)")

@@ -8,22 +8,29 @@ from typing import Callable
 
 import torch
 
-from .cnn import ReferenceCNN, predict, train_classifier
+from .cnn import Fit, ReferenceCNN, predict, train_classifier
 from .metrics.metric import Metric, MetricResult
+from .profiles import Profile
 
 FAMILY = "downstream"
-ACC_CLEAN = Metric("acc_clean", FAMILY, True, "", "CNN accuracy on the clean test set")
-ACC_NOISY = Metric("acc_noisy", FAMILY, True, "", "CNN accuracy on the test set corrupted at the cell's severity")
-ACC_CORRUPTED = Metric("acc_corrupted", FAMILY, True, "", "CNN accuracy averaged over the noise's severities")
+ACC_CLEAN = Metric("acc_clean", FAMILY, True, "", "CNN accuracy on the clean test set", test="mcnemar")
+ACC_NOISY = Metric("acc_noisy", FAMILY, True, "", "CNN accuracy on the test set corrupted at the cell's severity",
+                   test="mcnemar")
+ACC_CORRUPTED = Metric("acc_corrupted", FAMILY, True, "", "CNN accuracy averaged over the noise's severities",
+                       test="paired-t")
+# Every row of a comparison divides by the same baseline's errors, so rel_ce orders rows as the errors
+# averaged over severities do: it is tested on the per-image accuracy averaged over severities.
 REL_CE = Metric("rel_ce", FAMILY, False, "",
-                "relative corruption error: summed errors over severities, against the baseline CNN's")
+                "relative corruption error: summed errors over severities, against the baseline CNN's",
+                test="paired-t", items="acc_corrupted")
 DOWNSTREAM = (ACC_CLEAN, ACC_NOISY, ACC_CORRUPTED, REL_CE)
 BATCH_SIZE = 128
 
 
 def acc_at(severity: int) -> Metric:
     """Accuracy at one severity: in the CSVs and figures, not in the markdown tables."""
-    return Metric(f"acc_sev{severity}", FAMILY, True, "", f"CNN accuracy at severity {severity}", detail=True)
+    return Metric(f"acc_sev{severity}", FAMILY, True, "", f"CNN accuracy at severity {severity}", detail=True,
+                  test="mcnemar")
 
 
 @dataclass(frozen=True)
@@ -51,17 +58,27 @@ def augment(
     return torch.cat(samples).reshape(k * len(x), *x.shape[1:]), y.repeat(k)
 
 
-def train_cnn(x: torch.Tensor, y: torch.Tensor, classes: int, *, epochs: int) -> ReferenceCNN:
-    cnn = ReferenceCNN(tuple(x.shape[1:]), classes).to(x.device)
-    train_classifier(cnn, x, y, epochs=epochs, batch_size=BATCH_SIZE)
-    return cnn
+def new_cnn(x: torch.Tensor, classes: int) -> ReferenceCNN:
+    return ReferenceCNN(tuple(x.shape[1:]), classes).to(x.device)
 
 
-def accuracy(cnn: torch.nn.Module, clean: torch.Tensor, y: torch.Tensor, corrupted: dict[int, torch.Tensor]) -> Accuracy:
+def train_cnn(x: torch.Tensor, y: torch.Tensor, classes: int, *, profile: Profile,
+              cnn: ReferenceCNN | None = None) -> tuple[ReferenceCNN, Fit]:
+    """The reference CNN trained on ``x`` under the profile's budget: ``profile.cnn_steps`` optimizer
+    steps whatever the size of ``x`` (compute-matched), or ``profile.cnn_epochs`` passes over it."""
+    cnn = cnn if cnn is not None else new_cnn(x, classes)
+    budget = {"steps": profile.cnn_steps} if profile.cnn_budget == "steps" else {"epochs": profile.cnn_epochs}
+    fit = train_classifier(cnn, x, y, batch_size=BATCH_SIZE, lr=profile.cnn_lr, precision=profile.precision,
+                           **budget)
+    return cnn, fit
+
+
+def accuracy(cnn: torch.nn.Module, clean: torch.Tensor, y: torch.Tensor, corrupted: dict[int, torch.Tensor],
+             precision: str = "fp32") -> Accuracy:
     """One batched inference pass per test set."""
     return Accuracy(
-        (predict(cnn, clean) == y).cpu(),
-        {s: (predict(cnn, xs) == y).cpu() for s, xs in sorted(corrupted.items())},
+        (predict(cnn, clean, precision=precision) == y).cpu(),
+        {s: (predict(cnn, xs, precision=precision) == y).cpu() for s, xs in sorted(corrupted.items())},
     )
 
 

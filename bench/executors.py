@@ -51,6 +51,26 @@ def parse_executor(text: str) -> ExecutorSpec:
     raise bad
 
 
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the OS tells it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def default_executor(todo: list, threads: int, device: str) -> ExecutorSpec:
+    """One worker process per usable core at ``threads`` threads per cell, never more workers than groups
+    of cells to compute; ``local`` when that is one (or when cells run on a GPU, which one process keeps
+    busy). Results are the same on every executor: only the wall time changes."""
+    from .parallel import groups
+
+    if device != "cpu":
+        return ExecutorSpec("local")
+    workers = min(usable_cores() // max(1, threads), len(groups(todo)))
+    return ExecutorSpec("processes", workers=workers) if workers > 1 else ExecutorSpec("local")
+
+
 def _dask():
     try:
         from dask.distributed import Client, LocalCluster

@@ -62,7 +62,9 @@ class Cell:
 
     @property
     def label(self) -> str:
-        return f"{self.dataset}/{self.model_label}/{self.noise_label}@{self.severity}/seed{self.seed}"
+        protocol = "".join(f"/{tag}" for tag, default in ((f"cnn-{self.profile.cnn_budget}", "cnn-steps"),
+                                                          (self.profile.precision, "fp32")) if tag != default)
+        return f"{self.dataset}/{self.model_label}/{self.noise_label}@{self.severity}/seed{self.seed}{protocol}"
 
     def describe(self) -> dict[str, Any]:
         """The cell's identifying columns, as results and reports show them."""
@@ -77,6 +79,8 @@ class Cell:
             "seed": self.seed,
             "train_noise": self.train_noise,
             "profile": self.profile.name,
+            "cnn_budget": self.profile.cnn_budget,
+            "precision": self.profile.precision,
             "profile_params": asdict(self.profile),
             "model_params": self.model_params,
             "noise_params": self.noise_params,
@@ -96,6 +100,7 @@ def plan(
     profile: Profile,
     loaded: dict[str, LoadedDataset],
     train_noise: bool = False,
+    budgets: list[str] | None = None,
 ) -> list[Cell]:
     """Every combination of datasets, model variants, noise variants (``(name, parameters)``, as
     :func:`registry.select_variants` gives them), severities and seeds, ordered so that cells sharing a
@@ -104,7 +109,10 @@ def plan(
     downstream family. Noise parameters are calibrated per dataset (see :mod:`bench.calibration`); a
     noise given its calibrated parameter explicitly (``gaussian:sigma=0.5``) runs once, at severity 0.
     Parameters are checked here, before any work starts. With ``train_noise`` the models' training set
-    is itself corrupted by the cell's noise (their rows are labelled ``<model>@noisy-train``)."""
+    is itself corrupted by the cell's noise (their rows are labelled ``<model>@noisy-train``). With several
+    CNN ``budgets`` (default: the profile's) each combination has one cell per budget, side by side: the
+    model they share is trained once."""
+    protocols = [profile.with_protocol(cnn_budget=b) for b in (budgets or [profile.cnn_budget])]
     model_specs = [(name, over, registry.entry("models", name)) for name, over in models]
     model_params = {(name, tuple(sorted(over.items()))): entry.spec.resolve(over) for name, over, entry in model_specs}
     cells = []
@@ -112,7 +120,12 @@ def plan(
         ds_entry = registry.entry("datasets", dataset)
         kind = ds_entry.spec.kind
         for seed in seeds:
-            def cell(model: tuple[str, dict, Any] | None, noise: tuple[str, dict], severity: int, skip: str | None) -> Cell:
+            def cells_of(model: tuple[str, dict, Any] | None, noise: tuple[str, dict], severity: int,
+                         skip: str | None) -> list[Cell]:
+                return [cell(model, noise, severity, skip, p) for p in protocols]
+
+            def cell(model: tuple[str, dict, Any] | None, noise: tuple[str, dict], severity: int, skip: str | None,
+                     profile: Profile) -> Cell:
                 n_name, n_over = noise
                 n_entry = registry.entry("noises", n_name)
                 noise_params = (n_entry.spec.resolve(severity if severity else min(n_entry.spec.severities), n_over)
@@ -137,7 +150,7 @@ def plan(
                 n_spec = registry.spec("noises", noise[0])
                 skip = _noise_skip(n_spec, dataset, kind) or (
                     None if kind == "image" else f"the reference CNN takes images; dataset '{dataset}' has vectors")
-                cells += [cell(None, noise, severity, skip) for severity in levels(noise)]
+                cells += [c for severity in levels(noise) for c in cells_of(None, noise, severity, skip)]
             for model in model_specs:
                 name, _, m_entry = model
                 model_skip = None if kind in m_entry.spec.inputs else (
@@ -145,7 +158,7 @@ def plan(
                     f"{kind}s")
                 for noise in noises:
                     skip = model_skip or _noise_skip(registry.spec("noises", noise[0]), dataset, kind)
-                    cells += [cell(model, noise, severity, skip) for severity in levels(noise)]
+                    cells += [c for severity in levels(noise) for c in cells_of(model, noise, severity, skip)]
     return cells
 
 

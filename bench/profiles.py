@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
-from registry import ModelSpec, SelectionError
+from registry import BenchError, ModelSpec, SelectionError
 from registry.selection import unknown_name_message
+
+#: How the CNNs of the downstream family are given compute: ``steps``, the same number of optimizer steps
+#: for the baseline and every augmented CNN (compute-matched, the default); ``epochs``, the same number of
+#: passes over each one's training set, so an augmented CNN with k samples per image takes (1+k)x the
+#: baseline's steps (how such comparisons are usually published).
+BUDGETS = ("steps", "epochs")
 
 
 @dataclass(frozen=True)
@@ -15,6 +22,9 @@ class Profile:
     ``train_size`` images are drawn from the training split with the cell's seed (all of it when the
     split is smaller); ``test_size=None`` scores on the full test split. ``max_epochs=None`` trains for
     the model's own protocol epochs; an int caps them. ``batch_size=None`` uses the model's own.
+    ``cnn_budget`` picks the downstream protocol (see :data:`BUDGETS`): ``cnn_steps`` optimizer steps
+    for every CNN with a learning rate decaying from ``cnn_lr`` to 0, or ``cnn_epochs`` passes at a
+    constant ``cnn_lr``. ``precision`` is the CNN's arithmetic (``fp32`` or ``bf16``).
     """
 
     name: str
@@ -25,17 +35,43 @@ class Profile:
     batch_size: int | None
     severities: tuple[int, ...]
     eval_size: int | None  # test images for the latent, downstream and likelihood families (None: all)
-    cnn_epochs: int  # epochs of the reference CNN, baseline and augmented alike
+    cnn_epochs: int  # the equal-epochs protocol: passes of every CNN over its own training set
+    cnn_steps: int  # the compute-matched protocol: optimizer steps of every CNN, baseline and augmented alike
     augment_k: int  # generated samples per training image for the augmented CNN
     iw_samples: int  # importance samples of the likelihood estimate
     iw_size: int  # test images of the likelihood estimate
     tsne_points: int  # test codes in the t-SNE figure
+    cnn_budget: str = "steps"  # one of BUDGETS
+    precision: str = "fp32"  # the CNN's: "fp32" or "bf16"
+    cnn_lr: float = 1e-3  # Adam's (peak) learning rate for the CNN
 
     def epochs(self, spec: ModelSpec) -> int:
         return spec.epochs if self.max_epochs is None else min(spec.epochs, self.max_epochs)
 
     def batch(self, spec: ModelSpec) -> int:
         return spec.batch_size if self.batch_size is None else self.batch_size
+
+    def with_protocol(self, *, cnn_budget: str | None = None, precision: str | None = None) -> Profile:
+        """This profile under another CNN budget or precision."""
+        return replace(self, cnn_budget=cnn_budget or self.cnn_budget, precision=precision or self.precision)
+
+    def training(self) -> dict[str, Any]:
+        """What of the profile a model's training depends on (the CNN's budget and precision do not
+        change the autoencoders: one checkpoint serves every downstream protocol)."""
+        return {"train_size": self.train_size, "max_epochs": self.max_epochs, "batch_size": self.batch_size}
+
+    def cnn_training(self) -> dict[str, Any]:
+        """What of the profile the baseline CNN's weights depend on."""
+        budget = {"steps": self.cnn_steps} if self.cnn_budget == "steps" else {"epochs": self.cnn_epochs}
+        return {"train_size": self.train_size, "lr": self.cnn_lr, "precision": self.precision, **budget}
+
+    def cnn_label(self) -> str:
+        """The CNN budget in words, as leaderboard headers name it."""
+        if self.cnn_budget == "steps":
+            return (f"compute-matched: every CNN {self.cnn_steps:,} optimizer steps, learning rate "
+                    f"{self.cnn_lr:g} decaying to 0")
+        return (f"equal epochs: every CNN {self.cnn_epochs} epoch{'s' * (self.cnn_epochs != 1)} of its own "
+                f"training set, so an augmented CNN takes {1 + self.augment_k}x the baseline's steps")
 
 
 PROFILES = {
@@ -50,6 +86,7 @@ PROFILES = {
         severities=(1, 3, 5),
         eval_size=2000,
         cnn_epochs=1,
+        cnn_steps=400,
         augment_k=2,
         iw_samples=100,
         iw_size=500,
@@ -67,6 +104,7 @@ PROFILES = {
         severities=(1, 2, 3, 4, 5),
         eval_size=None,
         cnn_epochs=5,
+        cnn_steps=1200,
         augment_k=2,
         iw_samples=1000,
         iw_size=1000,
@@ -79,3 +117,13 @@ def get_profile(name: str) -> Profile:
     if name not in PROFILES:
         raise SelectionError(unknown_name_message("profile", name, sorted(PROFILES)))
     return PROFILES[name]
+
+
+def parse_budgets(text: str) -> list[str]:
+    """``--cnn-budget steps``, ``epochs`` or both (``steps,epochs``), checked."""
+    budgets = [part.strip() for part in text.split(",")]
+    bad = [b for b in budgets if b not in BUDGETS]
+    if bad or not budgets:
+        raise BenchError(f"--cnn-budget takes {' or '.join(BUDGETS)}, or both separated by a comma. "
+                         f"Got {text!r} instead.")
+    return list(dict.fromkeys(budgets))

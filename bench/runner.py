@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -16,6 +17,7 @@ from registry import Registry
 
 from . import downstream, figures
 from .checkpoints import Checkpoints, training_key
+from .cnn import Fit
 from .data import LoadedDataset, subset
 from .grid import BASELINE, Cell, noise_params_at
 from .metrics import score_reconstruction
@@ -61,6 +63,30 @@ class _Split:
     classes: tuple[str, ...]
 
 
+def split_name(cell: Cell) -> str:
+    """What decides a cell's tensors: dataset, seed and the profile's sizes (not its CNN budget)."""
+    p = cell.profile
+    return json.dumps([cell.dataset, cell.dataset_fingerprint, cell.seed, p.train_size, p.test_size, p.eval_size])
+
+
+def _protocol(cell: Cell) -> tuple[str, str]:
+    return cell.profile.cnn_budget, cell.profile.precision
+
+
+def per_item(results: list[MetricResult], split: str) -> dict[str, dict[str, Any]]:
+    """The per-test-item values of ``results`` as the store keeps them, each with the id of its items
+    (the split and the vector's name and length: equal ids, the same test images in the same order)."""
+    out = {}
+    for r in results:
+        if r.per_item is None:
+            continue
+        name = r.metric.items_name
+        values = r.per_item.cpu().numpy()
+        items_id = hashlib.blake2b(f"{split}\x1f{name}\x1f{len(values)}".encode(), digest_size=8).hexdigest()
+        out[name] = {"test": r.metric.test, "items_id": items_id, "values": values}
+    return out
+
+
 def figure_name(cell: Cell, kind: str) -> str:
     stem = f"{cell.dataset}_{cell.model_label}_{cell.noise_label}_s{cell.severity}_seed{cell.seed}_{kind}.png"
     return f"{FIGURES_DIR}/" + re.sub(r"[^A-Za-z0-9_.-]", "-", stem)
@@ -88,7 +114,8 @@ class Runner:
         self._noisy: dict[str, torch.Tensor] = {}
         self._trained: dict[str, _Trained] = {}
         self._trained_group: tuple = ()
-        self._baseline: dict[str, Any] = {}
+        self._baseline_cnns: dict[tuple[str, str], tuple[torch.nn.Module, Fit]] = {}
+        self._baseline: dict[tuple, downstream.Accuracy] = {}
 
     def run(self, cells: list[Cell], *, rerun: str | None = None) -> RunSummary:
         summary = RunSummary()
@@ -118,7 +145,7 @@ class Runner:
 
     # -- shared work ------------------------------------------------------------------------------
     def _tensors(self, cell: Cell) -> _Split:
-        name = f"{cell.dataset}\x1f{cell.dataset_fingerprint}\x1f{cell.seed}\x1f{cell.profile}"
+        name = split_name(cell)
         if self._split is None or self._split[0] != name:
             data = self.datasets[cell.dataset].data
             train_idx = subset(len(data.train_x), cell.profile.train_size, cell.seed)
@@ -127,7 +154,7 @@ class Runner:
             to = lambda t: t.to(self.device)  # noqa: E731
             split = _Split(to(data.train_x[train_idx]), to(data.train_y[train_idx]), to(data.test_x[test_idx]),
                            to(data.test_y[test_idx]), to(eval_idx), data.classes)
-            self._split, self._noisy, self._baseline = (name, split), {}, {}
+            self._split, self._noisy, self._baseline, self._baseline_cnns = (name, split), {}, {}, {}
         return self._split[1]
 
     def test_images(self, cell: Cell) -> torch.Tensor:
@@ -160,20 +187,39 @@ class Runner:
         """Every severity the noise declares, and the cell's own when it is custom (0)."""
         return sorted({*self.registry.spec("noises", cell.noise).severities, cell.severity})
 
+    def _baseline_cnn(self, cell: Cell) -> tuple[torch.nn.Module, Fit]:
+        """The reference CNN trained on the limited subset alone, under the cell's CNN budget and
+        precision: once per (dataset, seed, profile), kept as a checkpoint so that other workers,
+        resumed runs and later runs load it (a file lock makes concurrent workers train it once)."""
+        protocol = _protocol(cell)
+        if protocol not in self._baseline_cnns:
+            split = self._tensors(cell)
+            key = training_key(kind=BASELINE, dataset=[cell.dataset, cell.dataset_fingerprint], seed=cell.seed,
+                               profile=cell.profile.cnn_training(), bench=cell.versions.get("bench"))
+            with self.checkpoints.lock(key), seeded(derive_seed(cell.seed, "baseline-cnn"), self.device):
+                cnn = downstream.new_cnn(split.train_x, len(split.classes))
+                stored = self.checkpoints.load(key, cnn)
+                if stored is not None and "steps" in stored.extra:
+                    fit = Fit(stored.history, int(stored.extra["steps"]))
+                else:
+                    started = time.perf_counter()
+                    cnn, fit = downstream.train_cnn(split.train_x, split.train_y, len(split.classes),
+                                                    profile=cell.profile, cnn=cnn)
+                    self.checkpoints.save(key, cnn, fit.history, time.perf_counter() - started, {"steps": fit.steps})
+            cnn.eval()
+            self._baseline_cnns[protocol] = (cnn, fit)
+        return self._baseline_cnns[protocol]
+
     def _baseline_accuracy(self, cell: Cell) -> downstream.Accuracy:
-        """The reference CNN trained on the limited subset alone: once per (dataset, seed, profile),
-        evaluated once per noise."""
-        split = self._tensors(cell)
-        if "cnn" not in self._baseline:
-            with seeded(derive_seed(cell.seed, "baseline-cnn"), self.device):
-                self._baseline["cnn"] = downstream.train_cnn(split.train_x, split.train_y, len(split.classes),
-                                                             epochs=cell.profile.cnn_epochs)
-        noise = "noise:" + cell.noise_label
-        if noise not in self._baseline:
-            self._baseline[noise] = downstream.accuracy(
-                self._baseline["cnn"], split.test_x[split.eval_idx], split.test_y[split.eval_idx],
-                self._corrupted_eval_sets(cell))
-        return self._baseline[noise]
+        """The baseline CNN's per-image correctness on the cell's test sets, once per noise."""
+        key = (_protocol(cell), cell.noise_label, json.dumps(cell.noise_overrides, sort_keys=True, default=str))
+        if key not in self._baseline:
+            split = self._tensors(cell)
+            cnn, _ = self._baseline_cnn(cell)
+            self._baseline[key] = downstream.accuracy(
+                cnn, split.test_x[split.eval_idx], split.test_y[split.eval_idx], self._corrupted_eval_sets(cell),
+                precision=cell.profile.precision)
+        return self._baseline[key]
 
     def _training_set(self, cell: Cell) -> torch.Tensor:
         """The models' training subset: clean, or in the noisy-training-set scenario corrupted once by
@@ -202,7 +248,7 @@ class Runner:
         ckpt_key = training_key(model=[cell.model, cell.model_params, entry.distribution, entry.version],
                                 noise=[cell.noise, cell.noise_params] if sees_noise else None,
                                 train_noise=cell.train_noise, dataset=[cell.dataset, cell.dataset_fingerprint],
-                                seed=cell.seed, profile=cell.profile, bench=cell.versions.get("bench"))
+                                seed=cell.seed, profile=cell.profile.training(), bench=cell.versions.get("bench"))
         x_train = self._training_set(cell)
         seed_everything(cell.seed)  # same seed, same initial weights for every model of one architecture
         model = spec.factory(tuple(x_train.shape[1:]), **cell.model_params).to(self.device)
@@ -237,7 +283,8 @@ class Runner:
         noisy_codes = encode(model, noisy[split.eval_idx])
         return [*clean, *score_latent(train_codes, train_y, noisy_codes, test_y, noisy=True, seed=cell.seed)]
 
-    def _downstream(self, cell: Cell, trained: _Trained, split: _Split) -> list[MetricResult]:
+    def _downstream(self, cell: Cell, trained: _Trained, split: _Split, steps: dict[str, int]) -> list[MetricResult]:
+        """The downstream family; ``steps`` receives the optimizer steps of the augmented and baseline CNNs."""
         spec = self.registry.spec("models", cell.model)
         severities = self._eval_severities(cell)
         if not spec.generative:
@@ -248,20 +295,23 @@ class Runner:
         noise = self.registry.spec("noises", cell.noise)
         corrupt = lambda batch: noise.function(batch, **cell.noise_params)  # noqa: E731
 
-        def augmented_cnn() -> torch.nn.Module:
+        def augmented_cnn() -> tuple[torch.nn.Module, Fit]:
             with seeded(derive_seed(cell.seed, "augment"), self.device):
                 x_gen, y_gen = downstream.augment(trained.model, split.train_x, split.train_y,
                                                   k=cell.profile.augment_k, corrupt=corrupt)
             with seeded(derive_seed(cell.seed, "augmented-cnn"), self.device):
                 return downstream.train_cnn(torch.cat([split.train_x, x_gen]), torch.cat([split.train_y, y_gen]),
-                                            len(split.classes), epochs=cell.profile.cnn_epochs)
+                                            len(split.classes), profile=cell.profile)
 
         # A model that generates by itself makes the same samples under every noise: one CNN per model.
         uses_noise = not callable(getattr(trained.model, "generate", None))
-        cnn_key = "cnn:" + (json.dumps([cell.noise, cell.noise_params], sort_keys=True) if uses_noise else "")
-        cnn = trained.once(cnn_key, augmented_cnn)
+        cnn_key = "cnn:" + json.dumps([_protocol(cell), [cell.noise, cell.noise_params] if uses_noise else None],
+                                      sort_keys=True)
+        cnn, fit = trained.once(cnn_key, augmented_cnn)
         acc = trained.once(f"{cnn_key}|acc:{cell.noise_label}", lambda: downstream.accuracy(
-            cnn, split.test_x[split.eval_idx], split.test_y[split.eval_idx], self._corrupted_eval_sets(cell)))
+            cnn, split.test_x[split.eval_idx], split.test_y[split.eval_idx], self._corrupted_eval_sets(cell),
+            precision=cell.profile.precision))
+        steps["augmented"], steps["baseline"] = fit.steps, self._baseline_cnn(cell)[1].steps
         return downstream.score_downstream(acc, self._baseline_accuracy(cell), cell.severity)
 
     def _likelihood(self, cell: Cell, trained: _Trained, split: _Split) -> list[MetricResult]:
@@ -320,8 +370,13 @@ class Runner:
             split = self._tensors(cell)
             noisy = self._noisy_test(cell, cell.severity)
             record["input_psnr"] = psnr_of(squared_error(noisy, split.test_x))
+            record["eval_psnr"] = {
+                str(s): psnr_of(squared_error(xs, split.test_x[split.eval_idx]))
+                for s, xs in self._corrupted_eval_sets(cell).items()} if split.test_x.dim() == 4 else {}
+            steps: dict[str, int] = {}
             if cell.model == BASELINE:
                 base = self._baseline_accuracy(cell)
+                steps["baseline"] = self._baseline_cnn(cell)[1].steps
                 results = downstream.score_downstream(base, base, cell.severity)
             else:
                 trained, source = self.trained(cell, progress)
@@ -334,7 +389,7 @@ class Runner:
                     *score_reconstruction(trained.model, noisy, split.test_x),
                     *self._latent(cell, trained, split, noisy),
                     *trained.once("likelihood", lambda: self._likelihood(cell, trained, split)),
-                    *self._downstream(cell, trained, split),
+                    *self._downstream(cell, trained, split, steps),
                 ]
                 record["figures"], artifacts = self._figures(cell, trained, split)
                 samples = self._samples(trained, split, noisy)
@@ -342,6 +397,8 @@ class Runner:
                     artifacts[SAMPLES] = samples
                 record["eval_s"] = time.perf_counter() - eval_started
             record["metrics"] = [r.as_row() for r in results]
+            record["items"] = per_item(results, self._split[0])
+            record["cnn_steps"] = steps
         except Exception as exc:  # a plugin's failure fails its cell, not the run
             record["status"] = "failed"
             record["reason"] = f"{type(exc).__name__}: {exc}"

@@ -5,7 +5,9 @@ cell it finished and nothing half-written. WAL mode with a busy timeout lets sev
 processes and a ``bench report`` use one file at once. The schema is versioned with SQLite's
 ``user_version``; :data:`MIGRATIONS` takes any older file to the current version on open.
 
-Reports read :meth:`Store.records`, one dict per cell (the latest result of a key wins).
+Reports read :meth:`Store.records`, one dict per cell (the latest result of a key wins), and
+:meth:`Store.items`, the per-test-item values behind the paired tests of the leaderboards (per-item
+correctness as bits, other values as float32: about 0.15 MB for a Fashion-MNIST cell).
 """
 
 from __future__ import annotations
@@ -13,9 +15,13 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
+import zlib
 from contextlib import closing, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
+
+import numpy as np
 
 from registry import BenchError
 
@@ -60,9 +66,20 @@ MIGRATIONS: dict[int, list[str]] = {
                min_ms REAL NOT NULL, images_per_s REAL NOT NULL, machine TEXT NOT NULL,
                provenance TEXT NOT NULL, measured TEXT NOT NULL)""",
     ],
+    3: [
+        # how a metric is compared between models on the same test items, and on which per-item values
+        "ALTER TABLE metrics ADD COLUMN test TEXT",
+        "ALTER TABLE metrics ADD COLUMN items TEXT",
+        """CREATE TABLE items (
+               cell_key TEXT NOT NULL REFERENCES cells(key) ON DELETE CASCADE,
+               name TEXT NOT NULL, kind TEXT NOT NULL CHECK (kind IN ('bits', 'f4')),
+               items_id TEXT NOT NULL, n INTEGER NOT NULL, data BLOB NOT NULL,
+               PRIMARY KEY (cell_key, name))""",
+    ],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
-_METRIC_FIELDS = ("metric", "family", "value", "ci95", "n", "higher_is_better", "unit", "detail", "note")
+_METRIC_FIELDS = ("metric", "family", "value", "ci95", "n", "higher_is_better", "unit", "detail", "note", "test",
+                  "items")
 #: One inference timing: a model variant on a backend at a batch size (see :mod:`bench.timing`).
 TIMING_FIELDS = ("dataset", "model", "variant", "checkpoint", "backend", "batch_size", "threads", "repeats",
                  "median_ms", "p95_ms", "iqr_ms", "min_ms", "images_per_s", "machine", "measured")
@@ -84,6 +101,30 @@ def _finite(value: Any) -> Any:
 
 def _number(value: Any) -> float:
     return float("nan") if value is None else float(value)
+
+
+def _pack(test: str, values: Any) -> tuple[str, int, bytes]:
+    """Per-item values as stored: correctness as bits (McNemar needs nothing more), the rest float32."""
+    values = np.asarray(values, dtype=np.float32).ravel()
+    if test == "mcnemar":
+        return "bits", len(values), zlib.compress(np.packbits(values > 0.5).tobytes())
+    return "f4", len(values), zlib.compress(values.astype("<f4").tobytes(), 1)
+
+
+def _unpack(kind: str, n: int, data: bytes) -> np.ndarray:
+    raw = zlib.decompress(data)
+    if kind == "bits":
+        return np.unpackbits(np.frombuffer(raw, dtype=np.uint8), count=n).astype(bool)
+    return np.frombuffer(raw, dtype="<f4").astype(np.float64)
+
+
+@dataclass(frozen=True)
+class Items:
+    """One cell's per-test-item values of one vector (e.g. ``mse`` or ``acc_clean``). ``items_id`` names
+    the test items: two vectors are paired only when their ids are equal."""
+
+    items_id: str
+    values: np.ndarray  # bool for per-item correctness, float64 otherwise
 
 
 class Store:
@@ -181,7 +222,7 @@ class Store:
         artifacts, atomically."""
         cell = record["cell"]
         provenance = record.get("provenance") or {}
-        known = {"cell", "status", "reason", "metrics", "provenance", "wall_s"}
+        known = {"cell", "status", "reason", "metrics", "provenance", "wall_s", "items"}
         extra = {k: v for k, v in record.items() if k not in known}
         with self._transaction() as con:
             con.execute("DELETE FROM cells WHERE key = ?", (cell["key"],))  # cascades to metrics, artifacts
@@ -197,6 +238,8 @@ class Store:
                 [(cell["key"], *(_finite(m.get(f)) for f in _METRIC_FIELDS)) for m in record.get("metrics") or []])
             con.executemany("INSERT INTO artifacts (cell_key, name, data) VALUES (?, ?, ?)",
                             [(cell["key"], name, data) for name, data in (artifacts or {}).items()])
+            con.executemany("INSERT INTO items (cell_key, name, kind, items_id, n, data) VALUES (?, ?, ?, ?, ?, ?)",
+                            [(cell["key"], name, *_items_row(v)) for name, v in (record.get("items") or {}).items()])
 
     def statuses(self, keys: list[str] | None = None) -> dict[str, str]:
         with self._connect() as con:
@@ -230,6 +273,19 @@ class Store:
                  "metrics": metrics.get(key, []), "provenance": json.loads(prov), "wall_s": wall_s, "run_id": run_id}
                 for key, status, reason, params, prov, extra, wall_s, run_id in cells]
 
+    def items(self, keys: list[str] | None = None) -> dict[tuple[str, str], Items]:
+        """Per-item values by (cell key, vector name), of ``keys`` (default: every cell)."""
+        query = "SELECT cell_key, name, kind, items_id, n, data FROM items"
+        with self._connect() as con:
+            if keys is None:
+                rows = con.execute(query).fetchall()
+            else:
+                rows = []
+                for i in range(0, len(keys), 500):
+                    chunk = keys[i:i + 500]
+                    rows += con.execute(f"{query} WHERE cell_key IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+        return {(key, name): Items(items_id, _unpack(kind, n, bytes(data))) for key, name, kind, items_id, n, data in rows}
+
     def artifact_names(self) -> list[tuple[str, str]]:
         with self._connect() as con:
             return con.execute("SELECT cell_key, name FROM artifacts ORDER BY rowid").fetchall()
@@ -262,6 +318,11 @@ class Store:
             changes = con.execute("SELECT coalesce(max(ended), '') FROM cells").fetchone()[0]
             timings = con.execute("SELECT count(*) FROM timings").fetchone()[0]
         return f"{SCHEMA_VERSION}:{count}:{last}:{changes}:{timings}"
+
+
+def _items_row(vector: dict[str, Any]) -> tuple[str, str, int, bytes]:
+    kind, n, data = _pack(vector["test"], vector["values"])
+    return kind, vector["items_id"], n, data
 
 
 def open_store(path: Path | str, *, must_exist: bool = False) -> Store:

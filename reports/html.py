@@ -22,7 +22,8 @@ th { background: #f3f3f3; } tr:nth-child(even) td { background: #fafafa; }
 td.best { font-weight: bold; background: #e8f4e8; } td.tied { color: #555; }
 figure { display: inline-block; margin: .4em; vertical-align: top; } figcaption { font-size: 11px; color: #555; }
 img { max-width: 100%; border: 1px solid #eee; } nav a { margin-right: .8em; }
-.notes { font-size: 12px; color: #444; } code { font-size: 12px; } details { margin: .5em 0; }
+.notes { font-size: 12px; color: #444; } .notice { background: #fff4d6; padding: .4em .8em; }
+ul.verdict { font-size: 13px; } code { font-size: 12px; } details { margin: .5em 0; }
 """
 
 
@@ -44,6 +45,9 @@ class ReportData:
     per_dataset: dict[str, list[Figure]] = field(default_factory=dict)  # training curves
     per_model: dict[tuple[str, str], list[Figure]] = field(default_factory=dict)  # (dataset, model): suite
     timing: list[Table] = field(default_factory=list)  # inference timing, from ``bench time``
+    verdict: list[Any] = field(default_factory=list)  # reports.verdict.VerdictBlock, at the top
+    verdict_preamble: str = ""
+    notices: list[str] = field(default_factory=list)  # said once, above everything
 
 
 def _anchor(*parts: str) -> str:
@@ -106,6 +110,16 @@ def _provenance(records: list[dict[str, Any]]) -> str:
     return _table(header, rows)
 
 
+def _verdict(data: ReportData) -> list[str]:
+    if not data.verdict:
+        return []
+    parts = ['<h2 id="verdict">Verdict</h2>', f'<p class="notes">{escape(data.verdict_preamble)}</p>']
+    for block in data.verdict:
+        items = "".join(f"<li>{escape(line)}</li>" for line in block.lines)
+        parts.append(f'<h3>{escape(block.title)}</h3><ul class="verdict">{items}</ul>')
+    return parts
+
+
 def render_html(data: ReportData) -> str:
     done = sum(r["status"] == "done" for r in data.records)
     failed = sum(r["status"] == "failed" for r in data.records)
@@ -128,7 +142,9 @@ def render_html(data: ReportData) -> str:
         f"<h1>{escape(data.title)}</h1>",
         f"<p>From <code>{escape(data.store)}</code>, generated {escape(data.generated)}: {done} cells done, "
         f"{failed} failed, {skipped} skipped.</p>",
-        f"<nav>{nav}</nav>", f'<p class="notes">{escape(LEGEND.replace("**bold**", "bold"))}</p>',
+        *(f'<p class="notice">{escape(n)}</p>' for n in data.notices),
+        f"<nav>{nav}</nav>", *_verdict(data),
+        f'<p class="notes">{escape(LEGEND.replace("**bold**", "bold"))}</p>',
         '<h2 id="runs">Runs</h2>', _runs(data.runs),
     ]
     for dataset, noise in groups:

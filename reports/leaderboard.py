@@ -15,12 +15,25 @@ from typing import Any, Iterable
 import pandas as pd
 from tabulate import tabulate
 
-from .stats import ALPHA, paired_p, summarise
+from .significance import ALPHA, NO_TEST, Comparison, compare_items, compare_seeds, holm
+from .stats import summarise
 
-CELL_COLUMNS = ["dataset", "model", "noise", "severity", "seed", "profile"]
-METRIC_COLUMNS = ["metric", "family", "value", "ci95", "n", "higher_is_better", "unit", "detail", "note"]
-GROUP = ["dataset", "profile", "noise", "severity"]  # models are ranked against each other within a group
+CELL_COLUMNS = ["dataset", "model", "noise", "severity", "seed", "profile", "cnn_budget", "precision"]
+METRIC_COLUMNS = ["metric", "family", "value", "ci95", "n", "higher_is_better", "unit", "detail", "note", "test",
+                  "items"]
+#: Models are ranked against each other within a group; a store from before the CNN budget existed ran
+#: the equal-epochs protocol in fp32.
+GROUP = ["dataset", "profile", "cnn_budget", "precision", "noise", "severity"]
 ROW = [*GROUP, "model"]
+TABLE = ["dataset", "profile", "cnn_budget", "precision", "noise"]  # a markdown table: its rows are corrected together
+CELL_DEFAULTS = {"cnn_budget": "epochs", "precision": "fp32"}
+
+
+def table_order(key: tuple) -> tuple:
+    """Tables sorted by dataset, profile, noise, the default CNN budget (steps) first, then precision."""
+    dataset, profile, budget, precision, noise = key
+    return dataset, profile, noise, budget != "steps", budget, precision != "fp32", precision
+BASELINE = "baseline"
 FAMILY_TITLES = {"reconstruction": "reconstruction", "latent": "latent separability",
                  "likelihood": "likelihood (VAEs)", "downstream": "downstream accuracy (generative augmentation)"}
 
@@ -32,7 +45,7 @@ def results_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
         cell = record["cell"]
         base = {
             "key": cell["key"],
-            **{c: cell[c] for c in CELL_COLUMNS},
+            **{c: cell.get(c, CELL_DEFAULTS.get(c)) for c in CELL_COLUMNS},
             "model_params": json.dumps(cell["model_params"], sort_keys=True),
             "noise_params": json.dumps(cell["noise_params"], sort_keys=True),
             "input_psnr": record.get("input_psnr"),
@@ -50,32 +63,76 @@ def results_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
 
 
 def metric_meta(results: pd.DataFrame) -> pd.DataFrame:
-    """Metric name, family, direction and whether it is a breakdown, in the order they first appear."""
+    """Metric name, family, direction, paired test and whether it is a breakdown, in the order they first
+    appear."""
     done = results[(results["status"] == "done") & results["metric"].notna()]
+    tested = done.dropna(subset=["test"]).drop_duplicates("metric").set_index("metric")
     meta = done.drop_duplicates("metric")[["metric", "family", "higher_is_better", "unit", "detail"]]
     order = {family: i for i, family in enumerate(FAMILY_TITLES)}
     meta = meta.assign(detail=meta["detail"].fillna(False).astype(bool),
+                       test=meta["metric"].map(tested["test"]), items=meta["metric"].map(tested["items"]),
                        _order=meta["family"].map(order).fillna(len(order)))
     return meta.sort_values("_order", kind="stable").drop(columns="_order").reset_index(drop=True)
 
 
-def _per_seed(group: pd.DataFrame) -> dict[int, float]:
-    return {int(seed): float(value) for seed, value in zip(group["seed"], group["value"])}
+def latest(done: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the most recently stored cell of each leaderboard row and seed (a grid rerun under a
+    newer bench or plugin version has new keys; its results replace the older ones in the tables)."""
+    last = done.drop_duplicates([*ROW, "seed"], keep="last")["key"]
+    return done[done["key"].isin(set(last))]
 
 
-def leaderboard_frame(results: pd.DataFrame) -> pd.DataFrame:
-    """One row per dataset × profile × noise × severity × model. Per metric: the mean over seeds (``<metric>``),
-    standard deviation over seeds (``_std``), the 95% interval (``_ci_low``, ``_ci_high`` and its
-    half-width ``_ci95``: over seeds when there are several, else over test items), the rank among the
-    models of its group (``_rank``, 1 is best), the paired test against the best row over the seeds both
-    have (``_p_best``) and whether that test fails to separate the row from the best (``_tied``)."""
+class Evidence:
+    """What the paired tests read: per leaderboard row and metric the value of each seed, per row and
+    seed the cell key, and the per-item values the store kept (``items``: (cell key, vector) →
+    :class:`bench.store.Items`)."""
+
+    def __init__(self, done: pd.DataFrame, meta: pd.DataFrame, items: dict | None):
+        self.items = items or {}
+        self.meta = meta.set_index("metric")
+        self.values: dict[tuple, dict[int, float]] = {}
+        for key, group in done.groupby([*ROW, "metric"], sort=False):
+            self.values[key] = {int(seed): float(v) for seed, v in zip(group["seed"], group["value"])}
+        self.keys: dict[tuple, dict[int, str]] = {}
+        for row, group in done.drop_duplicates("key").groupby(ROW, sort=False):
+            self.keys[row] = {int(seed): k for seed, k in zip(group["seed"], group["key"])}
+
+    def _vectors(self, row: tuple, name: str) -> dict[int, Any]:
+        out = {}
+        for seed, key in self.keys.get(row, {}).items():
+            found = self.items.get((key, name))
+            if found is not None:
+                out[seed] = found
+        return out
+
+    def compare(self, row: tuple, other: tuple, metric: str) -> Comparison:
+        """Row ``row`` against row ``other`` on ``metric``: per-item test where both have the values,
+        else over seeds."""
+        test, name = (self.meta.at[metric, c] if metric in self.meta.index else None for c in ("test", "items"))
+        if isinstance(test, str) and isinstance(name, str):
+            a, b = self._vectors(row, name), self._vectors(other, name)
+            same = [s for s in set(a) & set(b) if a[s].items_id == b[s].items_id]
+            found = compare_items({s: a[s].values for s in same}, {s: b[s].values for s in same}, test)
+            if found.tested:
+                return found
+        return compare_seeds(self.values.get((*row, metric), {}), self.values.get((*other, metric), {}))
+
+
+def leaderboard_frame(results: pd.DataFrame, items: dict | None = None) -> pd.DataFrame:
+    """One row per dataset × profile × CNN budget × precision × noise × severity × model. Per metric: the
+    mean over seeds (``<metric>``), standard deviation over seeds (``_std``), the 95% interval
+    (``_ci_low``, ``_ci_high`` and its half-width ``_ci95``: over seeds when there are several, else over
+    test items), the rank among the models of its group (``_rank``, 1 is best), the paired test against
+    the best row (``_p_best``, its name in ``_test``; see :mod:`reports.significance`), that p-value after
+    Holm's correction over the rows of the table (``_p_holm``) and whether it fails to separate the row
+    from the best (``_tied``). ``items`` are the per-item values of :meth:`bench.store.Store.items`."""
     done = results[(results["status"] == "done") & results["metric"].notna()]
     meta = metric_meta(results)
     if done.empty:
         return pd.DataFrame(columns=ROW)
-    done = done.assign(value=pd.to_numeric(done["value"]), ci95=pd.to_numeric(done["ci95"]))
+    done = latest(done.assign(value=pd.to_numeric(done["value"]), ci95=pd.to_numeric(done["ci95"])))
+    evidence = Evidence(done, meta, items)
     cells: dict[tuple, dict[str, Any]] = {}
-    seeds: dict[tuple, dict[int, float]] = {}
     for key, group in done.groupby([*ROW, "metric"], sort=False):
         *row, metric = key
         s = summarise(group["value"].to_numpy(), group["ci95"].iloc[0] if len(group) == 1 else math.nan)
@@ -83,33 +140,35 @@ def leaderboard_frame(results: pd.DataFrame) -> pd.DataFrame:
         cells.setdefault(tuple(row), {}).update({
             metric: s.mean, f"{metric}_std": s.std, f"{metric}_ci95": half, f"{metric}_ci_low": s.low,
             f"{metric}_ci_high": s.high})
-        seeds[key] = _per_seed(group)
     board = pd.DataFrame([{**dict(zip(ROW, row)), **values} for row, values in cells.items()])
     extra = done.groupby(ROW).agg(seeds=("seed", "nunique"), input_psnr=("input_psnr", "mean")).reset_index()
     board = board.merge(extra, on=ROW)
+    g = len(GROUP)
     for _, m in meta.iterrows():
         name = m["metric"]
         if name not in board:
             board[name] = math.nan
             for suffix in ("_std", "_ci95", "_ci_low", "_ci_high"):
                 board[name + suffix] = math.nan
-        board[f"{name}_rank"] = board.groupby(GROUP)[name].rank(
+        board[f"{name}_rank"] = board.groupby(GROUP, dropna=False)[name].rank(
             ascending=not bool(m["higher_is_better"]), method="min").astype("Int64")
         rows = list(zip(*(board[c] for c in ROW), board[f"{name}_rank"]))
         best = {}
-        g = len(GROUP)
         for *row, rank in sorted(rows, key=lambda r: str(r[g])):
             if pd.notna(rank) and rank == 1:
                 best.setdefault(tuple(row[:g]), tuple(row))
-        board[f"{name}_p_best"] = [
-            math.nan if pd.isna(rank) or rank == 1 or tuple(row[:g]) not in best
-            else paired_p(seeds.get((*row, name), {}), seeds.get((*best[tuple(row[:g])], name), {}))
-            for *row, rank in rows]
-        board[f"{name}_tied"] = board[f"{name}_p_best"] >= ALPHA
+        tests = [NO_TEST if pd.isna(rank) or rank == 1 or tuple(row[:g]) not in best
+                 else evidence.compare(tuple(row), best[tuple(row[:g])], name) for *row, rank in rows]
+        board[f"{name}_p_best"] = [t.p for t in tests]
+        board[f"{name}_test"] = [t.test for t in tests]
+        board[f"{name}_p_holm"] = math.nan
+        for _, idx in board.groupby(TABLE, dropna=False).groups.items():
+            board.loc[idx, f"{name}_p_holm"] = holm(list(board.loc[idx, f"{name}_p_best"]))
+        board[f"{name}_tied"] = board[f"{name}_p_holm"] >= ALPHA
     ordered = ROW + ["seeds", "input_psnr"]
     for name in meta["metric"]:
         ordered += [name, f"{name}_std", f"{name}_ci95", f"{name}_ci_low", f"{name}_ci_high", f"{name}_rank",
-                    f"{name}_p_best", f"{name}_tied"]
+                    f"{name}_p_best", f"{name}_test", f"{name}_p_holm", f"{name}_tied"]
     return board[ordered].sort_values(ROW, kind="stable").reset_index(drop=True)
 
 
@@ -166,29 +225,53 @@ def _family_table(block: pd.DataFrame, fam: pd.DataFrame, results: pd.DataFrame,
     return Table(title, header, rows, lines, block["dataset"].iloc[0], block["noise"].iloc[0])
 
 
-def _profile(board: pd.DataFrame, profile: str) -> str:
-    """Titles name the profile only when the store mixes several."""
-    return f" ({profile} profile)" if board["profile"].nunique() > 1 else ""
+def protocols(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str, str], str]:
+    """(profile, CNN budget, precision) → how the CNNs were trained, in words, from the cells' profiles."""
+    out: dict[tuple[str, str, str], str] = {}
+    for record in records:
+        cell = record["cell"]
+        params = cell.get("profile_params") or {}
+        budget = cell.get("cnn_budget", CELL_DEFAULTS["cnn_budget"])
+        precision = cell.get("precision", CELL_DEFAULTS["precision"])
+        key = (cell["profile"], budget, precision)
+        if key in out:
+            continue
+        if budget == "steps":
+            text = f"CNN compute-matched: {params.get('cnn_steps', 0):,} steps each"
+        else:
+            epochs = params.get("cnn_epochs", 1)
+            text = (f"CNN equal epochs: {epochs} each, augmented {1 + params.get('augment_k', 2)}× the baseline's "
+                    "steps")
+        out[key] = text + (f", {precision}" if precision != "fp32" else "")
+    return out
+
+
+def table_title(key: tuple, protocol: dict[tuple[str, str, str], str], what: str) -> str:
+    """``dataset · noise · what · profile · CNN budget`` for a :data:`TABLE` key."""
+    dataset, profile, budget, precision, noise = key
+    return f"{dataset} · {noise} · {what} · {profile} · {protocol.get((profile, budget, precision), budget)}"
 
 
 MATCHED = ("psnr", "acc_noisy")  # the metrics compared across noises at matched severity
 
 
-def _matched_severity(board: pd.DataFrame, meta: pd.DataFrame) -> list[Table]:
+def _matched_severity(board: pd.DataFrame, meta: pd.DataFrame, protocol: dict) -> list[Table]:
     """Per dataset and metric: models × severity against noises. Severities are calibrated to the same
     input PSNR for every noise, so a row compares noise types at equal strength."""
     tables: list[Table] = []
     for metric in (m for m in MATCHED if m in set(meta["metric"])):
         arrow = "↑" if bool(meta.set_index("metric").loc[metric, "higher_is_better"]) else "↓"
-        for (dataset, profile), block in board[board["severity"] > 0].groupby(["dataset", "profile"], sort=True):
+        by = ["dataset", "profile", "cnn_budget", "precision"]
+        for (dataset, profile, budget, precision), block in board[board["severity"] > 0].groupby(by, sort=True):
             wide = block.pivot_table(index=["severity", "model"], columns="noise", values=metric, aggfunc="mean")
             wide = wide.dropna(how="all")
             if wide.empty or wide.shape[1] < 2:
                 continue
             rows = [[(str(sev), ""), (model, ""), *((_plain(v), "") for v in values)]
                     for (sev, model), values in zip(wide.index, wide.to_numpy())]
-            tables.append(Table(f"{dataset}{_profile(board, profile)} · {metric} {arrow} by noise at matched severity",
-                                ["severity", "model", *wide.columns], rows, dataset=dataset))
+            title = table_title((dataset, profile, budget, precision, "every noise"), protocol,
+                                f"{metric} {arrow} by noise at matched severity")
+            tables.append(Table(title, ["severity", "model", *wide.columns], rows, dataset=dataset))
     return tables
 
 
@@ -214,36 +297,54 @@ def _figures_not_drawn(records: list[dict[str, Any]]) -> Table | None:
 
 
 def leaderboard_tables(board: pd.DataFrame, results: pd.DataFrame, records: list[dict[str, Any]]) -> list[Table]:
-    """Every table of the leaderboard in order: per dataset × noise one per metric family, then the
-    matched-severity comparisons, cells skipped or failed, figures not drawn."""
+    """Every table of the leaderboard in order: per dataset × noise × profile × CNN budget one per metric
+    family, then the matched-severity comparisons, cells skipped or failed, figures not drawn. A family
+    that involves no CNN (all but the downstream one) has the same values under every CNN budget: its
+    table is shown once, and its title names the budgets it stands for."""
     meta = metric_meta(results)
     shown = meta[~meta["detail"]]
+    protocol = protocols(records)
     tables: list[Table] = []
     if not board.empty:
-        for (dataset, profile, noise), block in board.groupby(["dataset", "profile", "noise"], sort=True):
+        seen: dict[tuple, Table] = {}
+        for key, block in sorted(board.groupby(TABLE), key=lambda kv: table_order(kv[0])):
+            dataset, profile, budget, precision, noise = key
             for family, fam in shown.groupby("family", sort=False):
-                table = _family_table(block, fam, results, f"{dataset}{_profile(board, profile)} · {noise} · "
-                                                           f"{FAMILY_TITLES.get(family, family)}")
-                if table is not None:
-                    tables.append(table)
-        tables += _matched_severity(board, meta)
+                what = FAMILY_TITLES.get(family, family)
+                table = _family_table(block, fam, results, table_title(key, protocol, what))
+                if table is None:
+                    continue
+                same = seen.get((dataset, profile, precision, noise, family))
+                if family != "downstream" and same is not None and same.rows == table.rows:
+                    same.title += f"; the same under {protocol.get((profile, budget, precision), budget)}"
+                    continue
+                seen.setdefault((dataset, profile, precision, noise, family), table)
+                tables.append(table)
+        tables += _matched_severity(board, meta, protocol)
     return tables + [t for t in (_not_done(results), _figures_not_drawn(records)) if t is not None]
 
 
 LEGEND = ("Values are means over seeds ± their standard deviation with the 95% interval of the mean in "
           "brackets; with one seed, the value ± the half-width of its 95% interval over test images. "
           "↑ higher is better, ↓ lower is better; **bold** is the best model at that severity, and ≈ marks "
-          "a row whose gap to the best a paired t-test over seeds does not support (p ≥ 0.05). "
-          "`input PSNR` is the noisy input against the clean image. `baseline` is the reference CNN "
-          "trained on the limited subset alone.")
+          "a row whose gap to the best is not supported (p ≥ 0.05 after Holm's correction over the rows of "
+          "its table): every model is scored on the same test images, so accuracies are compared by the "
+          "exact McNemar test on per-image correctness and the other per-image values (BCE, SSIM, the "
+          "per-image MSE behind PSNR, silhouette, likelihoods) by a paired t-test over images; several "
+          "seeds are combined by a random-effects meta-analysis over seeds, so a gap that seeds make and "
+          "unmake is not supported. davies_bouldin, kmeans_nmi and active_units have no per-image values: "
+          "they are compared over seeds only (no mark with one seed). The test and both p-values of every "
+          "row are in leaderboard.csv. `input PSNR` is the noisy input against the clean image. `baseline` "
+          "is the reference CNN trained on the limited subset alone; each title names the CNN budget.")
 
 
 def _escape(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(tables: list[Table], *, empty: bool = False) -> str:
-    lines = ["# Leaderboard", "", "No cell finished." if empty else LEGEND, ""]
+def render_markdown(tables: list[Table], *, empty: bool = False, preface: list[str] | None = None) -> str:
+    """The leaderboard page; ``preface`` lines (the verdict, notices) come before the tables."""
+    lines = ["# Leaderboard", "", "No cell finished." if empty else LEGEND, "", *(preface or [])]
     for table in tables:
         rows = [[_escape(f"**{text}**" if mark == "best" else f"{text} ≈" if mark == "tied" else text)
                  for text, mark in row] for row in table.rows]

@@ -51,9 +51,14 @@ def write_reports(store: Store, out_dir: Path, formats: tuple[str, ...] = FORMAT
             target = out_dir / name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(store.artifact(key, name) or b"")
+    from .verdict import render_verdict_markdown, verdict, verdict_preamble
+
     results = results_frame(records)
-    board = leaderboard_frame(results)
+    items = store.items()
+    board = leaderboard_frame(results, items)
     tables = leaderboard_tables(board, results, records)
+    blocks = verdict(board, results, records, items)
+    notices = [n for n in (untested_notice(records),) if n]
     figure_paths = {r["cell"]["key"]: r["figures"]["accuracy"] for r in records
                     if r["status"] == "done" and "accuracy" in (r.get("figures") or {})}
     write_accuracy_figures(results, out_dir, figure_paths)
@@ -61,14 +66,31 @@ def write_reports(store: Store, out_dir: Path, formats: tuple[str, ...] = FORMAT
         results.to_csv(out_dir / "results.csv", index=False)
         board.to_csv(out_dir / "leaderboard.csv", index=False)
     if "md" in formats:
-        (out_dir / "leaderboard.md").write_text(render_markdown(tables, empty=board.empty), encoding="utf-8")
+        preface = [*(f"> {n}\n" for n in notices), *render_verdict_markdown(blocks, board)]
+        (out_dir / "leaderboard.md").write_text(render_markdown(tables, empty=board.empty, preface=preface),
+                                                encoding="utf-8")
     timing_paths = write_timing(store, out_dir, formats)
     if "html" in formats:
         data = _report_data(store, out_dir, records, tables)
         data.timing = timing_tables(timing_frame(store.timings()))
+        data.verdict, data.notices = blocks, notices
+        data.verdict_preamble = verdict_preamble(board) if blocks else ""
         (out_dir / "report.html").write_text(render_html(data), encoding="utf-8")
     state_file.write_text(json.dumps(state))
     return paths + timing_paths
+
+
+def untested_notice(records: list[dict[str, Any]]) -> str | None:
+    """One line when the store holds cells from before per-image values were kept: their rows' marks can
+    only come from a test over seeds."""
+    old = [r for r in records if r["status"] == "done" and r.get("metrics")
+           and all(m.get("test") is None and m.get("items") is None for m in r["metrics"])]
+    if not old:
+        return None
+    return (f"{len(old)} of the stored cells were computed by a bench that did not keep per-image values: their "
+            "rows are compared only over seeds (a paired t-test, no mark with one seed) and their CNNs ran "
+            "the equal-epochs protocol. Run their grid again to get the per-image tests and the "
+            "compute-matched protocol.")
 
 
 def _first_seed(records: list[dict[str, Any]]) -> dict[tuple, int]:

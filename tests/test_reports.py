@@ -13,7 +13,8 @@ from scipy import stats
 
 from bench.store import Store
 from reports import leaderboard_frame, results_frame, write_reports
-from reports.stats import paired_p, summarise
+from reports.significance import compare_seeds
+from reports.stats import summarise
 
 
 def _record(model: str, seed: int, value: float, *, status: str = "done", reason: str | None = None) -> dict:
@@ -46,12 +47,14 @@ def test_the_interval_over_seeds_is_students_t_on_their_mean():
     assert math.isnan(one.std) and (one.low, one.high) == pytest.approx((0.4, 0.6))
 
 
-def test_the_paired_test_pairs_values_by_seed():
-    assert paired_p({0: 1.0, 1: 2.0}, {0: 1.0, 1: 2.0}) == 1.0  # identical
-    assert paired_p({0: 1.0, 1: 2.0}, {0: 0.5, 1: 1.5}) == 0.0  # a constant gap, however small the spread
-    assert math.isnan(paired_p({0: 1.0}, {0: 2.0}))  # one seed: no test
+def test_without_per_image_values_the_paired_test_pairs_values_by_seed():
+    assert compare_seeds({0: 1.0, 1: 2.0}, {0: 1.0, 1: 2.0}).p == 1.0  # identical
+    assert compare_seeds({0: 1.0, 1: 2.0}, {0: 0.5, 1: 1.5}).p == 0.0  # a constant gap, however small the spread
+    assert math.isnan(compare_seeds({0: 1.0}, {0: 2.0}).p)  # one seed: no test
     a, b = {0: 0.80, 1: 0.81, 2: 0.82}, {0: 0.79, 1: 0.83, 2: 0.80}
-    assert paired_p(b, a) == pytest.approx(stats.ttest_rel([0.79, 0.83, 0.80], [0.80, 0.81, 0.82]).pvalue)
+    found = compare_seeds(b, a)
+    assert found.p == pytest.approx(stats.ttest_rel([0.79, 0.83, 0.80], [0.80, 0.81, 0.82]).pvalue)
+    assert found.test == "paired t over seeds (3)"
 
 
 def test_the_leaderboard_shows_mean_std_and_interval_over_seeds(constructed):

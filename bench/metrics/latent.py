@@ -23,9 +23,12 @@ ACTIVE_UNIT_THRESHOLD = 0.01  # Cov_x E[z_u] above this: the unit carries inform
 def _metrics(suffix: str) -> dict[str, Metric]:
     which = "noisy" if suffix else "clean"
     return {
-        "knn": Metric(f"knn_acc{suffix}", FAMILY, True, "", f"5-NN accuracy of {which} test codes, fit on training codes"),
-        "probe": Metric(f"probe_acc{suffix}", FAMILY, True, "", f"linear-probe (logistic regression) accuracy, {which} codes"),
-        "silhouette": Metric(f"silhouette{suffix}", FAMILY, True, "", f"silhouette of the true classes, {which} codes, in [-1, 1]"),
+        "knn": Metric(f"knn_acc{suffix}", FAMILY, True, "", f"5-NN accuracy of {which} test codes, fit on training codes",
+                      test="mcnemar"),
+        "probe": Metric(f"probe_acc{suffix}", FAMILY, True, "", f"linear-probe (logistic regression) accuracy, {which} codes",
+                        test="mcnemar"),
+        "silhouette": Metric(f"silhouette{suffix}", FAMILY, True, "", f"silhouette of the true classes, {which} codes, in [-1, 1]",
+                             test="paired-t"),
         "db": Metric(f"davies_bouldin{suffix}", FAMILY, False, "", f"Davies-Bouldin index of the true classes, {which} codes"),
         "nmi": Metric(f"kmeans_nmi{suffix}", FAMILY, True, "", f"NMI of k-means clusters with the classes, {which} codes"),
     }

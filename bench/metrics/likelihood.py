@@ -15,8 +15,9 @@ from torch.nn import functional as F
 from .metric import Metric, MetricResult
 
 FAMILY = "likelihood"
-NEG_ELBO = Metric("neg_elbo", FAMILY, False, "nats", "negative ELBO per test image (BCE + KL)")
-IW_NLL = Metric("iw_nll", FAMILY, False, "nats", "importance-weighted estimate of -log p(x) per test image")
+NEG_ELBO = Metric("neg_elbo", FAMILY, False, "nats", "negative ELBO per test image (BCE + KL)", test="paired-t")
+IW_NLL = Metric("iw_nll", FAMILY, False, "nats", "importance-weighted estimate of -log p(x) per test image",
+                test="paired-t")
 LIKELIHOOD = (NEG_ELBO, IW_NLL)
 _LOG_2PI = math.log(2 * math.pi)
 

@@ -1,4 +1,5 @@
-"""What a metric is (name, direction, unit) and what scoring one produces (value with an interval)."""
+"""What a metric is (name, direction, unit, paired test) and what scoring one produces (value with an
+interval, and the per-item values that let reports test one model against another on the same items)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,10 @@ import math
 from dataclasses import dataclass
 
 import torch
+
+#: Paired tests over test items. ``mcnemar``: per-item correctness (0/1), exact McNemar; ``paired-t``:
+#: per-item values, paired t-test on their differences. A metric with neither is tested over seeds only.
+TESTS = ("mcnemar", "paired-t")
 
 
 @dataclass(frozen=True)
@@ -16,11 +21,22 @@ class Metric:
     unit: str
     summary: str
     detail: bool = False  # a breakdown (e.g. per severity): in the CSVs, not in the markdown tables
+    test: str | None = None  # one of TESTS: how two models are compared on the same test items
+    items: str | None = None  # the per-item values that test uses, when they are another metric's (psnr: mse)
+
+    @property
+    def items_name(self) -> str | None:
+        """Name of the per-item vector this metric is tested on (None: no per-item test)."""
+        return None if self.test is None else self.items or self.name
 
     def result(self, per_item: torch.Tensor) -> "MetricResult":
-        """The mean of per-item values, with the 95% interval of the mean over the items."""
+        """The mean of per-item values, with the 95% interval of the mean over the items; a metric with
+        a paired test keeps the values for it."""
         values = torch.as_tensor(per_item).double().flatten()
-        return self.estimate(values.mean().item(), values)
+        result = self.estimate(values.mean().item(), values)
+        if self.test is not None and self.items is None:
+            return MetricResult(self, result.value, result.ci95, result.n, per_item=values.float())
+        return result
 
     def estimate(self, value: float, influence: torch.Tensor | None = None) -> "MetricResult":
         """``value`` with a normal 95% interval whose standard error is that of the mean of the
@@ -45,6 +61,7 @@ class MetricResult:
     ci95: float  # half-width of the 95% interval of the mean over test items; NaN when none
     n: int
     note: str | None = None
+    per_item: torch.Tensor | None = None  # values per test item, for the paired test of reports
 
     def as_row(self) -> dict:
         m = self.metric
@@ -58,4 +75,6 @@ class MetricResult:
             "unit": m.unit,
             "detail": m.detail,
             "note": self.note,
+            "test": m.test,
+            "items": m.items_name,
         }

@@ -11,11 +11,15 @@ from torch.nn import functional as F
 from .metric import Metric, MetricResult
 
 FAMILY = "reconstruction"
-BCE = Metric("bce", FAMILY, False, "nats", "binary cross-entropy summed over pixels, per image")
-MSE = Metric("mse", FAMILY, False, "", "mean squared error per pixel")
-PSNR = Metric("psnr", FAMILY, True, "dB", "peak signal-to-noise ratio of the reconstruction, range 1")
-SSIM = Metric("ssim", FAMILY, True, "", "structural similarity, Gaussian window 11, sigma 1.5")
-PSNR_GAIN = Metric("psnr_gain", FAMILY, True, "dB", "PSNR of the reconstruction minus PSNR of the noisy input")
+BCE = Metric("bce", FAMILY, False, "nats", "binary cross-entropy summed over pixels, per image", test="paired-t")
+MSE = Metric("mse", FAMILY, False, "", "mean squared error per pixel", test="paired-t")
+# PSNR is a monotone function of the mean MSE, and every model of a comparison gets the same noisy inputs,
+# so PSNR and its gain are tested on the per-image MSE.
+PSNR = Metric("psnr", FAMILY, True, "dB", "peak signal-to-noise ratio of the reconstruction, range 1",
+              test="paired-t", items="mse")
+SSIM = Metric("ssim", FAMILY, True, "", "structural similarity, Gaussian window 11, sigma 1.5", test="paired-t")
+PSNR_GAIN = Metric("psnr_gain", FAMILY, True, "dB", "PSNR of the reconstruction minus PSNR of the noisy input",
+                   test="paired-t", items="mse")
 RECONSTRUCTION = (BCE, MSE, PSNR, SSIM, PSNR_GAIN)
 
 BATCH = 1000  # images per forward pass and per SSIM call: bounds memory on the full test set
