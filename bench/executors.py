@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Iterator
 
 from registry import BenchError
 
@@ -96,21 +97,53 @@ def _restored_environ(environ: dict[str, str]) -> Iterator[None]:
         os.environ.update(environ)
 
 
+class Channel:
+    """Records sent from workers to this process while their tasks run: ``put`` in a worker (the object
+    is picklable), ``drain`` here (never blocks). Backed by a multiprocessing manager's queue or a Dask
+    queue."""
+
+    def __init__(self, queue: Any, dask: bool = False):
+        self.queue, self.dask = queue, dask
+
+    def put(self, item: Any) -> None:
+        self.queue.put(item)
+
+    def drain(self) -> list[Any]:
+        if self.dask:
+            return list(self.queue.get(batch=True))
+        items = []
+        while True:
+            try:
+                items.append(self.queue.get_nowait())
+            except queue.Empty:
+                return items
+
+
+@dataclass
+class Pool:
+    executor: Executor
+    channel: Channel
+
+
 @contextmanager
-def open_executor(spec: ExecutorSpec) -> Iterator[Executor]:
-    """The executor of ``spec`` (not for ``local``, which the runner drives itself), shut down on exit."""
+def open_executor(spec: ExecutorSpec) -> Iterator[Pool]:
+    """The executor of ``spec`` (not for ``local``, which the runner drives itself) and a channel its
+    tasks send records back on, shut down on exit."""
     if spec.kind == "processes":
         # spawn: a forked child would inherit torch's thread pools and the parent's locks
-        pool = ProcessPoolExecutor(spec.workers, mp_context=multiprocessing.get_context("spawn"))
-        try:
-            yield pool
-        except BaseException:  # Ctrl-C or an error: do not wait for the groups still running
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        pool.shutdown(wait=True)
+        context = multiprocessing.get_context("spawn")
+        with context.Manager() as manager:
+            pool = ProcessPoolExecutor(spec.workers, mp_context=context)
+            try:
+                yield Pool(pool, Channel(manager.Queue()))
+            except BaseException:  # Ctrl-C or an error: do not wait for the groups still running
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+            pool.shutdown(wait=True)
         return
     Client, LocalCluster = _dask()
     import dask
+    from distributed import Queue
 
     environ = dict(os.environ)  # Dask's nannies set OMP_NUM_THREADS=1 & co. in this process's environment
     with _restored_environ(environ), dask.config.set({"distributed.scheduler.allowed-failures": DASK_ALLOWED_FAILURES,
@@ -127,7 +160,7 @@ def open_executor(spec: ExecutorSpec) -> Iterator[Executor]:
                 raise BenchError(f"cannot reach the Dask scheduler at {spec.address}: {exc}; start one with "
                                  "'dask scheduler' or use --executor dask-local:N") from None
         try:
-            yield client.get_executor(pure=False)
+            yield Pool(client.get_executor(pure=False), Channel(Queue(client=client), dask=True))
         finally:
             client.close()
             if cluster is not None:

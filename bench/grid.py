@@ -38,6 +38,9 @@ class Cell:
     noise_label: str = ""
     noise_overrides: dict[str, Any] = field(default_factory=dict, hash=False)  # given by the user
     train_noise: bool = False  # the training set itself is corrupted (the noisy-training-set scenario)
+    #: the model is trained on this cell's noise (a denoising model, or --train-noise): one model per noise
+    #: and severity instead of one per (dataset, seed). Follows from the model's spec, so not in the key.
+    model_sees_noise: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model_label", self.model_label or self.model)
@@ -140,7 +143,8 @@ def plan(
                             dataset_fingerprint=loaded[dataset].fingerprint, skip=skip,
                             model_label=variant_label(m_name, m_over) + ("@noisy-train" if train_noise and model else ""),
                             noise_label=variant_label(n_name, n_over), noise_overrides=dict(n_over),
-                            train_noise=train_noise and model is not None)
+                            train_noise=train_noise and model is not None,
+                            model_sees_noise=model is not None and (train_noise or model[2].spec.denoising))
 
             def levels(noise: tuple[str, dict]) -> list[int]:
                 spec = registry.spec("noises", noise[0])

@@ -1,8 +1,10 @@
-"""Running a grid's cells through an executor (``processes:N``, Dask): the cells are grouped as the local
-runner would run them back to back (one dataset, seed and model per group, so a model is trained once per
-group), each group runs in a worker, and the worker returns the records to this process, which alone
-writes the store. Workers write checkpoints into the run's ``checkpoints/`` (on Dask, workers on other
-machines need it on a shared file system; without it they retrain).
+"""Running a grid's cells through an executor (``processes:N``, Dask): the cells are grouped so that work
+they share runs once (one group per trained model: a plain model's cells together, a denoising model's
+per noise and severity; the baseline CNN's cells together), the dearest groups start first, each group
+runs in a worker, and the worker sends each cell's record back as soon as the cell ends; this process
+alone writes the store, one cell at a time, and prints a line per cell. Workers write checkpoints into
+the run's ``checkpoints/`` (the baseline CNN under a file lock, so workers on one machine train it once;
+on Dask, workers on other machines need the directory on a shared file system, else they retrain).
 
 Results do not depend on the executor: every random draw of a cell is seeded from the cell, a worker
 checks that its dataset has the fingerprint the cell was planned with, and the threads per cell (torch's
@@ -17,7 +19,8 @@ from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
-from .executors import ExecutorSpec, open_executor
+from .cost import expected_costs
+from .executors import Channel, ExecutorSpec, open_executor
 from .grid import BASELINE, Cell
 from .progress import Progress
 from .provenance import environment, now
@@ -37,6 +40,7 @@ class GroupTask:
     data_root: str
     device: str
     threads: int
+    channel: Channel  # where each cell's (record, artifacts) goes as soon as it ends
 
 
 _WORKER: dict[str, Any] = {}
@@ -70,19 +74,25 @@ def _worker_runner(task: GroupTask):
     return _WORKER["runner"]
 
 
-def run_group(task: GroupTask) -> list[tuple[dict[str, Any], dict[str, bytes]]]:
-    """Run ``task``'s cells in order in this (worker) process; their records and artifacts."""
+def run_group(task: GroupTask) -> list[str]:
+    """Run ``task``'s cells in order in this (worker) process, sending each one's record and artifacts on
+    the task's channel as it ends; the keys sent."""
     runner = _worker_runner(task)
     quiet = Progress(quiet=True)
-    return [runner.run_cell(cell, quiet) for cell in task.cells]
+    for cell in task.cells:
+        task.channel.put(runner.run_cell(cell, quiet))
+    return [cell.key for cell in task.cells]
 
 
 def groups(cells: list[Cell]) -> list[tuple[Cell, ...]]:
-    """Cells grouped as the local runner runs them back to back: per dataset, seed, profile and model."""
+    """Cells grouped by the trained model they share, in plan order: per dataset, seed, profile and model,
+    and for a model trained on its cell's noise also per noise and severity; the baseline CNN's cells of
+    a dataset, seed and profile form one group."""
     grouped: dict[tuple, list[Cell]] = defaultdict(list)
     for cell in cells:
-        grouped[(cell.dataset, cell.seed, cell.profile.name, cell.model_label if cell.model != BASELINE else "")
-                ].append(cell)
+        own = (cell.noise_label, cell.severity) if cell.model_sees_noise else ()
+        grouped[(cell.dataset, cell.seed, cell.profile.name, cell.model_label if cell.model != BASELINE else "",
+                 *own)].append(cell)
     return [tuple(g) for g in grouped.values()]
 
 
@@ -94,58 +104,72 @@ def _failed(cell: Cell, reason: str, device: str) -> dict[str, Any]:
 
 def run_parallel(spec: ExecutorSpec, cells: list[Cell], store: Store, *, rerun: str | None, run_id: int | None,
                  progress: Progress, device: str, threads: int) -> RunSummary:
-    """Compute the cells of ``cells`` the store lacks through the executor of ``spec``; store each group's
-    records as it comes back."""
+    """Compute the cells of ``cells`` the store lacks through the executor of ``spec``, the dearest groups
+    first; store and report each cell as its record arrives."""
     from .data import data_root
 
     summary = RunSummary()
     statuses = store.statuses([c.key for c in cells])
     todo = [c for c in cells if needs_computing(statuses.get(c.key), rerun)]
     summary.reused = len(cells) - len(todo)
-    labels = {c.key: c.label for c in todo}
-    pending = dict(enumerate(groups(todo)))
+    costs = expected_costs(todo)
+    by_key = {c.key: c for c in todo}
+    ordered = sorted(groups(todo), key=lambda g: -sum(costs[c.key] for c in g))  # longest first: less idle at the end
+    pending = dict(enumerate(ordered))
     attempts: dict[int, int] = defaultdict(int)
+    stored: set[str] = set()
     checkpoints = str(store.path.parent / "checkpoints")
 
-    def keep(records: list[tuple[dict[str, Any], dict[str, bytes]]]) -> None:
-        for record, artifacts in records:
-            store.add(record, artifacts, run_id=run_id)
-            summary.computed += 1
-            if record["status"] == "failed":
-                summary.failed += 1
-                summary.failures.append(f"{labels[record['cell']['key']]}: {record['reason']}")
-            summary.skipped += record["status"] == "skipped"
-            progress.end_cell(labels[record["cell"]["key"]], record["status"], record.get("wall_s") or 0.0)
+    def keep(record: dict[str, Any], artifacts: dict[str, bytes]) -> None:
+        key = record["cell"]["key"]
+        if key in stored:
+            return
+        store.add(record, artifacts, run_id=run_id)
+        stored.add(key)
+        summary.count(record, by_key[key].label)
+        progress.end_cell(by_key[key].label, record["status"], record.get("wall_s") or 0.0, costs[key])
 
-    progress.begin(len(todo))
+    def unfinished(i: int) -> tuple[Cell, ...]:
+        return tuple(c for c in pending[i] if c.key not in stored)
+
+    progress.begin(len(todo), sum(costs.values()))
     try:
         while pending:
-            with open_executor(spec) as executor:
-                futures = {executor.submit(run_group, GroupTask(group, checkpoints, str(data_root()), device, threads)): i
-                           for i, group in pending.items()}
+            with open_executor(spec) as pool:
+                futures = {pool.executor.submit(run_group, GroupTask(unfinished(i), checkpoints, str(data_root()),
+                                                                      device, threads, pool.channel)): i
+                           for i in pending}
                 broken = False
                 while futures and not broken:
-                    done, _ = wait(futures, return_when=FIRST_COMPLETED)
+                    done, _ = wait(futures, timeout=0.5, return_when=FIRST_COMPLETED)
+                    for record, artifacts in pool.channel.drain():
+                        keep(record, artifacts)
                     for future in done:
                         i = futures.pop(future)
                         try:
-                            records = future.result()
+                            future.result()
                         except BrokenExecutor:  # a worker process died: this group and the unfinished ones
                             broken = True
                             attempts[i] += 1
                             continue
                         except Exception as exc:  # the task itself failed on the worker (or Dask gave up)
-                            records = [(_failed(c, f"worker failed: {type(exc).__name__}: {exc}", device), {})
-                                       for c in pending[i]]
-                        keep(records)
+                            for cell in unfinished(i):
+                                keep(_failed(cell, f"worker failed: {type(exc).__name__}: {exc}", device), {})
+                        for record, artifacts in pool.channel.drain():  # sent before the task returned
+                            keep(record, artifacts)
+                        for cell in unfinished(i):
+                            keep(_failed(cell, "its worker returned without sending the cell's result", device), {})
                         del pending[i]
                 if broken:
                     for future, i in futures.items():
                         future.cancel()
                         attempts[i] += 1
-                    for i in [i for i in pending if attempts[i] > RETRIES]:
-                        keep([(_failed(c, f"its worker process died {attempts[i]} times", device), {})
-                              for c in pending.pop(i)])
+                    for record, artifacts in pool.channel.drain():
+                        keep(record, artifacts)
+                    for i in [i for i in pending if attempts[i] > RETRIES or not unfinished(i)]:
+                        for cell in unfinished(i):
+                            keep(_failed(cell, f"its worker process died {attempts[i]} times", device), {})
+                        del pending[i]
     finally:
         progress.close()
     return summary

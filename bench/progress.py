@@ -1,4 +1,7 @@
-"""Progress over cells and epochs: bars on a terminal, one plain line per cell otherwise."""
+"""Progress over cells and epochs: bars on a terminal, one plain line per cell otherwise.
+
+The remaining time is estimated from the cells' expected costs (:mod:`bench.cost`), not their count: a
+grid's first cells train the baseline CNN and the models, its last ones may reuse them."""
 
 from __future__ import annotations
 
@@ -9,22 +12,38 @@ from typing import TextIO
 from tqdm import tqdm
 
 
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
 class Progress:
-    """Call :meth:`begin` with the number of cells to compute, then the per-cell and per-epoch hooks."""
+    """Call :meth:`begin` with the number of cells to compute (and their summed expected cost), then the
+    per-cell and per-epoch hooks."""
 
     def __init__(self, *, quiet: bool = False, stream: TextIO | None = None):
         self.stream = stream or sys.stderr
         self.quiet = quiet
         self.interactive = not quiet and self.stream.isatty()
         self.total = self.done = 0
+        self.total_cost = self.done_cost = 0.0
         self._cells: tqdm | None = None
         self._epochs: tqdm | None = None
         self._started = time.perf_counter()
 
-    def begin(self, total: int) -> None:
+    def begin(self, total: int, cost: float | None = None) -> None:
         self.total, self.done, self._started = total, 0, time.perf_counter()
+        self.total_cost, self.done_cost = (float(total) if cost is None else cost), 0.0
         if self.interactive:
-            self._cells = tqdm(total=total, unit="cell", file=self.stream, dynamic_ncols=True)
+            self._cells = tqdm(total=total, unit="cell", file=self.stream, dynamic_ncols=True,
+                               bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
+
+    def eta(self) -> str:
+        """Seconds left, from the time the cost done so far took; "?" before any cost is done."""
+        if self.done_cost <= 0:
+            return "?"
+        elapsed = time.perf_counter() - self._started
+        return _duration(elapsed * max(0.0, self.total_cost - self.done_cost) / self.done_cost)
 
     def start_cell(self, label: str) -> None:
         if self._cells is not None:
@@ -45,14 +64,14 @@ class Progress:
             self._epochs.close()
             self._epochs = None
 
-    def end_cell(self, label: str, status: str, seconds: float) -> None:
+    def end_cell(self, label: str, status: str, seconds: float, cost: float = 1.0) -> None:
         self.done += 1
+        self.done_cost += cost
         if self._cells is not None:
+            self._cells.set_postfix_str(f"eta {self.eta()}")
             self._cells.update(1)
         elif not self.quiet:
-            elapsed = time.perf_counter() - self._started
-            eta = elapsed / self.done * (self.total - self.done)
-            print(f"[{self.done}/{self.total}] {label}: {status} in {seconds:.1f}s (eta {eta:.0f}s)",
+            print(f"[{self.done}/{self.total}] {label}: {status} in {seconds:.1f}s (eta {self.eta()})",
                   file=self.stream, flush=True)
 
     def close(self) -> None:

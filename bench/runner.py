@@ -17,6 +17,7 @@ from registry import Registry
 
 from . import downstream, figures
 from .checkpoints import Checkpoints, training_key
+from .cost import expected_costs
 from .cnn import Fit
 from .data import LoadedDataset, subset
 from .grid import BASELINE, Cell, noise_params_at
@@ -123,22 +124,19 @@ class Runner:
         todo = [cell for cell in cells if needs_computing(statuses.get(cell.key), rerun)]
         summary.reused = len(cells) - len(todo)
         progress = self.progress or Progress(quiet=True)
-        progress.begin(len(todo))
+        costs = expected_costs(todo)
+        progress.begin(len(todo), sum(costs.values()))
         try:
             for cell in todo:
                 if rerun != "all" and not needs_computing(self.store.status(cell.key), rerun):
                     summary.reused += 1  # another process on the same store finished it meanwhile
-                    progress.end_cell(cell.label, "stored by another run", 0.0)
+                    progress.end_cell(cell.label, "stored by another run", 0.0, costs[cell.key])
                     continue
                 progress.start_cell(cell.label)
                 record, artifacts = self.run_cell(cell, progress)
                 self.store.add(record, artifacts, run_id=self.run_id)
-                summary.computed += 1
-                if record["status"] == "failed":
-                    summary.failed += 1
-                    summary.failures.append(f"{cell.label}: {record['reason']}")
-                summary.skipped += record["status"] == "skipped"
-                progress.end_cell(cell.label, record["status"], record["wall_s"])
+                summary.count(record, cell.label)
+                progress.end_cell(cell.label, record["status"], record["wall_s"], costs[cell.key])
         finally:
             progress.close()
         return summary

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -12,3 +13,11 @@ class RunSummary:
     skipped: int = 0
     reused: int = 0  # cells already in the store, not computed again
     failures: list[str] = field(default_factory=list)
+
+    def count(self, record: dict[str, Any], label: str) -> None:
+        """Count a computed cell's record."""
+        self.computed += 1
+        if record["status"] == "failed":
+            self.failed += 1
+            self.failures.append(f"{label}: {record['reason']}")
+        self.skipped += record["status"] == "skipped"
