@@ -24,7 +24,7 @@ REL_CE = Metric("rel_ce", FAMILY, False, "",
                 "relative corruption error: summed errors over severities, against the baseline CNN's",
                 test="paired-t", items="acc_corrupted")
 DOWNSTREAM = (ACC_CLEAN, ACC_NOISY, ACC_CORRUPTED, REL_CE)
-BATCH_SIZE = 128
+EQUAL_EPOCHS_LR = 1e-3  # the constant learning rate of the equal-epochs protocol (as it was published)
 
 
 def acc_at(severity: int) -> Metric:
@@ -62,14 +62,17 @@ def new_cnn(x: torch.Tensor, classes: int) -> ReferenceCNN:
     return ReferenceCNN(tuple(x.shape[1:]), classes).to(x.device)
 
 
-def train_cnn(x: torch.Tensor, y: torch.Tensor, classes: int, *, profile: Profile,
+def train_cnn(x: torch.Tensor, y: torch.Tensor, classes: int, *, profile: Profile, baseline_size: int,
               cnn: ReferenceCNN | None = None) -> tuple[ReferenceCNN, Fit]:
-    """The reference CNN trained on ``x`` under the profile's budget: ``profile.cnn_steps`` optimizer
-    steps whatever the size of ``x`` (compute-matched), or ``profile.cnn_epochs`` passes over it."""
+    """The reference CNN trained on ``x`` under the profile's budget: compute-matched, the optimizer steps
+    the profile gives a baseline of ``baseline_size`` images, whatever the size of ``x``; or equal epochs,
+    ``profile.cnn_epochs`` passes over ``x`` at the constant learning rate of the original protocol."""
     cnn = cnn if cnn is not None else new_cnn(x, classes)
-    budget = {"steps": profile.cnn_steps} if profile.cnn_budget == "steps" else {"epochs": profile.cnn_epochs}
-    fit = train_classifier(cnn, x, y, batch_size=BATCH_SIZE, lr=profile.cnn_lr, precision=profile.precision,
-                           **budget)
+    if profile.cnn_budget == "steps":
+        budget = {"steps": profile.cnn_steps(baseline_size), "lr": profile.cnn_lr}
+    else:
+        budget = {"epochs": profile.cnn_epochs, "lr": EQUAL_EPOCHS_LR}
+    fit = train_classifier(cnn, x, y, batch_size=profile.cnn_batch, precision=profile.precision, **budget)
     return cnn, fit
 
 

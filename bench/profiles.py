@@ -22,9 +22,11 @@ class Profile:
     ``train_size`` images are drawn from the training split with the cell's seed (all of it when the
     split is smaller); ``test_size=None`` scores on the full test split. ``max_epochs=None`` trains for
     the model's own protocol epochs; an int caps them. ``batch_size=None`` uses the model's own.
-    ``cnn_budget`` picks the downstream protocol (see :data:`BUDGETS`): ``cnn_steps`` optimizer steps
-    for every CNN with a learning rate decaying from ``cnn_lr`` to 0, or ``cnn_epochs`` passes at a
-    constant ``cnn_lr``. ``precision`` is the CNN's arithmetic (``fp32`` or ``bf16``).
+    ``cnn_budget`` picks the downstream protocol (see :data:`BUDGETS`). Under ``steps`` every CNN of a
+    comparison takes the optimizer steps of ``cnn_matched_epochs`` passes over the baseline's training
+    subset (:meth:`cnn_steps`), with a learning rate decaying from ``cnn_lr`` to 0; under ``epochs`` each
+    CNN takes ``cnn_epochs`` passes over its own training set at a constant learning rate of 1e-3.
+    ``precision`` is the CNN's arithmetic (``fp32`` or ``bf16``).
     """
 
     name: str
@@ -36,14 +38,15 @@ class Profile:
     severities: tuple[int, ...]
     eval_size: int | None  # test images for the latent, downstream and likelihood families (None: all)
     cnn_epochs: int  # the equal-epochs protocol: passes of every CNN over its own training set
-    cnn_steps: int  # the compute-matched protocol: optimizer steps of every CNN, baseline and augmented alike
+    cnn_matched_epochs: int  # the compute-matched protocol: every CNN takes this many baseline epochs' steps
     augment_k: int  # generated samples per training image for the augmented CNN
     iw_samples: int  # importance samples of the likelihood estimate
     iw_size: int  # test images of the likelihood estimate
     tsne_points: int  # test codes in the t-SNE figure
     cnn_budget: str = "steps"  # one of BUDGETS
     precision: str = "fp32"  # the CNN's: "fp32" or "bf16"
-    cnn_lr: float = 1e-3  # Adam's (peak) learning rate for the CNN
+    cnn_lr: float = 2e-3  # Adam's peak learning rate for the compute-matched CNNs (equal epochs: 1e-3, as before)
+    cnn_batch: int = 128
 
     def epochs(self, spec: ModelSpec) -> int:
         return spec.epochs if self.max_epochs is None else min(spec.epochs, self.max_epochs)
@@ -60,16 +63,24 @@ class Profile:
         change the autoencoders: one checkpoint serves every downstream protocol)."""
         return {"train_size": self.train_size, "max_epochs": self.max_epochs, "batch_size": self.batch_size}
 
+    def cnn_steps(self, baseline_size: int) -> int:
+        """Optimizer steps of every compute-matched CNN when the baseline trains on ``baseline_size`` images:
+        ``cnn_matched_epochs`` passes over them (so the budget scales with the limited subset)."""
+        return self.cnn_matched_epochs * -(-baseline_size // self.cnn_batch)
+
     def cnn_training(self) -> dict[str, Any]:
         """What of the profile the baseline CNN's weights depend on."""
-        budget = {"steps": self.cnn_steps} if self.cnn_budget == "steps" else {"epochs": self.cnn_epochs}
-        return {"train_size": self.train_size, "lr": self.cnn_lr, "precision": self.precision, **budget}
+        if self.cnn_budget == "steps":
+            budget = {"matched_epochs": self.cnn_matched_epochs, "lr": self.cnn_lr}
+        else:
+            budget = {"epochs": self.cnn_epochs}
+        return {"train_size": self.train_size, "batch": self.cnn_batch, "precision": self.precision, **budget}
 
     def cnn_label(self) -> str:
         """The CNN budget in words, as leaderboard headers name it."""
         if self.cnn_budget == "steps":
-            return (f"compute-matched: every CNN {self.cnn_steps:,} optimizer steps, learning rate "
-                    f"{self.cnn_lr:g} decaying to 0")
+            return (f"compute-matched: every CNN the optimizer steps of {self.cnn_matched_epochs} epochs of the "
+                    f"baseline's subset, learning rate {self.cnn_lr:g} decaying to 0")
         return (f"equal epochs: every CNN {self.cnn_epochs} epoch{'s' * (self.cnn_epochs != 1)} of its own "
                 f"training set, so an augmented CNN takes {1 + self.augment_k}x the baseline's steps")
 
@@ -86,7 +97,7 @@ PROFILES = {
         severities=(1, 3, 5),
         eval_size=2000,
         cnn_epochs=1,
-        cnn_steps=400,
+        cnn_matched_epochs=12,
         augment_k=2,
         iw_samples=100,
         iw_size=500,
@@ -104,7 +115,7 @@ PROFILES = {
         severities=(1, 2, 3, 4, 5),
         eval_size=None,
         cnn_epochs=5,
-        cnn_steps=1200,
+        cnn_matched_epochs=12,
         augment_k=2,
         iw_samples=1000,
         iw_size=1000,

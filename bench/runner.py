@@ -185,11 +185,13 @@ class Runner:
         """Every severity the noise declares, and the cell's own when it is custom (0)."""
         return sorted({*self.registry.spec("noises", cell.noise).severities, cell.severity})
 
-    def _baseline_cnn(self, cell: Cell) -> tuple[torch.nn.Module, Fit]:
+    def _baseline_cnn(self, cell: Cell, sources: dict[str, Any] | None = None) -> tuple[torch.nn.Module, Fit]:
         """The reference CNN trained on the limited subset alone, under the cell's CNN budget and
         precision: once per (dataset, seed, profile), kept as a checkpoint so that other workers,
-        resumed runs and later runs load it (a file lock makes concurrent workers train it once)."""
+        resumed runs and later runs load it (a file lock makes concurrent workers train it once).
+        ``sources["baseline_cnn"]`` says where it came from: "trained", "checkpoint" or "memory"."""
         protocol = _protocol(cell)
+        source = "memory"
         if protocol not in self._baseline_cnns:
             split = self._tensors(cell)
             key = training_key(kind=BASELINE, dataset=[cell.dataset, cell.dataset_fingerprint], seed=cell.seed,
@@ -198,22 +200,25 @@ class Runner:
                 cnn = downstream.new_cnn(split.train_x, len(split.classes))
                 stored = self.checkpoints.load(key, cnn)
                 if stored is not None and "steps" in stored.extra:
-                    fit = Fit(stored.history, int(stored.extra["steps"]))
+                    fit, source = Fit(stored.history, int(stored.extra["steps"])), "checkpoint"
                 else:
+                    source = "trained"
                     started = time.perf_counter()
                     cnn, fit = downstream.train_cnn(split.train_x, split.train_y, len(split.classes),
-                                                    profile=cell.profile, cnn=cnn)
+                                                    profile=cell.profile, baseline_size=len(split.train_x), cnn=cnn)
                     self.checkpoints.save(key, cnn, fit.history, time.perf_counter() - started, {"steps": fit.steps})
             cnn.eval()
             self._baseline_cnns[protocol] = (cnn, fit)
+        if sources is not None:
+            sources["baseline_cnn"] = source
         return self._baseline_cnns[protocol]
 
-    def _baseline_accuracy(self, cell: Cell) -> downstream.Accuracy:
+    def _baseline_accuracy(self, cell: Cell, sources: dict[str, Any] | None = None) -> downstream.Accuracy:
         """The baseline CNN's per-image correctness on the cell's test sets, once per noise."""
         key = (_protocol(cell), cell.noise_label, json.dumps(cell.noise_overrides, sort_keys=True, default=str))
+        cnn, _ = self._baseline_cnn(cell, sources)
         if key not in self._baseline:
             split = self._tensors(cell)
-            cnn, _ = self._baseline_cnn(cell)
             self._baseline[key] = downstream.accuracy(
                 cnn, split.test_x[split.eval_idx], split.test_y[split.eval_idx], self._corrupted_eval_sets(cell),
                 precision=cell.profile.precision)
@@ -281,8 +286,9 @@ class Runner:
         noisy_codes = encode(model, noisy[split.eval_idx])
         return [*clean, *score_latent(train_codes, train_y, noisy_codes, test_y, noisy=True, seed=cell.seed)]
 
-    def _downstream(self, cell: Cell, trained: _Trained, split: _Split, steps: dict[str, int]) -> list[MetricResult]:
-        """The downstream family; ``steps`` receives the optimizer steps of the augmented and baseline CNNs."""
+    def _downstream(self, cell: Cell, trained: _Trained, split: _Split, cnn_info: dict[str, Any]) -> list[MetricResult]:
+        """The downstream family; ``cnn_info`` receives the optimizer steps of the augmented and baseline
+        CNNs and where the baseline came from."""
         spec = self.registry.spec("models", cell.model)
         severities = self._eval_severities(cell)
         if not spec.generative:
@@ -299,7 +305,8 @@ class Runner:
                                                   k=cell.profile.augment_k, corrupt=corrupt)
             with seeded(derive_seed(cell.seed, "augmented-cnn"), self.device):
                 return downstream.train_cnn(torch.cat([split.train_x, x_gen]), torch.cat([split.train_y, y_gen]),
-                                            len(split.classes), profile=cell.profile)
+                                            len(split.classes), profile=cell.profile,
+                                            baseline_size=len(split.train_x))
 
         # A model that generates by itself makes the same samples under every noise: one CNN per model.
         uses_noise = not callable(getattr(trained.model, "generate", None))
@@ -309,8 +316,9 @@ class Runner:
         acc = trained.once(f"{cnn_key}|acc:{cell.noise_label}", lambda: downstream.accuracy(
             cnn, split.test_x[split.eval_idx], split.test_y[split.eval_idx], self._corrupted_eval_sets(cell),
             precision=cell.profile.precision))
-        steps["augmented"], steps["baseline"] = fit.steps, self._baseline_cnn(cell)[1].steps
-        return downstream.score_downstream(acc, self._baseline_accuracy(cell), cell.severity)
+        baseline = self._baseline_accuracy(cell, cnn_info)
+        cnn_info["augmented"], cnn_info["baseline"] = fit.steps, self._baseline_cnn(cell)[1].steps
+        return downstream.score_downstream(acc, baseline, cell.severity)
 
     def _likelihood(self, cell: Cell, trained: _Trained, split: _Split) -> list[MetricResult]:
         with seeded(derive_seed(cell.seed, "likelihood"), self.device):
@@ -371,10 +379,10 @@ class Runner:
             record["eval_psnr"] = {
                 str(s): psnr_of(squared_error(xs, split.test_x[split.eval_idx]))
                 for s, xs in self._corrupted_eval_sets(cell).items()} if split.test_x.dim() == 4 else {}
-            steps: dict[str, int] = {}
+            cnn_info: dict[str, Any] = {}
             if cell.model == BASELINE:
-                base = self._baseline_accuracy(cell)
-                steps["baseline"] = self._baseline_cnn(cell)[1].steps
+                base = self._baseline_accuracy(cell, cnn_info)
+                cnn_info["baseline"] = self._baseline_cnn(cell)[1].steps
                 results = downstream.score_downstream(base, base, cell.severity)
             else:
                 trained, source = self.trained(cell, progress)
@@ -387,7 +395,7 @@ class Runner:
                     *score_reconstruction(trained.model, noisy, split.test_x),
                     *self._latent(cell, trained, split, noisy),
                     *trained.once("likelihood", lambda: self._likelihood(cell, trained, split)),
-                    *self._downstream(cell, trained, split, steps),
+                    *self._downstream(cell, trained, split, cnn_info),
                 ]
                 record["figures"], artifacts = self._figures(cell, trained, split)
                 samples = self._samples(trained, split, noisy)
@@ -396,7 +404,8 @@ class Runner:
                 record["eval_s"] = time.perf_counter() - eval_started
             record["metrics"] = [r.as_row() for r in results]
             record["items"] = per_item(results, self._split[0])
-            record["cnn_steps"] = steps
+            record["baseline_cnn"] = cnn_info.pop("baseline_cnn", None)
+            record["cnn_steps"] = cnn_info
         except Exception as exc:  # a plugin's failure fails its cell, not the run
             record["status"] = "failed"
             record["reason"] = f"{type(exc).__name__}: {exc}"

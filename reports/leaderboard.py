@@ -226,22 +226,27 @@ def _family_table(block: pd.DataFrame, fam: pd.DataFrame, results: pd.DataFrame,
 
 
 def protocols(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str, str], str]:
-    """(profile, CNN budget, precision) → how the CNNs were trained, in words, from the cells' profiles."""
-    out: dict[tuple[str, str, str], str] = {}
+    """(profile, CNN budget, precision) → how the CNNs were trained, in words, from the cells' profiles
+    and the optimizer steps their CNNs took."""
+    params: dict[tuple[str, str, str], dict[str, Any]] = {}
+    steps: dict[tuple[str, str, str], set[int]] = {}
     for record in records:
         cell = record["cell"]
-        params = cell.get("profile_params") or {}
-        budget = cell.get("cnn_budget", CELL_DEFAULTS["cnn_budget"])
-        precision = cell.get("precision", CELL_DEFAULTS["precision"])
-        key = (cell["profile"], budget, precision)
-        if key in out:
-            continue
+        key = (cell["profile"], cell.get("cnn_budget", CELL_DEFAULTS["cnn_budget"]),
+               cell.get("precision", CELL_DEFAULTS["precision"]))
+        params.setdefault(key, cell.get("profile_params") or {})
+        taken = (record.get("cnn_steps") or {}).get("baseline")
+        if taken:
+            steps.setdefault(key, set()).add(int(taken))
+    out = {}
+    for key, p in params.items():
+        (_, budget, precision), taken = key, sorted(steps.get(key, ()))
         if budget == "steps":
-            text = f"CNN compute-matched: {params.get('cnn_steps', 0):,} steps each"
+            text = f"CNN compute-matched: {p.get('cnn_matched_epochs')} baseline epochs"
+            text += f" = {'/'.join(f'{n:,}' for n in taken)} steps each" if taken else " of steps each"
         else:
-            epochs = params.get("cnn_epochs", 1)
-            text = (f"CNN equal epochs: {epochs} each, augmented {1 + params.get('augment_k', 2)}× the baseline's "
-                    "steps")
+            text = (f"CNN equal epochs: {p.get('cnn_epochs', 1)} each, augmented {1 + p.get('augment_k', 2)}× "
+                    "the baseline's steps")
         out[key] = text + (f", {precision}" if precision != "fp32" else "")
     return out
 

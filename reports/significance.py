@@ -7,10 +7,12 @@ Every model of a comparison is scored on the same test images, so one seed alrea
 - other per-item values (``paired-t``: BCE, per-image MSE behind PSNR, SSIM, silhouette, likelihoods): a
   paired t-test on the per-image differences (scipy).
 
-With several seeds the per-seed differences are combined by a random-effects meta-analysis
-(DerSimonian-Laird, statsmodels): each seed contributes its mean per-item difference with that
+With several seeds the per-seed differences are combined by a random-effects meta-analysis (statsmodels'
+``combine_effects`` with the Paule-Mandel estimate of tau²; its DerSimonian-Laird option does not
+truncate a negative tau² at 0): each seed contributes its mean per-item difference with that
 difference's variance over its test images, and the between-seed variance tau² is estimated from how
-much more the seeds disagree than their test images explain. When the seeds agree the test pools their
+much more the seeds disagree than their test images explain; the combined difference is tested with a
+normal z-test. When the seeds agree the test pools their
 images (stronger than any one seed); when a gap comes and goes with the seed, tau² widens the interval
 and the gap is not supported. A metric without per-item values is tested with a paired t-test over
 seeds (two seeds at least), else not at all.
@@ -22,6 +24,7 @@ best one would otherwise mark some gaps by chance alone.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,7 +84,9 @@ def _random_effects_p(diffs: np.ndarray, variances: np.ndarray) -> float:
     # a seed on which the two rows differ identically on every item has no variance over items: floor it
     # at a negligible share of the gaps so the weights stay finite
     floor = (1e-9 * max(float(np.abs(diffs).max()), 1e-12)) ** 2
-    result = combine_effects(diffs, np.maximum(variances, floor), method_re="dl")
+    with warnings.catch_warnings():  # statsmodels also computes the DL variant, which divides by zero here
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = combine_effects(diffs, np.maximum(variances, floor), method_re="iterated")
     z = float(result.mean_effect_re) / float(result.sd_eff_w_re)
     return float(2 * stats.norm.sf(abs(z)))
 

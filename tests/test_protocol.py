@@ -1,0 +1,157 @@
+"""Claims about the downstream protocol: under the compute-matched budget every CNN of a comparison takes
+the same optimizer steps; the equal-epochs budget is the protocol as published before; the budget and
+the precision are checked, recorded and part of the cell key."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+import pytest
+import torch
+from torch.nn import functional as F
+
+from bench import cli, cnn, downstream
+from bench.cnn import ReferenceCNN, cosine_lr, train_classifier
+from bench.precision import bf16_supported
+from bench.profiles import get_profile
+from bench.store import open_store
+from bench.train import adam
+
+DIGITS_TRAIN = 1347  # scikit-learn's digits, less the test quarter
+
+
+@pytest.fixture
+def counted_steps(monkeypatch):
+    """Every CNN optimizer built during the test, as [steps taken, learning rates used]."""
+    built: list[list] = []
+    real = cnn.adam
+
+    def counting(params, lr):
+        optimizer = real(params, lr)
+        record = [0, []]
+        built.append(record)
+        step = optimizer.step
+
+        def counted_step():
+            record[0] += 1
+            record[1].append(optimizer.lr if hasattr(optimizer, "lr") else optimizer.param_groups[0]["lr"])
+            step()
+
+        optimizer.step = counted_step
+        return optimizer
+
+    monkeypatch.setattr(cnn, "adam", counting)
+    return built
+
+
+def _run(tmp_path, *extra: str) -> int:
+    return cli.main(["run", "--datasets", "digits", "--models", "ae,vae", "--noise", "gaussian", "--severities", "2",
+                     "--executor", "local", "--format", "csv", "--out", str(tmp_path), "--quiet", *extra])
+
+
+def test_the_compute_matched_baseline_takes_exactly_as_many_optimizer_steps_as_each_augmented_cnn(tmp_path,
+                                                                                                  counted_steps):
+    assert _run(tmp_path) == 0
+    expected = get_profile("quick").cnn_steps(DIGITS_TRAIN)
+    assert len(counted_steps) == 3  # the baseline, ae's and vae's augmented CNNs (3x the images each)
+    assert [steps for steps, _ in counted_steps] == [expected] * 3
+    for _, rates in counted_steps:  # decaying to zero: final weights do not depend on where noise left them
+        assert rates[0] == pytest.approx(get_profile("quick").cnn_lr) and rates[-1] < 1e-3 * rates[0]
+        assert all(a >= b for a, b in zip(rates, rates[1:]))
+    records = {r["cell"]["model"]: r for r in open_store(tmp_path).records()}
+    assert records["vae"]["cnn_steps"] == {"augmented": expected, "baseline": expected}
+    assert records["baseline"]["cnn_steps"] == {"baseline": expected}
+
+
+def test_equal_epochs_gives_an_augmented_cnn_1_plus_k_times_the_baseline_steps_at_a_constant_rate(
+        tmp_path, counted_steps):
+    assert _run(tmp_path, "--cnn-budget", "epochs") == 0
+    baseline, augmented = -(-DIGITS_TRAIN // 128), -(-3 * DIGITS_TRAIN // 128)  # an epoch of 1 + k = 3 times the images
+    assert [steps for steps, _ in counted_steps] == [baseline, augmented, augmented]
+    assert all(set(rates) == {1e-3} for _, rates in counted_steps)
+    board = pd.read_csv(tmp_path / "leaderboard.csv")
+    assert set(board["cnn_budget"]) == {"epochs"}
+
+
+def _published_train_classifier(model, x, y, *, epochs, batch_size, lr=1e-3):
+    """The reference CNN's training loop before the compute-matched protocol existed (bench 0.1, commit
+    745eef6), kept here verbatim as the definition of the equal-epochs protocol."""
+    optimizer = adam([p for p in model.parameters() if p.requires_grad], lr)
+    n = len(x)
+    history = []
+    model.train()
+    for _ in range(epochs):
+        perm = torch.randperm(n, device=x.device)
+        total = torch.zeros((), device=x.device)
+        for start in range(0, n, batch_size):
+            idx = perm[start : start + batch_size]
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.detach() * len(idx)
+        history.append((total / n).item())
+    model.eval()
+    return history
+
+
+def test_the_equal_epochs_budget_reproduces_the_published_protocol_bit_for_bit():
+    x, y = torch.rand(300, 1, 8, 8), torch.randint(0, 10, (300,))
+    profile = get_profile("quick").with_protocol(cnn_budget="epochs")
+    profile = dataclasses.replace(profile, cnn_epochs=2)
+    torch.manual_seed(3)
+    ours, fit = downstream.train_cnn(x, y, 10, profile=profile, baseline_size=100)
+    torch.manual_seed(3)
+    published = ReferenceCNN((1, 8, 8), 10)
+    history = _published_train_classifier(published, x, y, epochs=2, batch_size=128)
+    assert fit.history == history and fit.steps == 2 * 3
+    assert all(torch.equal(a, b) for a, b in zip(ours.state_dict().values(), published.state_dict().values()))
+
+
+def test_a_compute_matched_cnn_takes_its_steps_whatever_the_size_of_its_training_set():
+    for n in (100, 300, 1000):
+        x, y = torch.rand(n, 1, 8, 8), torch.randint(0, 10, (n,))
+        assert train_classifier(ReferenceCNN((1, 8, 8), 10), x, y, batch_size=128, steps=17).steps == 17
+    assert cosine_lr(2e-3, 0, 10) == 2e-3 and cosine_lr(2e-3, 9, 10) < 1e-4
+
+
+def test_the_budget_and_precision_are_part_of_the_cell_key_and_of_every_leaderboard_row(tmp_path):
+    assert _run(tmp_path, "--models", "vae", "--cnn-budget", "steps,epochs") == 0
+    records = open_store(tmp_path).records()
+    keys = {(r["cell"]["model"], r["cell"]["cnn_budget"]): r["cell"]["key"] for r in records}
+    assert keys[("vae", "steps")] != keys[("vae", "epochs")]
+    trained = {r["cell"]["cnn_budget"]: (r.get("train") or {}).get("checkpoint") for r in records
+               if r["cell"]["model"] == "vae"}
+    assert trained["steps"] == trained["epochs"]  # one autoencoder serves both protocols
+    board = pd.read_csv(tmp_path / "leaderboard.csv")
+    assert sorted(board["cnn_budget"]) == ["epochs", "epochs", "steps", "steps"]
+    assert set(board["precision"]) == {"fp32"}
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--cnn-budget", "flops"], "--cnn-budget takes steps or epochs, or both separated by a comma. Got 'flops'"),
+    (["--precision", "fp16"], "--precision takes one of fp32, bf16. Got 'fp16' instead."),
+])
+def test_an_unknown_budget_or_precision_is_one_line_and_exit_2(args, expected, tmp_path, capsys):
+    assert _run(tmp_path, *args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("bench: error: ") and expected in err and err.count("\n") == 1
+    assert not (tmp_path / "results.db").exists()
+
+
+@pytest.mark.skipif(bf16_supported("cpu"), reason="this CPU computes in bfloat16; the refusal cannot be shown")
+def test_bf16_on_a_cpu_without_bfloat16_arithmetic_is_refused_naming_the_device(tmp_path, capsys):
+    assert _run(tmp_path, "--precision", "bf16") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("bench: error: --precision bf16: the CPU '") and "(cpu) has no native bfloat16" in err
+    assert err.count("\n") == 1 and not (tmp_path / "results.db").exists()
+
+
+def test_bf16_training_runs_under_autocast_with_channels_last_and_predicts():
+    x, y = torch.rand(64, 1, 8, 8), torch.randint(0, 10, (64,))
+    model = ReferenceCNN((1, 8, 8), 10)
+    fit = train_classifier(model, x, y, batch_size=32, steps=3, precision="bf16")
+    assert fit.steps == 3 and all(map(torch.isfinite, map(torch.tensor, fit.history)))
+    assert model.features[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert cnn.predict(model, x, precision="bf16").shape == (64,)
