@@ -18,64 +18,140 @@ BASELINE = "baseline"
 _SEVERITY = re.compile(r"^acc_sev(\d+)$")
 
 
-def _curve(rows: pd.DataFrame) -> pd.Series:
-    """Accuracy by severity (mean over seeds) from rows of ``acc_sevN`` metrics."""
-    sev = rows["metric"].str.extract(_SEVERITY, expand=False).astype(int)
-    return rows.assign(severity_level=sev).groupby("severity_level")["value"].mean().sort_index()
-
-
 def _save(fig: plt.Figure, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
 
 
-def noise_figure_path(out_dir: Path, dataset: str, noise: str) -> Path:
-    """Where the accuracy-at-matched-severity figure of one dataset × noise goes."""
-    return out_dir / "figures" / re.sub(r"[^A-Za-z0-9_.-]", "-", f"{dataset}_{noise}_accuracy.png")
+def noise_figure_path(out_dir: Path, dataset: str, noise: str, profile: str = "quick", budget: str = "steps",
+                      precision: str = "fp32") -> Path:
+    """Where the accuracy-at-matched-severity figure of one dataset × noise × protocol goes (the default
+    protocol's keeps the plain name)."""
+    tags = "".join(f"_{t}" for t, default in ((profile, "quick"), (f"cnn-{budget}", "cnn-steps"),
+                                              (precision, "fp32")) if t != default)
+    return out_dir / "figures" / re.sub(r"[^A-Za-z0-9_.-]", "-", f"{dataset}_{noise}{tags}_accuracy.png")
 
 
-def write_accuracy_figures(results: pd.DataFrame, out_dir: Path, figure_paths: dict[str, str]) -> list[Path]:
-    """Per model cell (``figure_paths``: cell key → relative path): its CNN's accuracy at each severity
-    of the noise against the baseline's. Per dataset × noise: accuracy at the severity each cell was
-    made for, one line per model. Returns the files written."""
-    done = results[(results["status"] == "done") & results["metric"].fillna("").str.match(_SEVERITY)]
-    done = done[done["value"].notna()]
-    written = []
-    base = done[done["model"] == BASELINE]
+def _level_psnr(records: list[dict]) -> dict[tuple, dict[int, float]]:
+    """Input PSNR of every evaluated severity level per (dataset, noise), averaged over the cells."""
+    sums: dict[tuple, dict[int, list[float]]] = {}
+    for r in records:
+        for level, psnr in (r.get("eval_psnr") or {}).items():
+            sums.setdefault((r["cell"]["dataset"], r["cell"]["noise"]), {}).setdefault(int(level), []).append(psnr)
+    return {k: {level: float(np.mean(v)) for level, v in by.items()} for k, by in sums.items()}
+
+
+def _axis(ax: plt.Axes, levels: dict[int, float], noise: str) -> None:
+    """Severity levels placed at their input PSNR (stronger noise to the right): a custom level falls
+    among the calibrated ones."""
+    if levels:
+        ax.invert_xaxis()
+        ax.set_xticks(list(levels.values()), [f"s{s}\n{p:.0f} dB" if s else f"custom\n{p:.1f} dB"
+                                              for s, p in levels.items()], fontsize=7)
+        ax.set_xlabel(f"{noise}: severity, input PSNR (stronger noise →)", fontsize=8)
+    else:
+        ax.set_xlabel(f"{noise} severity", fontsize=8)
+
+
+def _errorbar(ax: plt.Axes, x: list[float], y: list[float], low: list[float], high: list[float], **style) -> None:
+    """A line through the points in the order of ``x`` (input PSNR), with asymmetric error bars."""
+    order = np.argsort(np.asarray(x, float))
+    x = np.asarray(x, float)[order]
+    y, low, high = (np.asarray(v, float)[order] for v in (y, low, high))
+    err = np.vstack([np.nan_to_num(y - low), np.nan_to_num(high - y)])
+    ax.errorbar(x, y, yerr=err, capsize=3, linewidth=1.2, markersize=4, **style)
+
+
+def _x(level: int, levels: dict[int, float]) -> float:
+    return levels.get(level, float(level))
+
+
+def write_accuracy_figures(board: pd.DataFrame, records: list[dict], out_dir: Path,
+                           figure_paths: dict[str, str]) -> list[Path]:
+    """Per model cell (``figure_paths``: cell key → relative path): its CNN's accuracy at each evaluated
+    severity against the baseline CNN's, with 95% intervals over test images. Per dataset × noise ×
+    protocol: every model's CNN accuracy at the severity it was made for, with the leaderboard's
+    intervals (over seeds, or over test images with one seed); a noise run at a custom value (severity
+    0) shows its CNNs at every calibrated level and at the custom one. Returns the files written."""
+    written: list[Path] = []
+    levels_of = _level_psnr(records)
+    done = [r for r in records if r["status"] == "done"]
+    by_key = {r["cell"]["key"]: r for r in done}
+    protocol = lambda c: (c["dataset"], c["noise"], c["seed"], c["profile"], c.get("cnn_budget", "epochs"),  # noqa: E731
+                          c.get("precision", "fp32"))
+    baselines = {protocol(r["cell"]): r for r in done if r["cell"]["model"] == BASELINE}
+
+    def curve(record: dict) -> tuple[list[int], list[float], list[float]]:
+        found = sorted((int(m_.group(1)), m["value"], m["ci95"]) for m in record["metrics"]
+                       if (m_ := _SEVERITY.match(m["metric"])) and m["value"] == m["value"])
+        return [f[0] for f in found], [f[1] for f in found], [f[2] if f[2] == f[2] else 0.0 for f in found]
+
     for key, rel in figure_paths.items():
-        rows = done[done["key"] == key]
-        if rows.empty:
+        record = by_key.get(key)
+        if record is None:
             continue
-        first = rows.iloc[0]
-        same = (base["dataset"] == first["dataset"]) & (base["noise"] == first["noise"]) & (
-            base["seed"] == first["seed"]) & (base["profile"] == first["profile"])
+        cell = record["cell"]
+        levels = levels_of.get((cell["dataset"], cell["noise"]), {})
         fig, ax = plt.subplots(figsize=(5, 3.5))
-        model_curve = _curve(rows)
-        ax.plot(model_curve.index, model_curve.values, marker="o", label=f"{first['model']} (augmented)")
-        if same.any():
-            base_curve = _curve(base[same & (base["severity"] == base.loc[same, "severity"].iloc[0])])
-            ax.plot(base_curve.index, base_curve.values, marker="s", linestyle="--", color="grey", label="baseline")
-        ax.set(xlabel=f"{first['noise']} severity", ylabel="test accuracy",
-               title=f"{first['dataset']}: {first['model']} ({first['noise']} s{first['severity']}) vs baseline")
+        drawn = False
+        for r, style in ((record, {"marker": "o", "label": f"{cell['model']} (augmented)"}),
+                         (baselines.get(protocol(cell)), {"marker": "s", "linestyle": "--", "color": "grey",
+                                                          "label": "baseline"})):
+            if r is None:
+                continue
+            sev, acc, ci = curve(r)
+            if sev:
+                drawn = True
+                _errorbar(ax, [_x(s, levels) for s in sev], acc, np.subtract(acc, ci), np.add(acc, ci), **style)
+        if not drawn:
+            plt.close(fig)
+            continue
+        ax.axvline(_x(int(cell["severity"]), levels), color="#ccc", linewidth=0.8, zorder=0)
+        _axis(ax, {s: p for s, p in levels.items()}, cell["noise"])
+        ax.set(ylabel="accuracy (95% CI over images)",
+               title=f"{cell['dataset']}: {cell['model']} ({cell['noise']} s{cell['severity']}) vs baseline")
         ax.title.set_fontsize(9)
-        ax.set_xticks(model_curve.index)
         ax.legend(fontsize=8)
         _save(fig, out_dir / rel)
         written.append(out_dir / rel)
 
-    matched = results[(results["status"] == "done") & (results["metric"] == "acc_noisy") & results["value"].notna()]
-    for (dataset, noise), rows in matched.groupby(["dataset", "noise"]):
-        fig, ax = plt.subplots(figsize=(5, 3.5))
-        for model, mrows in rows.groupby("model"):
-            curve = mrows.groupby("severity")["value"].mean().sort_index()
+    if board.empty or "acc_noisy" not in board:
+        return written
+    for (dataset, profile, budget, precision, noise), block in board.groupby(
+            ["dataset", "profile", "cnn_budget", "precision", "noise"]):
+        block = block[block["acc_noisy"].notna()]
+        if block.empty:
+            continue
+        levels = levels_of.get((dataset, noise), {})
+        fig, ax = plt.subplots(figsize=(5.5, 3.8))
+        custom = (block["severity"] == 0).all()
+        for model, rows in block.groupby("model"):
             style = {"linestyle": "--", "color": "grey", "marker": "s"} if model == BASELINE else {"marker": "o"}
-            ax.plot(curve.index, curve.values, label=model, **style)
-        ax.set(xlabel=f"{noise} severity (of training and test)", ylabel="test accuracy",
-               title=f"{dataset} · {noise}: CNN accuracy at matched severity")
+            if custom:  # one custom level: the CNNs at every calibrated level too, the custom one starred
+                row = rows.iloc[0]
+                sev = sorted(int(c[len("acc_sev"):]) for c in row.index if _SEVERITY.match(str(c)) and pd.notna(row[c]))
+                names = [f"acc_sev{s}" for s in sev]
+                _errorbar(ax, [_x(s, levels) for s in sev], row[names], row[[f"{n}_ci_low" for n in names]],
+                          row[[f"{n}_ci_high" for n in names]], label=model, **style)
+                if 0 in sev:
+                    ax.plot([_x(0, levels)], [row["acc_sev0"]], marker="*", markersize=12,
+                            color=ax.lines[-1].get_color(), linestyle="none")
+            else:
+                rows = rows.sort_values("severity")
+                x = [row["input_psnr"] if pd.notna(row["input_psnr"]) else _x(int(row["severity"]), levels)
+                     for _, row in rows.iterrows()]
+                _errorbar(ax, x, rows["acc_noisy"], rows["acc_noisy_ci_low"], rows["acc_noisy_ci_high"],
+                          label=model, **style)
+        shown = levels if custom else {int(r["severity"]): r["input_psnr"] for _, r in
+                                       block.drop_duplicates("severity").iterrows() if pd.notna(r["input_psnr"])}
+        _axis(ax, dict(sorted(shown.items(), key=lambda kv: -kv[1])), noise)
+        interval = "over seeds" if block["seeds"].max() > 1 else "over images"
+        ax.set(ylabel=f"accuracy (95% CI {interval})",
+               title=f"{dataset} · {noise}: CNN accuracy at matched severity ({profile}, CNN {budget})")
         ax.title.set_fontsize(9)
         ax.legend(fontsize=8)
-        path = noise_figure_path(out_dir, dataset, noise)
+        path = noise_figure_path(out_dir, dataset, noise, profile, budget, precision)
         _save(fig, path)
         written.append(path)
     return written

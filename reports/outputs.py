@@ -61,7 +61,7 @@ def write_reports(store: Store, out_dir: Path, formats: tuple[str, ...] = FORMAT
     notices = [n for n in (untested_notice(records),) if n]
     figure_paths = {r["cell"]["key"]: r["figures"]["accuracy"] for r in records
                     if r["status"] == "done" and "accuracy" in (r.get("figures") or {})}
-    write_accuracy_figures(results, out_dir, figure_paths)
+    write_accuracy_figures(board, records, out_dir, figure_paths)
     if "csv" in formats:
         results.to_csv(out_dir / "results.csv", index=False)
         board.to_csv(out_dir / "leaderboard.csv", index=False)
@@ -115,11 +115,14 @@ def _report_data(store: Store, out_dir: Path, records: list[dict[str, Any]], tab
     first = _first_seed(done)
     data = ReportData(title="bench report", store=str(store.path), tables=tables, records=records, runs=store.runs(),
                       generated=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    for dataset, noise in sorted({(r["cell"]["dataset"], r["cell"]["noise"]) for r in done}):
-        path = noise_figure_path(out_dir, dataset, noise)
+    for dataset, noise, profile, budget, precision in sorted(
+            {(c["dataset"], c["noise"], c["profile"], c.get("cnn_budget", "epochs"), c.get("precision", "fp32"))
+             for c in (r["cell"] for r in done)}):
+        path = noise_figure_path(out_dir, dataset, noise, profile, budget, precision)
         if path.is_file():
             data.per_noise.setdefault((dataset, noise), []).append(
-                Figure(f"{dataset} · {noise}: CNN accuracy at matched severity", path.read_bytes()))
+                Figure(f"{dataset} · {noise}: CNN accuracy at matched severity ({profile} profile, CNN budget "
+                       f"{budget}{', ' + precision if precision != 'fp32' else ''})", path.read_bytes()))
     samples: dict[tuple[str, str, str], dict[int, Any]] = defaultdict(dict)
     for r in done:
         c = r["cell"]

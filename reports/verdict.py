@@ -62,8 +62,8 @@ def _best_lines(block: pd.DataFrame, meta: pd.DataFrame) -> list[str]:
     return lines
 
 
-def _change(what: str, comparison: Comparison, p_holm: float) -> str:
-    points = 100 * comparison.diff
+def _change(what: str, comparison: tuple[float, Comparison], p_holm: float) -> str:
+    points = 100 * comparison[0]
     if math.isnan(p_holm):
         return f"{what} by {points:+.1f} points (no test)"
     if p_holm < ALPHA:
@@ -76,7 +76,7 @@ def _augmentation_lines(block: pd.DataFrame, evidence: Evidence, budget: str) ->
     (once when one CNN serves every severity, as a VAE's does) and accuracy on the noisy test set at
     each severity. Holm's correction runs over every test of the block."""
     protocol = "compute-matched" if budget == "steps" else "equal-epochs"
-    tests: dict[tuple[str, int | None, str], Comparison] = {}
+    tests: dict[tuple[str, int | None, str], tuple[float, Comparison]] = {}  # (gap of the means, test)
     for severity, rows in block.groupby("severity", sort=True):
         base = rows[rows["model"] == BASELINE]
         if base.empty:
@@ -85,10 +85,11 @@ def _augmentation_lines(block: pd.DataFrame, evidence: Evidence, budget: str) ->
         for _, row in rows[rows["model"] != BASELINE].iterrows():
             for metric, _ in GAINS:
                 if metric in row and pd.notna(row[metric]) and pd.notna(base.iloc[0].get(metric)):
-                    tests[(row["model"], int(severity), metric)] = evidence.compare(tuple(row[ROW]), base_row, metric)
+                    tests[(row["model"], int(severity), metric)] = (
+                        float(row[metric] - base.iloc[0][metric]), evidence.compare(tuple(row[ROW]), base_row, metric))
     for model in {m for m, _, _ in tests}:  # one CNN behind every severity: one clean-accuracy test
         clean = {k: c for k, c in tests.items() if k[0] == model and k[2] == "acc_clean"}
-        if len(clean) > 1 and len({(c.diff, c.p) for c in clean.values()}) == 1:
+        if len(clean) > 1 and len({(gap, c.p) for gap, c in clean.values()}) == 1:
             first = clean[min(clean)]
             for k in clean:
                 del tests[k]
@@ -96,7 +97,7 @@ def _augmentation_lines(block: pd.DataFrame, evidence: Evidence, budget: str) ->
     if not tests:
         return []
     order = sorted(tests, key=lambda k: (k[0], -1 if k[1] is None else k[1], k[2]))
-    adjusted = dict(zip(order, holm([tests[k].p for k in order])))
+    adjusted = dict(zip(order, holm([tests[k][1].p for k in order])))
     lines = []
     for model in sorted({k[0] for k in order}):
         mine = [k for k in order if k[0] == model]

@@ -15,7 +15,7 @@ from conftest import add_site, make_distribution
 
 from bench import cli
 from bench.export import session
-from bench.store import MIGRATIONS, open_store
+from bench.store import MIGRATIONS, SCHEMA_VERSION, open_store
 
 GRID = ["--datasets", "digits", "--severity", "1", "--quiet"]
 
@@ -181,7 +181,7 @@ def test_a_version_1_store_gains_the_timings_table_and_keeps_its_runs(tmp_path):
         con.execute("INSERT INTO runs (started, argv, provenance) VALUES ('t0', '[\"bench\"]', '{}')")
         con.execute("PRAGMA user_version = 1")
     store = open_store(path)
-    assert store.schema_version == 2 and len(store.runs()) == 1 and store.timings() == []
+    assert store.schema_version == SCHEMA_VERSION and len(store.runs()) == 1 and store.timings() == []
 
 
 def test_the_timing_batch_repeats_test_images_to_the_requested_size():

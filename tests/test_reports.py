@@ -3,10 +3,12 @@ page (escaped, self-contained, readable in a real browser) and plain progress li
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import shutil
 
+import pandas as pd
 import pytest
 from conftest import run_bench
 from scipy import stats
@@ -117,7 +119,8 @@ def test_the_html_report_is_one_self_contained_page_with_every_part(small_run):
 def test_progress_is_plain_lines_without_control_characters_when_not_a_terminal(small_run):
     _, result = small_run
     lines = [line for line in result.stderr.splitlines() if line.startswith("[")]
-    assert lines and re.fullmatch(r"\[1/\d+\] digits/baseline/gaussian@1/seed0: done in [\d.]+s \(eta \d+s\)", lines[0])
+    assert lines and re.fullmatch(r"\[1/\d+\] digits/baseline/gaussian@1/seed0: done in [\d.]+s \(eta (\d+m)?\d+s\)",
+                                  lines[0])
     assert "\r" not in result.stderr and "\x1b" not in result.stderr
 
 
@@ -153,3 +156,60 @@ def test_the_html_report_shows_its_tables_and_images_in_headless_chromium(small_
     assert len(images) >= 6 and all(complete and width > 0 for complete, width, _ in images), images
     pixels = image.imread(shot)
     assert pixels.shape[0] >= 600 and pixels.std() > 0.05  # a rendered page, not a blank one
+
+
+def _protocol_record(model: str, budget: str, acc: float) -> dict:
+    record = _record(model, 0, acc)
+    record["cell"].update(key=f"{model}-{budget}", cnn_budget=budget, precision="fp32",
+                          profile_params={"cnn_matched_epochs": 10, "cnn_epochs": 1, "augment_k": 2})
+    record["metrics"][0]["metric"] = "acc_clean"
+    return record
+
+
+def test_the_verdict_says_where_the_two_cnn_budgets_disagree_on_the_sign_of_a_gain(tmp_path):
+    store = Store(tmp_path / "results.db")
+    for model, budget, acc in (("baseline", "steps", 0.85), ("vae", "steps", 0.83),
+                               ("baseline", "epochs", 0.80), ("vae", "epochs", 0.82)):
+        store.add(_protocol_record(model, budget, acc))
+    write_reports(store, tmp_path, ("md", "html"))
+    markdown = (tmp_path / "leaderboard.md").read_text()
+    verdict = markdown.split("## Verdict")[1].split("\n## ")[0]
+    assert "### Where the two CNN budgets disagree on the sign of a gain" in verdict
+    assert ("toy · gaussian s1 · vae: clean-accuracy gain +2.0 points under equal epochs, -2.0 under "
+            "compute-matched steps") in verdict
+    assert "samples from vae change clean accuracy by -2.0 points (no test) against the compute-matched baseline" \
+        in verdict
+    assert "CNN compute-matched: 10 baseline epochs" in markdown and "CNN equal epochs: 1 each" in markdown
+    page = (tmp_path / "report.html").read_text()
+    assert '<h2 id="verdict">Verdict</h2>' in page and "the sign depends on the protocol" in page
+
+
+def test_a_store_from_before_per_image_values_still_reports_and_says_once_that_its_marks_need_a_rerun(tmp_path):
+    import sqlite3
+
+    from bench.store import MIGRATIONS, SCHEMA_VERSION
+
+    path = tmp_path / "results.db"
+    with sqlite3.connect(path) as con:  # a version 2 store as the previous bench wrote it
+        for version in (1, 2):
+            for statement in MIGRATIONS[version]:
+                con.execute(statement)
+        con.execute("PRAGMA user_version = 2")
+        for model, acc in (("a", 0.81), ("b", 0.80)):
+            cell = {"key": model, "dataset": "toy", "model": model, "noise": "gaussian", "severity": 1, "seed": 0,
+                    "profile": "quick", "model_params": {}, "noise_params": {}, "profile_params": {"cnn_epochs": 1}}
+            con.execute("INSERT INTO cells (key, dataset, model, noise, severity, seed, profile, status, params,"
+                        " provenance, extra) VALUES (?, 'toy', ?, 'gaussian', 1, 0, 'quick', 'done', ?, '{}', '{}')",
+                        (model, model, json.dumps(cell)))
+            con.execute("INSERT INTO metrics (cell_key, metric, family, value, ci95, n, higher_is_better, unit,"
+                        " detail, note) VALUES (?, 'acc_clean', 'downstream', ?, 0.01, 2000, 1, '', 0, NULL)",
+                        (model, acc))
+    store = Store(path)
+    write_reports(store, tmp_path, ("md", "csv", "html"))
+    assert store.schema_version == SCHEMA_VERSION
+    markdown = (tmp_path / "leaderboard.md").read_text()
+    assert markdown.count("did not keep per-image values") == 1 and "≈" not in markdown.split("## toy")[1]
+    assert "CNN equal epochs: 1 each" in markdown  # such a store ran the protocol as published
+    assert (tmp_path / "report.html").read_text().count("did not keep per-image values") == 1
+    board = pd.read_csv(tmp_path / "leaderboard.csv").set_index("model")
+    assert board.loc["b", "acc_clean_rank"] == 2 and pd.isna(board.loc["b", "acc_clean_p_best"])
