@@ -30,6 +30,15 @@ TARGETS = [
     ("ae ONNX parity, max |onnxruntime - torch|", "parity/ae", None, None, 1e-5),
     ("vae ONNX parity, max |onnxruntime - torch|", "parity/vae", None, None, 1e-5),
     ("default bench run grid, share of time outside training and evaluation", "grid/outside", "grid/total", None, 0.10),
+    ("baseline CNN: validation accuracy at 3x the quick budget minus at the budget", "cnn/converged_gap", None, None,
+     0.01),
+    ("reference CNN training, bf16 / fp32 images per second", "cnn/images_per_s/bf16", "cnn/images_per_s/fp32",
+     None, None),
+    ("reference CNN training, fp32 channels-last / fp32 images per second", "cnn/images_per_s/fp32-channels-last",
+     "cnn/images_per_s/fp32", None, None),
+    ("baseline CNN at the quick budget: bf16 minus fp32 validation accuracy", "cnn/bf16_minus_fp32", None, None, None),
+    ("digits grid: local wall time / default executor (processes, one per core) wall time", "executor/local_s",
+     "executor/default_s", None, None),
 ]
 
 

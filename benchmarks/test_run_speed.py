@@ -1,9 +1,11 @@
 """Where the time of a run goes: the metric suite of one cell (a trained VAE loaded from its checkpoint
-and scored on the whole suite), and the default ``bench run`` grid's share of time outside training and
-evaluation (start-up, planning, loading, noise, storing, reports).
+and scored on the whole suite); the default ``bench run`` grid's share of time outside training and
+evaluation (start-up, planning, loading, noise, storing, reports), run in one process so that the work of
+its cells adds up to its wall time; and the default executor (one worker process per core) against one
+process, with identical stored results.
 
-The grid benchmark runs the default command as a user would, on Fashion-MNIST: about 8 minutes on
-2 CPU cores. ``BENCH_GRID_ARGS`` adds options, e.g. ``--datasets digits`` for a quick look.
+The grid benchmark runs the default command on Fashion-MNIST in one process: the better part of an hour
+on 2 CPU cores. ``BENCH_GRID_ARGS`` adds options, e.g. ``--datasets digits`` for a quick look.
 """
 
 from __future__ import annotations
@@ -64,8 +66,8 @@ def test_default_grid_time_outside_training_and_evaluation(benchmark, fashion, t
 
     def run() -> float:
         started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "bench", "run", "--out", str(out), "--quiet", *extra],
-                              capture_output=True, text=True)
+        done = subprocess.run([sys.executable, "-m", "bench", "run", "--out", str(out), "--quiet", "--executor",
+                               "local", *extra], capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
         return time.perf_counter() - started
 
@@ -73,3 +75,30 @@ def test_default_grid_time_outside_training_and_evaluation(benchmark, fashion, t
     work = _work_seconds(open_store(out).records())
     RESULTS["grid/total"], RESULTS["grid/outside"] = wall, wall - work
     benchmark.extra_info.update(wall_s=wall, train_and_eval_s=work, outside_share=(wall - work) / wall)
+
+
+DIGITS_GRID = ["--datasets", "digits", "--models", "ae,dae,vae,dvae", "--noise", "gaussian,erasing",
+               "--severities", "1,3", "--quiet", "--format", "csv"]
+
+
+def _stored(out) -> dict:
+    return {(r["cell"]["key"], m["metric"]): m["value"] for r in open_store(out).records() for m in r["metrics"]}
+
+
+def test_default_executor_against_one_process(benchmark, tmp_path):
+    """The default executor (``processes:N``, one per usable core, one thread per cell) against
+    ``--executor local`` on the digits grid: wall times, and the same stored results."""
+    walls = {}
+
+    def grid(executor: list[str], name: str) -> None:
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "bench", "run", *DIGITS_GRID, "--out", str(tmp_path / name),
+                               *executor], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        walls[name] = time.perf_counter() - started
+
+    benchmark.pedantic(lambda: (grid(["--executor", "local"], "local"), grid([], "default")), rounds=1, iterations=1)
+    a, b = _stored(tmp_path / "local"), _stored(tmp_path / "default")
+    assert a.keys() == b.keys() and all(a[k] == b[k] or (a[k] != a[k] and b[k] != b[k]) for k in a)
+    RESULTS["executor/local_s"], RESULTS["executor/default_s"] = walls["local"], walls["default"]
+    benchmark.extra_info.update(walls)

@@ -254,7 +254,7 @@ def protocols(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str, str], s
 def table_title(key: tuple, protocol: dict[tuple[str, str, str], str], what: str) -> str:
     """``dataset · noise · what · profile · CNN budget`` for a :data:`TABLE` key."""
     dataset, profile, budget, precision, noise = key
-    return f"{dataset} · {noise} · {what} · {profile} · {protocol.get((profile, budget, precision), budget)}"
+    return " · ".join(p for p in (dataset, noise, what, profile, protocol.get((profile, budget, precision), budget)) if p)
 
 
 MATCHED = ("psnr", "acc_noisy")  # the metrics compared across noises at matched severity

@@ -19,7 +19,7 @@ from .significance import ALPHA, Comparison, holm
 #: The metric that decides "best" in each family's line of the verdict.
 HEADLINE = {"reconstruction": "psnr", "latent": "probe_acc", "likelihood": "iw_nll", "downstream": "acc_noisy"}
 #: Accuracies the augmentation sentences report, against the baseline CNN.
-GAINS = (("acc_clean", "clean accuracy"), ("acc_noisy", "accuracy on the noisy test set"))
+GAINS = ("acc_clean", "acc_noisy")
 
 
 @dataclass
@@ -52,10 +52,15 @@ def _best_lines(block: pd.DataFrame, meta: pd.DataFrame) -> list[str]:
                 continue
             top = best.iloc[0]
             tied = sorted(rows.loc[rows[f"{metric}_tied"].fillna(False).astype(bool), "model"])
-            untested = rows[(rows[f"{metric}_rank"] != 1) & rows[f"{metric}_p_holm"].isna()]
+            others = rows[rows["model"] != top["model"]]
+            untested = sorted(others.loc[others[f"{metric}_p_holm"].isna(), "model"])
             text = f"s{severity}: {top['model']} ({_number(top[metric], m['unit'])})"
-            text += f", tied with {', '.join(tied)}" if tied else (", ahead of every other model" if untested.empty
-                                                                  else ", no test against the others")
+            if tied:
+                text += f", tied with {', '.join(tied)}"
+            elif not untested and not others.empty:
+                text += ", ahead of every other model"
+            if untested:
+                text += f" (no test against {', '.join(untested)})"
             parts.append(text)
         if parts:
             lines.append(f"{FAMILY_TITLES[family]} ({metric} {arrow}): " + "; ".join(parts))
@@ -83,7 +88,7 @@ def _augmentation_lines(block: pd.DataFrame, evidence: Evidence, budget: str) ->
             continue
         base_row = tuple(base.iloc[0][ROW])
         for _, row in rows[rows["model"] != BASELINE].iterrows():
-            for metric, _ in GAINS:
+            for metric in GAINS:
                 if metric in row and pd.notna(row[metric]) and pd.notna(base.iloc[0].get(metric)):
                     tests[(row["model"], int(severity), metric)] = (
                         float(row[metric] - base.iloc[0][metric]), evidence.compare(tuple(row[ROW]), base_row, metric))
@@ -109,7 +114,7 @@ def _augmentation_lines(block: pd.DataFrame, evidence: Evidence, budget: str) ->
         for severity in sorted({k[1] for k in mine if k[1] is not None}):
             parts = [_change("clean accuracy" if metric == "acc_clean" else f"accuracy at s{severity}",
                              tests[(model, severity, metric)], adjusted[(model, severity, metric)])
-                     for metric, _ in GAINS if (model, severity, metric) in tests]
+                     for metric in GAINS if (model, severity, metric) in tests]
             lines.append(f"s{severity}: samples from {model} change " + " and ".join(parts)
                          + f" against the {protocol} baseline")
     return lines
@@ -149,7 +154,7 @@ def verdict(board: pd.DataFrame, results: pd.DataFrame, records: list[dict[str, 
     for key, block in sorted(board.groupby(TABLE), key=lambda kv: table_order(kv[0])):
         lines = _best_lines(block, meta) + _augmentation_lines(block, evidence, key[2])
         if lines:
-            blocks.append(VerdictBlock(table_title(key, protocol, "verdict"), lines))
+            blocks.append(VerdictBlock(table_title(key, protocol, ""), lines))
     disagreements = _disagreements(board, evidence)
     if disagreements:
         blocks.append(VerdictBlock("Where the two CNN budgets disagree on the sign of a gain", disagreements))

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import math
 import os
+import re
 
 import pytest
 import torch
-from conftest import add_site, make_distribution
+from conftest import add_site, make_distribution, run_bench
 
 from bench import cli
 from bench.executors import parse_executor
@@ -95,7 +96,31 @@ def test_a_lost_worker_is_retried_and_nothing_is_lost(executor, tmp_path, monkey
     assert {r["cell"]["model"] for r in records if r["status"] == "done"} == {"crash_once", "ae", "baseline"}
 
 
-def test_cells_are_grouped_by_dataset_seed_and_model_as_the_local_runner_orders_them():
+@pytest.fixture(scope="module")
+def two_workers(tmp_path_factory):
+    out = tmp_path_factory.mktemp("two-workers")
+    result = run_bench("run", "--datasets", "digits", "--models", "ae,dae", "--noise", "gaussian", "--severities",
+                       "1,2", "--executor", "processes:2", "--format", "csv", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    return out, result
+
+
+def test_under_worker_processes_each_cell_gets_its_own_line_as_it_finishes(two_workers):
+    out, result = two_workers
+    lines = [line for line in result.stderr.splitlines() if line.startswith("[")]
+    assert len(lines) == 2 + 2 + 2  # baseline, ae and dae at two severities
+    assert [line.split("]")[0] for line in lines] == [f"[{i}/6" for i in range(1, 7)]
+    assert all(re.search(r": done in [\d.]+s \(eta (\?|(\d+m)?\d+s)\)$", line) for line in lines)
+
+
+def test_the_baseline_cnn_is_trained_once_per_grid_whatever_worker_needs_it(two_workers):
+    out, _ = two_workers
+    sources = [r.get("baseline_cnn") for r in open_store(out).records()]
+    assert sources.count("trained") == 1  # the others loaded its checkpoint or kept it in memory
+    assert set(sources) <= {"trained", "checkpoint", "memory"}
+
+
+def test_cells_are_grouped_by_the_model_they_share_as_the_local_runner_orders_them():
     from bench.data import load
     from bench.grid import plan
     from bench.profiles import get_profile
@@ -109,6 +134,13 @@ def test_cells_are_grouped_by_dataset_seed_and_model_as_the_local_runner_orders_
     assert sum(len(g) for g in grouped) == len(cells) == 12
     for group in grouped:
         assert len({(c.dataset, c.seed, c.model_label) for c in group}) == 1 and len(group) == 2
+    denoising = plan(registry, datasets=["tabular"], models=[("dae", {})], noises=[("gaussian", {})],
+                     severities=[1, 2], seeds=[0], profile=get_profile("quick"), budgets=["steps", "epochs"],
+                     loaded={"tabular": load(registry.spec("datasets", "tabular"))})
+    # a denoising model trains per noise and severity: a group for each, its two CNN budgets together
+    assert [[(c.model, c.severity, c.profile.cnn_budget) for c in g] for g in groups(denoising)] == [
+        [("baseline", 1, "steps"), ("baseline", 1, "epochs"), ("baseline", 2, "steps"), ("baseline", 2, "epochs")],
+        [("dae", 1, "steps"), ("dae", 1, "epochs")], [("dae", 2, "steps"), ("dae", 2, "epochs")]]
 
 
 @pytest.mark.parametrize("text, expected", [
