@@ -243,8 +243,8 @@ def protocols(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str, str], s
         (_, budget, precision), taken = key, sorted(steps.get(key, ()))
         if budget == "steps":
             epochs = p.get("cnn_matched_epochs")
-            steps = f"{'/'.join(f'{n:,}' for n in taken)} steps each" if taken else "steps"
-            text = f"CNN compute-matched: {epochs} baseline epochs = {steps}" if epochs else f"CNN compute-matched: {steps}"
+            each = f"{'/'.join(f'{n:,}' for n in taken)} steps each" if taken else "steps"
+            text = f"CNN compute-matched: {epochs} baseline epochs = {each}" if epochs else f"CNN compute-matched: {each}"
         else:
             text = (f"CNN equal epochs: {p.get('cnn_epochs', 1)} each, augmented {1 + p.get('augment_k', 2)}× "
                     "the baseline's steps")

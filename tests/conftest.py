@@ -12,6 +12,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 FASHION_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
+#: For tests whose claims do not concern the downstream protocol: the equal-epochs CNN budget (one epoch in
+#: the quick profile) costs a fraction of the compute-matched budget's steps. The protocol's own tests
+#: (test_protocol.py, the digits grids of test_run.py and test_suite.py) use the default.
+CHEAP_CNN = ("--cnn-budget", "epochs")
 
 
 def make_distribution(site: Path, dist: str, version: str, module: str, source: str, entry: str | None = None) -> Path:

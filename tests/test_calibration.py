@@ -119,7 +119,9 @@ def test_a_noise_with_another_parameter_fixed_is_calibrated_with_it(tmp_path):
     from bench import cli
     import pandas as pd
 
-    code = cli.main(["run", "--datasets", "digits", "--models", "ae", "--noise", "erasing:value=1,erasing",
+    from conftest import CHEAP_CNN
+
+    code = cli.main(["run", *CHEAP_CNN, "--datasets", "digits", "--models", "ae", "--noise", "erasing:value=1,erasing",
                      "--severities", "3", "--out", str(tmp_path / "out"), "--quiet"])
     assert code == 0
     cells = pd.read_csv(tmp_path / "out" / "results.csv").drop_duplicates("key")

@@ -11,7 +11,7 @@ from collections import namedtuple
 from contextlib import contextmanager
 
 import pytest
-from conftest import FASHION_SYSTEM_DIR, add_site, make_distribution
+from conftest import CHEAP_CNN, FASHION_SYSTEM_DIR, add_site, make_distribution
 
 from bench import cli
 from bench.store import Store, open_store
@@ -30,7 +30,7 @@ def bench_noises():
     return [NoiseSpec("broken_noise", broken, "raises on every call", severities={1: {}})]
 '''
 
-SMALL = ["--datasets", "digits", "--models", "ae", "--severities", "1", "--quiet", "--format", "csv"]
+SMALL = [*CHEAP_CNN, "--datasets", "digits", "--models", "ae", "--severities", "1", "--quiet", "--format", "csv"]
 
 
 def test_an_exception_inside_a_plugin_fails_its_cells_and_the_others_finish(tmp_path, monkeypatch):

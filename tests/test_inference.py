@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import add_site, make_distribution
+from conftest import CHEAP_CNN, add_site, make_distribution
 
 from bench import cli
 from bench.export import session
@@ -77,8 +77,8 @@ def test_export_writes_encoder_and_decoder_graphs_that_match_torch_at_any_batch_
 
 def test_export_loads_the_checkpoints_bench_run_kept_instead_of_training(tmp_path, capsys):
     out = tmp_path / "run"
-    assert cli.main(["run", "--models", "ae", "--noise", "gaussian", "--severities", "1", "--datasets", "digits",
-                     "--out", str(out), "--quiet", "--format", "csv"]) == 0
+    assert cli.main(["run", *CHEAP_CNN, "--models", "ae", "--noise", "gaussian", "--severities", "1", "--datasets",
+                     "digits", "--out", str(out), "--quiet", "--format", "csv"]) == 0
     kept = sorted((out / "checkpoints").iterdir())
     stamps = [p.stat().st_mtime_ns for p in kept]
     assert cli.main(["export", "--models", "ae", "--out", str(out), *GRID[:-1]]) == 0
@@ -134,8 +134,8 @@ def test_time_measures_both_backends_at_each_batch_size_and_stores_them(tmp_path
 
 def test_timings_appear_in_the_html_report(tmp_path):
     out = tmp_path / "run"
-    assert cli.main(["run", "--models", "ae", "--noise", "gaussian", "--severities", "1", "--datasets", "digits",
-                     "--out", str(out), "--quiet"]) == 0
+    assert cli.main(["run", *CHEAP_CNN, "--models", "ae", "--noise", "gaussian", "--severities", "1", "--datasets",
+                     "digits", "--out", str(out), "--quiet"]) == 0
     assert cli.main(["time", "--models", "ae", "--batch-sizes", "4", "--repeats", "3", "--warmup", "1",
                      "--backends", "torch", "--out", str(out), *GRID]) == 0
     html = (out / "report.html").read_text()

@@ -9,7 +9,7 @@ import sys
 
 import pandas as pd
 import pytest
-from conftest import REPO, add_site, make_distribution, run_bench
+from conftest import CHEAP_CNN, REPO, add_site, make_distribution, run_bench
 
 from bench import cli
 
@@ -82,7 +82,8 @@ def test_the_installed_example_passes_the_contract_checks(installed):
 
 def test_the_installed_example_runs_in_a_grid(installed, tmp_path):
     out = tmp_path / "run"
-    result = run_bench("run", "--models", "example_ae,ae", "--noise", "pixel_dropout,gaussian", "--datasets", "stripes",
+    result = run_bench("run", *CHEAP_CNN, "--models", "example_ae,ae", "--noise", "pixel_dropout,gaussian", "--datasets",
+                       "stripes",
                        "--severities", "1,3", "--out", str(out), "--format", "csv", "--quiet", env=_env(installed))
     assert result.returncode == 0, result.stderr
     results = pd.read_csv(out / "results.csv")

@@ -10,7 +10,7 @@ import shutil
 
 import pandas as pd
 import pytest
-from conftest import run_bench
+from conftest import CHEAP_CNN, run_bench
 from scipy import stats
 
 from bench.store import Store
@@ -96,7 +96,7 @@ def test_the_html_report_escapes_text_that_plugins_provide(tmp_path):
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("html")
-    result = run_bench("run", "--datasets", "digits", "--models", "ae,vae", "--noise", "gaussian", "--severities",
+    result = run_bench("run", *CHEAP_CNN, "--datasets", "digits", "--models", "ae,vae", "--noise", "gaussian", "--severities",
                        "1,3", "--seeds", "2", "--threads", "2", "--out", str(out))
     assert result.returncode == 0, result.stderr
     return out, result

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from conftest import FASHION_SYSTEM_DIR, add_site, make_distribution, run_bench
+from conftest import CHEAP_CNN, FASHION_SYSTEM_DIR, add_site, make_distribution, run_bench
 
 from bench import cli
 from bench.store import open_store
@@ -77,7 +77,7 @@ def test_same_cell_and_seed_give_identical_numbers(digits_run, tmp_path):
 
 
 def test_a_denoising_model_reconstructs_noisy_inputs_better_than_the_noisy_input_itself(tmp_path):
-    code = cli.main(["run", "--datasets", "digits", "--models", "dae,dvae", "--noise", "gaussian",
+    code = cli.main(["run", *CHEAP_CNN, "--datasets", "digits", "--models", "dae,dvae", "--noise", "gaussian",
                      "--severities", "5", "--profile", "paper", "--out", str(tmp_path), "--quiet"])
     assert code == 0
     board = pd.read_csv(tmp_path / "leaderboard.csv").set_index("model")
@@ -87,12 +87,12 @@ def test_a_denoising_model_reconstructs_noisy_inputs_better_than_the_noisy_input
 
 
 def test_third_party_model_runs_in_a_grid(third_party_site, tmp_path):
-    result = run_bench("run", "--datasets", "digits", "--models", "tiny_ae,ae", "--noise", "gaussian",
+    result = run_bench("run", *CHEAP_CNN, "--datasets", "digits", "--models", "tiny_ae,ae", "--noise", "gaussian",
                        "--severities", "2", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
     results = pd.read_csv(tmp_path / "results.csv")
     assert set(results["model"]) == {"ae", "tiny_ae", "baseline"}
-    versions = open_store(tmp_path).records()[-1]["cell"]["versions"]
+    versions = next(r for r in open_store(tmp_path).records() if r["cell"]["model"] == "tiny_ae")["cell"]["versions"]
     assert versions["bench-tiny"] == "1.2.3"
 
 
@@ -115,7 +115,7 @@ def bench_models():
 def test_a_model_whose_loss_turns_nan_fails_its_cells_and_the_grid_goes_on(tmp_path, monkeypatch):
     add_site(make_distribution(tmp_path / "site", "bench-nan", "0.1", "bench_nan", NAN_MODEL), monkeypatch)
     out = tmp_path / "out"
-    result = run_bench("run", "--datasets", "digits", "--models", "exploding,ae", "--noise", "gaussian",
+    result = run_bench("run", *CHEAP_CNN, "--datasets", "digits", "--models", "exploding,ae", "--noise", "gaussian",
                        "--severities", "1", "--out", str(out))
     assert result.returncode == 1
     assert "failed: digits/exploding/gaussian@1/seed0: TrainingDiverged: training loss became nan" in result.stderr
@@ -154,7 +154,7 @@ def test_report_on_a_directory_without_results_says_what_to_do(tmp_path, capsys)
 @pytest.mark.skipif(not (FASHION_SYSTEM_DIR / "train-images-idx3-ubyte.gz").exists(),
                     reason="Debian package dataset-fashion-mnist is not installed (CI installs it)")
 def test_on_fashion_mnist_a_denoising_autoencoder_beats_its_noisy_input_and_the_plain_one(tmp_path):
-    code = cli.main(["run", "--datasets", "fashion_mnist", "--models", "ae,dae", "--noise", "gaussian",
+    code = cli.main(["run", *CHEAP_CNN, "--datasets", "fashion_mnist", "--models", "ae,dae", "--noise", "gaussian",
                      "--severities", "5", "--threads", "2", "--out", str(tmp_path), "--quiet"])
     assert code == 0
     board = pd.read_csv(tmp_path / "leaderboard.csv").set_index("model")

@@ -13,14 +13,14 @@ import time
 import pandas as pd
 import pytest
 import torch
-from conftest import run_bench
+from conftest import CHEAP_CNN, run_bench
 
 from bench import cli
 from bench.checkpoints import Checkpoints
 from bench.store import SCHEMA_VERSION, StoreError, open_store
 
 # Two threads per cell: these tests are about storing and resuming, and run faster so.
-GRID = ["--threads", "2", "--datasets", "digits", "--models", "ae,dae,vae", "--noise", "gaussian,erasing", "--severities", "1",
+GRID = [*CHEAP_CNN, "--threads", "2", "--datasets", "digits", "--models", "ae,dae,vae", "--noise", "gaussian,erasing", "--severities", "1",
         "--quiet"]
 CELLS = (3 + 1) * 2  # (models + the baseline CNN) × noises
 
@@ -72,7 +72,7 @@ def test_a_run_killed_with_sigkill_keeps_its_finished_cells_and_the_rerun_gives_
 
 def test_two_concurrent_runs_on_one_store_lose_nothing(tmp_path):
     shared = tmp_path / "shared.db"
-    common = ["run", "--datasets", "digits", "--noise", "gaussian", "--severities", "1,3", "--quiet",
+    common = ["run", *CHEAP_CNN, "--datasets", "digits", "--noise", "gaussian", "--severities", "1,3", "--quiet",
               "--store", str(shared)]
     one_thread = {**os.environ, "OMP_NUM_THREADS": "1"}  # two processes on a small machine
     procs = [subprocess.Popen([sys.executable, "-m", "bench", *common, "--models", models, "--out", str(tmp_path / d),
@@ -165,14 +165,14 @@ def test_the_store_migrates_an_older_file_and_refuses_a_newer_or_foreign_one(tmp
 
 
 def test_seeds_take_a_count_or_a_list(tmp_path):
-    code = cli.main(["run", "--datasets", "digits", "--models", "ae", "--noise", "gaussian", "--severities", "1",
+    code = cli.main(["run", *CHEAP_CNN, "--datasets", "digits", "--models", "ae", "--noise", "gaussian", "--severities", "1",
                      "--seeds", "2", "--seed", "5", "--out", str(tmp_path / "count"), "--quiet", "--format", "csv"])
     assert code == 0
     assert {r["cell"]["seed"] for r in open_store(tmp_path / "count").records()} == {5, 6}
     board = pd.read_csv(tmp_path / "count" / "leaderboard.csv").query("model == 'ae'")
     assert set(board["seeds"]) == {2} and {"psnr_std", "psnr_ci_low", "psnr_ci_high", "psnr_tied"} <= set(board)
     assert (board["psnr_ci_low"] <= board["psnr"]).all() and (board["psnr"] <= board["psnr_ci_high"]).all()
-    assert cli.main(["run", "--datasets", "digits", "--models", "ae", "--noise", "gaussian", "--severities", "1",
+    assert cli.main(["run", *CHEAP_CNN, "--datasets", "digits", "--models", "ae", "--noise", "gaussian", "--severities", "1",
                      "--seeds", "0,3", "--out", str(tmp_path / "list"), "--quiet", "--format", "csv"]) == 0
     assert {r["cell"]["seed"] for r in open_store(tmp_path / "list").records()} == {0, 3}
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import add_site, make_distribution
+from conftest import CHEAP_CNN, add_site, make_distribution
 
 from bench import cli, downstream, figures
 from bench.metrics.latent import active_units, score_latent
@@ -170,7 +170,7 @@ def test_the_baseline_cnn_is_trained_once_per_dataset_and_seed_for_a_grid_of_mod
         return real(x, y, classes, **budget)
 
     monkeypatch.setattr(downstream, "train_cnn", counting)
-    code = cli.main(["run", "--datasets", "digits", "--models", "ae,vae,dvae", "--noise", "gaussian,erasing",
+    code = cli.main(["run", *CHEAP_CNN, "--datasets", "digits", "--models", "ae,vae,dvae", "--noise", "gaussian,erasing",
                      "--severities", "1,5", "--threads", "2", "--executor", "local", "--out", str(tmp_path), "--quiet"])
     assert code == 0
     assert sizes.count(1347) == 1  # the baseline: the training split alone
@@ -181,7 +181,7 @@ def test_the_baseline_cnn_is_trained_once_per_dataset_and_seed_for_a_grid_of_mod
     assert len(base) == 4 and (base["rel_ce"] == 1.0).all()
     assert base["acc_clean"].nunique() == 1  # one CNN behind every baseline row
     markdown = (tmp_path / "leaderboard.md").read_text()
-    matched = markdown.split("## digits · acc_noisy ↑ by noise at matched severity")[1]
+    matched = markdown.split("## digits · every noise · acc_noisy ↑ by noise at matched severity")[1]
     assert "| severity   | model    | erasing   | gaussian   |" in matched.splitlines()[2]
 
 
@@ -200,7 +200,7 @@ def bench_models():
 def test_a_model_that_cannot_generate_has_downstream_not_applicable_and_the_rest_of_the_suite(tmp_path, monkeypatch):
     add_site(make_distribution(tmp_path / "site", "bench-codes", "0.1", "bench_codes", NO_GENERATION), monkeypatch)
     out = tmp_path / "out"
-    assert cli.main(["run", "--datasets", "digits", "--models", "codes_only", "--noise", "gaussian",
+    assert cli.main(["run", *CHEAP_CNN, "--datasets", "digits", "--models", "codes_only", "--noise", "gaussian",
                      "--severities", "2", "--out", str(out), "--quiet"]) == 0
     results = pd.read_csv(out / "results.csv")
     mine = results[results.model == "codes_only"].set_index("metric")

@@ -8,7 +8,7 @@ import math
 import pandas as pd
 import pytest
 import torch
-from conftest import FASHION_SYSTEM_DIR
+from conftest import CHEAP_CNN, FASHION_SYSTEM_DIR
 
 from bench import cli
 from bench.store import open_store
@@ -78,7 +78,7 @@ def test_missing_mnist_without_network_says_how_to_get_it(tmp_path, monkeypatch)
 
 
 def test_a_grid_skips_impossible_pairs_with_reasons_and_runs_the_rest(tmp_path):
-    code = cli.main(["run", "--datasets", "tabular,digits", "--models", "conv_ae,linear_dae,ae", "--noise", "gaussian",
+    code = cli.main(["run", *CHEAP_CNN, "--datasets", "tabular,digits", "--models", "conv_ae,linear_dae,ae", "--noise", "gaussian",
                      "--severities", "2", "--out", str(tmp_path), "--quiet"])
     assert code == 0
     results = pd.read_csv(tmp_path / "results.csv")
@@ -112,7 +112,7 @@ def test_the_parameter_syntax_rejects_unknown_keys_and_out_of_range_values(args,
 
 
 def test_parameters_select_variants_and_a_native_noise_value_runs_once_at_severity_zero(tmp_path):
-    code = cli.main(["run", "--datasets", "digits", "--models", "beta_vae:beta=1,beta_vae:beta=8",
+    code = cli.main(["run", *CHEAP_CNN, "--datasets", "digits", "--models", "beta_vae:beta=1,beta_vae:beta=8",
                      "--noise", "gaussian:sigma=0.3,erasing:value=1", "--severities", "2", "--out", str(tmp_path),
                      "--quiet"])
     assert code == 0
