@@ -9,6 +9,7 @@ plugin's version, so a dataset is calibrated once per machine.
 from __future__ import annotations
 
 import json
+import os
 import math
 from pathlib import Path
 from typing import Any
@@ -88,11 +89,17 @@ def calibrate(entry: Entry, dataset: LoadedDataset, fixed: dict[str, Any] | None
             value, reached = search(spec, x, target, fixed)
             table[str(severity)] = {"value": value, "psnr": round(reached, 3), "target": target}
         cache[key] = table
-        try:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        try:  # merged with what other processes wrote meanwhile, replaced atomically: never half a file
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(cache, indent=1, sort_keys=True))
+            try:
+                cache.update({k: v for k, v in json.loads(path.read_text()).items() if k not in cache})
+            except (OSError, ValueError):
+                pass
+            tmp.write_text(json.dumps(cache, indent=1, sort_keys=True))
+            os.replace(tmp, path)
         except OSError:
-            pass  # an unwritable data root costs a recalibration next time, nothing else
+            tmp.unlink(missing_ok=True)  # an unwritable data root costs a recalibration next time, nothing else
     return {int(s): v for s, v in cache[key].items()}
 
 

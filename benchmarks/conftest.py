@@ -1,5 +1,5 @@
 """Shared data of the benchmarks and the summary of their targets, printed at the end of
-``pytest benchmarks/ --benchmark-only``: each ratio the project promises, measured on this machine.
+``pytest benchmarks/ --benchmark-only -n 0``: each ratio the project promises, measured on this machine.
 
 Ratios use the medians of the benchmarks' rounds (the machine's noise moves means more than medians).
 """

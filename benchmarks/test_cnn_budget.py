@@ -4,7 +4,7 @@ budget (its accuracy within 1 point of what three times the budget gives), and w
 Accuracy is measured on a validation split drawn from the training split, disjoint from the 5,000-image
 subset, never on the test set: the budget is chosen here, so the test set must not choose it.
 
-Run with ``pytest benchmarks/test_cnn_budget.py --benchmark-only`` (minutes per seed on one core).
+Run with ``pytest benchmarks/test_cnn_budget.py --benchmark-only -n 0`` (minutes per seed on one core).
 ``BENCH_CURVE_EPOCHS=2,4,6,10,30`` measures the whole curve instead of the profile's budget and its triple;
 ``BENCH_CURVE_SEEDS=0,1,2`` picks the seeds.
 """

@@ -1,7 +1,7 @@
 """Speed of the downstream family: the harness's CNN loop and a whole cell's downstream evaluation,
 against the plain approach with a DataLoader over a TensorDataset (same model, batch size, optimizer).
 
-Run with ``pytest benchmarks/ --benchmark-only``; not part of the default test run. Each benchmark
+Run with ``pytest benchmarks/ --benchmark-only -n 0``; not part of the default test run. Each benchmark
 records images per second in ``extra_info``; compare the means of a pair for the ratio.
 """
 

@@ -52,9 +52,9 @@ def compare(records_a: list[dict[str, Any]], records_b: list[dict[str, Any]], *,
 def render(table: pd.DataFrame, fmt: str, names: tuple[str, str]) -> str:
     if fmt == "csv":
         return table.to_csv(index=False).rstrip("\n")
-    rows = [[r["dataset"], r["profile"], r["noise"], r["severity"], r["model"], r["metric"],
-             f"{r['value_a']:.4g}", f"{r['value_b']:.4g}", f"{r['delta']:+.3g}", r["better"]]
-            for _, r in table.iterrows()]
-    header = ["dataset", "profile", "noise", "severity", "model", "metric", "A", "B", "B − A", "better"]
+    rows = [[r["dataset"], r["profile"], r["cnn_budget"] + ("" if r["precision"] == "fp32" else f" {r['precision']}"),
+             r["noise"], r["severity"], r["model"], r["metric"], f"{r['value_a']:.4g}", f"{r['value_b']:.4g}",
+             f"{r['delta']:+.3g}", r["better"]] for _, r in table.iterrows()]
+    header = ["dataset", "profile", "CNN budget", "noise", "severity", "model", "metric", "A", "B", "B − A", "better"]
     return f"A = {names[0]}\nB = {names[1]}\n\n" + tabulate(rows, headers=header, tablefmt="github",
                                                              disable_numparse=True)

@@ -97,7 +97,7 @@ def test_the_html_report_escapes_text_that_plugins_provide(tmp_path):
 def small_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("html")
     result = run_bench("run", *CHEAP_CNN, "--datasets", "digits", "--models", "ae,vae", "--noise", "gaussian", "--severities",
-                       "1,3", "--seeds", "2", "--threads", "2", "--out", str(out))
+                       "1,3", "--seeds", "2", "--executor", "local", "--out", str(out))
     assert result.returncode == 0, result.stderr
     return out, result
 
@@ -119,8 +119,8 @@ def test_the_html_report_is_one_self_contained_page_with_every_part(small_run):
 def test_progress_is_plain_lines_without_control_characters_when_not_a_terminal(small_run):
     _, result = small_run
     lines = [line for line in result.stderr.splitlines() if line.startswith("[")]
-    assert lines and re.fullmatch(r"\[1/\d+\] digits/baseline/gaussian@1/seed0: done in [\d.]+s \(eta (\d+m)?\d+s\)",
-                                  lines[0])
+    assert lines and re.fullmatch(r"\[1/\d+\] digits/baseline/gaussian@1/seed0/cnn-epochs: done in [\d.]+s "
+                                  r"\(eta (\d+m)?\d+s\)", lines[0])
     assert "\r" not in result.stderr and "\x1b" not in result.stderr
 
 

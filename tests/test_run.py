@@ -17,7 +17,7 @@ METRICS = ["bce", "mse", "psnr", "ssim", "psnr_gain"]
 def digits_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
     result = run_bench("run", "--datasets", "digits", "--models", "ae,dae,vae,dvae", "--noise", "gaussian,erasing",
-                       "--severities", "1,3", "--threads", "2", "--out", str(out))
+                       "--severities", "1,3", "--executor", "local", "--out", str(out))
     assert result.returncode == 0, result.stderr
     return out, result
 
@@ -67,7 +67,7 @@ def test_a_second_identical_run_computes_nothing_and_report_rebuilds_the_same_ta
 def test_same_cell_and_seed_give_identical_numbers(digits_run, tmp_path):
     out, _ = digits_run
     code = cli.main(["run", "--datasets", "digits", "--models", "dvae", "--noise", "gaussian", "--severities", "3",
-                     "--threads", "2", "--out", str(tmp_path), "--quiet"])
+                     "--executor", "local", "--out", str(tmp_path), "--quiet"])
     assert code == 0
     mine = pd.read_csv(tmp_path / "results.csv")
     mine = mine[mine.model == "dvae"].set_index("metric")["value"]
@@ -118,7 +118,8 @@ def test_a_model_whose_loss_turns_nan_fails_its_cells_and_the_grid_goes_on(tmp_p
     result = run_bench("run", *CHEAP_CNN, "--datasets", "digits", "--models", "exploding,ae", "--noise", "gaussian",
                        "--severities", "1", "--out", str(out))
     assert result.returncode == 1
-    assert "failed: digits/exploding/gaussian@1/seed0: TrainingDiverged: training loss became nan" in result.stderr
+    assert "failed: digits/exploding/gaussian@1/seed0/cnn-epochs: TrainingDiverged: training loss became nan" \
+        in result.stderr
     results = pd.read_csv(out / "results.csv")
     assert set(results.loc[results.status == "done", "model"]) == {"ae", "baseline"}
     assert "training loss became nan" in (out / "leaderboard.md").read_text()
@@ -155,7 +156,7 @@ def test_report_on_a_directory_without_results_says_what_to_do(tmp_path, capsys)
                     reason="Debian package dataset-fashion-mnist is not installed (CI installs it)")
 def test_on_fashion_mnist_a_denoising_autoencoder_beats_its_noisy_input_and_the_plain_one(tmp_path):
     code = cli.main(["run", *CHEAP_CNN, "--datasets", "fashion_mnist", "--models", "ae,dae", "--noise", "gaussian",
-                     "--severities", "5", "--threads", "2", "--out", str(tmp_path), "--quiet"])
+                     "--severities", "5", "--executor", "local", "--out", str(tmp_path), "--quiet"])
     assert code == 0
     board = pd.read_csv(tmp_path / "leaderboard.csv").set_index("model")
     assert board.loc["dae", "psnr_gain"] > 3.0

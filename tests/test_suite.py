@@ -171,7 +171,7 @@ def test_the_baseline_cnn_is_trained_once_per_dataset_and_seed_for_a_grid_of_mod
 
     monkeypatch.setattr(downstream, "train_cnn", counting)
     code = cli.main(["run", *CHEAP_CNN, "--datasets", "digits", "--models", "ae,vae,dvae", "--noise", "gaussian,erasing",
-                     "--severities", "1,5", "--threads", "2", "--executor", "local", "--out", str(tmp_path), "--quiet"])
+                     "--severities", "1,5", "--executor", "local", "--out", str(tmp_path), "--quiet"])
     assert code == 0
     assert sizes.count(1347) == 1  # the baseline: the training split alone
     # augmented: ae per noise and severity (it reconstructs corrupted copies), vae once, dvae per cell

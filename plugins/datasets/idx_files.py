@@ -8,6 +8,7 @@ told where we looked and how to get the files.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -15,7 +16,7 @@ import socket
 import zlib
 from pathlib import Path
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 from registry import Dataset, DatasetUnavailable
 
@@ -36,6 +37,24 @@ def raw_dir(root: Path, class_name: str) -> Path:
 def idx_sources(root: Path, class_name: str) -> list[Path]:
     """The four IDX files a loaded MNIST-family dataset is read from (its spec's ``sources``)."""
     return [raw_dir(root, class_name) / name for name in RAW_FILES]
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """Hold an advisory lock on ``path`` (none where the OS has no fcntl): files are extracted and their
+    digests recorded by one process at a time, so no process reads or digests a half-written file."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _have_raw(raw: Path) -> bool:
@@ -126,15 +145,16 @@ def load_idx_dataset(
     cls = getattr(torchvision.datasets, class_name)
     root = Path(root)
     raw = raw_dir(root, class_name)
-    if not _have_raw(raw):
-        src = _system_dir(system_dirs, cls)
-        if src is not None:
-            _extract_from(src, raw, cls)
-        else:
-            where = ", ".join(str(p) for p in (raw, *system_dirs))
-            _download(root, cls, name, where, how)
-        record_checksums(raw)
-    verify_checksums(raw)
+    with _exclusive(root / f".{class_name}.lock"):  # two processes on one fresh data root extract it once
+        if not _have_raw(raw):
+            src = _system_dir(system_dirs, cls)
+            if src is not None:
+                _extract_from(src, raw, cls)
+            else:
+                where = ", ".join(str(p) for p in (raw, *system_dirs))
+                _download(root, cls, name, where, how)
+            record_checksums(raw)
+        verify_checksums(raw)
     try:
         train, test = cls(str(root), train=True), cls(str(root), train=False)
     except Exception as exc:
