@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -156,7 +157,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.threads is not None and args.threads < 1:
         raise BenchError(f"--threads takes an integer >= 1. Got {args.threads} instead.")
     threads = args.threads or DEFAULT_THREADS
-    executor = parse_executor(args.executor) if args.executor else None
+    chosen = args.executor or os.environ.get("BENCH_EXECUTOR", "").strip()
+    executor = parse_executor(chosen) if chosen else None
     if executor is not None:
         check_available(executor)
     out = Path(args.out)
@@ -335,8 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--executor", metavar="WHERE",
                      help="where cells run: local (this process), processes:N (N worker processes), "
                           "dask://HOST:PORT (a Dask scheduler) or dask-local:N (a local Dask cluster of N workers) "
-                          "(default: processes:N with one process per usable core, each cell on --threads threads; "
-                          "local when that is one process)")
+                          "(default: $BENCH_EXECUTOR, else processes:N with one process per usable core, each cell "
+                          "on --threads threads; local when that is one process)")
     run.add_argument("--cnn-budget", default="steps", metavar="steps|epochs",
                      help="the downstream family's protocol: steps gives the baseline and every augmented CNN the "
                           "same optimizer steps (compute-matched); epochs the same passes over their own training "

@@ -85,9 +85,12 @@ def add_site(site: Path, monkeypatch) -> None:
 
 @pytest.fixture(autouse=True)
 def _no_plugin_env(monkeypatch):
-    """Tests start from the default plugin settings whatever the caller's shell has set."""
+    """Tests start from the default plugin settings whatever the caller's shell has set, and run their
+    grids in one process unless they name an executor: the test files already run side by side, one per
+    core, so a worker pool per grid would only add start-up time."""
     monkeypatch.delenv("BENCH_STRICT_PLUGINS", raising=False)
     monkeypatch.delenv("BENCH_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    monkeypatch.setenv("BENCH_EXECUTOR", "local")
 
 
 def run_bench(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -143,6 +143,27 @@ def test_cells_are_grouped_by_the_model_they_share_as_the_local_runner_orders_th
         [("dae", 1, "steps"), ("dae", 1, "epochs")], [("dae", 2, "steps"), ("dae", 2, "epochs")]]
 
 
+def test_by_default_a_run_uses_one_worker_process_per_core_and_never_more_than_its_groups(monkeypatch):
+    from bench import executors
+    from bench.data import load
+    from bench.grid import plan
+    from bench.profiles import get_profile
+    from registry import load_registry
+
+    registry = load_registry()
+    cells = plan(registry, datasets=["tabular"], models=[("ae", {}), ("dae", {})], noises=[("gaussian", {})],
+                 severities=[1, 2], seeds=[0], profile=get_profile("quick"),
+                 loaded={"tabular": load(registry.spec("datasets", "tabular"))})
+    monkeypatch.setattr(executors, "usable_cores", lambda: 4)
+    assert executors.default_executor(cells, 1, "cpu").label == "processes:4"  # baseline, ae, dae@1, dae@2
+    assert executors.default_executor(cells, 2, "cpu").label == "processes:2"  # two threads per cell
+    assert executors.default_executor(cells, 4, "cpu").label == "local"
+    assert executors.default_executor([c for c in cells if c.model == "ae"], 1, "cpu").label == "local"  # one group
+    assert executors.default_executor(cells, 1, "cuda").label == "local"
+    monkeypatch.setattr(executors, "usable_cores", lambda: 16)
+    assert executors.default_executor(cells, 1, "cpu").label == "processes:4"
+
+
 @pytest.mark.parametrize("text, expected", [
     ("gpu:3", "--executor takes local, processes:N, dask://HOST:PORT or dask-local:N. Got 'gpu:3'"),
     ("processes:0", "--executor processes:N takes a number of workers N >= 1. Got 'processes:0'"),
