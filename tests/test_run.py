@@ -150,3 +150,17 @@ def test_bad_input_gets_one_line_on_stderr_and_exit_code_2(args, expected, tmp_p
 def test_report_on_a_directory_without_results_says_what_to_do(tmp_path, capsys):
     assert cli.main(["report", "--out", str(tmp_path)]) == 2
     assert "run 'bench run --out" in capsys.readouterr().err
+
+
+def test_a_one_seed_digits_run_marks_statistically_tied_rows_with_the_per_image_tests(digits_run):
+    out, _ = digits_run
+    board = pd.read_csv(out / "leaderboard.csv")
+    assert (board["seeds"] == 1).all()
+    tied = board[board["probe_acc_tied"] == True]  # noqa: E712 (a column of booleans read from CSV)
+    assert len(tied) > 0 and set(tied["probe_acc_test"]) == {"McNemar exact"}
+    assert (tied["probe_acc_p_holm"] >= 0.05).all() and (tied["probe_acc_p_holm"] >= tied["probe_acc_p_best"]).all()
+    assert set(board["psnr_test"].dropna()) == {"paired t over images"}
+    markdown = (out / "leaderboard.md").read_text()
+    assert "≈" in markdown.split("## digits · erasing · latent separability")[1].split("\n## ")[0]
+    verdict = markdown.split("## Verdict")[1].split("\n## digits · erasing · reconstruction")[0]
+    assert "against the compute-matched baseline" in verdict and "One seed: ties" in verdict
