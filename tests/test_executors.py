@@ -16,7 +16,7 @@ from bench.executors import parse_executor
 from bench.parallel import groups
 from bench.store import open_store
 
-GRID = [*CHEAP_CNN, "--datasets", "digits", "--models", "ae,dae", "--noise", "gaussian", "--severities", "1", "--quiet",
+GRID = [*CHEAP_CNN, "--datasets", "digits", "--models", "ae", "--noise", "gaussian", "--severities", "1", "--quiet",
         "--format", "csv"]
 
 CRASH_ONCE = '''
@@ -77,7 +77,7 @@ def test_local_processes_and_dask_give_identical_stored_results_with_their_defau
         assert runs[-1]["provenance"]["executor"] == executor and runs[-1]["provenance"]["threads"] == 1
     assert torch.get_num_threads() == threads  # the run's threads apply to the run, not to the caller afterwards
     assert "OMP_NUM_THREADS" not in os.environ or os.environ["OMP_NUM_THREADS"] == omp  # nor Dask's settings
-    assert len(stored["local"]) > 50
+    assert len(stored["local"]) > 30  # every metric of the baseline and ae cells
     assert stored["processes:2"] == stored["local"]
     assert stored["dask-local:2"] == stored["local"]
 
