@@ -83,6 +83,17 @@ def add_site(site: Path, monkeypatch) -> None:
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in paths if p))
 
 
+def pytest_configure(config):
+    """Under pytest-xdist each worker computes on its share of the cores (tests that call torch directly
+    would otherwise each start one thread per core, and the workers would fight over them)."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if workers:
+        import torch
+
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        torch.set_num_threads(max(1, cores // workers))
+
+
 @pytest.fixture(autouse=True)
 def _no_plugin_env(monkeypatch):
     """Tests start from the default plugin settings whatever the caller's shell has set, and run their
