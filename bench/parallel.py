@@ -115,6 +115,7 @@ def run_parallel(spec: ExecutorSpec, cells: list[Cell], store: Store, *, rerun: 
     costs = expected_costs(todo)
     by_key = {c.key: c for c in todo}
     ordered = sorted(groups(todo), key=lambda g: -sum(costs[c.key] for c in g))  # longest first: less idle at the end
+    costs = expected_costs([c for g in ordered for c in g])  # shared work is charged to the groups that start first
     pending = dict(enumerate(ordered))
     attempts: dict[int, int] = defaultdict(int)
     stored: set[str] = set()
@@ -132,7 +133,7 @@ def run_parallel(spec: ExecutorSpec, cells: list[Cell], store: Store, *, rerun: 
     def unfinished(i: int) -> tuple[Cell, ...]:
         return tuple(c for c in pending[i] if c.key not in stored)
 
-    progress.begin(len(todo), sum(costs.values()))
+    progress.begin(len(todo), sum(costs.values()), workers=min(spec.workers, len(ordered)))
     try:
         while pending:
             with open_executor(spec) as pool:

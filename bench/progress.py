@@ -1,7 +1,9 @@
 """Progress over cells and epochs: bars on a terminal, one plain line per cell otherwise.
 
 The remaining time is estimated from the cells' expected costs (:mod:`bench.cost`), not their count: a
-grid's first cells train the baseline CNN and the models, its last ones may reuse them."""
+grid's first cells train the baseline CNN and the models, its last ones may reuse them. With several
+workers the rate is what a finished cell's cost took its worker, shared by the workers: dividing the time
+since the start by the cost finished would count the other workers' half-done cells as idle time."""
 
 from __future__ import annotations
 
@@ -26,24 +28,28 @@ class Progress:
         self.quiet = quiet
         self.interactive = not quiet and self.stream.isatty()
         self.total = self.done = 0
-        self.total_cost = self.done_cost = 0.0
+        self.total_cost = self.done_cost = self.busy = 0.0
+        self.workers = 1
         self._cells: tqdm | None = None
         self._epochs: tqdm | None = None
         self._started = time.perf_counter()
 
-    def begin(self, total: int, cost: float | None = None) -> None:
+    def begin(self, total: int, cost: float | None = None, workers: int = 1) -> None:
         self.total, self.done, self._started = total, 0, time.perf_counter()
-        self.total_cost, self.done_cost = (float(total) if cost is None else cost), 0.0
+        self.total_cost, self.done_cost, self.busy = (float(total) if cost is None else cost), 0.0, 0.0
+        self.workers = max(1, workers)
         if self.interactive:
             self._cells = tqdm(total=total, unit="cell", file=self.stream, dynamic_ncols=True,
                                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
 
     def eta(self) -> str:
-        """Seconds left, from the time the cost done so far took; "?" before any cost is done."""
+        """Time left, from the time the cost done so far took; "?" before any cost is done."""
         if self.done_cost <= 0:
             return "?"
-        elapsed = time.perf_counter() - self._started
-        return _duration(elapsed * max(0.0, self.total_cost - self.done_cost) / self.done_cost)
+        left = max(0.0, self.total_cost - self.done_cost)
+        if self.workers > 1 and self.busy > 0:
+            return _duration(left * self.busy / self.done_cost / self.workers)
+        return _duration(left * (time.perf_counter() - self._started) / self.done_cost)
 
     def start_cell(self, label: str) -> None:
         if self._cells is not None:
@@ -67,6 +73,7 @@ class Progress:
     def end_cell(self, label: str, status: str, seconds: float, cost: float = 1.0) -> None:
         self.done += 1
         self.done_cost += cost
+        self.busy += seconds
         if self._cells is not None:
             self._cells.set_postfix_str(f"eta {self.eta()}")
             self._cells.update(1)

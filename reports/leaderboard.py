@@ -157,7 +157,9 @@ def leaderboard_frame(results: pd.DataFrame, items: dict | None = None) -> pd.Da
         for *row, rank in sorted(rows, key=lambda r: str(r[g])):
             if pd.notna(rank) and rank == 1:
                 best.setdefault(tuple(row[:g]), tuple(row))
-        tests = [NO_TEST if pd.isna(rank) or rank == 1 or tuple(row[:g]) not in best
+        # a row level with the best (rank 1 too) is still tested against it: equal means can hide
+        # different per-image results, and the verdict then names it tied rather than untested
+        tests = [NO_TEST if pd.isna(rank) or tuple(row[:g]) not in best or best[tuple(row[:g])] == tuple(row)
                  else evidence.compare(tuple(row), best[tuple(row[:g])], name) for *row, rank in rows]
         board[f"{name}_p_best"] = [t.p for t in tests]
         board[f"{name}_test"] = [t.test for t in tests]

@@ -109,3 +109,13 @@ def test_with_holms_correction_a_borderline_gap_stops_being_supported_when_many_
 def _with_items(made: tuple[list[dict], dict]):
     records, items = made
     return results_frame(records), items
+
+
+def test_a_row_level_with_the_best_is_tested_against_it_and_marked_tied():
+    best = correctness(850)
+    level = better_by(best, gained=30, lost=30, seed=5)  # the same accuracy, right on other images
+    board = leaderboard_frame(*_with_items(_records({"a": best, "b": level}))).set_index("model")
+    assert (board["acc_clean_rank"] == 1).all()
+    assert math.isnan(board.loc["a", "acc_clean_p_best"])  # the best row itself
+    assert board.loc["b", "acc_clean_p_best"] == pytest.approx(1.0)
+    assert board.loc["b", "acc_clean_tied"]

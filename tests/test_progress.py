@@ -1,0 +1,59 @@
+"""Claims about progress: the ETA weights cells by their expected cost and counts every worker."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from bench import cost, progress
+from bench.grid import BASELINE, Cell
+from bench.profiles import get_profile
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr(progress.time, "perf_counter", lambda: now[0])
+    return now
+
+
+def test_the_eta_weights_the_cells_still_to_come_by_their_cost_not_their_number(clock):
+    bar = progress.Progress(stream=io.StringIO())
+    bar.begin(total=2, cost=100.0)
+    clock[0] = 80.0
+    bar.end_cell("dear", "done", 80.0, cost=80.0)  # one cell of two, but 80% of the work
+    assert bar.eta() == "20s"
+
+
+def test_with_several_workers_the_eta_shares_the_work_left_between_them(clock):
+    bar = progress.Progress(stream=io.StringIO())
+    bar.begin(total=10, cost=100.0, workers=2)
+    clock[0] = 50.0
+    bar.end_cell("first", "done", 50.0, cost=10.0)  # the other worker is half-way through its own cell
+    # 90 units at 5 s a unit on each of 2 workers; the time since the start alone would say 450 s
+    assert bar.eta() == "3m45s"
+
+
+def test_each_cell_line_names_the_cell_its_time_and_the_eta(clock):
+    stream = io.StringIO()
+    bar = progress.Progress(stream=stream)
+    bar.begin(total=2, cost=2.0)
+    clock[0] = 4.2
+    bar.end_cell("digits/ae/gaussian@1/seed0", "done", 4.2, cost=1.0)
+    assert stream.getvalue() == "[1/2] digits/ae/gaussian@1/seed0: done in 4.2s (eta 4s)\n"
+
+
+def test_the_baseline_cnn_and_a_shared_model_are_charged_once_to_the_first_cell_that_needs_them():
+    profile = get_profile("quick")
+    cell = lambda model, noise, sees=False: Cell("digits", model, noise, 1, 0, profile,  # noqa: E731
+                                                 model_sees_noise=sees)
+    grid = [cell(BASELINE, "gaussian"), cell("vae", "gaussian"), cell("vae", "erasing"),
+            cell("dvae", "gaussian", True), cell("dvae", "erasing", True)]
+    costs = cost.expected_costs(grid)
+    steps = profile.cnn_steps(profile.train_size)
+    keys = [c.key for c in grid]
+    assert costs[keys[0]] == steps + cost.BASELINE_EVALUATION
+    assert costs[keys[1]] == cost.MODEL_TRAINING + cost.EVALUATION + steps
+    assert costs[keys[2]] == cost.EVALUATION + steps  # vae trained once, for both noises
+    assert costs[keys[3]] == costs[keys[4]] == cost.MODEL_TRAINING + cost.EVALUATION + steps  # one dvae per noise
