@@ -158,25 +158,34 @@ def test_the_html_report_shows_its_tables_and_images_in_headless_chromium(small_
     assert pixels.shape[0] >= 600 and pixels.std() > 0.05  # a rendered page, not a blank one
 
 
-def _protocol_record(model: str, budget: str, acc: float) -> dict:
+def _protocol_record(model: str, budget: str, acc: float, noisy: float, severity: int = 1) -> dict:
     record = _record(model, 0, acc)
-    record["cell"].update(key=f"{model}-{budget}", cnn_budget=budget, precision="fp32",
+    record["cell"].update(key=f"{model}-{budget}-{severity}", cnn_budget=budget, precision="fp32", severity=severity,
                           profile_params={"cnn_matched_epochs": 10, "cnn_epochs": 1, "augment_k": 2})
     record["metrics"][0]["metric"] = "acc_clean"
+    record["metrics"].append({**record["metrics"][0], "metric": "acc_noisy", "value": noisy})
     return record
 
 
 def test_the_verdict_says_where_the_two_cnn_budgets_disagree_on_the_sign_of_a_gain(tmp_path):
     store = Store(tmp_path / "results.db")
-    for model, budget, acc in (("baseline", "steps", 0.85), ("vae", "steps", 0.83),
-                               ("baseline", "epochs", 0.80), ("vae", "epochs", 0.82)):
-        store.add(_protocol_record(model, budget, acc))
+    # (model, budget): clean accuracy (one CNN behind both severities), accuracy at s1 and at s3
+    table = {("baseline", "steps"): (0.85, 0.70, 0.60), ("vae", "steps"): (0.83, 0.72, 0.62),
+             ("baseline", "epochs"): (0.80, 0.70, 0.60), ("vae", "epochs"): (0.82, 0.72, 0.59)}
+    for (model, budget), (clean, s1, s3) in table.items():
+        store.add(_protocol_record(model, budget, clean, s1, 1))
+        store.add(_protocol_record(model, budget, clean, s3, 3))
     write_reports(store, tmp_path, ("md", "html"))
     markdown = (tmp_path / "leaderboard.md").read_text()
     verdict = markdown.split("## Verdict")[1].split("\n## ")[0]
     assert "### Where the two CNN budgets disagree on the sign of a gain" in verdict
-    assert ("toy · gaussian s1 · vae: clean-accuracy gain +2.0 points under equal epochs, -2.0 under "
-            "compute-matched steps") in verdict
+    disagree = verdict.split("disagree on the sign of a gain")[1]
+    assert disagree.count("clean-accuracy gain") == 1  # said once: the same CNNs behind both severities
+    assert ("toy · gaussian · vae: clean-accuracy gain +2.0 points under equal epochs, -2.0 under "
+            "compute-matched steps") in disagree
+    assert ("toy · gaussian s3 · vae: noisy-accuracy gain -1.0 points under equal epochs, +2.0 under "
+            "compute-matched steps") in disagree
+    assert "gaussian s1" not in disagree
     assert "samples from vae change clean accuracy by -2.0 points (no test) against the compute-matched baseline" \
         in verdict
     assert "CNN compute-matched: 10 baseline epochs" in markdown and "CNN equal epochs: 1 each" in markdown
