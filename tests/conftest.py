@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 FASHION_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 #: For tests whose claims do not concern the downstream protocol: the equal-epochs CNN budget (one epoch in
 #: the quick profile) costs a fraction of the compute-matched budget's steps. The protocol's own tests
-#: (test_protocol.py, the digits grids of test_run.py and test_suite.py) use the default.
+#: (test_protocol.py, and test_suite.py's grid of the whole suite) use the default.
 CHEAP_CNN = ("--cnn-budget", "epochs")
 
 

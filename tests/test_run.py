@@ -16,7 +16,8 @@ METRICS = ["bce", "mse", "psnr", "ssim", "psnr_gain"]
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    result = run_bench("run", "--datasets", "digits", "--models", "ae,dae,vae,dvae", "--noise", "gaussian,erasing",
+    result = run_bench("run", *CHEAP_CNN, "--datasets", "digits", "--models", "ae,dae,vae,dvae",
+                       "--noise", "gaussian,erasing",
                        "--severities", "1,3", "--executor", "local", "--out", str(out))
     assert result.returncode == 0, result.stderr
     return out, result
@@ -54,7 +55,8 @@ def test_leaderboard_ranks_each_metric_by_its_direction(digits_run):
 def test_a_second_identical_run_computes_nothing_and_report_rebuilds_the_same_tables(digits_run, tmp_path):
     out, _ = digits_run
     before = pd.read_csv(out / "leaderboard.csv")
-    again = run_bench("run", "--datasets", "digits", "--models", "ae,dae,vae,dvae", "--noise", "gaussian,erasing",
+    again = run_bench("run", *CHEAP_CNN, "--datasets", "digits", "--models", "ae,dae,vae,dvae",
+                      "--noise", "gaussian,erasing",
                       "--severities", "1,3", "--out", str(out))
     assert again.returncode == 0
     assert "0 computed, 20 already in" in again.stderr
@@ -66,7 +68,8 @@ def test_a_second_identical_run_computes_nothing_and_report_rebuilds_the_same_ta
 
 def test_same_cell_and_seed_give_identical_numbers(digits_run, tmp_path):
     out, _ = digits_run
-    code = cli.main(["run", "--datasets", "digits", "--models", "dvae", "--noise", "gaussian", "--severities", "3",
+    code = cli.main(["run", *CHEAP_CNN, "--datasets", "digits", "--models", "dvae", "--noise", "gaussian",
+                     "--severities", "3",
                      "--executor", "local", "--out", str(tmp_path), "--quiet"])
     assert code == 0
     mine = pd.read_csv(tmp_path / "results.csv")
@@ -163,4 +166,4 @@ def test_a_one_seed_digits_run_marks_statistically_tied_rows_with_the_per_image_
     markdown = (out / "leaderboard.md").read_text()
     assert "≈" in markdown.split("## digits · erasing · latent separability")[1].split("\n## ")[0]
     verdict = markdown.split("## Verdict")[1].split("\n## digits · erasing · reconstruction")[0]
-    assert "against the compute-matched baseline" in verdict and "One seed: ties" in verdict
+    assert "against the equal-epochs baseline" in verdict and "One seed: ties" in verdict
