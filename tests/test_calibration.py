@@ -26,7 +26,9 @@ def _private_calibration_cache(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("dataset", DATASETS)
 @pytest.mark.parametrize("noise", NOISES)
-def test_calibration_reaches_the_target_psnr_within_half_a_decibel(noise, dataset, tmp_path):
+def test_calibration_reaches_the_target_psnr_within_half_a_decibel(noise, dataset, tmp_path, monkeypatch):
+    if dataset == "fashion_mnist":  # the search is the same on fewer images; blur's 55x55 kernels made it 50 s
+        monkeypatch.setattr(calibration, "SAMPLE", 250)
     registry = load_registry()
     spec = registry.spec("datasets", dataset)
     loaded = load(spec) if dataset == "digits" else _fashion(tmp_path)
