@@ -3,6 +3,6 @@
 from importlib import metadata
 
 try:
-    __version__ = metadata.version("bench")
+    __version__ = metadata.version("aebench")
 except metadata.PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0+source"

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from registry import Registry
+from registry.manager import HOST_DISTRIBUTION
 from registry.selection import variant_label
 
 from . import __version__
@@ -139,7 +140,8 @@ def plan(
                 return Cell(dataset=dataset, model=m_name, noise=n_name, severity=severity, seed=seed, profile=profile,
                             model_params=model_params.get((m_name, tuple(sorted(m_over.items()))), {}),
                             noise_params=noise_params,
-                            versions={"bench": __version__, **{e.distribution: e.version for e in entries}},
+                            versions={"bench": __version__, **{e.distribution: e.version for e in entries
+                                                                 if e.distribution != HOST_DISTRIBUTION}},
                             dataset_fingerprint=loaded[dataset].fingerprint, skip=skip,
                             model_label=variant_label(m_name, m_over) + ("@noisy-train" if train_noise and model else ""),
                             noise_label=variant_label(n_name, n_over), noise_overrides=dict(n_over),

@@ -24,7 +24,7 @@ from .errors import PluginError, SelectionError
 from .specs import DatasetSpec, ModelSpec, NoiseSpec
 
 GROUP = "bench"
-HOST_DISTRIBUTION = "bench"
+HOST_DISTRIBUTION = "aebench"  # the distribution that ships the harness and the built-in plugins
 # Used only when the project runs from a source tree that was never installed (no entry points).
 BUILTIN_MODULES = {"models": "plugins.models", "noises": "plugins.noises", "datasets": "plugins.datasets"}
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 from conftest import add_site, make_distribution, run_bench
@@ -19,7 +21,7 @@ def test_builtin_plugins_are_discovered_through_entry_points_with_their_distribu
     assert registry.names("noises") == ["blur", "erasing", "gaussian", "salt_pepper", "shot", "speckle"]
     assert registry.names("datasets") == ["digits", "fashion_mnist", "mnist", "tabular"]
     entry = registry.entry("models", "vae")
-    assert entry.distribution == "bench" and entry.version not in {"", "unknown"}
+    assert entry.distribution == "aebench" and entry.version not in {"", "unknown"}
 
 
 def test_listing_is_sorted_and_filters_with_wildcards():
@@ -52,7 +54,7 @@ def test_third_party_distribution_appears_in_bench_list(third_party_site):
                                "version": "1.2.3", "summary": "a third party's one-layer autoencoder",
                                "parameters": [{"name": "width", "type": "int", "default": 16,
                                                "allowed": "an int in [1, inf]", "help": ""}]}
-    assert rows["vae"]["distribution"] == "bench"
+    assert rows["vae"]["distribution"] == "aebench"
 
 
 def test_plugin_that_fails_to_import_is_skipped_with_a_warning_naming_its_distribution(tmp_path, monkeypatch):
@@ -85,7 +87,7 @@ def bench_models():
     return [ModelSpec("vae", MLPAutoencoder, "an impostor")]
 '''
     add_site(make_distribution(tmp_path / "site", "bench-clash", "2.0", "bench_clash", source), monkeypatch)
-    with pytest.raises(PluginError, match=r"model name 'vae' is claimed twice.*'bench 0\.1\.0'.*'bench-clash 2\.0'"):
+    with pytest.raises(PluginError, match=r"model name 'vae' is claimed twice.*'aebench 0\.1\.0'.*'bench-clash 2\.0'"):
         load_registry()
     result = run_bench("run", "--datasets", "digits")
     assert result.returncode == 2
@@ -109,3 +111,11 @@ def test_parameters_are_checked_against_their_declaration():
         spec.resolve(6)
     with pytest.raises(ParameterError, match="has no parameter 'sigmaa'"):
         spec.resolve(1, {"sigmaa": 1})
+
+
+def test_importing_the_registry_does_not_import_torch():
+    """Plugins and `bench list` import `registry` first: it must stay light (torch only where a spec runs)."""
+    done = subprocess.run([sys.executable, "-c", "import sys, registry; print('torch' in sys.modules)"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
