@@ -277,10 +277,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_plugins_check(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from bench.contracts import check_entries
     from bench.data import data_root
     from registry import BenchError, load_registry
     from registry.manager import _same_dist
+    from registry.testing import run_checks
 
     registry = load_registry()
     entries = []
@@ -291,7 +291,7 @@ def cmd_plugins_check(args: argparse.Namespace) -> int:
             raise BenchError(f"no installed plugin distribution or spec named {name!r}; distributions: "
                              f"{', '.join(dists)} (or a model, noise or dataset name from 'bench list')")
         entries += [e for e in found if e not in entries]
-    checks = check_entries(entries, data_root())
+    checks = [c for e in entries for c in run_checks(e.spec, data_root())]
     rows = [[c.kind, c.name, c.check, "ok" if c.ok else f"FAIL: {c.detail}"] for c in checks]
     print(tabulate(rows, headers=["kind", "name", "check", "result"], tablefmt="github", disable_numparse=True))
     failed = sum(not c.ok for c in checks)

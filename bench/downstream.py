@@ -47,13 +47,13 @@ class Accuracy:
 @torch.inference_mode()
 def augment(
     model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, k: int,
-    corrupt: Callable[[torch.Tensor], torch.Tensor], batch: int = 1000,
+    corrupt: Callable[[torch.Tensor], torch.Tensor], generates: bool, batch: int = 1000,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``k`` generated samples per image of ``x`` with the image's label: ``model.generate(x)`` where the
-    model has it (a VAE decodes z ~ q(z|x)), else reconstructions of freshly corrupted copies."""
+    model's spec declares the capability (a VAE decodes z ~ q(z|x)), else reconstructions of freshly
+    corrupted copies."""
     model.eval()
-    generate = getattr(model, "generate", None)
-    draw = generate if callable(generate) else (lambda b: model(corrupt(b)))
+    draw = model.generate if generates else (lambda b: model(corrupt(b)))
     samples = [torch.cat([draw(x[i : i + batch]) for i in range(0, len(x), batch)]).clamp(0, 1) for _ in range(k)]
     return torch.cat(samples).reshape(k * len(x), *x.shape[1:]), y.repeat(k)
 

@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from registry import Registry
+from registry import BASELINE, Registry  # BASELINE: the reference CNN alone, a pseudo-model
 from registry.manager import HOST_DISTRIBUTION
 from registry.selection import variant_label
 
@@ -16,8 +16,6 @@ from .calibration import severity_params
 from .data import LoadedDataset
 from .profiles import Profile
 
-#: The pseudo-model of the downstream family: the reference CNN trained on the limited subset alone.
-BASELINE = "baseline"
 
 
 @dataclass(frozen=True)

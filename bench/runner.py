@@ -13,7 +13,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from registry import Registry
+from registry import PluginError, Registry
+from registry.capabilities import missing_capabilities
 
 from . import downstream, figures
 from .checkpoints import Checkpoints, training_key
@@ -255,6 +256,10 @@ class Runner:
         x_train = self._training_set(cell)
         seed_everything(cell.seed)  # same seed, same initial weights for every model of one architecture
         model = spec.factory(tuple(x_train.shape[1:]), **cell.model_params).to(self.device)
+        missing = missing_capabilities(spec, model)  # a factory that is a function: checked once it builds
+        if missing:
+            raise PluginError(f"model '{cell.model}' of distribution '{entry.distribution}' declares the "
+                              f"capabilities {', '.join(missing)} but the module it builds lacks them")
         stored = self.checkpoints.load(ckpt_key, model)
         if stored is not None:
             model.eval()
@@ -302,14 +307,15 @@ class Runner:
         def augmented_cnn() -> tuple[torch.nn.Module, Fit]:
             with seeded(derive_seed(cell.seed, "augment"), self.device):
                 x_gen, y_gen = downstream.augment(trained.model, split.train_x, split.train_y,
-                                                  k=cell.profile.augment_k, corrupt=corrupt)
+                                                  k=cell.profile.augment_k, corrupt=corrupt,
+                                                  generates="generate" in spec.capabilities)
             with seeded(derive_seed(cell.seed, "augmented-cnn"), self.device):
                 return downstream.train_cnn(torch.cat([split.train_x, x_gen]), torch.cat([split.train_y, y_gen]),
                                             len(split.classes), profile=cell.profile,
                                             baseline_size=len(split.train_x))
 
         # A model that generates by itself makes the same samples under every noise: one CNN per model.
-        uses_noise = not callable(getattr(trained.model, "generate", None))
+        uses_noise = "generate" not in spec.capabilities
         cnn_key = "cnn:" + json.dumps([_protocol(cell), [cell.noise, cell.noise_params] if uses_noise else None],
                                       sort_keys=True)
         cnn, fit = trained.once(cnn_key, augmented_cnn)
@@ -322,8 +328,10 @@ class Runner:
 
     def _likelihood(self, cell: Cell, trained: _Trained, split: _Split) -> list[MetricResult]:
         with seeded(derive_seed(cell.seed, "likelihood"), self.device):
+            spec = self.registry.spec("models", cell.model)
             return score_likelihood(trained.model, split.test_x[split.eval_idx], k=cell.profile.iw_samples,
-                                    subset=cell.profile.iw_size)
+                                    subset=cell.profile.iw_size, likelihood=spec.likelihood,
+                                    posterior="posterior" in spec.capabilities)
 
     def _figures(self, cell: Cell, trained: _Trained, split: _Split) -> tuple[dict[str, str], dict[str, bytes]]:
         """The t-SNE and traversal PNGs of the cell: per kind a path or a not-applicable note, and the

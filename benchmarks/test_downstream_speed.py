@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from bench import downstream
 from bench.cnn import ReferenceCNN, train_classifier
 from bench.profiles import get_profile
-from plugins.models.mlp import MLPVAE
+from registry.models import MLPVAE
 from plugins.noises.gaussian import gaussian
 
 N_TRAIN, N_TEST, BATCH, SEVERITIES = 2000, 2000, 128, (0.05, 0.1, 0.2, 0.5, 1.0)
@@ -75,7 +75,8 @@ def test_downstream_cell_harness(benchmark, data):
     vae = MLPVAE((1, 28, 28))
 
     def cell():
-        gen_x, gen_y = downstream.augment(vae, x, y, k=2, corrupt=lambda b: gaussian(b, sigma=0.2))
+        gen_x, gen_y = downstream.augment(vae, x, y, k=2, corrupt=lambda b: gaussian(b, sigma=0.2),
+                                          generates=True)
         cnn, _ = downstream.train_cnn(torch.cat([x, gen_x]), torch.cat([y, gen_y]), 10, profile=EQUAL_EPOCHS,
                                       baseline_size=len(x))
         return downstream.accuracy(cnn, test_x, test_y, corrupted)

@@ -23,7 +23,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from bench.train import train
 from plugins.models.conv import ConvAutoencoder
-from plugins.models.mlp import MLPVAE
+from registry.models import MLPVAE
 
 N, BATCH, LR, ROUNDS = 5000, 128, 1e-3, 7
 MODELS = {"mlp_vae": MLPVAE, "conv_ae": ConvAutoencoder}

@@ -1,17 +1,36 @@
 """The plugin layer of bench: hook specifications, the ``hookimpl`` marker, spec dataclasses and the
-plugin manager. Plugins import only from here."""
+plugin manager, the capability Protocols; the model base classes in :mod:`registry.models` and the plugin
+kit in :mod:`registry.testing`. Plugins import only from here. ``import registry`` does not import torch:
+the names of ``registry.models`` are loaded on first use."""
 
 import pluggy
 
 from .errors import BenchError, DatasetUnavailable, ParameterError, PluginError, SelectionError
-from .manager import Entry, Registry, load_registry
+from .capabilities import CAPABILITIES, Generates, HasPosterior
+from .manager import BASELINE, Entry, Registry, load_registry
 from .selection import select, select_variants
 from .specs import Dataset, DatasetSpec, ModelSpec, NoiseSpec, Param, resolve_params
 
 #: The marker for hook implementations: ``@hookimpl def bench_models(): ...``
 hookimpl = pluggy.HookimplMarker("bench")
 
+_MODELS = ("Autoencoder", "GaussianVAE", "MLPAutoencoder", "MLPVAE")
+
+
+def __getattr__(name: str):
+    if name in _MODELS:  # torch is imported here, on first use, not by `import registry`
+        from . import models
+
+        return getattr(models, name)
+    raise AttributeError(f"module 'registry' has no attribute {name!r}")
+
+
 __all__ = [
+    *_MODELS,
+    "BASELINE",
+    "CAPABILITIES",
+    "Generates",
+    "HasPosterior",
     "BenchError",
     "Dataset",
     "DatasetSpec",

@@ -10,6 +10,7 @@ the same way a third party's are. Environment switches:
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import warnings
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from typing import Any, Mapping
 import pluggy
 
 from . import hookspecs
+from .capabilities import missing_capabilities, undeclared_capabilities, vocabulary_problem
 from .errors import PluginError, SelectionError
 from .specs import DatasetSpec, ModelSpec, NoiseSpec
 
@@ -33,7 +35,8 @@ KINDS: dict[str, tuple[str, type]] = {
     "noises": ("bench_noises", NoiseSpec),
     "datasets": ("bench_datasets", DatasetSpec),
 }
-RESERVED = {"models": ("baseline",)}  # the reference CNN's row in the downstream leaderboard
+BASELINE = "baseline"  # the reference CNN's row in the downstream leaderboard: no model may take the name
+RESERVED = {"models": (BASELINE,)}  # the reference CNN's row in the downstream leaderboard
 SINGULAR = {"models": "model", "noises": "noise", "datasets": "dataset"}
 
 
@@ -106,6 +109,31 @@ def _same_dist(a: str, b: str) -> bool:
     return norm(a) == norm(b)
 
 
+class CapabilityWarning(UserWarning):
+    """A model has a capability its spec does not declare: the harness will not use it."""
+
+
+def _check_spec(kind: str, spec: Any, where: str) -> None:
+    """The spec's vocabularies, and a model's declared capabilities against its factory's class (a factory
+    that is a function is checked when it builds a model): an error naming the plugin when wrong."""
+    problem = vocabulary_problem(spec)
+    if problem:
+        raise PluginError(f"{SINGULAR[kind]} '{spec.name}' of {where}: {problem}")
+    if kind != "models" or not inspect.isclass(spec.factory):
+        return
+    missing = missing_capabilities(spec, spec.factory)
+    if missing:
+        raise PluginError(
+            f"model '{spec.name}' of {where} declares the capabilities {', '.join(missing)} but its class "
+            f"{spec.factory.__name__} lacks them (see registry.capabilities for the methods each one needs)"
+        )
+    undeclared = undeclared_capabilities(spec, spec.factory)
+    if undeclared:
+        warnings.warn(f"model '{spec.name}' of {where} has {', '.join(undeclared)} without declaring "
+                      f"{'it' if len(undeclared) == 1 else 'them'} in capabilities: the harness will not use "
+                      f"{'it' if len(undeclared) == 1 else 'them'}", CapabilityWarning, stacklevel=3)
+
+
 def load_registry(*, autoload: bool | None = None, strict: bool | None = None) -> Registry:
     """Load every plugin of the entry-point group ``bench`` and collect their specs.
 
@@ -175,6 +203,7 @@ def load_registry(*, autoload: bool | None = None, strict: bool | None = None) -
                         strict,
                     )
                     continue
+                _check_spec(kind, spec, where)
                 if spec.name in RESERVED.get(kind, ()):
                     raise PluginError(
                         f"{SINGULAR[kind]} name '{spec.name}' of {where} is reserved by the harness; "

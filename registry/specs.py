@@ -95,10 +95,13 @@ class ModelSpec:
     - ``loss(x_in, x_target) -> Tensor[]``: the training loss, mean over the batch, for input ``x_in``
       and target ``x_target``.
 
-    Optional methods the harness uses where present: ``generate(x)`` draws one new sample per input
-    for the downstream augmentation (a VAE decodes z ~ q(z|x); without it the harness reconstructs
-    freshly corrupted copies), and ``posterior(x) -> (mu, logvar)`` with ``decode_logits(z)`` for the
-    likelihood metrics of Gaussian-posterior, Bernoulli-decoder models.
+    Optional capabilities, used only where ``capabilities`` declares them (the registry checks the
+    declaration against the factory's class at load, :mod:`registry.capabilities`): ``"generate"``,
+    ``generate(x)`` draws one new sample per input for the downstream augmentation (a VAE decodes
+    z ~ q(z|x); without it the harness reconstructs freshly corrupted copies); ``"posterior"``,
+    ``posterior(x) -> (mu, logvar)`` with ``decode_logits(z)``. ``likelihood`` declares the decoder's
+    likelihood; the likelihood metrics (negative ELBO, importance-weighted NLL) are computed for a
+    declared ``"bernoulli"`` decoder with a posterior, and are not applicable otherwise.
 
     ``denoising=True`` means the harness trains on ``noise(x) -> x`` with the cell's noise and severity;
     otherwise on ``x -> x``. ``generative=False`` says the model cannot produce samples to augment a
@@ -115,6 +118,8 @@ class ModelSpec:
     denoising: bool = False
     generative: bool = True
     inputs: tuple[str, ...] = ("image", "vector")
+    capabilities: tuple[str, ...] = ()  # "generate", "posterior": see registry.capabilities
+    likelihood: str | None = None  # the decoder's likelihood: "bernoulli", "gaussian" or None (not declared)
     epochs: int = 60
     batch_size: int = 128
     lr: float = 1e-3

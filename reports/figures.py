@@ -14,7 +14,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-BASELINE = "baseline"
+from registry import BASELINE  # noqa: E402
+
 _SEVERITY = re.compile(r"^acc_sev(\d+)$")
 
 

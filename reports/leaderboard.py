@@ -15,6 +15,8 @@ from typing import Any, Iterable
 import pandas as pd
 from tabulate import tabulate
 
+from registry import BASELINE
+
 from .significance import ALPHA, NO_TEST, Comparison, compare_items, compare_seeds, holm
 from .stats import summarise
 
@@ -33,7 +35,6 @@ def table_order(key: tuple) -> tuple:
     """Tables sorted by dataset, profile, noise, the default CNN budget (steps) first, then precision."""
     dataset, profile, budget, precision, noise = key
     return dataset, profile, noise, budget != "steps", budget, precision != "fp32", precision
-BASELINE = "baseline"
 FAMILY_TITLES = {"reconstruction": "reconstruction", "latent": "latent separability",
                  "likelihood": "likelihood (VAEs)", "downstream": "downstream accuracy (generative augmentation)"}
 

@@ -104,7 +104,8 @@ def _no_plugin_env(monkeypatch):
     monkeypatch.setenv("BENCH_EXECUTOR", "local")
 
 
-def run_bench(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run the installed ``bench`` command line as a user would."""
-    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=cwd, capture_output=True, text=True,
+def run_bench(*args: str, cwd: Path | None = None, env: dict | None = None,
+              python: str | Path = sys.executable) -> subprocess.CompletedProcess:
+    """Run the installed ``bench`` command line as a user would (with ``python``'s environment)."""
+    return subprocess.run([str(python), "-m", "bench", *args], cwd=cwd, capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=600)

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
+import sysconfig
+import venv
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -57,34 +59,62 @@ def bench_noises():
 '''
 
 
+# This project's own files in an environment's site-packages: hidden from the fresh environment below.
+_OURS = ("aebench", "__editable__.aebench", "__editable___aebench", "bench_plugin_example", "bench-plugin-example")
+
+
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory):
-    """The example package installed by pip into a fresh directory, as a user's environment would hold it."""
-    site = tmp_path_factory.mktemp("example-site")
-    done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                           "--target", str(site), str(EXAMPLE)], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    assert (site / "bench_plugin_example-0.1.0.dist-info").is_dir()
-    return site
+def fresh(tmp_path_factory) -> Path:
+    """A fresh virtual environment into which pip installs the example *with* dependency resolution: its
+    requirement ``aebench`` comes from a wheel built from this checkout (``--find-links``, no index), as a
+    third party's users would get it from the package index. The heavy dependencies this environment
+    already has (torch, ...) are visible to the fresh one as installed packages, less this project."""
+    root = tmp_path_factory.mktemp("fresh")
+    wheels = root / "wheels"
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                            "--wheel-dir", str(wheels), str(REPO)], capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stderr
+    assert [w.name.split("-")[0] for w in wheels.glob("*.whl")] == ["aebench"]
+    venv.create(root / "venv", with_pip=False)
+    python = root / "venv" / "bin" / "python"
+    fresh_site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                     capture_output=True, text=True, check=True).stdout.strip())
+    shared = root / "shared-site"
+    shared.mkdir()
+    for item in Path(sysconfig.get_paths()["purelib"]).iterdir():
+        if not item.name.startswith(_OURS) and not item.name.endswith(".pth"):
+            (shared / item.name).symlink_to(item)
+    (fresh_site / "shared.pth").write_text(f"{shared}\n")
+    done = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-index",
+                           "--find-links", str(wheels), "--no-build-isolation", str(EXAMPLE)],
+                          capture_output=True, text=True, timeout=600, cwd=root)
+    assert done.returncode == 0, done.stdout + done.stderr
+    listed = subprocess.run([str(python), "-m", "pip", "list", "--path", str(fresh_site), "--format", "freeze"],
+                            capture_output=True, text=True, cwd=root).stdout
+    assert "aebench==" in listed and "bench-plugin-example==0.1.0" in listed, listed
+    return python
 
 
-def _env(site) -> dict:
-    return {"PYTHONPATH": os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p)}
+def test_the_example_installs_with_its_dependency_on_aebench_resolved_from_a_wheel(fresh):
+    where = subprocess.run([str(fresh), "-c", "import bench, registry; print(bench.__file__, bench.__version__)"],
+                           capture_output=True, text=True, cwd=fresh.parent).stdout
+    assert "site-packages" in where and str(REPO) not in where  # the wheel's copy, not this checkout
 
 
-def test_the_installed_example_passes_the_contract_checks(installed):
-    result = run_bench("plugins", "check", "bench-plugin-example", env=_env(installed))
+def test_the_installed_example_passes_the_contract_checks(fresh):
+    result = run_bench("plugins", "check", "bench-plugin-example", python=fresh, cwd=fresh.parent)
     assert result.returncode == 0, result.stdout + result.stderr
     for name in ("example_ae", "pixel_dropout", "stripes"):
         assert f"| {name}" in result.stdout
     assert "FAIL" not in result.stdout and "0 failed" in result.stderr
 
 
-def test_the_installed_example_runs_in_a_grid(installed, tmp_path):
+def test_the_installed_example_runs_in_a_grid(fresh, tmp_path):
     out = tmp_path / "run"
     result = run_bench("run", *CHEAP_CNN, "--models", "example_ae,ae", "--noise", "pixel_dropout,gaussian", "--datasets",
                        "stripes",
-                       "--severities", "1,3", "--out", str(out), "--format", "csv", "--quiet", env=_env(installed))
+                       "--severities", "1,3", "--out", str(out), "--format", "csv", "--quiet", python=fresh,
+                       cwd=fresh.parent)
     assert result.returncode == 0, result.stderr
     results = pd.read_csv(out / "results.csv")
     done = results[results.status == "done"]
@@ -92,11 +122,13 @@ def test_the_installed_example_runs_in_a_grid(installed, tmp_path):
     assert set(done.dataset) == {"stripes"}
 
 
-def test_the_examples_own_tests_pass_once_installed(installed):
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLE / "tests")],
-                          capture_output=True, text=True, timeout=600, cwd=EXAMPLE,
-                          env={**os.environ, **_env(installed)})
+def test_the_examples_own_tests_pass_once_installed_through_parametrize_with_checks(fresh):
+    done = subprocess.run([str(fresh), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+                           str(EXAMPLE / "tests")], capture_output=True, text=True, timeout=600, cwd=fresh.parent)
     assert done.returncode == 0, done.stdout[-3000:]
+    assert "test_every_spec_keeps_the_contract[example_ae-model_learns]" in subprocess.run(
+        [str(fresh), "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+         str(EXAMPLE / "tests")], capture_output=True, text=True, cwd=fresh.parent).stdout
 
 
 def test_plugins_check_flags_a_wrong_shape_and_values_outside_the_unit_range(tmp_path, monkeypatch, capsys):
@@ -104,7 +136,7 @@ def test_plugins_check_flags_a_wrong_shape_and_values_outside_the_unit_range(tmp
     assert cli.main(["plugins", "check", "bench-contract-breaker"]) == 1
     out = capsys.readouterr().out
     assert "FAIL: decode gave shape (16, 10), expected (16, 1, 28, 28)" in out
-    assert "FAIL: values in [0.5" in out and "expected [0, 1]" in out
+    assert "FAIL: severity 1: values in [0.5" in out and "expected [0, 1]" in out
 
 
 def test_plugins_check_of_an_unknown_name_is_one_line_and_exit_2(capsys):

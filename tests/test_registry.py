@@ -10,7 +10,7 @@ import pytest
 from conftest import add_site, make_distribution, run_bench
 
 from registry import Param, ParameterError, PluginError, SelectionError, load_registry, select
-from registry.manager import PluginLoadWarning
+from registry.manager import CapabilityWarning, PluginLoadWarning
 
 BUILTIN_MODELS = ["ae", "beta_vae", "conv_ae", "conv_dae", "conv_vae", "dae", "dvae", "linear_dae", "vae"]
 
@@ -80,7 +80,7 @@ def test_plugin_that_fails_to_import_is_skipped_with_a_warning_naming_its_distri
 def test_two_plugins_claiming_one_name_is_an_error_naming_both_distributions(tmp_path, monkeypatch):
     source = '''
 from registry import ModelSpec, hookimpl
-from plugins.models.mlp import MLPAutoencoder
+from registry.models import MLPAutoencoder
 
 @hookimpl
 def bench_models():
@@ -119,3 +119,57 @@ def test_importing_the_registry_does_not_import_torch():
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+CAPABILITY_PLUGIN = '''
+from registry import DatasetSpec, ModelSpec, hookimpl
+from registry.models import MLPAutoencoder, MLPVAE
+
+
+class Misspelled(MLPAutoencoder):
+    def genrate(self, x):  # declared as "generate" below: the harness must not silently fall back
+        return self(x)
+
+
+@hookimpl
+def bench_models():
+    return [ModelSpec({name!r}, {cls}, "a capability test", {extra})]
+'''
+
+
+@pytest.mark.parametrize("cls, extra, problem", [
+    ("Misspelled", "capabilities=('generate',)", r"model 'gen_ae' of distribution 'bench-caps 1\.0' declares the "
+                                                 r"capabilities generate but its class Misspelled lacks them"),
+    ("MLPVAE", "capabilities=('sample',)", r"model 'gen_ae' of distribution 'bench-caps 1\.0': capabilities"),
+    ("MLPVAE", "likelihood='poisson'", r"likelihood 'poisson' is not one of 'bernoulli', 'gaussian' or None"),
+    ("MLPVAE", "inputs=('images',)", r"inputs \('images',\) must be a non-empty tuple of 'image', 'vector'"),
+])
+def test_a_declared_capability_or_vocabulary_the_plugin_breaks_is_an_error_naming_it(
+        tmp_path, monkeypatch, cls, extra, problem):
+    source = CAPABILITY_PLUGIN.format(name="gen_ae", cls=cls, extra=extra)
+    module = f"bench_caps_{abs(hash(extra))}"  # a module name per case: Python caches imported modules
+    add_site(make_distribution(tmp_path / "site", "bench-caps", "1.0", module, source), monkeypatch)
+    with pytest.raises(PluginError, match=problem):
+        load_registry()
+
+
+def test_a_capability_present_but_undeclared_is_a_warning_and_is_not_used(tmp_path, monkeypatch):
+    source = CAPABILITY_PLUGIN.format(name="quiet_vae", cls="MLPVAE", extra="likelihood='bernoulli'")
+    add_site(make_distribution(tmp_path / "site", "bench-caps", "1.0", "bench_caps_quiet", source), monkeypatch)
+    with pytest.warns(CapabilityWarning, match=r"model 'quiet_vae' .* has generate, posterior without declaring"):
+        spec = load_registry().spec("models", "quiet_vae")
+    assert spec.capabilities == ()
+
+
+def test_a_dataset_of_an_unknown_kind_is_an_error_instead_of_a_grid_that_skips_every_cell(tmp_path, monkeypatch):
+    source = '''
+from registry import DatasetSpec, hookimpl
+
+@hookimpl
+def bench_datasets():
+    return [DatasetSpec("pictures", lambda root: None, "a dataset of the wrong kind", kind="images")]
+'''
+    add_site(make_distribution(tmp_path / "site", "bench-kind", "1.0", "bench_kind", source), monkeypatch)
+    with pytest.raises(PluginError, match=r"dataset 'pictures' of distribution 'bench-kind 1\.0': kind 'images' is "
+                                          r"not one of 'image', 'vector'"):
+        load_registry()

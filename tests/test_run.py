@@ -101,7 +101,7 @@ def test_third_party_model_runs_in_a_grid(third_party_site, tmp_path):
 
 NAN_MODEL = '''
 from registry import ModelSpec, hookimpl
-from plugins.models.mlp import MLPAutoencoder
+from registry.models import MLPAutoencoder
 
 
 class Exploding(MLPAutoencoder):

@@ -111,7 +111,7 @@ class _Evil:
 
 
 def test_a_checkpoint_that_is_not_plain_weights_is_refused_and_the_model_trained_again(tmp_path):
-    from plugins.models.mlp import MLPAutoencoder
+    from registry.models import MLPAutoencoder
 
     checkpoints = Checkpoints(tmp_path)
     model = MLPAutoencoder((1, 8, 8))

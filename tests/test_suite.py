@@ -17,7 +17,7 @@ from bench.metrics.likelihood import iw_nll, neg_elbo, score_likelihood
 from bench.seeding import seed_everything
 from bench.train import train
 from plugins.datasets.digits import load_digits
-from plugins.models.mlp import MLPAutoencoder, MLPVAE
+from registry.models import MLPAutoencoder, MLPVAE
 
 
 def by_name(results):
@@ -126,13 +126,13 @@ def test_augmentation_returns_k_samples_per_image_with_their_labels():
 
     for model in (MLPVAE((1, 8, 8)), MLPAutoencoder((1, 8, 8))):
         calls.clear()
-        gen_x, gen_y = downstream.augment(model, x, y, k=2, corrupt=corrupt)
+        gen_x, gen_y = downstream.augment(model, x, y, k=2, corrupt=corrupt, generates=isinstance(model, MLPVAE))
         assert gen_x.shape == (60, 1, 8, 8) and gen_x.min() >= 0 and gen_x.max() <= 1
         assert torch.equal(gen_y, torch.cat([y, y]))
         # a VAE samples from its posterior; an autoencoder reconstructs freshly corrupted copies
         assert calls == ([] if isinstance(model, MLPVAE) else [30, 30])
     vae = MLPVAE((1, 8, 8))
-    a, _ = downstream.augment(vae, x, y, k=2, corrupt=corrupt)
+    a, _ = downstream.augment(vae, x, y, k=2, corrupt=corrupt, generates=True)
     assert not torch.equal(a[:30], a[30:])  # two different samples per image
 
 
@@ -157,8 +157,16 @@ def test_importance_weighting_tightens_the_elbo(trained_vae):
 
 
 def test_likelihood_is_not_applicable_to_a_deterministic_autoencoder():
-    results = score_likelihood(MLPAutoencoder((1, 8, 8)), torch.rand(10, 1, 8, 8), k=5, subset=10)
-    assert all(r.note.startswith("not applicable: the model has no Gaussian posterior") for r in results)
+    results = score_likelihood(MLPAutoencoder((1, 8, 8)), torch.rand(10, 1, 8, 8), k=5, subset=10, posterior=False)
+    assert all(r.note.startswith("not applicable: the model declares no Gaussian posterior") for r in results)
+
+
+def test_likelihood_metrics_apply_only_to_a_declared_bernoulli_decoder():
+    vae, x = MLPVAE((1, 8, 8)), torch.rand(10, 1, 8, 8)
+    for declared in ("gaussian", None):
+        results = score_likelihood(vae, x, k=5, subset=10, likelihood=declared)
+        assert all(r.note.startswith("not applicable: ") and r.n == 0 for r in results)
+    assert all(r.n == 10 for r in score_likelihood(vae, x, k=5, subset=10, likelihood="bernoulli"))
 
 
 def test_the_baseline_cnn_is_trained_once_per_dataset_and_seed_for_a_grid_of_models(tmp_path, monkeypatch):
@@ -187,7 +195,7 @@ def test_the_baseline_cnn_is_trained_once_per_dataset_and_seed_for_a_grid_of_mod
 
 NO_GENERATION = '''
 from registry import ModelSpec, hookimpl
-from plugins.models.mlp import MLPAutoencoder
+from registry.models import MLPAutoencoder
 
 
 @hookimpl

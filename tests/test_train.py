@@ -8,7 +8,7 @@ import torch
 from bench.seeding import seed_everything
 from bench.train import TrainingDiverged, train
 from plugins.datasets.digits import load_digits
-from plugins.models.mlp import MLPAutoencoder, MLPVAE
+from registry.models import MLPAutoencoder, MLPVAE
 
 
 @pytest.fixture(scope="module")

@@ -22,8 +22,16 @@ LIKELIHOOD = (NEG_ELBO, IW_NLL)
 _LOG_2PI = math.log(2 * math.pi)
 
 
-def has_likelihood(model: torch.nn.Module) -> bool:
-    return callable(getattr(model, "posterior", None)) and callable(getattr(model, "decode_logits", None))
+def likelihood_gap(likelihood: str | None, posterior: bool) -> str | None:
+    """Why the likelihood metrics do not apply to a model whose spec declares ``likelihood`` and (or not)
+    the ``posterior`` capability; None when they do."""
+    if not posterior:
+        return "the model declares no Gaussian posterior (capability 'posterior')"
+    if likelihood is None:
+        return "the model declares no decoder likelihood"
+    if likelihood != "bernoulli":
+        return f"the likelihood metrics are implemented for Bernoulli decoders; the model declares '{likelihood}'"
+    return None
 
 
 def _log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -63,10 +71,12 @@ def iw_nll(model: torch.nn.Module, x: torch.Tensor, k: int, chunk: int = 100_000
     return torch.cat(out)
 
 
-def score_likelihood(model: torch.nn.Module, x: torch.Tensor, *, k: int, subset: int | None) -> list[MetricResult]:
-    """Negative ELBO on all of ``x`` and the ``k``-sample estimate on its first ``subset`` images."""
-    if not has_likelihood(model):
-        why = "the model has no Gaussian posterior and Bernoulli decoder (posterior, decode_logits)"
+def score_likelihood(model: torch.nn.Module, x: torch.Tensor, *, k: int, subset: int | None,
+                     likelihood: str | None = "bernoulli", posterior: bool = True) -> list[MetricResult]:
+    """Negative ELBO on all of ``x`` and the ``k``-sample estimate on its first ``subset`` images, for a
+    model that declares a Bernoulli decoder and a Gaussian posterior (``likelihood``, ``posterior``)."""
+    why = likelihood_gap(likelihood, posterior)
+    if why:
         return [m.not_applicable(why) for m in LIKELIHOOD]
     model.eval()
     return [NEG_ELBO.result(neg_elbo(model, x)), IW_NLL.result(iw_nll(model, x[:subset], k))]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .base import Autoencoder, GaussianVAE
+from registry.models import Autoencoder, GaussianVAE
 
 
 def _sizes(side: int) -> list[int]:

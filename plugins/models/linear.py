@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .base import Autoencoder
+from registry.models import Autoencoder
 
 
 class LinearDAE(Autoencoder):

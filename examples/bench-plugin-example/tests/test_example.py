@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
-
-from bench.contracts import check_dataset, check_model, check_noise
 from bench_plugin_example import bench_datasets, bench_models, bench_noises
+from registry.testing import parametrize_with_checks
 
 
-@pytest.mark.parametrize("spec, check", [(s, check_model) for s in bench_models()]
-                         + [(s, check_noise) for s in bench_noises()]
-                         + [(s, check_dataset) for s in bench_datasets()],
-                         ids=lambda v: getattr(v, "name", ""))
-def test_every_spec_passes_the_contract_checks(spec, check):
-    failures = [f"{c.check}: {c.detail}" for c in check(spec) if not c.ok]
-    assert not failures
+@parametrize_with_checks(bench_models() + bench_noises() + bench_datasets())
+def test_every_spec_keeps_the_contract(spec, check):
+    check(spec)
 
 
 def test_stripes_are_the_same_on_every_load_and_balanced_enough():

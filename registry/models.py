@@ -1,7 +1,20 @@
-"""What the built-in models share: a deterministic autoencoder with a Bernoulli decoder, and a
-Gaussian-latent VAE on top of it. Subclasses only build their encoder and decoder networks."""
+"""The model base classes a plugin builds on (public API; ``import registry.models`` imports torch).
+
+- :class:`Autoencoder`: a deterministic autoencoder with a Bernoulli decoder; a subclass only builds its
+  ``encoder`` and ``decoder`` networks.
+- :class:`GaussianVAE`: a Gaussian-latent VAE on top of it (declares ``generate`` and ``posterior``, see
+  :mod:`registry.capabilities`); a subclass builds ``features``, the heads ``mu`` and ``logvar`` and
+  the ``decoder``.
+- :class:`MLPAutoencoder` and :class:`MLPVAE`: the MLP models of the AE/DAE/VAE/DVAE comparison
+  (docs/ARCHITECTURE.md, "Built-in plugins"): encoder ``D -> hidden -> hidden`` (ReLU), a code of
+  ``latent_dim``; the decoder mirrors it and ends in a sigmoid so reconstructions lie in [0, 1]. The VAE
+  adds heads for mu and log sigma^2 and trains on BCE (summed over pixels) + beta KL, per image, averaged
+  over the batch.
+"""
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -60,3 +73,33 @@ class GaussianVAE(Autoencoder):
         bce = F.binary_cross_entropy_with_logits(self.decode_logits(z), x_target, reduction="sum")
         kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
         return (bce + self.beta * kl) / x_in.shape[0]
+
+
+def mlp(sizes: list[int], *, last_relu: bool = False) -> nn.Sequential:
+    layers: list[nn.Module] = [nn.Flatten()]
+    for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2 or last_relu:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class MLPAutoencoder(Autoencoder):
+    def __init__(self, shape: tuple[int, ...], latent_dim: int = 4, hidden: int = 128):
+        super().__init__()
+        self.shape = tuple(shape)
+        features = math.prod(self.shape)
+        self.encoder = mlp([features, hidden, hidden, latent_dim])
+        self.decoder = mlp([latent_dim, hidden, hidden, features])
+
+
+class MLPVAE(GaussianVAE):
+    def __init__(self, shape: tuple[int, ...], latent_dim: int = 4, hidden: int = 128, beta: float = 1.0):
+        super().__init__()
+        self.shape = tuple(shape)
+        self.beta = beta
+        features = math.prod(self.shape)
+        self.features = mlp([features, hidden, hidden], last_relu=True)
+        self.mu = nn.Linear(hidden, latent_dim)
+        self.logvar = nn.Linear(hidden, latent_dim)
+        self.decoder = mlp([latent_dim, hidden, hidden, features])

@@ -1,0 +1,73 @@
+"""The optional capabilities a model may declare, as runtime-checkable Protocols, and the vocabularies
+a spec is checked against when the registry loads it.
+
+A model declares what it can do in its spec (``ModelSpec(capabilities=("generate",), likelihood=...)``);
+the harness reads the declaration and never guesses from attribute names, so a misspelled method is an
+error at load instead of a silently different protocol.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import torch
+
+KINDS = ("image", "vector")  # a dataset's ``kind``; a model's or noise's ``inputs`` name some of them
+LIKELIHOODS = ("bernoulli", "gaussian")  # a decoder's declared likelihood (or None: not declared)
+
+
+@runtime_checkable
+class Generates(Protocol):
+    """``generate(x)``: one new sample per input, used to augment the downstream CNN's training set (a VAE
+    decodes z ~ q(z|x)). A model without it is augmented with reconstructions of corrupted copies."""
+
+    def generate(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class HasPosterior(Protocol):
+    """``posterior(x) -> (mu, logvar)`` of a diagonal-Gaussian q(z|x) and ``decode_logits(z)``: with a
+    declared decoder likelihood, the likelihood metrics (negative ELBO, importance-weighted NLL) apply."""
+
+    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor: ...
+
+
+CAPABILITIES: dict[str, type] = {"generate": Generates, "posterior": HasPosterior}
+
+
+def _has(target: Any, protocol: type) -> bool:
+    return issubclass(target, protocol) if inspect.isclass(target) else isinstance(target, protocol)
+
+
+def missing_capabilities(spec: Any, target: Any) -> list[str]:
+    """The capabilities ``spec`` declares that ``target`` (a built module or its class) does not have."""
+    return [name for name in spec.capabilities if not _has(target, CAPABILITIES[name])]
+
+
+def undeclared_capabilities(spec: Any, target: Any) -> list[str]:
+    """The capabilities ``target`` has that ``spec`` does not declare (the harness will not use them)."""
+    return [name for name, proto in CAPABILITIES.items() if name not in spec.capabilities and _has(target, proto)]
+
+
+def vocabulary_problem(spec: Any) -> str | None:
+    """What in ``spec`` is outside the vocabularies above, or None."""
+    kind = getattr(spec, "kind", None)
+    if kind is not None and kind not in KINDS:
+        return f"kind {kind!r} is not one of {', '.join(map(repr, KINDS))}"
+    inputs = getattr(spec, "inputs", None)
+    if inputs is not None:
+        if isinstance(inputs, str) or not inputs or set(inputs) - set(KINDS):
+            return f"inputs {inputs!r} must be a non-empty tuple of {', '.join(map(repr, KINDS))}"
+    capabilities = getattr(spec, "capabilities", None)
+    if capabilities is not None:
+        unknown = [c for c in (capabilities if not isinstance(capabilities, str) else [capabilities])
+                   if c not in CAPABILITIES] or (["a string"] if isinstance(capabilities, str) else [])
+        if unknown:
+            return f"capabilities {capabilities!r} must be a tuple of {', '.join(map(repr, CAPABILITIES))}"
+    if hasattr(spec, "likelihood") and spec.likelihood is not None and spec.likelihood not in LIKELIHOODS:
+        return f"likelihood {spec.likelihood!r} is not one of {', '.join(map(repr, LIKELIHOODS))} or None"
+    return None

@@ -1,0 +1,358 @@
+"""The plugin kit: what the harness relies on from a model, a noise or a dataset spec, one check function
+per claim, tried on small inputs so that a plugin author sees what breaks before publishing.
+
+In a plugin's own test suite, one decorator runs every check on every spec::
+
+    from registry.testing import parametrize_with_checks
+    from my_plugin import bench_datasets, bench_models, bench_noises
+
+    @parametrize_with_checks(bench_models() + bench_noises() + bench_datasets())
+    def test_bench_contract(spec, check):
+        check(spec)
+
+Each check is a plain function ``check_...(spec)`` that returns None when the claim holds and raises
+:class:`ContractError` (an ``AssertionError``) saying what is wrong otherwise. ``bench plugins check NAME``
+runs the same functions through :func:`run_checks`.
+
+- models: the factory takes the declared parameters (and only those) and builds a ``torch.nn.Module``;
+  ``encode`` gives ``[N, latent]``, ``decode`` and ``forward`` give the input's shape with values in
+  [0, 1], ``loss`` a finite scalar; the declared capabilities are there; the same seed builds the same
+  weights; the loss decreases on a tiny batch;
+- noises: the function takes the declared parameters; every severity's parameters are declared; the
+  output keeps shape and dtype with values in [0, 1]; the same seed gives the same corruption;
+- datasets: the loader takes the declared parameters and returns float32 inputs in [0, 1] of the
+  declared kind with int64 labels and a class name per label; two loads give the same tensors.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from .specs import Dataset, DatasetSpec, ModelSpec, NoiseSpec
+
+IMAGE_SHAPE, VECTOR_SHAPE, BATCH = (1, 28, 28), (20,), 16
+
+__all__ = ["Check", "ContractError", "checks_for", "parametrize_with_checks", "run_checks",
+           "MODEL_CHECKS", "NOISE_CHECKS", "DATASET_CHECKS"]
+
+
+class ContractError(AssertionError):
+    """A spec breaks a claim the harness relies on; the message says what is wrong."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check's outcome, as ``bench plugins check`` lists it."""
+
+    kind: str  # "model", "noise", "dataset"
+    name: str
+    check: str
+    ok: bool
+    detail: str = ""
+
+
+def _claim(description: str) -> Callable[[Callable], Callable]:
+    """Name a check function's claim, as ``bench plugins check`` prints it."""
+
+    def mark(fn: Callable) -> Callable:
+        fn.description = description
+        return fn
+
+    return mark
+
+
+def _fail_if(problem: str | None) -> None:
+    if problem is not None:
+        raise ContractError(problem)
+
+
+def _declared(fn: Callable, declared: set[str], skip: int) -> str | None:
+    """What is wrong between ``fn``'s keyword parameters (after ``skip`` positional ones) and ``declared``."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())[skip:]
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None  # **params: takes whatever is declared
+    names = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    missing = sorted(declared - names)
+    undeclared = sorted(p.name for p in params if p.name in names - declared and p.default is p.empty)
+    if missing:
+        return f"declares {', '.join(missing)} but the callable does not take {'it' if len(missing) == 1 else 'them'}"
+    if undeclared:
+        return f"the callable needs {', '.join(undeclared)} without declaring {'it' if len(undeclared) == 1 else 'them'}"
+    return None
+
+
+def _range(t: torch.Tensor) -> str | None:
+    if not torch.is_floating_point(t):
+        return f"dtype {t.dtype}, expected floating point"
+    if not torch.isfinite(t).all():
+        return "non-finite values"
+    if t.min() < 0 or t.max() > 1:
+        return f"values in [{t.min():.3g}, {t.max():.3g}], expected [0, 1]"
+    return None
+
+
+# -- models -------------------------------------------------------------------------------------------------
+
+def _model_shape(spec: ModelSpec) -> tuple[int, ...]:
+    return IMAGE_SHAPE if "image" in spec.inputs else VECTOR_SHAPE
+
+
+def _model_input(spec: ModelSpec) -> torch.Tensor:
+    torch.manual_seed(0)
+    return torch.rand(BATCH, *_model_shape(spec))
+
+
+def _build(spec: ModelSpec) -> torch.nn.Module:
+    torch.manual_seed(0)
+    model = spec.factory(_model_shape(spec), **spec.resolve({}))
+    if not isinstance(model, torch.nn.Module):
+        raise ContractError("the factory did not return a torch.nn.Module")
+    return model
+
+
+def _output(y: torch.Tensor, what: str, shape: tuple[int, ...]) -> str | None:
+    if tuple(y.shape) != (BATCH, *shape):
+        return f"{what} gave shape {tuple(y.shape)}, expected {(BATCH, *shape)}"
+    return _range(y)
+
+
+@_claim("parameters declared")
+def check_model_parameters_declared(spec: ModelSpec) -> None:
+    _fail_if(_declared(spec.factory, set(spec.resolve({})), 1))
+
+
+@_claim("builds a torch.nn.Module")
+def check_model_builds(spec: ModelSpec) -> None:
+    _build(spec)
+
+
+@_claim("encode gives [N, latent]")
+def check_model_encode_shape(spec: ModelSpec) -> None:
+    model, x = _build(spec), _model_input(spec)
+    with torch.no_grad():
+        z = model.encode(x)
+    _fail_if(None if z.dim() == 2 and z.shape[0] == BATCH else f"encode gave {tuple(z.shape)}, expected [{BATCH}, latent]")
+
+
+@_claim("decode gives the input shape in [0, 1]")
+def check_model_decode_output(spec: ModelSpec) -> None:
+    model, x = _build(spec), _model_input(spec)
+    with torch.no_grad():
+        _fail_if(_output(model.decode(model.encode(x)), "decode", _model_shape(spec)))
+
+
+@_claim("forward gives the input shape in [0, 1]")
+def check_model_forward_output(spec: ModelSpec) -> None:
+    model, x = _build(spec), _model_input(spec)
+    with torch.no_grad():
+        _fail_if(_output(model(x), "forward", _model_shape(spec)))
+
+
+@_claim("loss is a finite scalar")
+def check_model_loss_scalar(spec: ModelSpec) -> None:
+    model, x = _build(spec), _model_input(spec)
+    loss = model.loss(x, x)
+    if loss.dim() != 0:
+        raise ContractError(f"loss has shape {tuple(loss.shape)}, expected a scalar")
+    _fail_if(None if math.isfinite(loss.item()) else f"loss is {loss.item()}")
+
+
+@_claim("declared capabilities are there")
+def check_model_capabilities(spec: ModelSpec) -> None:
+    from .capabilities import missing_capabilities
+
+    missing = missing_capabilities(spec, _build(spec))
+    _fail_if(f"declares {', '.join(missing)} but the module lacks it" if missing else None)
+
+
+@_claim("same seed, same weights")
+def check_model_deterministic(spec: ModelSpec) -> None:
+    a, b = _build(spec), _build(spec)
+    same = all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+    _fail_if(None if same else "two builds under the same seed have different weights")
+
+
+@_claim("loss decreases on a tiny batch")
+def check_model_learns(spec: ModelSpec) -> None:
+    model, batch = _build(spec), _model_input(spec)[:8]
+    optimizer = torch.optim.Adam(model.parameters(), lr=spec.lr)
+    losses = []
+    for _ in range(30):
+        loss = model.loss(batch, batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    _fail_if(None if losses[-1] < losses[0] else f"loss went from {losses[0]:.4g} to {losses[-1]:.4g} in 30 steps")
+
+
+# -- noises -------------------------------------------------------------------------------------------------
+
+def _noise_input(spec: NoiseSpec) -> torch.Tensor:
+    torch.manual_seed(1)
+    return torch.rand(BATCH, *(IMAGE_SHAPE if "image" in spec.inputs else VECTOR_SHAPE))
+
+
+@_claim("parameters declared")
+def check_noise_parameters_declared(spec: NoiseSpec) -> None:
+    _fail_if(_declared(spec.function, {p.name for p in spec.params}, 1))
+
+
+@_claim("severities use declared parameters")
+def check_noise_severities_declared(spec: NoiseSpec) -> None:
+    declared = {p.name for p in spec.params}
+    if not spec.severities:
+        raise ContractError("no severities")
+    extra = sorted({k for level in spec.severities.values() for k in level} - declared)
+    if extra:
+        raise ContractError(f"severities use undeclared {', '.join(extra)}")
+    if spec.calibrate is not None and spec.calibrate not in declared:
+        raise ContractError(f"calibrates '{spec.calibrate}', which is not declared")
+
+
+@_claim("every severity: same shape and dtype, values in [0, 1]")
+def check_noise_output(spec: NoiseSpec) -> None:
+    x = _noise_input(spec)
+    for severity in sorted(spec.severities):
+        y = spec.function(x.clone(), **spec.resolve(severity))
+        if tuple(y.shape) != tuple(x.shape) or y.dtype != x.dtype:
+            raise ContractError(f"severity {severity} gave {tuple(y.shape)} {y.dtype} for {tuple(x.shape)} {x.dtype}")
+        problem = _range(y)
+        if problem:
+            raise ContractError(f"severity {severity}: {problem}")
+
+
+@_claim("same seed, same corruption")
+def check_noise_deterministic(spec: NoiseSpec) -> None:
+    x, params = _noise_input(spec), spec.resolve(max(spec.severities))
+    torch.manual_seed(3)
+    a = spec.function(x.clone(), **params)
+    torch.manual_seed(3)
+    b = spec.function(x.clone(), **params)
+    _fail_if(None if torch.equal(a, b) else "two calls under the same seed differ (draw from torch's generator)")
+
+
+# -- datasets -----------------------------------------------------------------------------------------------
+
+_LAST_LOAD: dict[tuple, Dataset] = {}  # the last dataset loaded: the dataset checks share one load
+
+
+def _load(spec: DatasetSpec, root: Path | None, *, again: bool = False) -> Dataset:
+    key = (spec.name, id(spec.loader), str(root))
+    if not again and key in _LAST_LOAD:
+        return _LAST_LOAD[key]
+    with tempfile.TemporaryDirectory() as tmp:
+        data = spec.loader(Path(root) if root is not None else Path(tmp), **spec.resolve({}))
+    if not isinstance(data, Dataset):
+        raise ContractError("the loader did not return a registry.Dataset")
+    if not again:
+        _LAST_LOAD.clear()
+        _LAST_LOAD[key] = data
+    return data
+
+
+@_claim("parameters declared")
+def check_dataset_parameters_declared(spec: DatasetSpec, root: Path | None = None) -> None:
+    _fail_if(_declared(spec.loader, set(spec.resolve({})), 1))
+
+
+@_claim("loads")
+def check_dataset_loads(spec: DatasetSpec, root: Path | None = None) -> None:
+    _load(spec, root, again=True)
+
+
+@_claim("float32 inputs in [0, 1], int64 labels")
+def check_dataset_splits(spec: DatasetSpec, root: Path | None = None) -> None:
+    data = _load(spec, root)
+    for split, x, y in (("train", data.train_x, data.train_y), ("test", data.test_x, data.test_y)):
+        if x.dtype != torch.float32:
+            raise ContractError(f"{split} inputs are {x.dtype}, expected float32")
+        if y.dtype != torch.int64 or y.dim() != 1 or len(y) != len(x) or len(x) == 0:
+            raise ContractError(f"{split} has {len(x)} inputs and labels {tuple(y.shape)} {y.dtype}, expected int64 [N]")
+        problem = _range(x)
+        if problem:
+            raise ContractError(f"{split} {problem}")
+
+
+@_claim("items are of the declared kind")
+def check_dataset_kind(spec: DatasetSpec, root: Path | None = None) -> None:
+    data = _load(spec, root)
+    expected_dims = 3 if spec.kind == "image" else 1
+    _fail_if(None if data.train_x.dim() - 1 == expected_dims else
+             f"items have shape {tuple(data.train_x.shape[1:])}; kind '{spec.kind}' means "
+             f"{'[C, H, W]' if spec.kind == 'image' else '[D]'}")
+
+
+@_claim("classes name every label")
+def check_dataset_classes(spec: DatasetSpec, root: Path | None = None) -> None:
+    data = _load(spec, root)
+    top = int(max(data.train_y.max(), data.test_y.max()))
+    _fail_if(None if len(data.classes) > top else f"{len(data.classes)} class names for labels up to {top}")
+
+
+@_claim("two loads give the same tensors")
+def check_dataset_deterministic(spec: DatasetSpec, root: Path | None = None) -> None:
+    data, again = _load(spec, root), _load(spec, root, again=True)
+    same = all(torch.equal(a, b) for a, b in zip((data.train_x, data.train_y, data.test_x, data.test_y),
+                                                  (again.train_x, again.train_y, again.test_x, again.test_y)))
+    _fail_if(None if same else "two loads give different tensors")
+
+
+# The first check of each tuple is the one the others need: when it fails, run_checks stops there.
+MODEL_CHECKS = (check_model_builds, check_model_parameters_declared, check_model_encode_shape,
+                check_model_decode_output, check_model_forward_output, check_model_loss_scalar,
+                check_model_capabilities, check_model_deterministic, check_model_learns)
+NOISE_CHECKS = (check_noise_severities_declared, check_noise_parameters_declared, check_noise_output,
+                check_noise_deterministic)
+DATASET_CHECKS = (check_dataset_loads, check_dataset_parameters_declared, check_dataset_splits, check_dataset_kind,
+                  check_dataset_classes, check_dataset_deterministic)
+_BY_TYPE = {ModelSpec: ("model", MODEL_CHECKS), NoiseSpec: ("noise", NOISE_CHECKS), DatasetSpec: ("dataset", DATASET_CHECKS)}
+
+
+def checks_for(spec: Any) -> tuple[Callable, ...]:
+    """Every check that applies to ``spec`` (a ModelSpec, NoiseSpec or DatasetSpec)."""
+    for cls, (_, checks) in _BY_TYPE.items():
+        if isinstance(spec, cls):
+            return checks
+    raise TypeError(f"not a bench spec: {spec!r} (expected a ModelSpec, NoiseSpec or DatasetSpec)")
+
+
+def run_checks(spec: Any, root: Path | None = None) -> list[Check]:
+    """Every check of ``spec``, as outcomes; datasets load from ``root`` (a temporary directory without it).
+    When the first check (the model builds, the dataset loads, the severities are declared) fails, the
+    others are not tried."""
+    kind = next(k for cls, (k, _) in _BY_TYPE.items() if isinstance(spec, cls)) if checks_for(spec) else ""
+    results = []
+    for i, check in enumerate(checks_for(spec)):
+        try:
+            check(spec, root) if kind == "dataset" else check(spec)
+            problem = None
+        except ContractError as exc:
+            problem = str(exc)
+        except Exception as exc:
+            problem = f"raised {type(exc).__name__}: {exc}"
+        results.append(Check(kind, spec.name, check.description, problem is None, problem or ""))
+        if i == 0 and problem is not None:
+            break
+    _LAST_LOAD.clear()
+    return results
+
+
+def parametrize_with_checks(specs: list[Any]):
+    """A ``pytest.mark.parametrize`` over every (spec, check) pair: ``check(spec)`` raises
+    :class:`ContractError` where the spec breaks a claim. Test ids read ``<spec name>-<check name>``."""
+    import pytest
+
+    cases = [pytest.param(spec, check, id=f"{spec.name}-{check.__name__.removeprefix('check_')}")
+             for spec in specs for check in checks_for(spec)]
+    return pytest.mark.parametrize("spec, check", cases)
