@@ -122,7 +122,7 @@ def _formats(text: str) -> tuple[str, ...]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bench.data import load
+    from bench.data import dataset_variants, load_variants
     from bench.executors import check_available, default_executor, parse_executor
     from bench.threads import DEFAULT_THREADS
     from bench.grid import plan
@@ -132,13 +132,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bench.provenance import environment, now
     from bench.store import needs_computing
     from bench.summary import RunSummary
-    from registry import BenchError, load_registry, select, select_variants
+    from registry import BenchError, load_registry, select_variants
     from reports import write_reports
 
     registry = load_registry()
     models = select_variants(args.models, registry.names("models"), "model")
     noises = select_variants(args.noise, registry.names("noises"), "noise")
-    datasets = select(args.datasets, registry.names("datasets"), "dataset")
+    datasets = dataset_variants(registry, args.datasets)
     profile = get_profile(args.profile)
     budgets = parse_budgets(args.cnn_budget)
     severities = (_parse_ints(args.severities, "--severities", low=1) if args.severities
@@ -172,9 +172,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise BenchError(f"cannot write to {option} {str(directory)!r}: {exc.strerror}; choose another "
                              "directory") from None
 
-    loaded = {name: load(registry.spec("datasets", name), version=registry.entry("datasets", name).version)
-              for name in datasets}
-    cells = plan(registry, datasets=datasets, models=models, noises=noises, severities=severities,
+    loaded = load_variants(registry, datasets)
+    cells = plan(registry, datasets=list(loaded), models=models, noises=noises, severities=severities,
                  seeds=seeds, profile=profile, loaded=loaded, train_noise=args.train_noise, budgets=budgets)
     _check_free_space(out, store.path.parent, cells)
     statuses = store.statuses([c.key for c in cells])

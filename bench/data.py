@@ -12,11 +12,12 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
-from registry import Dataset, DatasetSpec, DatasetUnavailable
+from registry import Dataset, DatasetSpec, DatasetUnavailable, Registry, select_variants
+from registry.selection import variant_label
 
 FINGERPRINTS = "fingerprints.json"
 
@@ -29,16 +30,17 @@ def data_root() -> Path:
 class LoadedDataset:
     """A dataset's name, its fingerprint (part of every cell key) and its tensors, read on first use."""
 
-    def __init__(self, name: str, fingerprint: str, read: Callable[[], Dataset]):
-        self.name = name
+    def __init__(self, name: str, fingerprint: str, read: Callable[[], Dataset], params: dict | None = None):
+        self.name = name  # the registry's name
+        self.params = dict(params or {})  # resolved, as the loader received them
         self.fingerprint = fingerprint
         self._read = read
         self._data: Dataset | None = None
 
     @classmethod
-    def of(cls, name: str, data: Dataset) -> LoadedDataset:
+    def of(cls, name: str, data: Dataset, params: dict | None = None) -> LoadedDataset:
         """Wrap tensors already in memory."""
-        return cls(name, _fingerprint(data), lambda: data)
+        return cls(name, _fingerprint(data), lambda: data, params)
 
     @property
     def data(self) -> Dataset:
@@ -106,11 +108,30 @@ def _remember(root: Path, key: str, fingerprint: str) -> None:
         tmp.unlink(missing_ok=True)  # an unwritable data root costs a re-read next time, nothing else
 
 
+def dataset_variants(registry: Registry, selection: str) -> dict[str, tuple[str, dict[str, Any]]]:
+    """``--datasets`` as ``{label: (name, resolved parameters)}``: ``'stripes:noise=0.1'`` passes
+    ``noise=0.1`` to the loader. The label names only the parameters that differ from the defaults, so
+    ``stripes`` and ``stripes:noise=0.05`` (the default) are one dataset, and one set of cells."""
+    variants: dict[str, tuple[str, dict[str, Any]]] = {}
+    for name, overrides in select_variants(selection, registry.names("datasets"), "dataset"):
+        spec = registry.spec("datasets", name)
+        params, defaults = spec.resolve(overrides), spec.resolve({})
+        variants.setdefault(variant_label(name, {k: v for k, v in params.items() if v != defaults[k]}), (name, params))
+    return variants
+
+
+def load_variants(registry: Registry, variants: dict[str, tuple[str, dict[str, Any]]]) -> dict[str, LoadedDataset]:
+    """Each of :func:`dataset_variants`'s datasets, loaded (or fingerprinted) by label."""
+    return {label: load(registry.spec("datasets", name), params, version=registry.entry("datasets", name).version)
+            for label, (name, params) in variants.items()}
+
+
 def load(spec: DatasetSpec, params: dict | None = None, *, version: str = "") -> LoadedDataset:
-    """Load ``spec`` from the data root (cached in memory for the life of the process). ``version`` is
-    the plugin distribution's version: a new version never reuses a remembered fingerprint."""
+    """Load ``spec`` with ``params`` (resolved against the spec) from the data root (cached in memory for the
+    life of the process). ``version`` is the plugin distribution's version: a new version never reuses a
+    remembered fingerprint."""
     root = data_root()
-    params = params or {}
+    params = spec.resolve(params or {})
     key = (spec.name + repr(sorted(params.items())), root)
     if key in _CACHE:
         return _CACHE[key]
@@ -123,9 +144,9 @@ def load(spec: DatasetSpec, params: dict | None = None, *, version: str = "") ->
     source_key = _source_key(spec, root, params, version)
     fingerprint = _remembered(root).get(source_key) if source_key else None
     if fingerprint is not None:
-        _CACHE[key] = LoadedDataset(spec.name, fingerprint, read)
+        _CACHE[key] = LoadedDataset(spec.name, fingerprint, read, params)
     else:
-        _CACHE[key] = LoadedDataset.of(spec.name, read())
+        _CACHE[key] = LoadedDataset.of(spec.name, read(), params)
         source_key = _source_key(spec, root, params, version)  # the loader may have just written them
         if source_key:
             _remember(root, source_key, _CACHE[key].fingerprint)

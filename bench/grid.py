@@ -22,7 +22,7 @@ from .profiles import Profile
 class Cell:
     """One unit of work. Its :attr:`key` hashes everything that changes its result."""
 
-    dataset: str
+    dataset: str  # the dataset as selected, with parameters that differ from the defaults: "stripes:noise=0.1"
     model: str
     noise: str
     severity: int
@@ -40,8 +40,11 @@ class Cell:
     #: the model is trained on this cell's noise (a denoising model, or --train-noise): one model per noise
     #: and severity instead of one per (dataset, seed). Follows from the model's spec, so not in the key.
     model_sees_noise: bool = field(default=False, compare=False)
+    dataset_name: str = ""  # the registry's name of the dataset: "stripes"
+    dataset_params: dict[str, Any] = field(default_factory=dict, hash=False)  # resolved, passed to the loader
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "dataset_name", self.dataset_name or self.dataset)
         object.__setattr__(self, "model_label", self.model_label or self.model)
         object.__setattr__(self, "noise_label", self.noise_label or self.noise)
 
@@ -49,7 +52,7 @@ class Cell:
     def key(self) -> str:
         blob = json.dumps(
             {
-                "dataset": [self.dataset, self.dataset_fingerprint],
+                "dataset": [self.dataset, self.dataset_fingerprint, *([self.dataset_params] if self.dataset_params else [])],
                 "model": [self.model, self.model_params],
                 "noise": [self.noise, self.noise_params, self.severity],
                 "seed": self.seed,
@@ -73,6 +76,8 @@ class Cell:
         return {
             "key": self.key,
             "dataset": self.dataset,
+            "dataset_name": self.dataset_name,
+            "dataset_params": self.dataset_params,
             "model": self.model_label,
             "noise": self.noise_label,
             "model_name": self.model,
@@ -94,7 +99,7 @@ class Cell:
 def plan(
     registry: Registry,
     *,
-    datasets: list[str],
+    datasets: list[str],  # labels: the keys of ``loaded``
     models: list[tuple[str, dict[str, Any]]],
     noises: list[tuple[str, dict[str, Any]]],
     severities: list[int],
@@ -119,7 +124,7 @@ def plan(
     model_params = {(name, tuple(sorted(over.items()))): entry.spec.resolve(over) for name, over, entry in model_specs}
     cells = []
     for dataset in datasets:
-        ds_entry = registry.entry("datasets", dataset)
+        ds_entry = registry.entry("datasets", loaded[dataset].name)
         kind = ds_entry.spec.kind
         for seed in seeds:
             def cells_of(model: tuple[str, dict, Any] | None, noise: tuple[str, dict], severity: int,
@@ -135,7 +140,8 @@ def plan(
                                 else noise_params_at(n_entry, loaded[dataset], severity, n_over))
                 entries = [ds_entry, n_entry] + ([model[2]] if model else [])
                 m_name, m_over = (model[0], model[1]) if model else (BASELINE, {})
-                return Cell(dataset=dataset, model=m_name, noise=n_name, severity=severity, seed=seed, profile=profile,
+                return Cell(dataset=dataset, dataset_name=ds_entry.name, dataset_params=loaded[dataset].params,
+                            model=m_name, noise=n_name, severity=severity, seed=seed, profile=profile,
                             model_params=model_params.get((m_name, tuple(sorted(m_over.items()))), {}),
                             noise_params=noise_params,
                             versions={"bench": __version__, **{e.distribution: e.version for e in entries

@@ -18,15 +18,15 @@ DEFAULT_SEVERITY = 3
 
 def _targets(args: argparse.Namespace) -> tuple[Any, Any, dict, list]:
     """The registry, store, loaded datasets and export targets the options select (all checked first)."""
-    from bench.data import load
+    from bench.data import dataset_variants, load_variants
     from bench.profiles import get_profile
     from bench.trained import targets
-    from registry import BenchError, load_registry, select, select_variants
+    from registry import BenchError, load_registry, select_variants
 
     registry = load_registry()
     models = select_variants(args.models, registry.names("models"), "model")
     noises = select_variants(args.noise, registry.names("noises"), "noise")
-    datasets = select(args.datasets, registry.names("datasets"), "dataset")
+    datasets = dataset_variants(registry, args.datasets)
     profile = get_profile(args.profile)
     for noise, overrides in noises:
         registry.spec("noises", noise).resolve(args.severity, overrides)
@@ -35,9 +35,8 @@ def _targets(args: argparse.Namespace) -> tuple[Any, Any, dict, list]:
     if args.seed < 0:
         raise BenchError(f"--seed takes an integer >= 0. Got {args.seed} instead.")
     store = _store(args, Path(args.out))
-    loaded = {name: load(registry.spec("datasets", name), version=registry.entry("datasets", name).version)
-              for name in datasets}
-    chosen = targets(registry, datasets=datasets, models=models, noises=noises, severity=args.severity,
+    loaded = load_variants(registry, datasets)
+    chosen = targets(registry, datasets=list(loaded), models=models, noises=noises, severity=args.severity,
                      seed=args.seed, profile=profile, loaded=loaded)
     return registry, store, loaded, chosen
 

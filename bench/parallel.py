@@ -65,8 +65,8 @@ def _worker_runner(task: GroupTask):
     registry, datasets = _WORKER["registry"], _WORKER["datasets"]
     for cell in task.cells:
         if cell.dataset not in datasets:
-            datasets[cell.dataset] = load(registry.spec("datasets", cell.dataset),
-                                          version=registry.entry("datasets", cell.dataset).version)
+            datasets[cell.dataset] = load(registry.spec("datasets", cell.dataset_name), cell.dataset_params,
+                                          version=registry.entry("datasets", cell.dataset_name).version)
         if datasets[cell.dataset].fingerprint != cell.dataset_fingerprint:
             raise RuntimeError(f"dataset '{cell.dataset}' on worker {os.uname().nodename} has fingerprint "
                                f"{datasets[cell.dataset].fingerprint}, the run planned {cell.dataset_fingerprint}: "

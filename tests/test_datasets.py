@@ -134,3 +134,39 @@ def test_a_changed_source_file_or_plugin_version_gives_a_fresh_fingerprint(tmp_p
     os.utime(source, ns=(source.stat().st_atime_ns, source.stat().st_mtime_ns + 10**9))
     changed = data.load(spec, version="1.1")
     assert len(calls) == 3 and changed.fingerprint != first
+
+
+SCALED = '''
+import torch
+from registry import Dataset, DatasetSpec, Param, hookimpl
+
+
+def load_scaled(root, scale=0.5):
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(40, 1, 4, 4, generator=g) * scale
+    return Dataset(x[:30], torch.arange(30) % 2, x[30:], torch.arange(10) % 2, ("a", "b"))
+
+
+@hookimpl
+def bench_datasets():
+    return [DatasetSpec("scaled", load_scaled, "random images times scale", params=(Param("scale", float, 0.5, low=0, high=1),))]
+'''
+
+
+def test_dataset_parameters_reach_the_loader_and_a_default_given_explicitly_is_the_same_dataset(tmp_path, monkeypatch,
+                                                                                                 capsys):
+    from conftest import add_site, make_distribution
+
+    from bench.data import dataset_variants, load_variants
+    from registry import load_registry
+
+    add_site(make_distribution(tmp_path / "site", "bench-scaled", "1.0", "bench_scaled", SCALED), monkeypatch)
+    registry = load_registry()
+    variants = dataset_variants(registry, "scaled,scaled:scale=0.5,scaled:scale=0.25")
+    assert variants == {"scaled": ("scaled", {"scale": 0.5}), "scaled:scale=0.25": ("scaled", {"scale": 0.25})}
+    loaded = load_variants(registry, variants)
+    assert loaded["scaled:scale=0.25"].data.train_x.max() <= 0.25 < loaded["scaled"].data.train_x.max()
+    assert loaded["scaled"].fingerprint != loaded["scaled:scale=0.25"].fingerprint
+    assert cli.main(["run", "--datasets", "scaled:scale=2", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "The 'scale' parameter of dataset 'scaled' must be a float in [0, 1]. Got" in err

@@ -14,6 +14,7 @@ import pytest
 from conftest import CHEAP_CNN, REPO, add_site, make_distribution, run_bench
 
 from bench import cli
+from bench.store import open_store
 
 EXAMPLE = REPO / "examples" / "bench-plugin-example"
 
@@ -109,17 +110,23 @@ def test_the_installed_example_passes_the_contract_checks(fresh):
     assert "FAIL" not in result.stdout and "0 failed" in result.stderr
 
 
-def test_the_installed_example_runs_in_a_grid(fresh, tmp_path):
+def test_the_installed_example_runs_in_a_grid_with_dataset_parameters_as_separate_cells(fresh, tmp_path):
     out = tmp_path / "run"
     result = run_bench("run", *CHEAP_CNN, "--models", "example_ae,ae", "--noise", "pixel_dropout,gaussian", "--datasets",
-                       "stripes",
-                       "--severities", "1,3", "--out", str(out), "--format", "csv", "--quiet", python=fresh,
-                       cwd=fresh.parent)
+                       "stripes:noise=0.1,stripes:noise=0.2", "--severities", "1", "--out", str(out), "--format", "csv",
+                       "--quiet", python=fresh, cwd=fresh.parent)
     assert result.returncode == 0, result.stderr
     results = pd.read_csv(out / "results.csv")
     done = results[results.status == "done"]
     assert {"example_ae", "ae", "baseline"} <= set(done.model) and set(done.noise) == {"pixel_dropout", "gaussian"}
-    assert set(done.dataset) == {"stripes"}
+    assert set(done.dataset) == {"stripes:noise=0.1", "stripes:noise=0.2"}
+    records = open_store(out).records()
+    params = {r["cell"]["dataset"]: r["cell"]["dataset_params"] for r in records}
+    assert params == {"stripes:noise=0.1": {"noise": 0.1}, "stripes:noise=0.2": {"noise": 0.2}}
+    fingerprints = {r["cell"]["dataset"]: r["cell"]["dataset_fingerprint"] for r in records}
+    assert fingerprints["stripes:noise=0.1"] != fingerprints["stripes:noise=0.2"]  # the loader got the parameter
+    keys = done.groupby("dataset").key.unique()
+    assert not set(keys["stripes:noise=0.1"]) & set(keys["stripes:noise=0.2"])  # different cells
 
 
 def test_the_examples_own_tests_pass_once_installed_through_parametrize_with_checks(fresh):
