@@ -1,8 +1,16 @@
-"""bench: a plugin-based benchmarking harness for autoencoders on limited, noisy data."""
+"""bench: a plugin-based benchmarking harness for autoencoders on limited, noisy data.
 
-from importlib import metadata
+``bench.run(...)`` computes a grid and returns its :class:`bench.api.Results` (see :mod:`bench.api`);
+``import bench`` itself stays light: the API loads on first use."""
 
-try:
-    __version__ = metadata.version("aebench")
-except metadata.PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+source"
+from .version import __version__
+
+
+def run(*args, **kwargs):
+    """Compute a grid (cells already stored are read back) and return its Results: see :func:`bench.api.run`."""
+    from .api import run as _run
+
+    return _run(*args, **kwargs)
+
+
+__all__ = ["__version__", "run"]

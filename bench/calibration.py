@@ -9,8 +9,8 @@ plugin's version, so a dataset is calibrated once per machine.
 from __future__ import annotations
 
 import json
-import os
 import math
+import os
 from pathlib import Path
 from typing import Any
 

@@ -1,4 +1,4 @@
-"""The reference CNN of the downstream protocol (DESIGN.md §4), and training and inference for it."""
+"""The reference CNN of the downstream protocol (docs/ARCHITECTURE.md, "Reference CNN"), and training and inference for it."""
 
 from __future__ import annotations
 

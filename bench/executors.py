@@ -64,7 +64,7 @@ def default_executor(todo: list, threads: int, device: str) -> ExecutorSpec:
     """One worker process per usable core at ``threads`` threads per cell, never more workers than groups
     of cells to compute; ``local`` when that is one (or when cells run on a GPU, which one process keeps
     busy). Results are the same on every executor: only the wall time changes."""
-    from .parallel import groups
+    from .grid import groups
 
     if device != "cpu":
         return ExecutorSpec("local")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -11,11 +12,10 @@ from registry import BASELINE, Registry  # BASELINE: the reference CNN alone, a 
 from registry.manager import HOST_DISTRIBUTION
 from registry.selection import variant_label
 
-from . import __version__
 from .calibration import severity_params
 from .data import LoadedDataset
 from .profiles import Profile
-
+from .version import __version__
 
 
 @dataclass(frozen=True)
@@ -185,3 +185,15 @@ def _noise_skip(spec: Any, dataset: str, kind: str) -> str | None:
     if kind in spec.inputs:
         return None
     return f"noise '{spec.name}' applies to {' or '.join(spec.inputs)} inputs; dataset '{dataset}' has {kind}s"
+
+
+def groups(cells: list[Cell]) -> list[tuple[Cell, ...]]:
+    """Cells grouped by the trained model they share, in plan order: per dataset, seed, profile and model,
+    and for a model trained on its cell's noise also per noise and severity; the baseline CNN's cells of
+    a dataset, seed and profile form one group."""
+    grouped: dict[tuple, list[Cell]] = defaultdict(list)
+    for cell in cells:
+        own = (cell.noise_label, cell.severity) if cell.model_sees_noise else ()
+        grouped[(cell.dataset, cell.seed, cell.profile.name, cell.model_label if cell.model != BASELINE else "",
+                 *own)].append(cell)
+    return [tuple(g) for g in grouped.values()]

@@ -21,7 +21,7 @@ from typing import Any
 
 from .cost import expected_costs
 from .executors import Channel, ExecutorSpec, open_executor
-from .grid import BASELINE, Cell
+from .grid import Cell, groups
 from .progress import Progress
 from .provenance import environment, now
 from .store import Store, needs_computing
@@ -82,18 +82,6 @@ def run_group(task: GroupTask) -> list[str]:
     for cell in task.cells:
         task.channel.put(runner.run_cell(cell, quiet))
     return [cell.key for cell in task.cells]
-
-
-def groups(cells: list[Cell]) -> list[tuple[Cell, ...]]:
-    """Cells grouped by the trained model they share, in plan order: per dataset, seed, profile and model,
-    and for a model trained on its cell's noise also per noise and severity; the baseline CNN's cells of
-    a dataset, seed and profile form one group."""
-    grouped: dict[tuple, list[Cell]] = defaultdict(list)
-    for cell in cells:
-        own = (cell.noise_label, cell.severity) if cell.model_sees_noise else ()
-        grouped[(cell.dataset, cell.seed, cell.profile.name, cell.model_label if cell.model != BASELINE else "",
-                 *own)].append(cell)
-    return [tuple(g) for g in grouped.values()]
 
 
 def _failed(cell: Cell, reason: str, device: str) -> dict[str, Any]:

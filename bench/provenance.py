@@ -8,14 +8,13 @@ import platform
 import socket
 import subprocess
 from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from importlib import metadata
-
 import torch
 
-from . import __version__
+from .version import __version__
 
 
 def now() -> str:

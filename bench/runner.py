@@ -18,8 +18,8 @@ from registry.capabilities import missing_capabilities
 
 from . import downstream, figures
 from .checkpoints import Checkpoints, training_key
-from .cost import expected_costs
 from .cnn import Fit
+from .cost import expected_costs
 from .data import LoadedDataset, subset
 from .grid import BASELINE, Cell, noise_params_at
 from .metrics import score_reconstruction

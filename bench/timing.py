@@ -1,9 +1,9 @@
 """Inference latency of encode + decode per batch, on torch (eager, inference mode) and on onnxruntime
 (the exported graphs), with the thread counts fixed so that the comparison is fair.
 
-Each measurement rests (so that the other backend's threads are idle), warms up, then repeats the call until it has at least ``repeats`` samples and
-:data:`MIN_SECONDS` of them, and keeps the median, the 95th percentile, the interquartile range (the
-spread), the fastest call and the throughput at the median.
+Each measurement rests (so that the other backend's threads are idle), warms up, then repeats the call
+until it has at least ``repeats`` samples and :data:`MIN_SECONDS` of them, and keeps the median, the
+95th percentile, the interquartile range (the spread), the fastest call and the throughput at the median.
 """
 
 from __future__ import annotations

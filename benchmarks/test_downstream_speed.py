@@ -15,8 +15,8 @@ from torch.utils.data import DataLoader, TensorDataset
 from bench import downstream
 from bench.cnn import ReferenceCNN, train_classifier
 from bench.profiles import get_profile
-from registry.models import MLPVAE
 from plugins.noises.gaussian import gaussian
+from registry.models import MLPVAE
 
 N_TRAIN, N_TEST, BATCH, SEVERITIES = 2000, 2000, 128, (0.05, 0.1, 0.2, 0.5, 1.0)
 EQUAL_EPOCHS = get_profile("quick").with_protocol(cnn_budget="epochs")  # one epoch, as the plain loop below

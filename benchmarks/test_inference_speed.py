@@ -11,7 +11,7 @@ from conftest import RESULTS
 from bench.export import export_model, session
 from bench.timing import batch_of, onnxruntime_call, torch_call
 from plugins.models.conv import ConvAutoencoder
-from registry.models import MLPAutoencoder, MLPVAE
+from registry.models import MLPVAE, MLPAutoencoder
 
 MODELS = {"ae": MLPAutoencoder, "vae": MLPVAE, "conv_ae": ConvAutoencoder}
 

@@ -5,8 +5,8 @@ the names of ``registry.models`` are loaded on first use."""
 
 import pluggy
 
-from .errors import BenchError, DatasetUnavailable, ParameterError, PluginError, SelectionError
 from .capabilities import CAPABILITIES, Generates, HasPosterior
+from .errors import BenchError, DatasetUnavailable, ParameterError, PluginError, SelectionError
 from .manager import BASELINE, Entry, Registry, load_registry
 from .selection import select, select_variants
 from .specs import Dataset, DatasetSpec, ModelSpec, NoiseSpec, Param, resolve_params

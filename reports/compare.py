@@ -9,7 +9,7 @@ from tabulate import tabulate
 
 from registry import SelectionError, select
 
-from .leaderboard import ROW, metric_meta, leaderboard_frame, results_frame
+from .leaderboard import ROW, leaderboard_frame, metric_meta, results_frame
 
 
 def _long(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -85,7 +85,8 @@ def _runs(runs: list[dict[str, Any]]) -> str:
         prov = run["provenance"]
         rows.append([(str(run["id"]), ""), (run["started"], ""), (str(run.get("ended") or "not finished"), ""),
                      (" ".join(run["argv"]), ""),
-                     *((("-" if run.get(k) is None else str(run[k])), "") for k in ("computed", "reused", "failed")), (f"{prov.get('host')} · {prov.get('cpu')}", ""),
+                     *((("-" if run.get(k) is None else str(run[k])), "") for k in ("computed", "reused", "failed")),
+                     (f"{prov.get('host')} · {prov.get('cpu')}", ""),
                      (f"bench {prov.get('bench')} ({prov.get('git_commit') or 'no git'}), torch {prov.get('torch')}",
                       "")])
     return _table(["run", "started", "ended", "command", "computed", "reused", "failed", "host", "software"], rows)

@@ -15,8 +15,6 @@ from typing import Any, Iterable
 import pandas as pd
 from tabulate import tabulate
 
-from registry import BASELINE
-
 from .significance import ALPHA, NO_TEST, Comparison, compare_items, compare_seeds, holm
 from .stats import summarise
 

@@ -12,8 +12,19 @@ from typing import Any
 
 import pandas as pd
 
-from .leaderboard import (BASELINE, FAMILY_TITLES, GROUP, ROW, TABLE, Evidence, latest, metric_meta, protocols,
-                          table_order, table_title)
+from .leaderboard import (
+    BASELINE,
+    FAMILY_TITLES,
+    GROUP,
+    ROW,
+    TABLE,
+    Evidence,
+    latest,
+    metric_meta,
+    protocols,
+    table_order,
+    table_title,
+)
 from .significance import ALPHA, Comparison, holm
 
 #: The metric that decides "best" in each family's line of the verdict.

@@ -41,8 +41,8 @@ def test_calibration_reaches_the_target_psnr_within_half_a_decibel(noise, datase
 
 
 def _fashion(root):
-    from plugins.datasets.fashion_mnist import load_fashion_mnist
     from bench.data import LoadedDataset
+    from plugins.datasets.fashion_mnist import load_fashion_mnist
 
     return LoadedDataset.of("fashion_mnist", load_fashion_mnist(root))
 
@@ -118,10 +118,10 @@ def test_bench_list_noises_shows_the_calibrated_value_of_each_severity_for_a_dat
 
 
 def test_a_noise_with_another_parameter_fixed_is_calibrated_with_it(tmp_path):
-    from bench import cli
     import pandas as pd
-
     from conftest import CHEAP_CNN
+
+    from bench import cli
 
     code = cli.main(["run", *CHEAP_CNN, "--datasets", "digits", "--models", "ae", "--noise", "erasing:value=1,erasing",
                      "--severities", "3", "--out", str(tmp_path / "out"), "--quiet"])

@@ -13,7 +13,7 @@ from conftest import CHEAP_CNN, add_site, make_distribution, run_bench
 
 from bench import cli
 from bench.executors import parse_executor
-from bench.parallel import groups
+from bench.grid import groups
 from bench.store import open_store
 
 GRID = [*CHEAP_CNN, "--datasets", "digits", "--models", "ae", "--noise", "gaussian", "--severities", "1", "--quiet",

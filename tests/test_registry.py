@@ -103,7 +103,8 @@ def test_disabling_autoload_keeps_only_the_builtins(third_party_site, monkeypatc
 def test_parameters_are_checked_against_their_declaration():
     sigma = Param("sigma", float, 0.1, low=0.0, high=10.0)
     assert sigma.check("0.5", "noise 'gaussian'") == 0.5
-    with pytest.raises(ParameterError, match=r"The 'sigma' parameter of noise 'gaussian' must be a float in \[0, 10\]\. Got -0\.1 instead\."):
+    with pytest.raises(ParameterError,
+                       match=r"The 'sigma' parameter of noise 'gaussian' must be a float in \[0, 10\]\. Got -0\.1 instead\."):
         sigma.check(-0.1, "noise 'gaussian'")
     spec = load_registry().spec("noises", "gaussian")
     assert spec.resolve(5) == {"sigma": 1.0}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pandas as pd
 import pytest
 from conftest import CHEAP_CNN, add_site, make_distribution, run_bench

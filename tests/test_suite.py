@@ -17,7 +17,7 @@ from bench.metrics.likelihood import iw_nll, neg_elbo, score_likelihood
 from bench.seeding import seed_everything
 from bench.train import train
 from plugins.datasets.digits import load_digits
-from registry.models import MLPAutoencoder, MLPVAE
+from registry.models import MLPVAE, MLPAutoencoder
 
 
 def by_name(results):

@@ -8,7 +8,7 @@ import torch
 from bench.seeding import seed_everything
 from bench.train import TrainingDiverged, train
 from plugins.datasets.digits import load_digits
-from registry.models import MLPAutoencoder, MLPVAE
+from registry.models import MLPVAE, MLPAutoencoder
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ import torch
 from conftest import CHEAP_CNN, FASHION_SYSTEM_DIR
 
 from bench import cli
-from bench.store import open_store
 from bench.seeding import seed_everything
+from bench.store import open_store
 from bench.train import train
 from plugins.datasets import mnist
 from plugins.datasets.tabular import load_tabular
@@ -78,8 +78,8 @@ def test_missing_mnist_without_network_says_how_to_get_it(tmp_path, monkeypatch)
 
 
 def test_a_grid_skips_impossible_pairs_with_reasons_and_runs_the_rest(tmp_path):
-    code = cli.main(["run", *CHEAP_CNN, "--datasets", "tabular,digits", "--models", "conv_ae,linear_dae,ae", "--noise", "gaussian",
-                     "--severities", "2", "--out", str(tmp_path), "--quiet"])
+    code = cli.main(["run", *CHEAP_CNN, "--datasets", "tabular,digits", "--models", "conv_ae,linear_dae,ae",
+                     "--noise", "gaussian", "--severities", "2", "--out", str(tmp_path), "--quiet"])
     assert code == 0
     results = pd.read_csv(tmp_path / "results.csv")
     status = results.drop_duplicates("key").set_index(["dataset", "model"])["status"]
@@ -99,7 +99,8 @@ def test_a_grid_skips_impossible_pairs_with_reasons_and_runs_the_rest(tmp_path):
         (["--models", "beta_vae:bta=4"], "model 'beta_vae' has no parameter 'bta'. Allowed: latent_dim, hidden, beta."),
         (["--models", "beta_vae:beta=-1"],
          "The 'beta' parameter of model 'beta_vae' must be a float in [0, 1000]. Got '-1' instead."),
-        (["--noise", "gaussian:sigma=abc"], "The 'sigma' parameter of noise 'gaussian' must be a float in [0, 10]. Got 'abc' instead."),
+        (["--noise", "gaussian:sigma=abc"],
+         "The 'sigma' parameter of noise 'gaussian' must be a float in [0, 10]. Got 'abc' instead."),
         (["--noise", "gaussian:sigma"], "bad noise parameter 'sigma' in 'gaussian:sigma': write NAME:KEY=VALUE"),
         (["--models", "vae:latent_dim=2.5"], "The 'latent_dim' parameter of model 'vae' must be an int in [1, 4096]. Got '2.5'"),
     ],

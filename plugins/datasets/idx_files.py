@@ -15,7 +15,6 @@ import os
 import socket
 import zlib
 from pathlib import Path
-
 from typing import TYPE_CHECKING, Iterator
 
 from registry import Dataset, DatasetUnavailable

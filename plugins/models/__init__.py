@@ -2,10 +2,10 @@
 convolutional versions, a β-VAE, and a linear denoising autoencoder for tabular data."""
 
 from registry import ModelSpec, Param, hookimpl
+from registry.models import MLPVAE, MLPAutoencoder
 
 from .conv import ConvAutoencoder, ConvVAE
 from .linear import LinearDAE
-from registry.models import MLPAutoencoder, MLPVAE
 
 LATENT = Param("latent_dim", int, 4, low=1, high=4096, help="size of the code")
 HIDDEN = Param("hidden", int, 128, low=1, high=65536, help="width of both hidden layers")

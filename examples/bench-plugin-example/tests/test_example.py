@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bench_plugin_example import bench_datasets, bench_models, bench_noises
+
 from registry.testing import parametrize_with_checks
 
 
@@ -22,7 +23,6 @@ def test_stripes_are_the_same_on_every_load_and_balanced_enough():
 
 def test_pixel_dropout_drops_about_p_of_the_pixels():
     import torch
-
     from bench_plugin_example.noise import pixel_dropout
 
     torch.manual_seed(0)

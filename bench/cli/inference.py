@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .cli import FAILED, OK, _formats, _parse_ints, _store
+from .options import FAILED, OK, add_datasets_profile, add_out_store, add_quiet, open_store_of, parse_formats, parse_ints
 
 DEFAULT_NOISE = "gaussian"
 DEFAULT_SEVERITY = 3
@@ -34,7 +34,7 @@ def _targets(args: argparse.Namespace) -> tuple[Any, Any, dict, list]:
         registry.spec("models", model).resolve(overrides)
     if args.seed < 0:
         raise BenchError(f"--seed takes an integer >= 0. Got {args.seed} instead.")
-    store = _store(args, Path(args.out))
+    store = open_store_of(args, Path(args.out))
     loaded = load_variants(registry, datasets)
     chosen = targets(registry, datasets=list(loaded), models=models, noises=noises, severity=args.severity,
                      seed=args.seed, profile=profile, loaded=loaded)
@@ -99,14 +99,14 @@ def cmd_time(args: argparse.Namespace) -> int:
     from registry import BenchError, select
 
     backends = select(args.backends, list(BACKENDS), "backend")
-    batch_sizes = _parse_ints(args.batch_sizes, "--batch-sizes", low=1)
+    batch_sizes = parse_ints(args.batch_sizes, "--batch-sizes", low=1)
     threads = args.threads if args.threads is not None else torch.get_num_threads()
     if threads < 1:
         raise BenchError(f"--threads takes an integer >= 1. Got {threads} instead.")
     if args.repeats < 1 or args.warmup < 0:
         raise BenchError(f"--repeats takes an integer >= 1 and --warmup one >= 0. Got {args.repeats} and "
                          f"{args.warmup}.")
-    formats = tuple(f for f in _formats(args.format) if f in ("md", "csv")) or ("md", "csv")
+    formats = tuple(f for f in parse_formats(args.format) if f in ("md", "csv")) or ("md", "csv")
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -125,7 +125,7 @@ def _time(args: argparse.Namespace, backends: list[str], batch_sizes: list[int],
 
     out = Path(args.out)
     machine = f"{cpu_name()}, {os.cpu_count()} logical CPUs"
-    store = _store(args, out)
+    store = open_store_of(args, out)
     provenance = {**environment("cpu"), **versions()}
     run_id, measured, failed = None, 0, 0
     for target, item, exported, reason in _exports(args, reuse=True, export="onnxruntime" in backends):
@@ -170,22 +170,19 @@ def _time(args: argparse.Namespace, backends: list[str], batch_sizes: list[int],
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", default="all", metavar="SEL", help="models, as for 'bench run' (default: all)")
-    parser.add_argument("--datasets", default="fashion_mnist", metavar="SEL", help="(default: fashion_mnist)")
     parser.add_argument("--noise", default=DEFAULT_NOISE, metavar="SEL",
                         help=f"the noise denoising models are trained on (default: {DEFAULT_NOISE})")
     parser.add_argument("--severity", type=int, default=DEFAULT_SEVERITY, metavar="N",
                         help=f"its severity (default: {DEFAULT_SEVERITY})")
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="the training seed (default: 0)")
-    parser.add_argument("--profile", default="quick", metavar="quick|paper", help="(default: quick)")
-    parser.add_argument("--out", default="bench-out", metavar="DIR",
-                        help="run directory: checkpoints are read from (and written to) DIR, graphs go to DIR/onnx "
-                             "(default: ./bench-out)")
-    parser.add_argument("--store", metavar="FILE", help="results store whose checkpoints to use "
-                                                       "(default: DIR/results.db)")
-    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    add_datasets_profile(parser)
+    add_out_store(parser, out_help="run directory: checkpoints are read from (and written to) DIR, graphs go to "
+                                   "DIR/onnx (default: ./bench-out)",
+                  store_help="results store whose checkpoints to use (default: DIR/results.db)")
+    add_quiet(parser)
 
 
-def add_commands(verbs: Any) -> None:
+def add_parsers(verbs: Any) -> None:
     export = verbs.add_parser(
         "export", help="export trained models' encoders and decoders as ONNX graphs",
         description="Export each selected model's encoder (the deterministic code; a VAE's mean) and decoder as "

@@ -1,0 +1,233 @@
+"""The Python API: what ``bench run`` does, for a script or a notebook. The command line is built on it.
+
+    import bench
+
+    results = bench.run(models="ae,vae", noises="gaussian", datasets="digits", seeds=2, store="runs/demo")
+    results.frame()        # one row per cell x metric
+    results.leaderboard()  # per model x noise x severity: means, intervals, ranks, paired tests, ties
+
+Selections take what the command line takes (``"all"``, ``"*vae"``, ``"beta_vae:beta=4"``) or a list of
+such strings. Cells already in the store are read back, not computed again.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+from .summary import RunSummary
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from registry import Registry
+
+    from .data import LoadedDataset
+    from .executors import ExecutorSpec
+    from .grid import Cell
+    from .progress import Progress
+    from .store import Store
+
+DEFAULT_MODELS = "ae,dae,vae,dvae"
+DEFAULT_NOISES = "gaussian,erasing"
+DEFAULT_DATASETS = "fashion_mnist"
+
+
+@dataclass
+class Results:
+    """The cells one run asked for, computed or read back from its store."""
+
+    store: Store
+    cells: list[Cell]
+    summary: RunSummary = field(default_factory=RunSummary)
+
+    @property
+    def keys(self) -> list[str]:
+        return [c.key for c in self.cells]
+
+    def records(self) -> list[dict[str, Any]]:
+        """The stored records of this run's cells (cell, status, metrics, provenance)."""
+        keys = set(self.keys)
+        return [r for r in self.store.records() if r["cell"]["key"] in keys]
+
+    def frame(self) -> pd.DataFrame:
+        """One row per cell x metric: the cell's columns, ``metric``, ``value``, ``ci95``, ``n``, status."""
+        from reports import results_frame
+
+        return results_frame(self.records())
+
+    def leaderboard(self, metrics: str | Sequence[str] | None = None) -> pd.DataFrame:
+        """One row per dataset x protocol x noise x severity x model: per metric the mean over seeds, its
+        interval, rank, the paired test against the best row (Holm-corrected) and whether it is tied with
+        the best; ``metrics`` keeps only those metrics' columns, and the rows that have one of them."""
+        from reports import leaderboard_frame
+
+        board = leaderboard_frame(self.frame(), self.store.items(self.keys))
+        if metrics is None:
+            return board
+        wanted = {metrics} if isinstance(metrics, str) else set(metrics)
+        present = [m for m in wanted if m in board.columns]
+        rows = board[present].notna().any(axis=1) if present else board.index == board.index
+        return board.loc[rows, [c for c in board.columns if _metric_of(c, board) in wanted | {None}]].reset_index(drop=True)
+
+
+def _metric_of(column: str, board: pd.DataFrame) -> str | None:
+    """The metric a leaderboard column belongs to (``psnr_gain_ci95`` -> ``psnr_gain``), None for the
+    columns that identify a row."""
+    names = [c for c in board.columns if f"{c}_rank" in board.columns]
+    owners = [m for m in names if column == m or column.startswith(f"{m}_")]
+    return max(owners, key=len) if owners else None
+
+
+@dataclass
+class RunPlan:
+    """A checked run: every selection resolved and every parameter validated, nothing computed yet."""
+
+    registry: Registry
+    loaded: dict[str, LoadedDataset]
+    cells: list[Cell]
+    store: Store
+    executor: ExecutorSpec | None  # None: chosen from the cells to compute
+    threads: int
+    device: str
+    rerun: str | None
+
+
+def _selection(value: str | Sequence[str]) -> str:
+    return value if isinstance(value, str) else ",".join(value)
+
+
+def _seed_list(seeds: int | Sequence[int], seed: int) -> list[int]:
+    from registry import BenchError
+
+    if isinstance(seeds, int):
+        if seeds < 1 or seed < 0:
+            raise BenchError(f"seeds takes a count >= 1 from a first seed >= 0. Got {seeds} from {seed} instead.")
+        return list(range(seed, seed + seeds))
+    chosen = list(dict.fromkeys(int(s) for s in seeds))
+    if not chosen or min(chosen) < 0:
+        raise BenchError(f"seeds takes integers >= 0. Got {list(seeds)!r} instead.")
+    return chosen
+
+
+def device_of(name: str) -> str:
+    """``cpu``, ``cuda`` or ``auto`` (cuda where torch sees a device), checked."""
+    import torch
+
+    from registry import BenchError
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name not in ("cpu", "cuda"):
+        raise BenchError(f"device takes cpu, cuda or auto. Got {name!r} instead.")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise BenchError("--device cuda was given but torch sees no CUDA device; use --device cpu or auto")
+    return name
+
+
+def prepare(models: str | Sequence[str] = DEFAULT_MODELS, noises: str | Sequence[str] = DEFAULT_NOISES,
+            datasets: str | Sequence[str] = DEFAULT_DATASETS, *, profile: str = "quick",
+            seeds: int | Sequence[int] = 1, seed: int = 0, store: str | Path = "bench-out/results.db",
+            severities: Sequence[int] | None = None, cnn_budget: str = "steps", precision: str = "fp32",
+            train_noise: bool = False, rerun: str | None = None, executor: str | None = None,
+            threads: int | None = None, device: str = "cpu") -> RunPlan:
+    """Resolve and check everything a run needs before any work starts (bad input raises a
+    :class:`registry.BenchError` whose message is one line)."""
+    from registry import BenchError, load_registry, select_variants
+
+    from .data import dataset_variants, load_variants
+    from .executors import check_available, parse_executor
+    from .grid import plan
+    from .precision import check_precision
+    from .profiles import get_profile, parse_budgets
+    from .store import open_store
+    from .threads import DEFAULT_THREADS
+
+    registry = load_registry()
+    model_variants = select_variants(_selection(models), registry.names("models"), "model")
+    noise_variants = select_variants(_selection(noises), registry.names("noises"), "noise")
+    variants = dataset_variants(registry, _selection(datasets))
+    chosen_profile = get_profile(profile)
+    budgets = parse_budgets(cnn_budget)
+    levels = list(dict.fromkeys(severities)) if severities else list(chosen_profile.severities)
+    if any(not isinstance(s, int) or s < 1 for s in levels):
+        raise BenchError(f"severities take integers >= 1. Got {list(levels)!r} instead.")
+    for noise, overrides in noise_variants:  # check severities and parameters before any work starts
+        for severity in levels:
+            registry.spec("noises", noise).resolve(severity, overrides)
+    for model, overrides in model_variants:
+        registry.spec("models", model).resolve(overrides)
+    seed_list = _seed_list(seeds, seed)
+    chosen_device = device_of(device)
+    check_precision(precision, chosen_device)
+    chosen_profile = chosen_profile.with_protocol(precision=precision)
+    if threads is not None and threads < 1:
+        raise BenchError(f"--threads takes an integer >= 1. Got {threads} instead.")
+    chosen = executor or os.environ.get("BENCH_EXECUTOR", "").strip()
+    spec = parse_executor(chosen) if chosen else None
+    if spec is not None:
+        check_available(spec)
+    store_path = Path(store)
+    opened = open_store(store_path)
+    try:
+        opened.path.parent.mkdir(parents=True, exist_ok=True)
+        (opened.path.parent / ".write-test").touch()
+        (opened.path.parent / ".write-test").unlink()
+    except OSError as exc:
+        raise BenchError(f"cannot write the results store {str(opened.path)!r}: {exc.strerror}; choose another "
+                         "place for it") from None
+    loaded = load_variants(registry, variants)
+    cells = plan(registry, datasets=list(loaded), models=model_variants, noises=noise_variants, severities=levels,
+                 seeds=seed_list, profile=chosen_profile, loaded=loaded, train_noise=train_noise, budgets=budgets)
+    return RunPlan(registry, loaded, cells, opened, spec, threads or DEFAULT_THREADS, chosen_device, rerun)
+
+
+def execute(plan: RunPlan, *, argv: list[str] | None = None, progress: Progress | None = None) -> Results:
+    """Compute the plan's cells that its store lacks (all of them again with ``rerun="all"``) on its
+    executor; the run and its provenance are recorded in the store. KeyboardInterrupt propagates, with
+    every finished cell already stored."""
+    from .executors import default_executor
+    from .progress import Progress
+    from .provenance import environment, now
+    from .store import needs_computing
+
+    progress = progress or Progress(quiet=True)
+    store, cells = plan.store, plan.cells
+    statuses = store.statuses([c.key for c in cells])
+    todo = [c for c in cells if needs_computing(statuses.get(c.key), plan.rerun)]
+    executor = plan.executor or default_executor(todo, plan.threads, plan.device)
+    run_id = store.begin_run(argv or ["bench.run"], {**environment(plan.device), "executor": executor.label,
+                                                     "threads": plan.threads}, now())
+    if todo and executor.kind != "local":
+        from .parallel import run_parallel
+
+        summary = run_parallel(executor, cells, store, rerun=plan.rerun, run_id=run_id, device=plan.device,
+                               progress=progress, threads=plan.threads)
+    elif todo:
+        from .runner import Runner  # the metric suite's libraries load only when there is work
+        from .threads import threads as using_threads
+
+        with using_threads(plan.threads):
+            runner = Runner(plan.registry, plan.loaded, store, device=plan.device, progress=progress, run_id=run_id)
+            summary = runner.run(cells, rerun=plan.rerun)
+    else:
+        summary = RunSummary(reused=len(cells))
+    store.end_run(run_id, now(), computed=summary.computed, reused=summary.reused, failed=summary.failed)
+    return Results(store, cells, summary)
+
+
+def run(models: str | Sequence[str] = DEFAULT_MODELS, noises: str | Sequence[str] = DEFAULT_NOISES,
+        datasets: str | Sequence[str] = DEFAULT_DATASETS, *, profile: str = "quick",
+        seeds: int | Sequence[int] = 1, store: str | Path = "bench-out/results.db", quiet: bool = True,
+        **options: Any) -> Results:
+    """Plan, check and compute a grid; returns its :class:`Results`. ``seeds`` is a count (seeds 0..K-1,
+    or from ``seed=``) or a list. ``store`` is the results store (a ``results.db`` file, or a directory
+    that holds one). Further options as ``bench run`` has them: ``severities``, ``cnn_budget``
+    (``"steps"``, ``"epochs"`` or ``"steps,epochs"``), ``precision``, ``train_noise``, ``rerun``,
+    ``executor``, ``threads``, ``device``, ``seed``."""
+    from .progress import Progress
+
+    plan = prepare(models, noises, datasets, profile=profile, seeds=seeds, store=store, **options)
+    return execute(plan, progress=Progress(quiet=quiet))

@@ -1,0 +1,72 @@
+"""What every verb of the command line shares: exit codes, the one-line-error parser, and the parsing of
+option values that several verbs take."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+OK, FAILED, USAGE_ERROR, INTERRUPTED = 0, 1, 2, 130
+KINDS = ("models", "noises", "datasets")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``bench: error: ... (see 'bench run --help')``."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"bench: error: {message} (see '{self.prog} --help')", file=sys.stderr)
+        raise SystemExit(USAGE_ERROR)
+
+
+def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"bench: warning: {message}", file=sys.stderr)
+
+
+def parse_ints(text: str, option: str, *, low: int, high: int | None = None) -> list[int]:
+    from registry import ParameterError
+
+    allowed = f"integers >= {low}" if high is None else f"integers from {low} to {high}"
+    try:
+        values = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise ParameterError(f"{option} takes {allowed} separated by commas. Got {text!r} instead.") from None
+    bad = [v for v in values if v < low or (high is not None and v > high)]
+    if bad:
+        raise ParameterError(f"{option} takes {allowed}. Got {bad[0]} in {text!r}.")
+    return list(dict.fromkeys(values))
+
+
+def open_store_of(args: argparse.Namespace, out: Path, *, must_exist: bool = False):
+    """The store ``--store`` names, else the one in the output directory ``out``."""
+    from bench.store import open_store
+
+    return open_store(Path(args.store) if args.store else out, must_exist=must_exist)
+
+
+def parse_formats(text: str) -> tuple[str, ...]:
+    """``--format``: report formats, checked."""
+    from registry import SelectionError, select
+
+    choices = ("md", "csv", "html")  # reports.FORMATS; the CLI checks them before importing reports
+    try:
+        return tuple(select(text, list(choices), "report format"))
+    except SelectionError as exc:
+        raise SelectionError(f"--format: {exc}") from None
+
+
+def add_out_store(parser: argparse.ArgumentParser, *, out_help: str = "output directory (default: ./bench-out)",
+                  store_help: str = "results store to use (default: DIR/results.db)") -> None:
+    parser.add_argument("--out", default="bench-out", metavar="DIR", help=out_help)
+    parser.add_argument("--store", metavar="FILE", help=store_help)
+
+
+def add_datasets_profile(parser: argparse.ArgumentParser, *, profile_help: str = "(default: quick)") -> None:
+    parser.add_argument("--datasets", default="fashion_mnist", metavar="SEL",
+                        help="datasets, optionally with parameters: stripes:noise=0.1 (default: fashion_mnist)")
+    parser.add_argument("--profile", default="quick", metavar="quick|paper", help=profile_help)
+
+
+def add_quiet(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quiet", action="store_true", help="no progress output")

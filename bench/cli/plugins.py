@@ -1,0 +1,49 @@
+"""``bench plugins check``: a plugin's specs through the contract checks of :mod:`registry.testing`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from .options import FAILED, KINDS, OK, Parser
+
+
+def cmd_plugins_check(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from bench.data import data_root
+    from registry import BenchError, load_registry
+    from registry.manager import _same_dist
+    from registry.testing import run_checks
+
+    registry = load_registry()
+    entries = []
+    for name in args.names:
+        found = [e for kind in KINDS for e in registry.list(kind) if e.name == name or _same_dist(e.distribution, name)]
+        if not found:
+            dists = sorted({e.distribution for kind in KINDS for e in registry.list(kind)})
+            raise BenchError(f"no installed plugin distribution or spec named {name!r}; distributions: "
+                             f"{', '.join(dists)} (or a model, noise or dataset name from 'bench list')")
+        entries += [e for e in found if e not in entries]
+    checks = [c for e in entries for c in run_checks(e.spec, data_root())]
+    rows = [[c.kind, c.name, c.check, "ok" if c.ok else f"FAIL: {c.detail}"] for c in checks]
+    print(tabulate(rows, headers=["kind", "name", "check", "result"], tablefmt="github", disable_numparse=True))
+    failed = sum(not c.ok for c in checks)
+    print(f"{len(checks)} checks on {len(entries)} specs: {len(checks) - failed} passed, {failed} failed",
+          file=sys.stderr)
+    return FAILED if failed else OK
+
+
+def add_parser(verbs: Any) -> None:
+    plugins = verbs.add_parser("plugins", help="check installed plugins against the harness's contracts",
+                               description="Plugin tools for authors.")
+    plugin_verbs = plugins.add_subparsers(dest="plugin_verb", metavar="COMMAND", parser_class=Parser, required=True)
+    check = plugin_verbs.add_parser(
+        "check", help="run a plugin's specs through the contract checks",
+        description="Run every spec of a plugin distribution (or the specs named) through the contract checks: "
+                    "shapes, value range, determinism under a seed, declared parameters, and for models a loss "
+                    "that decreases on a tiny batch. Exit code 1 when a check fails.")
+    check.add_argument("names", nargs="+", metavar="NAME",
+                       help="a distribution (e.g. bench-plugin-example) or a model, noise or dataset name")
+    check.set_defaults(func=cmd_plugins_check)

@@ -1,0 +1,133 @@
+"""``bench run``: plan a grid, compute the cells its store lacks, write the reports."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench.api import DEFAULT_MODELS, DEFAULT_NOISES
+
+from .options import FAILED, INTERRUPTED, OK, add_datasets_profile, add_out_store, add_quiet, parse_formats, parse_ints
+
+
+def seeds_of(args: argparse.Namespace) -> list[int]:
+    """``--seeds 3``: three seeds from ``--seed`` on; ``--seeds 0,1,2``: exactly those."""
+    from registry import BenchError
+
+    if args.seed < 0:
+        raise BenchError(f"--seed takes an integer >= 0. Got {args.seed} instead.")
+    if args.seeds is None:
+        return [args.seed]
+    if "," not in args.seeds:
+        count = parse_ints(args.seeds, "--seeds", low=1)[0]
+        return list(range(args.seed, args.seed + count))
+    return parse_ints(args.seeds, "--seeds", low=0)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bench.api import execute, prepare
+    from bench.progress import Progress
+    from registry import BenchError
+    from reports import write_reports
+
+    formats = parse_formats(args.format)
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / ".write-test").touch()
+        (out / ".write-test").unlink()
+    except OSError as exc:
+        raise BenchError(f"cannot write to --out {str(out)!r}: {exc.strerror}; choose another directory") from None
+    plan = prepare(args.models, args.noise, args.datasets, profile=args.profile, seeds=seeds_of(args),
+                   store=Path(args.store) if args.store else out,
+                   severities=parse_ints(args.severities, "--severities", low=1) if args.severities else None,
+                   cnn_budget=args.cnn_budget, precision=args.precision, train_noise=args.train_noise,
+                   rerun=args.rerun, executor=args.executor, threads=args.threads, device=args.device)
+    store = plan.store
+    _check_free_space(out, store.path.parent, plan.cells)
+    try:
+        results = execute(plan, argv=args.argv, progress=Progress(quiet=args.quiet))
+    except KeyboardInterrupt:
+        write_reports(store, out, formats)
+        print(f"bench: interrupted; every finished cell is kept in {store.path}. Run the same command again "
+              "to compute only the missing cells.", file=sys.stderr)
+        return INTERRUPTED
+    summary = results.summary
+    paths = write_reports(store, out, formats, force=summary.computed > 0)
+    if not args.quiet:
+        print(f"{len(plan.cells)} cells: {summary.computed} computed, {summary.reused} already in {store.path}, "
+              f"{summary.failed} failed, {summary.skipped} skipped (impossible pairs, reasons in the report)",
+              file=sys.stderr)
+        for failure in summary.failures:
+            print(f"  failed: {failure}", file=sys.stderr)
+    for path in paths:
+        print(path)
+    return FAILED if summary.failed else OK
+
+
+#: Disk a computed cell takes, about: its rows, per-image values and figures in the store, its share of the
+#: checkpoints (models and baseline CNNs), reports. The default Fashion-MNIST grid wrote 37 MB for 30 cells.
+MB_PER_CELL = 1.3
+MB_MARGIN = 20
+
+
+def _check_free_space(out: Path, store_dir: Path, cells) -> None:
+    """Refuse to start, before any training, when the output's disk cannot hold what the run will write."""
+    import shutil
+
+    from registry import BenchError
+
+    need = MB_MARGIN + MB_PER_CELL * sum(not c.skip for c in cells)
+    for directory in dict.fromkeys((out, store_dir)):
+        free = shutil.disk_usage(directory).free / 2**20
+        if free < need:
+            raise BenchError(f"only {free:.0f} MB free on the disk of {str(directory)!r}; this run needs about "
+                             f"{need:.0f} MB for results, checkpoints and reports. Free some space or choose "
+                             "another --out/--store")
+
+
+def add_parser(verbs: Any) -> None:
+    run = verbs.add_parser("run", help="train and score every model x noise x dataset cell of a grid",
+                           description="Train and score every cell of a grid and write leaderboards.")
+    run.add_argument("--models", default=DEFAULT_MODELS, metavar="SEL",
+                     help="'all', names or wildcards separated by commas, each optionally with parameters: "
+                          f"beta_vae:beta=4 (default: {DEFAULT_MODELS}, the comparison the tool was built for)")
+    run.add_argument("--noise", default=DEFAULT_NOISES, metavar="SEL",
+                     help="noises to corrupt with, e.g. gaussian,erasing or gaussian:sigma=0.5 for a native "
+                          "value instead of the calibrated severities (default: gaussian,erasing)")
+    add_datasets_profile(run, profile_help="quick (default): minutes on 2 CPU cores; paper: the protocol of the "
+                                           "comparison")
+    run.add_argument("--severities", metavar="1,3,5", help="severity levels (default: the profile's)")
+    run.add_argument("--train-noise", action="store_true",
+                     help="corrupt the models' training set too (the noisy-training-set scenario): plain models "
+                          "learn x~ -> x~, denoising models noise(x~) -> x~; tests stay noisy -> clean")
+    run.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the cells, or the first of --seeds "
+                                                                      "(default: 0)")
+    run.add_argument("--seeds", metavar="K|LIST", help="repeat every cell: K seeds from --seed on (--seeds 3), or "
+                                                     "these seeds (--seeds 0,1,2); leaderboards then show mean ± std "
+                                                     "and a 95%% interval over seeds")
+    add_out_store(run, store_help="results store to use, e.g. one shared by several runs (default: DIR/results.db)")
+    run.add_argument("--format", default="md,csv,html", metavar="LIST", help="reports to write (default: md,csv,html)")
+    run.add_argument("--rerun", choices=("failed", "all"),
+                     help="recompute cells already in the store: only failed ones, or all (default: none; a cell "
+                          "already stored is never computed again)")
+    run.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"), help="(default: cpu)")
+    run.add_argument("--executor", metavar="WHERE",
+                     help="where cells run: local (this process), processes:N (N worker processes), "
+                          "dask://HOST:PORT (a Dask scheduler) or dask-local:N (a local Dask cluster of N workers) "
+                          "(default: $BENCH_EXECUTOR, else processes:N with one process per usable core, each cell "
+                          "on --threads threads; local when that is one process)")
+    run.add_argument("--cnn-budget", default="steps", metavar="steps|epochs",
+                     help="the downstream family's protocol: steps gives the baseline and every augmented CNN the "
+                          "same optimizer steps (compute-matched); epochs the same passes over their own training "
+                          "sets, so an augmented CNN takes (1+k)x the steps; steps,epochs runs both (default: steps)")
+    run.add_argument("--precision", default="fp32", metavar="fp32|bf16",
+                     help="the reference CNN's arithmetic: fp32, or bf16 (bfloat16 autocast, channels-last) on "
+                          "hardware with native bfloat16 (default: fp32)")
+    run.add_argument("--threads", type=int, metavar="N",
+                     help="threads per cell, torch's and BLAS's (default: 1, so that a cell gives the same numbers "
+                          "on every executor and machine; use --executor processes:N to use more cores)")
+    add_quiet(run)
+    run.set_defaults(func=cmd_run)
