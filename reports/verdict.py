@@ -12,8 +12,9 @@ from typing import Any
 
 import pandas as pd
 
+from registry import BASELINE
+
 from .leaderboard import (
-    BASELINE,
     FAMILY_TITLES,
     GROUP,
     ROW,

@@ -22,7 +22,7 @@ def bench_models() -> list[ModelSpec]:
             factory=TiedAutoencoder,
             summary="tied-weights autoencoder: the decoder is the encoder's transpose (example plugin)",
             params=(Param("latent_dim", int, 8, low=1, high=512, help="size of the code"),),
-            epochs=20, batch_size=64, lr=3e-3,
+            epochs=20, batch_size=64, lr=3e-3, likelihood="bernoulli",
         )
     ]
 

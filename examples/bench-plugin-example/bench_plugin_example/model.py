@@ -1,4 +1,10 @@
-"""A tied-weights autoencoder: the decoder reuses the encoder's weight matrix, transposed."""
+"""A tied-weights autoencoder: the decoder reuses the encoder's weight matrix, transposed.
+
+It builds on ``registry.models.Autoencoder``, the base class bench publishes for plugins: a model writes
+``encode`` and ``decode_logits`` and inherits ``decode`` (a sigmoid, values in [0, 1]), ``forward`` and the
+loss (binary cross-entropy summed over pixels, mean over the batch). It declares no optional capability:
+without ``generate``, bench augments the downstream CNN with reconstructions of corrupted copies.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +14,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from registry.models import Autoencoder
 
-class TiedAutoencoder(nn.Module):
-    """What bench asks of a model: ``encode``, ``decode`` (values in [0, 1]), ``forward`` and ``loss``."""
 
+class TiedAutoencoder(Autoencoder):
     def __init__(self, shape: tuple[int, ...], latent_dim: int = 8):
         super().__init__()
         self.shape = tuple(shape)
@@ -25,13 +31,3 @@ class TiedAutoencoder(nn.Module):
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         return F.linear(z, self.weight.t(), self.pixel_bias).view(-1, *self.shape)
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.decode_logits(z))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decode(self.encode(x))
-
-    def loss(self, x_in: torch.Tensor, x_target: torch.Tensor) -> torch.Tensor:
-        logits = self.decode_logits(self.encode(x_in))
-        return F.binary_cross_entropy_with_logits(logits, x_target, reduction="sum") / len(x_in)
