@@ -226,8 +226,11 @@ def run(models: str | Sequence[str] = DEFAULT_MODELS, noises: str | Sequence[str
     or from ``seed=``) or a list. ``store`` is the results store (a ``results.db`` file, or a directory
     that holds one). Further options as ``bench run`` has them: ``severities``, ``cnn_budget``
     (``"steps"``, ``"epochs"`` or ``"steps,epochs"``), ``precision``, ``train_noise``, ``rerun``,
-    ``executor``, ``threads``, ``device``, ``seed``."""
+    ``executor``, ``threads``, ``device``, ``seed``. Cells run in the calling process unless ``executor``
+    (or ``$BENCH_EXECUTOR``) says otherwise: worker processes start by re-importing the caller's main
+    module, which a script must guard with ``if __name__ == "__main__":``."""
     from .progress import Progress
 
+    options["executor"] = options.get("executor") or os.environ.get("BENCH_EXECUTOR", "").strip() or "local"
     plan = prepare(models, noises, datasets, profile=profile, seeds=seeds, store=store, **options)
     return execute(plan, progress=Progress(quiet=quiet))
