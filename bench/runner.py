@@ -27,6 +27,7 @@ from .metrics.latent import active_units, encode, score_latent
 from .metrics.likelihood import score_likelihood
 from .metrics.metric import MetricResult
 from .metrics.reconstruction import psnr_of, squared_error
+from .outcome import NotApplicable
 from .progress import Progress
 from .provenance import environment, now
 from .seeding import derive_seed, seed_everything, seeded
@@ -352,7 +353,7 @@ class Runner:
             try:
                 png = trained.once(f"figure:{kind}", make)
             except figures.NotApplicable as exc:
-                out[kind] = f"not applicable: {exc}"
+                out[kind] = str(NotApplicable(str(exc)))  # stored as its text
                 continue
             out[kind] = figure_name(cell, kind)
             images[out[kind]] = png

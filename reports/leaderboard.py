@@ -15,6 +15,8 @@ from typing import Any, Iterable
 import pandas as pd
 from tabulate import tabulate
 
+from bench.outcome import NotApplicable
+
 from .significance import ALPHA, NO_TEST, Comparison, compare_items, compare_seeds, holm
 from .stats import summarise
 
@@ -297,7 +299,7 @@ def _figures_not_drawn(records: list[dict[str, Any]]) -> Table | None:
     rows = [[(str(v), "") for v in (r["cell"]["dataset"], r["cell"]["model"], r["cell"]["noise"],
                                     r["cell"]["severity"], r["cell"]["seed"], kind, value)]
             for r in records for kind, value in (r.get("figures") or {}).items()
-            if str(value).startswith("not applicable")]
+            if NotApplicable.parse(value) is not None]
     if not rows:
         return None
     return Table("Figures not drawn", ["dataset", "model", "noise", "severity", "seed", "figure", "why"], rows)

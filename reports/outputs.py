@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from bench.outcome import NotApplicable
 from bench.store import SAMPLES, Store
 
 FORMATS = ("md", "csv", "html")
@@ -148,7 +149,7 @@ def _report_data(store: Store, out_dir: Path, records: list[dict[str, Any]], tab
             continue
         for kind, rel in sorted((r.get("figures") or {}).items()):
             path = out_dir / str(rel)
-            if str(rel).startswith("not applicable") or not path.is_file():
+            if NotApplicable.parse(rel) is not None or not path.is_file():
                 continue
             png = path.read_bytes()
             if png in seen:

@@ -14,6 +14,7 @@ from conftest import CHEAP_CNN, add_site, make_distribution
 from bench import cli, downstream, figures
 from bench.metrics.latent import active_units, score_latent
 from bench.metrics.likelihood import iw_nll, neg_elbo, score_likelihood
+from bench.outcome import NotApplicable
 from bench.seeding import seed_everything
 from bench.train import train
 from plugins.datasets.digits import load_digits
@@ -57,14 +58,14 @@ def test_nan_codes_make_every_latent_metric_not_applicable_with_the_reason():
     bad[0, 0] = np.nan
     results = score_latent(codes, labels, bad, labels, noisy=True)
     assert {r.metric.name for r in results} >= {"knn_acc_noisy", "probe_acc_noisy"}
-    assert all(np.isnan(r.value) and r.note == "not applicable: codes contain NaN or inf" for r in results)
+    assert all(np.isnan(r.value) and r.note == NotApplicable("codes contain NaN or inf") for r in results)
 
 
 def test_a_class_with_one_sample_makes_davies_bouldin_not_applicable_and_the_rest_still_run():
     codes, labels = clusters(20, 3, 1.0)
     test_codes, test_y = np.vstack([codes, codes[:1] + 5]), np.append(labels, 7)
     s = by_name(score_latent(codes, labels, test_codes, test_y))
-    assert s["davies_bouldin"].note == "not applicable: class 7 has a single test sample"
+    assert str(s["davies_bouldin"].note) == "not applicable: class 7 has a single test sample"
     assert 0 <= s["knn_acc"].value <= 1 and not np.isnan(s["silhouette"].value)
 
 
@@ -158,14 +159,14 @@ def test_importance_weighting_tightens_the_elbo(trained_vae):
 
 def test_likelihood_is_not_applicable_to_a_deterministic_autoencoder():
     results = score_likelihood(MLPAutoencoder((1, 8, 8)), torch.rand(10, 1, 8, 8), k=5, subset=10, posterior=False)
-    assert all(r.note.startswith("not applicable: the model declares no Gaussian posterior") for r in results)
+    assert all(r.note.reason.startswith("the model declares no Gaussian posterior") for r in results)
 
 
 def test_likelihood_metrics_apply_only_to_a_declared_bernoulli_decoder():
     vae, x = MLPVAE((1, 8, 8)), torch.rand(10, 1, 8, 8)
     for declared in ("gaussian", None):
         results = score_likelihood(vae, x, k=5, subset=10, likelihood=declared)
-        assert all(r.note.startswith("not applicable: ") and r.n == 0 for r in results)
+        assert all(isinstance(r.note, NotApplicable) and r.n == 0 for r in results)
     assert all(r.n == 10 for r in score_likelihood(vae, x, k=5, subset=10, likelihood="bernoulli"))
 
 

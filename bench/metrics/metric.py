@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..outcome import NotApplicable
+
 #: Paired tests over test items. ``mcnemar``: per-item correctness (0/1), exact McNemar; ``paired-t``:
 #: per-item values, paired t-test on their differences. A metric with neither is tested over seeds only.
 TESTS = ("mcnemar", "paired-t")
@@ -51,7 +53,7 @@ class Metric:
 
     def not_applicable(self, why: str) -> "MetricResult":
         """A result that says why this metric has no value for the cell (never a zero)."""
-        return MetricResult(self, float("nan"), float("nan"), 0, note=f"not applicable: {why}")
+        return MetricResult(self, float("nan"), float("nan"), 0, note=NotApplicable(why))
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ class MetricResult:
     value: float
     ci95: float  # half-width of the 95% interval of the mean over test items; NaN when none
     n: int
-    note: str | None = None
+    note: NotApplicable | None = None
     per_item: torch.Tensor | None = None  # values per test item, for the paired test of reports
 
     def as_row(self) -> dict:
@@ -74,7 +76,7 @@ class MetricResult:
             "higher_is_better": m.higher_is_better,
             "unit": m.unit,
             "detail": m.detail,
-            "note": self.note,
+            "note": None if self.note is None else str(self.note),
             "test": m.test,
             "items": m.items_name,
         }
