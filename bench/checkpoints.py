@@ -4,8 +4,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import tempfile
 import warnings
@@ -15,6 +13,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import torch
+
+from .hashing import content_hash
 
 FORMAT = 1
 
@@ -28,8 +28,7 @@ class Checkpoint:
 
 def training_key(**parts: Any) -> str:
     """A content hash of everything that determines the trained weights."""
-    blob = json.dumps(parts, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+    return content_hash([parts], chars=24)
 
 
 class Checkpoints:

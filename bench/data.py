@@ -8,7 +8,6 @@ the plugin's version: a run that finds every cell stored then never reads the da
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -18,6 +17,8 @@ import torch
 
 from registry import Dataset, DatasetSpec, DatasetUnavailable, Registry, select_variants
 from registry.selection import variant_label
+
+from .hashing import content_hash
 
 FINGERPRINTS = "fingerprints.json"
 
@@ -53,11 +54,9 @@ _CACHE: dict[tuple[str, Path], LoadedDataset] = {}
 
 
 def _fingerprint(data: Dataset) -> str:
-    h = hashlib.blake2b(digest_size=12)
-    for t in (data.train_x, data.train_y, data.test_x, data.test_y):
-        h.update(str((tuple(t.shape), t.dtype)).encode())
-        h.update(t.contiguous().numpy().tobytes())
-    return h.hexdigest()
+    tensors = (data.train_x, data.train_y, data.test_x, data.test_y)
+    parts = (part for t in tensors for part in (str((tuple(t.shape), t.dtype)), t.contiguous().numpy()))
+    return content_hash(parts, chars=24, algorithm="blake2b")
 
 
 def _check(name: str, data: Dataset) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -14,6 +12,7 @@ from registry.selection import variant_label
 
 from .calibration import severity_params
 from .data import LoadedDataset
+from .hashing import content_hash
 from .profiles import Profile
 from .version import __version__
 
@@ -50,8 +49,7 @@ class Cell:
 
     @property
     def key(self) -> str:
-        blob = json.dumps(
-            {
+        return content_hash([{
                 "dataset": [self.dataset, self.dataset_fingerprint, *([self.dataset_params] if self.dataset_params else [])],
                 "model": [self.model, self.model_params],
                 "noise": [self.noise, self.noise_params, self.severity],
@@ -59,11 +57,7 @@ class Cell:
                 "train_noise": self.train_noise,
                 "profile": asdict(self.profile),
                 "versions": self.versions,
-            },
-            sort_keys=True,
-            default=str,
-        )
-        return hashlib.sha256(blob.encode()).hexdigest()[:20]
+            }], chars=20)
 
     @property
     def label(self) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import re
@@ -22,6 +21,7 @@ from .cnn import Fit
 from .cost import expected_costs
 from .data import LoadedDataset, subset
 from .grid import BASELINE, Cell, noise_params_at
+from .hashing import content_hash
 from .metrics import score_reconstruction
 from .metrics.latent import active_units, encode, score_latent
 from .metrics.likelihood import score_likelihood
@@ -85,7 +85,7 @@ def per_item(results: list[MetricResult], split: str) -> dict[str, dict[str, Any
             continue
         name = r.metric.items_name
         values = r.per_item.cpu().numpy()
-        items_id = hashlib.blake2b(f"{split}\x1f{name}\x1f{len(values)}".encode(), digest_size=8).hexdigest()
+        items_id = content_hash([f"{split}\x1f{name}\x1f{len(values)}"], chars=16, algorithm="blake2b")
         out[name] = {"test": r.metric.test, "items_id": items_id, "values": values}
     return out
 

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import random
 from typing import Iterator
 
 import numpy as np
 import torch
 
+from .hashing import content_hash
+
 
 def derive_seed(seed: int, *parts: object) -> int:
     """A 63-bit seed from ``seed`` and ``parts``; unlike ``hash()`` it does not change between runs."""
     text = "\x1f".join([str(seed), *map(str, parts)])
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big") >> 1
+    return int(content_hash([text], chars=16, algorithm="blake2b"), 16) >> 1
 
 
 def seed_everything(seed: int) -> None:
