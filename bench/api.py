@@ -200,18 +200,13 @@ def execute(plan: RunPlan, *, argv: list[str] | None = None, progress: Progress 
     executor = plan.executor or default_executor(todo, plan.threads, plan.device)
     run_id = store.begin_run(argv or ["bench.run"], {**environment(plan.device), "executor": executor.label,
                                                      "threads": plan.threads}, now())
-    if todo and executor.kind != "local":
-        from .parallel import run_parallel
-
-        summary = run_parallel(executor, cells, store, rerun=plan.rerun, run_id=run_id, device=plan.device,
-                               progress=progress, threads=plan.threads)
-    elif todo:
-        from .runner import Runner  # the metric suite's libraries load only when there is work
+    if todo:
+        from .driver import drive  # the metric suite's libraries load only when there is work
         from .threads import threads as using_threads
 
         with using_threads(plan.threads):
-            runner = Runner(plan.registry, plan.loaded, store, device=plan.device, progress=progress, run_id=run_id)
-            summary = runner.run(cells, rerun=plan.rerun)
+            summary = drive(executor, cells, store, registry=plan.registry, datasets=plan.loaded, rerun=plan.rerun,
+                            run_id=run_id, progress=progress, device=plan.device, threads=plan.threads)
     else:
         summary = RunSummary(reused=len(cells))
     store.end_run(run_id, now(), computed=summary.computed, reused=summary.reused, failed=summary.failed)

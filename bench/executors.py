@@ -1,17 +1,17 @@
-"""Where cells run: ``local`` (in this process, the default), ``processes:N`` (N worker processes on this
-machine), ``dask://HOST:PORT`` (an existing Dask distributed scheduler) or ``dask-local:N`` (a Dask
-LocalCluster of N single-threaded worker processes on loopback). Every executor but ``local`` is a
-``concurrent.futures.Executor``; Dask is an optional extra (``pip install -e ".[dask]"``)."""
+"""Where cells run: ``local`` (in this process), ``processes:N`` (N worker processes on this machine, the
+default with one per core), ``dask://HOST:PORT`` (an existing Dask distributed scheduler) or
+``dask-local:N`` (a Dask LocalCluster of N single-threaded worker processes on loopback). The driver
+(:mod:`bench.driver`) sees each as a :class:`Pool`; Dask is an optional extra (``pip install -e ".[dask]"``)."""
 
 from __future__ import annotations
 
 import multiprocessing
 import os
 import queue
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from registry import BenchError
 
@@ -119,16 +119,58 @@ class Channel:
                 return items
 
 
-@dataclass
+#: Seconds the driver waits for a task to end before it looks at the channel again.
+POLL_S = 0.5
+
+
 class Pool:
-    executor: Executor
-    channel: Channel
+    """Where the driver submits tasks, and the channel the tasks send their records back on."""
+
+    def __init__(self, executor: Executor, channel: Channel):
+        self.executor, self.channel = executor, channel
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        return self.executor.submit(fn, *args)
+
+    def wait(self, futures: Iterable[Future]) -> set[Future]:
+        """The tasks of ``futures`` that have ended, after at most :data:`POLL_S` seconds."""
+        return wait(futures, timeout=POLL_S, return_when=FIRST_COMPLETED)[0]
+
+
+class LocalPool(Pool):
+    """``local``: each task runs in this process, one at a time, when the driver waits for it (so Ctrl-C
+    stops it at once, and the driver stores a task's records before the next task starts)."""
+
+    def __init__(self) -> None:
+        super().__init__(None, Channel(queue.Queue()))  # type: ignore[arg-type]
+        self._waiting: list[tuple[Future, Callable[..., Any], tuple]] = []
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        future: Future = Future()
+        self._waiting.append((future, fn, args))
+        return future
+
+    def wait(self, futures: Iterable[Future]) -> set[Future]:
+        wanted = set(futures)
+        for item in self._waiting:
+            future, fn, args = item
+            if future in wanted:
+                self._waiting.remove(item)
+                future.set_running_or_notify_cancel()
+                try:
+                    future.set_result(fn(*args))
+                except Exception as exc:
+                    future.set_exception(exc)
+                return {future}
+        return set()
 
 
 @contextmanager
 def open_executor(spec: ExecutorSpec) -> Iterator[Pool]:
-    """The executor of ``spec`` (not for ``local``, which the runner drives itself) and a channel its
-    tasks send records back on, shut down on exit."""
+    """The executor of ``spec`` and a channel its tasks send records back on, shut down on exit."""
+    if spec.kind == "local":
+        yield LocalPool()
+        return
     if spec.kind == "processes":
         # spawn: a forked child would inherit torch's thread pools and the parent's locks
         context = multiprocessing.get_context("spawn")

@@ -33,6 +33,7 @@ class Progress:
         self._cells: tqdm | None = None
         self._epochs: tqdm | None = None
         self._started = time.perf_counter()
+        self._waiting: int | None = None
 
     def begin(self, total: int, cost: float | None = None, workers: int = 1) -> None:
         self.total, self.done, self._started = total, 0, time.perf_counter()
@@ -80,6 +81,17 @@ class Progress:
         elif not self.quiet:
             print(f"[{self.done}/{self.total}] {label}: {status} in {seconds:.1f}s (eta {self.eta()})",
                   file=self.stream, flush=True)
+
+    def waiting(self, cells: int) -> None:
+        """Only cells that other runs on the store are computing are left: say so once per count."""
+        if self.quiet or self._waiting == cells:
+            return
+        self._waiting = cells
+        message = f"waiting for {cells} cell{'s' * (cells != 1)} that another run on this store is computing"
+        if self._cells is not None:
+            self._cells.set_postfix_str(message)
+        else:
+            print(message, file=self.stream, flush=True)
 
     def close(self) -> None:
         self.end_training()

@@ -2,7 +2,9 @@
 
 One transaction per finished cell, so a run killed at any moment (Ctrl-C or ``kill -9``) keeps every
 cell it finished and nothing half-written. WAL mode with a busy timeout lets several ``bench run``
-processes and a ``bench report`` use one file at once. The schema is versioned with SQLite's
+processes and a ``bench report`` use one file at once; a run claims a cell before computing it
+(:meth:`Store.claim`) so that runs sharing a store split the work, and a claim of a process that died
+expires. The schema is versioned with SQLite's
 ``user_version``; :data:`MIGRATIONS` takes any older file to the current version on open.
 
 Reports read :meth:`Store.records`, one dict per cell (the latest result of a key wins), and
@@ -14,10 +16,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import socket
 import sqlite3
+import time
+import uuid
 import zlib
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -76,6 +83,12 @@ MIGRATIONS: dict[int, list[str]] = {
                items_id TEXT NOT NULL, n INTEGER NOT NULL, data BLOB NOT NULL,
                PRIMARY KEY (cell_key, name))""",
     ],
+    4: [
+        # a cell a run is computing: other runs on the store leave it to that run while the run lives
+        """CREATE TABLE claims (
+               key TEXT PRIMARY KEY, owner TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,
+               since TEXT NOT NULL, seen REAL NOT NULL)""",
+    ],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 _METRIC_FIELDS = ("metric", "family", "value", "ci95", "n", "higher_is_better", "unit", "detail", "note", "test",
@@ -83,6 +96,45 @@ _METRIC_FIELDS = ("metric", "family", "value", "ci95", "n", "higher_is_better", 
 #: One inference timing: a model variant on a backend at a batch size (see :mod:`bench.timing`).
 TIMING_FIELDS = ("dataset", "model", "variant", "checkpoint", "backend", "batch_size", "threads", "repeats",
                  "median_ms", "p95_ms", "iqr_ms", "min_ms", "images_per_s", "machine", "measured")
+
+
+#: A claim whose owner is on another machine (its process cannot be looked up) and that has not been renewed
+#: for this many seconds is taken to be dead; a driver renews its claims after every cell it stores.
+CLAIM_TTL_S = 3600.0
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The process that claims cells: a driver of ``bench run`` (or of ``bench.run``)."""
+
+    host: str
+    pid: int
+    token: str  # tells apart two owners with one pid (a pid reused after its process died)
+
+    @classmethod
+    def this_process(cls) -> Owner:
+        return cls(socket.gethostname(), os.getpid(), uuid.uuid4().hex[:12])
+
+    @property
+    def name(self) -> str:
+        return f"{self.host}/{self.pid}/{self.token}"
+
+
+def _alive(host: str, pid: int, seen: float, clock: float) -> bool:
+    """Whether a claim's owner may still be computing: its process exists (on this machine), or it renewed
+    the claim within :data:`CLAIM_TTL_S` (on another)."""
+    if host != socket.gethostname():
+        return clock - seen < CLAIM_TTL_S
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's live process
+    try:  # on Linux a process that ended but was not yet reaped by its parent still has a pid
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 class StoreError(BenchError):
@@ -226,6 +278,7 @@ class Store:
         extra = {k: v for k, v in record.items() if k not in known}
         with self._transaction() as con:
             con.execute("DELETE FROM cells WHERE key = ?", (cell["key"],))  # cascades to metrics, artifacts
+            con.execute("DELETE FROM claims WHERE key = ?", (cell["key"],))
             con.execute(
                 "INSERT INTO cells (key, run_id, dataset, model, noise, severity, seed, profile, status, reason,"
                 " params, provenance, extra, started, ended, wall_s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -251,6 +304,54 @@ class Store:
                 out.update(con.execute(f"SELECT key, status FROM cells WHERE key IN ({','.join('?' * len(chunk))})",
                                        chunk))
             return out
+
+    def ended(self, keys: list[str]) -> dict[str, str | None]:
+        """When each stored cell of ``keys`` was stored (its end time): a change means another run stored it."""
+        with self._connect() as con:
+            out = {}
+            for i in range(0, len(keys), 500):
+                chunk = keys[i:i + 500]
+                out.update(con.execute(f"SELECT key, ended FROM cells WHERE key IN ({','.join('?' * len(chunk))})",
+                                       chunk))
+            return out
+
+    # -- claims -------------------------------------------------------------------------------------
+    def claim(self, expected: dict[str, str | None], owner: Owner) -> tuple[set[str], list[str]]:
+        """Claim for ``owner``, at once, the keys of ``expected`` that are unclaimed, already ``owner``'s, or
+        claimed by an owner that has died, unless another run stored them since: ``expected`` holds each
+        key's end time as the caller last saw it (None: not stored). The keys claimed, and those stored
+        since; the rest another live run is computing."""
+        keys = list(expected)
+        clock, stamp = time.time(), datetime.now(timezone.utc).isoformat(timespec="seconds")
+        with self._transaction() as con:
+            held, ended = {}, {}
+            for i in range(0, len(keys), 500):
+                chunk = keys[i:i + 500]
+                marks = ",".join("?" * len(chunk))
+                held.update((k, (o, h, p, s)) for k, o, h, p, s in con.execute(
+                    f"SELECT key, owner, host, pid, seen FROM claims WHERE key IN ({marks})", chunk))
+                ended.update(con.execute(f"SELECT key, ended FROM cells WHERE key IN ({marks})", chunk))
+            elsewhere = [k for k in keys if ended.get(k) is not None and ended.get(k) != expected[k]]
+            mine = {k for k in keys if k not in elsewhere
+                    and (k not in held or held[k][0] == owner.name or not _alive(*held[k][1:], clock))}
+            con.executemany("INSERT OR REPLACE INTO claims (key, owner, host, pid, since, seen) VALUES (?,?,?,?,?,?)",
+                            [(k, owner.name, owner.host, owner.pid, stamp, clock) for k in mine])
+        return mine, elsewhere
+
+    def renew(self, owner: Owner) -> None:
+        """Tell other runs that ``owner`` still computes the cells it claimed."""
+        with self._transaction() as con:
+            con.execute("UPDATE claims SET seen = ? WHERE owner = ?", (time.time(), owner.name))
+
+    def release(self, owner: Owner) -> None:
+        """Give up every claim of ``owner`` (its run ends, or stops)."""
+        with self._transaction() as con:
+            con.execute("DELETE FROM claims WHERE owner = ?", (owner.name,))
+
+    def claims(self) -> list[dict[str, Any]]:
+        with self._connect() as con:
+            con.row_factory = sqlite3.Row
+            return [dict(r) for r in con.execute("SELECT * FROM claims ORDER BY key")]
 
     def status(self, key: str) -> str | None:
         return self.statuses([key]).get(key)

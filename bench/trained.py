@@ -57,18 +57,19 @@ def targets(registry: Registry, *, datasets: list[str], models: list[tuple[str, 
 def trained_models(registry: Registry, chosen: list[Target], store: Store, loaded: dict[str, LoadedDataset], *,
                    progress: Progress | None = None) -> Iterator[TrainedModel | tuple[Target, str]]:
     """Each target's trained model on the CPU, or ``(target, reason)`` when it could not be trained."""
-    from .runner import Runner
+    from .checkpoints import Checkpoints
+    from .evaluator import Evaluator
 
-    runner = Runner(registry, loaded, store, device="cpu", progress=progress)
+    evaluator = Evaluator(registry, loaded, Checkpoints(store.path.parent / "checkpoints"), device="cpu")
     for target in chosen:
         if target.skip:
             yield target, target.skip
             continue
         try:
             with threads(DEFAULT_THREADS):  # trained as `bench run` trains it, so the checkpoint is the same
-                trained, source = runner.trained(target.cell, progress)
+                trained, source = evaluator.trained(target.cell, progress)
         except Exception as exc:  # a plugin's failure costs that model, not the others
             yield target, f"training failed: {type(exc).__name__}: {exc}"
             continue
         yield TrainedModel(target, trained.model.eval(), trained.checkpoint or "", source,
-                           runner.test_images(target.cell))
+                           evaluator.test_images(target.cell))

@@ -18,10 +18,11 @@ import time
 
 from conftest import RESULTS
 
+from bench.checkpoints import Checkpoints
+from bench.evaluator import Evaluator
 from bench.grid import plan
 from bench.profiles import get_profile
 from bench.progress import Progress
-from bench.runner import Runner
 from bench.store import open_store
 from registry import load_registry
 
@@ -35,9 +36,10 @@ def test_metric_suite_of_one_cell(benchmark, fashion, tmp_path):
                  severities=[3], seeds=[0], profile=get_profile("quick"), loaded=loaded)
     cell = next(c for c in cells if c.model == "vae")
     store = open_store(tmp_path)
-    Runner(registry, loaded, store).trained(cell)  # trained and checkpointed once, outside the timing
+    checkpoints = Checkpoints(store.path.parent / "checkpoints")
+    Evaluator(registry, loaded, checkpoints).trained(cell)  # trained and checkpointed once, outside the timing
     records = []
-    benchmark.pedantic(lambda: records.append(Runner(registry, loaded, store).run_cell(cell, Progress(quiet=True))[0]),
+    benchmark.pedantic(lambda: records.append(Evaluator(registry, loaded, checkpoints).evaluate(cell, Progress(quiet=True))[0]),
                        rounds=3, warmup_rounds=1)
     assert all(r["status"] == "done" and r["train"]["source"] == "checkpoint" for r in records)
     RESULTS["suite/cell_s"] = benchmark.stats.stats.median

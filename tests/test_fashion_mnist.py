@@ -8,7 +8,7 @@ import pytest
 from conftest import CHEAP_CNN, FASHION_SYSTEM_DIR
 
 from bench import cli, downstream
-from bench.runner import Runner
+from bench.evaluator import Evaluator
 
 
 @pytest.mark.skipif(not (FASHION_SYSTEM_DIR / "train-images-idx3-ubyte.gz").exists(),
@@ -16,8 +16,8 @@ from bench.runner import Runner
 def test_on_fashion_mnist_a_denoising_autoencoder_beats_its_noisy_input_and_the_plain_one(tmp_path, monkeypatch):
     # the claim is about reconstruction; the downstream family (three CNNs: 70% of this grid's time) is
     # covered on digits, by test_protocol.py and test_suite.py
-    monkeypatch.setattr(Runner, "_downstream", lambda self, cell, trained, split, info: downstream.not_applicable(
-        "not part of this test", self._eval_severities(cell)))
+    monkeypatch.setattr(Evaluator, "_downstream", lambda self, cell, work, split, info: downstream.not_applicable(
+        "not part of this test", self.eval_severities(cell)))
     code = cli.main(["run", *CHEAP_CNN, "--datasets", "fashion_mnist", "--models", "ae,dae", "--noise", "gaussian",
                      "--severities", "5", "--executor", "local", "--out", str(tmp_path), "--quiet"])
     assert code == 0

@@ -6,10 +6,10 @@ import torch
 
 from bench.checkpoints import training_key
 from bench.data import Dataset, LoadedDataset
+from bench.evaluator import per_item
 from bench.grid import Cell
 from bench.hashing import content_hash
 from bench.profiles import get_profile
-from bench.runner import per_item
 from bench.seeding import derive_seed
 
 

@@ -14,7 +14,7 @@ from bench import cli
 from bench.store import open_store
 
 
-def test_two_concurrent_runs_on_one_store_lose_nothing(tmp_path):
+def test_two_concurrent_runs_on_one_store_split_the_work_and_lose_nothing(tmp_path):
     shared = tmp_path / "shared.db"
     common = ["run", *CHEAP_CNN, "--datasets", "digits", "--noise", "gaussian", "--severities", "1,3", "--quiet",
               "--store", str(shared)]
@@ -29,7 +29,12 @@ def test_two_concurrent_runs_on_one_store_lose_nothing(tmp_path):
     cells = {(r["cell"]["model"], r["cell"]["severity"]) for r in records}
     assert cells == {(m, s) for m in ("ae", "vae", "dae", "baseline") for s in (1, 3)}
     assert len(records) == len(cells) and all(r["status"] == "done" and r["metrics"] for r in records)
-    assert len(open_store(shared).runs()) == 2
+    runs = open_store(shared).runs()
+    assert len(runs) == 2
+    # claims: every cell computed by exactly one of the runs, the other counts it as reused
+    assert sum(r["computed"] for r in runs) == len(cells) == 8
+    assert [r["computed"] + r["reused"] for r in runs] == [6, 6]
+    assert open_store(shared).claims() == []  # both runs gave back what they claimed
     report = run_bench("report", "--store", str(shared), "--out", str(tmp_path / "report"), "--format", "csv")
     assert report.returncode == 0, report.stderr
     assert set(pd.read_csv(tmp_path / "report" / "leaderboard.csv")["model"]) == {"ae", "vae", "dae", "baseline"}
@@ -46,3 +51,60 @@ def test_seeds_take_a_count_or_a_list(tmp_path):
     assert cli.main(["run", *CHEAP_CNN, "--datasets", "digits", "--models", "ae", "--noise", "gaussian", "--severities", "1",
                      "--seeds", "0,3", "--out", str(tmp_path / "list"), "--quiet", "--format", "csv"]) == 0
     assert {r["cell"]["seed"] for r in open_store(tmp_path / "list").records()} == {0, 3}
+
+
+def _live_process() -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+
+
+def test_a_claim_of_a_live_run_is_left_to_it_one_of_a_dead_process_expires_and_a_stored_cell_is_not_claimed(
+        tmp_path):
+    from bench.store import Owner, Store
+
+    store = Store(tmp_path / "results.db")
+    other = _live_process()
+    try:
+        theirs = Owner(Owner.this_process().host, other.pid, "theirs")
+        ours = Owner.this_process()
+        assert store.claim({"a": None, "b": None}, theirs) == ({"a", "b"}, [])
+        assert store.claim({"a": None, "c": None}, ours) == ({"c"}, [])  # a is theirs while they live
+        assert store.claim({"c": None}, ours) == ({"c"}, [])  # a claim of one's own is one's own
+        record = {"cell": {"key": "b", "dataset": "d", "model": "m", "noise": "n", "severity": 1, "seed": 0,
+                           "profile": "quick"}, "status": "done", "metrics": [], "provenance": {"ended": "t1"}}
+        store.add(record)  # they stored b: its claim goes with it
+        assert store.claim({"b": None}, ours) == (set(), ["b"])  # stored since we looked: not ours to compute
+    finally:
+        other.kill()
+        other.wait()
+    assert store.claim({"a": None}, ours) == ({"a"}, [])  # its owner died: the claim expired
+    store.release(ours)
+    assert store.claims() == []
+
+
+def test_a_run_waits_for_a_cell_another_live_run_holds_and_computes_it_when_that_run_dies(tmp_path):
+    import io
+
+    from bench.api import execute, prepare
+    from bench.progress import Progress
+    from bench.store import Owner
+
+    plan = prepare("ae", "gaussian", "digits", severities=[1], cnn_budget="epochs", executor="local",
+                   store=tmp_path / "results.db")
+    ae = next(c for c in plan.cells if c.model == "ae")
+    other = _live_process()
+    plan.store.claim({ae.key: None}, Owner(Owner.this_process().host, other.pid, "theirs"))
+
+    class OtherRunDies(Progress):  # the other run dies while this one waits for it
+        def waiting(self, cells: int) -> None:
+            super().waiting(cells)
+            other.kill()
+
+    stream = io.StringIO()
+    try:
+        results = execute(plan, progress=OtherRunDies(stream=stream))
+    finally:
+        other.kill()
+        other.wait()
+    assert "waiting for 1 cell that another run on this store is computing" in stream.getvalue()
+    assert results.summary.computed == len(plan.cells) == 2 and results.summary.failed == 0
+    assert plan.store.claims() == []

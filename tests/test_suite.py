@@ -76,11 +76,13 @@ def test_active_units_count_the_dimensions_that_vary_across_inputs():
 
 
 def test_a_one_dimensional_latent_gets_its_figures_marked_not_applicable_in_the_leaderboard(tmp_path):
-    # model parameters on the command line arrive with the selection syntax; drive the runner directly
+    # model parameters on the command line arrive with the selection syntax; drive the driver directly
     from bench.data import load
+    from bench.driver import drive
+    from bench.executors import ExecutorSpec
     from bench.grid import plan
     from bench.profiles import get_profile
-    from bench.runner import Runner
+    from bench.progress import Progress
     from bench.store import Store
     from registry import load_registry
     from reports import write_reports
@@ -92,7 +94,8 @@ def test_a_one_dimensional_latent_gets_its_figures_marked_not_applicable_in_the_
     cells = [c if c.model == "baseline" else dataclasses.replace(c, model_params={"latent_dim": 1, "hidden": 128})
              for c in cells]
     store = Store(tmp_path / "results.db")
-    Runner(registry, data, store).run(cells)
+    drive(ExecutorSpec("local"), cells, store, registry=registry, datasets=data, rerun=None, run_id=None,
+          progress=Progress(quiet=True), device="cpu", threads=1)
     record = store.records()[-1]
     assert record["status"] == "done"
     assert record["figures"]["tsne"] == "not applicable: t-SNE needs codes of at least 2 dimensions, the model has 1"

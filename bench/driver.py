@@ -1,0 +1,174 @@
+"""The driver: one loop for every executor. It decides which cells to compute (those the store lacks, or
+more under ``--rerun``), claims them in the store before computing them, hands them to the executor,
+stores each record as it arrives, and keeps the run's summary and progress.
+
+- **Tasks.** On ``local`` each cell is a task, in the plan's order, run in this process with the caller's
+  registry and data. On ``processes:N`` and Dask a task is a group of cells that share work (one trained
+  model: a plain model's cells together, a denoising model's per noise and severity; the baseline CNN's
+  cells together), the dearest groups first so that fewer workers idle at the end; a worker sends each
+  cell's record back as soon as the cell ends, and this process alone writes the store.
+- **Claims.** A task's cells are claimed (:meth:`bench.store.Store.claim`) just before the task starts, so
+  two runs sharing one store split the work instead of computing it twice. A cell another live run holds
+  is deferred: when nothing else is left, this run waits for it, counts it as reused once that run stores
+  it, and computes it itself if that run died (its claim expires). A cell stored by another run after this
+  run planned is not computed again.
+- **Failures.** A plugin's failure fails its cell (the evaluator records why). A worker process that dies
+  takes its task's unfinished cells back to the queue, up to :data:`RETRIES` times.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict, deque
+from concurrent.futures import BrokenExecutor, Future
+from typing import Any
+
+from registry import Registry
+
+from .cost import expected_costs
+from .data import LoadedDataset, data_root
+from .executors import ExecutorSpec, open_executor
+from .grid import Cell, groups
+from .progress import Progress
+from .provenance import environment, now
+from .store import Owner, Store, needs_computing
+from .summary import RunSummary
+
+#: Times a task is started again after its worker process died (``processes:N``; Dask reschedules by itself).
+RETRIES = 2
+#: Seconds between looks at the store while only cells that other runs hold are left.
+WAIT_S = 2.0
+
+
+def _failed(cell: Cell, reason: str, device: str) -> dict[str, Any]:
+    stamp = now()
+    return {"cell": cell.describe(), "status": "failed", "reason": reason, "metrics": [], "wall_s": 0.0,
+            "provenance": {**environment(device), "started": stamp, "ended": stamp}}
+
+
+def _tasks(cells: list[Cell], spec: ExecutorSpec) -> list[tuple[Cell, ...]]:
+    if spec.kind == "local":
+        return [(cell,) for cell in cells]
+    costs = expected_costs(cells)
+    return sorted(groups(cells), key=lambda g: -sum(costs[c.key] for c in g))  # longest first: less idle at the end
+
+
+def drive(spec: ExecutorSpec, cells: list[Cell], store: Store, *, registry: Registry,
+          datasets: dict[str, LoadedDataset], rerun: str | None, run_id: int | None, progress: Progress,
+          device: str, threads: int) -> RunSummary:
+    """Compute the cells of ``cells`` that need computing through the executor of ``spec``; store and
+    report each cell as its record arrives."""
+    summary = RunSummary()
+    statuses = store.statuses([c.key for c in cells])
+    todo = [c for c in cells if needs_computing(statuses.get(c.key), rerun)]
+    summary.reused = len(cells) - len(todo)
+    tasks = _tasks(todo, spec)
+    costs = expected_costs([c for task in tasks for c in task])  # shared work is charged to the tasks that start first
+    by_key = {c.key: c for c in todo}
+    seen = store.ended(list(by_key))  # a change of a cell's end time: another run stored it
+    queue = deque(enumerate(tasks))
+    next_id = len(tasks)
+    deferred: set[str] = set()
+    attempts: dict[int, int] = defaultdict(int)
+    stored: set[str] = set()
+    owner = Owner.this_process()
+    checkpoints = str(store.path.parent / "checkpoints")
+    local_evaluator = None
+
+    def keep(record: dict[str, Any], artifacts: dict[str, bytes]) -> None:
+        key = record["cell"]["key"]
+        if key in stored:
+            return
+        store.add(record, artifacts, run_id=run_id)
+        store.renew(owner)
+        stored.add(key)
+        summary.count(record, by_key[key].label)
+        progress.end_cell(by_key[key].label, record["status"], record.get("wall_s") or 0.0, costs[key])
+
+    def stored_elsewhere(keys: list[str]) -> None:
+        for key in keys:
+            deferred.discard(key)
+            stored.add(key)
+            summary.reused += 1
+            progress.end_cell(by_key[key].label, "stored by another run", 0.0, costs[key])
+
+    def claim(task: tuple[Cell, ...]) -> tuple[Cell, ...]:
+        """The cells of ``task`` this run computes now; those another live run holds are deferred."""
+        wanted = [c.key for c in task if c.key not in stored]
+        mine, elsewhere = store.claim({k: seen.get(k) for k in wanted}, owner)
+        stored_elsewhere(elsewhere)
+        deferred.update(k for k in wanted if k not in mine and k not in elsewhere)
+        return tuple(c for c in task if c.key in mine)
+
+    def submit(pool: Any, task: tuple[Cell, ...]) -> Future:
+        nonlocal local_evaluator
+        if spec.kind == "local":
+            from .checkpoints import Checkpoints
+            from .evaluator import Evaluator
+            from .workers import run_cells
+
+            if local_evaluator is None:
+                local_evaluator = Evaluator(registry, datasets, Checkpoints(checkpoints), device=device)
+            return pool.submit(run_cells, local_evaluator, task, pool.channel, progress)
+        from .workers import GroupTask, run_group
+
+        return pool.submit(run_group, GroupTask(task, checkpoints, str(data_root()), device, threads, pool.channel))
+
+    def unfinished(task: tuple[Cell, ...]) -> tuple[Cell, ...]:
+        return tuple(c for c in task if c.key not in stored)
+
+    progress.begin(len(todo), sum(costs.values()), workers=min(spec.workers, len(tasks)))
+    try:
+        while queue or deferred:
+            with open_executor(spec) as pool:
+                running: dict[Future, tuple[int, tuple[Cell, ...]]] = {}
+                broken: list[tuple[int, tuple[Cell, ...]]] = []
+                while (queue or running or deferred) and not broken:
+                    while queue and len(running) < spec.workers:
+                        i, task = queue.popleft()
+                        mine = claim(task)
+                        if mine:
+                            running[submit(pool, mine)] = (i, mine)
+                    if not running:
+                        if not queue and deferred:  # only cells that other runs hold are left
+                            progress.waiting(len(deferred))
+                            time.sleep(WAIT_S)
+                            for task in _tasks([by_key[k] for k in sorted(deferred)], spec):
+                                queue.append((next_id, task))
+                                next_id += 1
+                            deferred.clear()  # claimed again (or deferred again) as they come out of the queue
+                        continue
+                    done = pool.wait(running)
+                    for record, artifacts in pool.channel.drain():
+                        keep(record, artifacts)
+                    for future in done:
+                        i, task = running.pop(future)
+                        try:
+                            future.result()
+                        except BrokenExecutor:  # a worker process died: this task and the unfinished ones
+                            broken.append((i, task))
+                            continue
+                        except Exception as exc:  # the task itself failed on the worker (or Dask gave up)
+                            for cell in unfinished(task):
+                                keep(_failed(cell, f"worker failed: {type(exc).__name__}: {exc}", device), {})
+                        for record, artifacts in pool.channel.drain():  # sent before the task returned
+                            keep(record, artifacts)
+                        for cell in unfinished(task):
+                            keep(_failed(cell, "its worker returned without sending the cell's result", device), {})
+                if broken:
+                    for future, item in running.items():
+                        future.cancel()
+                        broken.append(item)
+                    for record, artifacts in pool.channel.drain():
+                        keep(record, artifacts)
+                    for i, task in broken:
+                        attempts[i] += 1
+                        if attempts[i] > RETRIES:
+                            for cell in unfinished(task):
+                                keep(_failed(cell, f"its worker process died {attempts[i]} times", device), {})
+                        elif unfinished(task):
+                            queue.appendleft((i, unfinished(task)))
+    finally:
+        store.release(owner)
+        progress.close()
+    return summary
