@@ -31,6 +31,7 @@ from .executors import ExecutorSpec, open_executor
 from .grid import Cell, groups
 from .progress import Progress
 from .provenance import environment, now
+from .result import CellResult, Timings
 from .store import Owner, Store, needs_computing
 from .summary import RunSummary
 
@@ -40,10 +41,10 @@ RETRIES = 2
 WAIT_S = 2.0
 
 
-def _failed(cell: Cell, reason: str, device: str) -> dict[str, Any]:
+def _failed(cell: Cell, reason: str, device: str) -> CellResult:
     stamp = now()
-    return {"cell": cell.describe(), "status": "failed", "reason": reason, "metrics": [], "wall_s": 0.0,
-            "provenance": {**environment(device), "started": stamp, "ended": stamp}}
+    return CellResult(cell.describe(), "failed", reason, {**environment(device), "started": stamp, "ended": stamp},
+                      Timings(0.0))
 
 
 def _tasks(cells: list[Cell], spec: ExecutorSpec) -> list[tuple[Cell, ...]]:
@@ -75,15 +76,15 @@ def drive(spec: ExecutorSpec, cells: list[Cell], store: Store, *, registry: Regi
     checkpoints = str(store.path.parent / "checkpoints")
     local_evaluator = None
 
-    def keep(record: dict[str, Any], artifacts: dict[str, bytes]) -> None:
-        key = record["cell"]["key"]
-        if key in stored:
+    def keep(result: CellResult) -> None:
+        if result.key in stored:
             return
-        store.add(record, artifacts, run_id=run_id)
+        store.add(result, run_id=run_id)
         store.renew(owner)
-        stored.add(key)
-        summary.count(record, by_key[key].label)
-        progress.end_cell(by_key[key].label, record["status"], record.get("wall_s") or 0.0, costs[key])
+        stored.add(result.key)
+        label = by_key[result.key].label
+        summary.count(result, label)
+        progress.end_cell(label, result.status, result.timings.wall_s, costs[result.key])
 
     def stored_elsewhere(keys: list[str]) -> None:
         for key in keys:
@@ -139,8 +140,8 @@ def drive(spec: ExecutorSpec, cells: list[Cell], store: Store, *, registry: Regi
                             deferred.clear()  # claimed again (or deferred again) as they come out of the queue
                         continue
                     done = pool.wait(running)
-                    for record, artifacts in pool.channel.drain():
-                        keep(record, artifacts)
+                    for result in pool.channel.drain():
+                        keep(result)
                     for future in done:
                         i, task = running.pop(future)
                         try:
@@ -150,22 +151,22 @@ def drive(spec: ExecutorSpec, cells: list[Cell], store: Store, *, registry: Regi
                             continue
                         except Exception as exc:  # the task itself failed on the worker (or Dask gave up)
                             for cell in unfinished(task):
-                                keep(_failed(cell, f"worker failed: {type(exc).__name__}: {exc}", device), {})
-                        for record, artifacts in pool.channel.drain():  # sent before the task returned
-                            keep(record, artifacts)
+                                keep(_failed(cell, f"worker failed: {type(exc).__name__}: {exc}", device))
+                        for result in pool.channel.drain():  # sent before the task returned
+                            keep(result)
                         for cell in unfinished(task):
-                            keep(_failed(cell, "its worker returned without sending the cell's result", device), {})
+                            keep(_failed(cell, "its worker returned without sending the cell's result", device))
                 if broken:
                     for future, item in running.items():
                         future.cancel()
                         broken.append(item)
-                    for record, artifacts in pool.channel.drain():
-                        keep(record, artifacts)
+                    for result in pool.channel.drain():
+                        keep(result)
                     for i, task in broken:
                         attempts[i] += 1
                         if attempts[i] > RETRIES:
                             for cell in unfinished(task):
-                                keep(_failed(cell, f"its worker process died {attempts[i]} times", device), {})
+                                keep(_failed(cell, f"its worker process died {attempts[i]} times", device))
                         elif unfinished(task):
                             queue.appendleft((i, unfinished(task)))
     finally:

@@ -38,6 +38,7 @@ from .metrics.reconstruction import psnr_of, squared_error
 from .outcome import NotApplicable
 from .progress import Progress
 from .provenance import environment, now
+from .result import CellResult, CnnSteps, Status, Timings, Training
 from .seeding import derive_seed, seed_everything, seeded
 from .store import SAMPLES
 from .train import train
@@ -428,35 +429,39 @@ class Evaluator:
         return buffer.getvalue()
 
     # -- one cell ---------------------------------------------------------------------------------
-    def evaluate(self, cell: Cell, progress: Progress | None = None) -> tuple[dict[str, Any], dict[str, bytes]]:
-        """The cell's record (status, metrics, provenance) and its artifacts (figures, samples). A plugin's
-        failure fails the cell: its record says why."""
+    def evaluate(self, cell: Cell, progress: Progress | None = None) -> CellResult:
+        """The cell's result: status, metrics, figures, provenance and timings. A plugin's failure fails the
+        cell: its result says why."""
         progress = progress or Progress(quiet=True)
         started_at, started = now(), time.perf_counter()
-        record: dict[str, Any] = {"cell": cell.describe(), "status": "done", "reason": None, "metrics": []}
-        artifacts: dict[str, bytes] = {}
+
+        def ended(status: Status, reason: str | None = None, **found: Any) -> CellResult:
+            provenance = {**environment(self.device), "started": started_at,
+                          "ended": started_at if status == "skipped" else now()}
+            wall = 0.0 if status == "skipped" else time.perf_counter() - started
+            return CellResult(cell.describe(), status, reason, provenance, Timings(wall, found.pop("eval_s", None)),
+                              **found)
+
         if cell.skip:
-            return {**record, "status": "skipped", "reason": cell.skip, "wall_s": 0.0,
-                    "provenance": {**environment(self.device), "started": started_at, "ended": started_at}}, {}
+            return ended("skipped", cell.skip)
+        found: dict[str, Any] = {}
         try:
             split = self.split(cell)
             noisy = self.noisy_test(cell, cell.severity)
-            record["input_psnr"] = psnr_of(squared_error(noisy, split.test_x))
-            record["eval_psnr"] = {
+            found["input_psnr"] = psnr_of(squared_error(noisy, split.test_x))
+            found["eval_psnr"] = {
                 str(s): psnr_of(squared_error(xs, split.eval_x))
                 for s, xs in self.corrupted_eval_sets(cell).items()} if split.test_x.dim() == 4 else {}
             cnn_info: dict[str, Any] = {}
             if cell.model == BASELINE:
                 _, fit, source = self.baseline_cnn(cell)
-                base = self.baseline_accuracy(cell)
                 cnn_info.update(baseline=fit.steps, baseline_cnn=source)
+                base = self.baseline_accuracy(cell)
                 results = downstream.score_downstream(base, base, cell.severity)
             else:
                 work, source = self.trained(cell, progress)
-                record["train"] = {"source": source, "seconds": work.seconds, "epochs": len(work.history),
-                                   "loss": work.history, "checkpoint": work.checkpoint,
-                                   "train_size": len(split.train_x), "test_size": len(split.test_x),
-                                   "eval_size": len(split.eval_idx)}
+                found["training"] = Training(source, work.seconds, len(work.history), work.history, work.checkpoint,
+                                             len(split.train_x), len(split.test_x), len(split.eval_idx))
                 eval_started = time.perf_counter()
                 results = [
                     *score_reconstruction(work.model, noisy, split.test_x),
@@ -464,19 +469,14 @@ class Evaluator:
                     *self._likelihood(cell, work, split),
                     *self._downstream(cell, work, split, cnn_info),
                 ]
-                record["figures"], artifacts = self._figures(cell, work, split)
+                found["figures"], found["artifacts"] = self._figures(cell, work, split)
                 samples = self._samples(work, split, noisy)
                 if samples is not None:
-                    artifacts[SAMPLES] = samples
-                record["eval_s"] = time.perf_counter() - eval_started
-            record["metrics"] = [r.as_row() for r in results]
-            record["items"] = per_item(results, SplitKey.of(cell).name)
-            record["baseline_cnn"] = cnn_info.pop("baseline_cnn", None)
-            record["cnn_steps"] = cnn_info
+                    found["artifacts"][SAMPLES] = samples
+                found["eval_s"] = time.perf_counter() - eval_started
+            found["cnn"] = CnnSteps(cnn_info.get("baseline"), cnn_info.get("augmented"), cnn_info.get("baseline_cnn"))
+            return ended("done", metrics=[r.as_row() for r in results],
+                         items=per_item(results, SplitKey.of(cell).name), **found)
         except Exception as exc:  # a plugin's failure fails its cell, not the run
-            record["status"] = "failed"
-            record["reason"] = f"{type(exc).__name__}: {exc}"
-            artifacts = {}
-        record["provenance"] = {**environment(self.device), "started": started_at, "ended": now()}
-        record["wall_s"] = time.perf_counter() - started
-        return record, artifacts
+            kept = {k: found[k] for k in ("input_psnr", "training") if k in found}
+            return ended("failed", f"{type(exc).__name__}: {exc}", **kept)

@@ -32,10 +32,11 @@ import numpy as np
 
 from registry import BenchError
 
+from .result import STATUSES, CellResult
+
 STORE_NAME = "results.db"
 #: Artifact of a cell: its first test images clean / noisy / reconstructed, ``np.save`` of uint8 (3, n, *shape).
 SAMPLES = "samples.npy"
-STATUSES = ("done", "failed", "skipped")
 
 #: ``MIGRATIONS[v]`` takes a store at schema version ``v - 1`` to version ``v``.
 MIGRATIONS: dict[int, list[str]] = {
@@ -268,14 +269,15 @@ class Store:
         return [{**dict(r), "argv": json.loads(r["argv"]), "provenance": json.loads(r["provenance"])} for r in rows]
 
     # -- cells --------------------------------------------------------------------------------------
-    def add(self, record: dict[str, Any], artifacts: dict[str, bytes] | None = None, *,
-            run_id: int | None = None) -> None:
-        """Store one cell's record (replacing an earlier result of its key) with its metrics and
-        artifacts, atomically."""
+    def add(self, result: CellResult, *, run_id: int | None = None) -> None:
+        """Store one cell's result (replacing an earlier result of its key) with its metrics, per-item values
+        and artifacts, atomically; the cell's claim goes with it."""
+        record = result.record()
         cell = record["cell"]
         provenance = record.get("provenance") or {}
         known = {"cell", "status", "reason", "metrics", "provenance", "wall_s", "items"}
         extra = {k: v for k, v in record.items() if k not in known}
+        artifacts = result.artifacts
         with self._transaction() as con:
             con.execute("DELETE FROM cells WHERE key = ?", (cell["key"],))  # cascades to metrics, artifacts
             con.execute("DELETE FROM claims WHERE key = ?", (cell["key"],))
@@ -373,6 +375,10 @@ class Store:
         return [{**json.loads(extra), "cell": json.loads(params), "status": status, "reason": reason,
                  "metrics": metrics.get(key, []), "provenance": json.loads(prov), "wall_s": wall_s, "run_id": run_id}
                 for key, status, reason, params, prov, extra, wall_s, run_id in cells]
+
+    def results(self) -> list[CellResult]:
+        """:meth:`records` as typed results (without their artifacts: :meth:`artifact` reads one)."""
+        return [CellResult.from_record(r) for r in self.records()]
 
     def items(self, keys: list[str] | None = None) -> dict[tuple[str, str], Items]:
         """Per-item values by (cell key, vector name), of ``keys`` (default: every cell)."""

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .result import CellResult
 
 
 @dataclass
@@ -14,10 +17,10 @@ class RunSummary:
     reused: int = 0  # cells already in the store, not computed again
     failures: list[str] = field(default_factory=list)
 
-    def count(self, record: dict[str, Any], label: str) -> None:
-        """Count a computed cell's record."""
+    def count(self, result: CellResult, label: str) -> None:
+        """Count a computed cell's result."""
         self.computed += 1
-        if record["status"] == "failed":
+        if result.status == "failed":
             self.failed += 1
-            self.failures.append(f"{label}: {record['reason']}")
-        self.skipped += record["status"] == "skipped"
+            self.failures.append(f"{label}: {result.reason}")
+        self.skipped += result.status == "skipped"

@@ -33,12 +33,12 @@ class GroupTask:
     data_root: str
     device: str
     threads: int
-    channel: Channel  # where each cell's (record, artifacts) goes as soon as it ends
+    channel: Channel  # where each cell's CellResult goes as soon as it ends
 
 
 def run_cells(evaluator: Evaluator, cells: tuple[Cell, ...], channel: Channel, progress: Progress) -> list[str]:
-    """Evaluate ``cells`` in order, sending each one's record and artifacts on ``channel`` as it ends; the
-    keys sent."""
+    """Evaluate ``cells`` in order, sending each one's :class:`~bench.result.CellResult` on ``channel`` as it
+    ends; the keys sent."""
     for cell in cells:
         progress.start_cell(cell.label)
         channel.put(evaluator.evaluate(cell, progress))

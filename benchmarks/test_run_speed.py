@@ -39,7 +39,11 @@ def test_metric_suite_of_one_cell(benchmark, fashion, tmp_path):
     checkpoints = Checkpoints(store.path.parent / "checkpoints")
     Evaluator(registry, loaded, checkpoints).trained(cell)  # trained and checkpointed once, outside the timing
     records = []
-    benchmark.pedantic(lambda: records.append(Evaluator(registry, loaded, checkpoints).evaluate(cell, Progress(quiet=True))[0]),
+
+    def one_cell() -> None:
+        records.append(Evaluator(registry, loaded, checkpoints).evaluate(cell, Progress(quiet=True)).record())
+
+    benchmark.pedantic(one_cell,
                        rounds=3, warmup_rounds=1)
     assert all(r["status"] == "done" and r["train"]["source"] == "checkpoint" for r in records)
     RESULTS["suite/cell_s"] = benchmark.stats.stats.median

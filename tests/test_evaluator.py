@@ -9,11 +9,12 @@ from bench.data import load
 from bench.evaluator import Evaluator
 from bench.grid import plan
 from bench.profiles import get_profile
+from bench.result import CellResult
 from registry import load_registry
 
 
-def _values(records: list[dict]) -> dict[tuple[str, str], float]:
-    return {(r["cell"]["key"], m["metric"]): m["value"] for r in records for m in r["metrics"]}
+def _values(results: list[CellResult]) -> dict[tuple[str, str], float]:
+    return {(r.key, m["metric"]): m["value"] for r in results for m in r.metrics}
 
 
 def test_cells_evaluated_in_reverse_order_give_the_same_metrics_and_figures(tmp_path):
@@ -26,8 +27,11 @@ def test_cells_evaluated_in_reverse_order_give_the_same_metrics_and_figures(tmp_
     first, second = Evaluator(registry, data, checkpoints), Evaluator(registry, data, checkpoints)
     forward = [first.evaluate(c) for c in cells]
     backward = [second.evaluate(c) for c in reversed(cells)][::-1]
-    assert all(r["status"] == "done" for r, _ in forward + backward)
-    a, b = _values([r for r, _ in forward]), _values([r for r, _ in backward])
+    assert all(r.status == "done" for r in forward + backward)
+    a, b = _values(forward), _values(backward)
     assert a.keys() == b.keys() and len(a) > 50
     assert all(a[k] == b[k] or (math.isnan(a[k]) and math.isnan(b[k])) for k in a)
-    assert [art for _, art in forward] == [art for _, art in backward]  # the same figures, byte for byte
+    assert [r.artifacts for r in forward] == [r.artifacts for r in backward]  # the same figures, byte for byte
+    assert [r.figures for r in forward] == [r.figures for r in backward]
+    # the stored form reads back as the same typed result
+    assert all(CellResult.from_record(r.record()).record() == r.record() for r in forward)

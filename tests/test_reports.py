@@ -13,6 +13,7 @@ import pytest
 from conftest import CHEAP_CNN, run_bench
 from scipy import stats
 
+from bench.result import CellResult
 from bench.store import Store
 from reports import leaderboard_frame, results_frame, write_reports
 from reports.significance import compare_seeds
@@ -75,7 +76,7 @@ def test_a_gap_the_paired_test_does_not_support_is_marked_and_a_real_one_is_not(
     assert not board.loc["c", "acc_tied"] and not board.loc["d", "acc_tied"]  # consistently worse on every seed
     store = Store(tmp_path / "results.db")
     for record in records:
-        store.add(record)
+        store.add(CellResult.from_record(record))
     write_reports(store, tmp_path, ("md",))
     rows = {line.split("|")[2].strip(): line for line in (tmp_path / "leaderboard.md").read_text().splitlines()
             if line.startswith("| 1 ")}
@@ -85,8 +86,8 @@ def test_a_gap_the_paired_test_does_not_support_is_marked_and_a_real_one_is_not(
 
 def test_the_html_report_escapes_text_that_plugins_provide(tmp_path):
     store = Store(tmp_path / "results.db")
-    store.add(_record("<script>alert(1)</script>", 0, 0.5))
-    store.add(_record("b", 0, 0.4, status="failed", reason="<img src=x onerror=alert(2)>"))
+    store.add(CellResult.from_record(_record("<script>alert(1)</script>", 0, 0.5)))
+    store.add(CellResult.from_record(_record("b", 0, 0.4, status="failed", reason="<img src=x onerror=alert(2)>")))
     write_reports(store, tmp_path, ("html",))
     page = (tmp_path / "report.html").read_text()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script" not in page
@@ -173,8 +174,8 @@ def test_the_verdict_says_where_the_two_cnn_budgets_disagree_on_the_sign_of_a_ga
     table = {("baseline", "steps"): (0.85, 0.70, 0.60), ("vae", "steps"): (0.83, 0.72, 0.62),
              ("baseline", "epochs"): (0.80, 0.70, 0.60), ("vae", "epochs"): (0.82, 0.72, 0.59)}
     for (model, budget), (clean, s1, s3) in table.items():
-        store.add(_protocol_record(model, budget, clean, s1, 1))
-        store.add(_protocol_record(model, budget, clean, s3, 3))
+        store.add(CellResult.from_record(_protocol_record(model, budget, clean, s1, 1)))
+        store.add(CellResult.from_record(_protocol_record(model, budget, clean, s3, 3)))
     write_reports(store, tmp_path, ("md", "html"))
     markdown = (tmp_path / "leaderboard.md").read_text()
     verdict = markdown.split("## Verdict")[1].split("\n## ")[0]

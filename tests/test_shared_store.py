@@ -59,6 +59,7 @@ def _live_process() -> subprocess.Popen:
 
 def test_a_claim_of_a_live_run_is_left_to_it_one_of_a_dead_process_expires_and_a_stored_cell_is_not_claimed(
         tmp_path):
+    from bench.result import CellResult
     from bench.store import Owner, Store
 
     store = Store(tmp_path / "results.db")
@@ -71,7 +72,7 @@ def test_a_claim_of_a_live_run_is_left_to_it_one_of_a_dead_process_expires_and_a
         assert store.claim({"c": None}, ours) == ({"c"}, [])  # a claim of one's own is one's own
         record = {"cell": {"key": "b", "dataset": "d", "model": "m", "noise": "n", "severity": 1, "seed": 0,
                            "profile": "quick"}, "status": "done", "metrics": [], "provenance": {"ended": "t1"}}
-        store.add(record)  # they stored b: its claim goes with it
+        store.add(CellResult.from_record(record))  # they stored b: its claim goes with it
         assert store.claim({"b": None}, ours) == (set(), ["b"])  # stored since we looked: not ours to compute
     finally:
         other.kill()

@@ -1,0 +1,103 @@
+"""The result of one cell: what the evaluator returns, a worker sends, the driver counts and the store keeps.
+
+:meth:`CellResult.record` is the stored form (one JSON-able dict: the shape :meth:`bench.store.Store.records`
+gives back to the reports), :meth:`CellResult.from_record` reads it back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
+
+Status = Literal["done", "failed", "skipped"]
+STATUSES: tuple[Status, ...] = ("done", "failed", "skipped")
+
+
+@dataclass(frozen=True)
+class Training:
+    """How the cell's model was obtained."""
+
+    source: Literal["trained", "checkpoint", "memory"]  # memory: an earlier cell in the same process
+    seconds: float  # the training's own time, also when loaded
+    epochs: int
+    loss: list[float]  # per epoch
+    checkpoint: str | None  # file name in the run's checkpoints/
+    train_size: int
+    test_size: int
+    eval_size: int
+
+
+@dataclass(frozen=True)
+class CnnSteps:
+    """Optimizer steps of the downstream family's CNNs, and where the baseline CNN came from."""
+
+    baseline: int | None = None
+    augmented: int | None = None
+    baseline_source: str | None = None  # "trained", "checkpoint" or "memory"
+
+
+@dataclass(frozen=True)
+class Timings:
+    wall_s: float  # the whole cell
+    eval_s: float | None = None  # scoring a model cell once its model is trained or loaded
+
+
+@dataclass(frozen=True)
+class CellResult:
+    cell: dict[str, Any]  # :meth:`bench.grid.Cell.describe`: key, names, labels, resolved parameters
+    status: Status
+    reason: str | None
+    provenance: dict[str, Any]  # versions, machine, started, ended
+    timings: Timings
+    metrics: list[dict[str, Any]] = field(default_factory=list)  # :meth:`MetricResult.as_row` rows
+    figures: dict[str, str] = field(default_factory=dict)  # kind: path in the store, or a not-applicable note
+    training: Training | None = None
+    cnn: CnnSteps | None = None
+    input_psnr: float | None = None  # of the corrupted test set the cell is scored on
+    eval_psnr: dict[str, float] = field(default_factory=dict)  # of the evaluation images, per severity
+    items: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-item vectors: test, items_id, values
+    artifacts: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)  # figures, samples
+    run_id: int | None = None  # the run that stored it (when read back)
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"a cell's status is one of {', '.join(STATUSES)}; got {self.status!r}")
+
+    @property
+    def key(self) -> str:
+        return self.cell["key"]
+
+    def record(self) -> dict[str, Any]:
+        """The stored form; keys without a value are left out."""
+        out: dict[str, Any] = {"cell": self.cell, "status": self.status, "reason": self.reason,
+                               "metrics": self.metrics, "provenance": self.provenance, "wall_s": self.timings.wall_s}
+        optional = {
+            "eval_s": self.timings.eval_s,
+            "train": None if self.training is None else vars(self.training),
+            "figures": self.figures or None,
+            "input_psnr": self.input_psnr,
+            "eval_psnr": self.eval_psnr if self.status == "done" and self.input_psnr is not None else None,
+            "items": self.items or None,
+            "baseline_cnn": None if self.cnn is None else self.cnn.baseline_source,
+            "cnn_steps": None if self.cnn is None else {k: v for k, v in (("augmented", self.cnn.augmented),
+                                                                            ("baseline", self.cnn.baseline))
+                                                        if v is not None},
+        }
+        out.update((k, v) for k, v in optional.items() if v is not None)
+        return out
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any], artifacts: dict[str, bytes] | None = None) -> CellResult:
+        train, steps = record.get("train"), record.get("cnn_steps")
+        cnn = None
+        if steps is not None or record.get("baseline_cnn") is not None:
+            cnn = CnnSteps((steps or {}).get("baseline"), (steps or {}).get("augmented"), record.get("baseline_cnn"))
+        return cls(cell=record["cell"], status=record["status"], reason=record.get("reason"),
+                   provenance=record.get("provenance") or {},
+                   timings=Timings(record.get("wall_s") or 0.0, record.get("eval_s")),
+                   metrics=list(record.get("metrics") or []), figures=dict(record.get("figures") or {}),
+                   training=None if train is None else Training(**{f.name: train.get(f.name) for f in fields(Training)}),
+                   cnn=cnn,
+                   input_psnr=record.get("input_psnr"), eval_psnr=dict(record.get("eval_psnr") or {}),
+                   items=dict(record.get("items") or {}), artifacts=dict(artifacts or {}),
+                   run_id=record.get("run_id"))
