@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .executors import ExecutorSpec
     from .grid import Cell
     from .progress import Progress
+    from .result import CellResult
     from .store import Store
 
 DEFAULT_MODELS = "ae,dae,vae,dvae"
@@ -47,16 +48,20 @@ class Results:
     def keys(self) -> list[str]:
         return [c.key for c in self.cells]
 
-    def records(self) -> list[dict[str, Any]]:
-        """The stored records of this run's cells (cell, status, metrics, provenance)."""
+    def results(self) -> list[CellResult]:
+        """The stored results of this run's cells (status, metrics, figures, provenance, timings)."""
         keys = set(self.keys)
-        return [r for r in self.store.records() if r["cell"]["key"] in keys]
+        return [r for r in self.store.results() if r.key in keys]
+
+    def records(self) -> list[dict[str, Any]]:
+        """:meth:`results` in their stored form: one JSON-able dict per cell."""
+        return [r.record() for r in self.results()]
 
     def frame(self) -> pd.DataFrame:
         """One row per cell x metric: the cell's columns, ``metric``, ``value``, ``ci95``, ``n``, status."""
         from reports import results_frame
 
-        return results_frame(self.records())
+        return results_frame(self.results())
 
     def leaderboard(self, metrics: str | Sequence[str] | None = None) -> pd.DataFrame:
         """One row per dataset x protocol x noise x severity x model: per metric the mean over seeds, its

@@ -82,6 +82,7 @@ class CellResult:
             "cnn_steps": None if self.cnn is None else {k: v for k, v in (("augmented", self.cnn.augmented),
                                                                             ("baseline", self.cnn.baseline))
                                                         if v is not None},
+            "run_id": self.run_id,
         }
         out.update((k, v) for k, v in optional.items() if v is not None)
         return out

@@ -275,7 +275,7 @@ class Store:
         record = result.record()
         cell = record["cell"]
         provenance = record.get("provenance") or {}
-        known = {"cell", "status", "reason", "metrics", "provenance", "wall_s", "items"}
+        known = {"cell", "status", "reason", "metrics", "provenance", "wall_s", "items", "run_id"}
         extra = {k: v for k, v in record.items() if k not in known}
         artifacts = result.artifacts
         with self._transaction() as con:

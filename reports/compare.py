@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 from tabulate import tabulate
 
+from bench.result import CellResult
 from registry import SelectionError, select
 
 from .leaderboard import ROW, leaderboard_frame, metric_meta, results_frame
 
 
-def _long(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    results = results_frame(records)
+def _long(cells: list[CellResult]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    results = results_frame(cells)
     board = leaderboard_frame(results)
     meta = metric_meta(results)
     names = [m for m in meta.loc[~meta["detail"], "metric"] if m in board]
@@ -23,12 +22,12 @@ def _long(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
     return long.dropna(subset=["value"]), meta
 
 
-def compare(records_a: list[dict[str, Any]], records_b: list[dict[str, Any]], *,
+def compare(cells_a: list[CellResult], cells_b: list[CellResult], *,
             metrics: str | None = None) -> pd.DataFrame:
     """One row per leaderboard row × metric present in both: A, B, B − A, and which side is better by
     the metric's direction ("=" when equal)."""
-    a, meta_a = _long(records_a)
-    b, meta_b = _long(records_b)
+    a, meta_a = _long(cells_a)
+    b, meta_b = _long(cells_b)
     meta = pd.concat([meta_a, meta_b]).drop_duplicates("metric").set_index("metric")
     both = a.merge(b, on=[*ROW, "metric"], suffixes=("_a", "_b"))
     if metrics:

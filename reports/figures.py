@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from bench.result import CellResult  # noqa: E402
 from registry import BASELINE  # noqa: E402
 
 _SEVERITY = re.compile(r"^acc_sev(\d+)$")
@@ -34,12 +35,12 @@ def noise_figure_path(out_dir: Path, dataset: str, noise: str, profile: str = "q
     return out_dir / "figures" / re.sub(r"[^A-Za-z0-9_.-]", "-", f"{dataset}_{noise}{tags}_accuracy.png")
 
 
-def _level_psnr(records: list[dict]) -> dict[tuple, dict[int, float]]:
+def _level_psnr(results: list[CellResult]) -> dict[tuple, dict[int, float]]:
     """Input PSNR of every evaluated severity level per (dataset, noise), averaged over the cells."""
     sums: dict[tuple, dict[int, list[float]]] = {}
-    for r in records:
-        for level, psnr in (r.get("eval_psnr") or {}).items():
-            sums.setdefault((r["cell"]["dataset"], r["cell"]["noise"]), {}).setdefault(int(level), []).append(psnr)
+    for r in results:
+        for level, psnr in r.eval_psnr.items():
+            sums.setdefault((r.cell["dataset"], r.cell["noise"]), {}).setdefault(int(level), []).append(psnr)
     return {k: {level: float(np.mean(v)) for level, v in by.items()} for k, by in sums.items()}
 
 
@@ -68,7 +69,7 @@ def _x(level: int, levels: dict[int, float]) -> float:
     return levels.get(level, float(level))
 
 
-def write_accuracy_figures(board: pd.DataFrame, records: list[dict], out_dir: Path,
+def write_accuracy_figures(board: pd.DataFrame, results: list[CellResult], out_dir: Path,
                            figure_paths: dict[str, str]) -> list[Path]:
     """Per model cell (``figure_paths``: cell key → relative path): its CNN's accuracy at each evaluated
     severity against the baseline CNN's, with 95% intervals over test images. Per dataset × noise ×
@@ -76,27 +77,27 @@ def write_accuracy_figures(board: pd.DataFrame, records: list[dict], out_dir: Pa
     intervals (over seeds, or over test images with one seed); a noise run at a custom value (severity
     0) shows its CNNs at every calibrated level and at the custom one. Returns the files written."""
     written: list[Path] = []
-    levels_of = _level_psnr(records)
-    done = [r for r in records if r["status"] == "done"]
-    by_key = {r["cell"]["key"]: r for r in done}
+    levels_of = _level_psnr(results)
+    done = [r for r in results if r.status == "done"]
+    by_key = {r.key: r for r in done}
     protocol = lambda c: (c["dataset"], c["noise"], c["seed"], c["profile"], c.get("cnn_budget", "epochs"),  # noqa: E731
                           c.get("precision", "fp32"))
-    baselines = {protocol(r["cell"]): r for r in done if r["cell"]["model"] == BASELINE}
+    baselines = {protocol(r.cell): r for r in done if r.cell["model"] == BASELINE}
 
-    def curve(record: dict) -> tuple[list[int], list[float], list[float]]:
-        found = sorted((int(m_.group(1)), m["value"], m["ci95"]) for m in record["metrics"]
+    def curve(result: CellResult) -> tuple[list[int], list[float], list[float]]:
+        found = sorted((int(m_.group(1)), m["value"], m["ci95"]) for m in result.metrics
                        if (m_ := _SEVERITY.match(m["metric"])) and m["value"] == m["value"])
         return [f[0] for f in found], [f[1] for f in found], [f[2] if f[2] == f[2] else 0.0 for f in found]
 
     for key, rel in figure_paths.items():
-        record = by_key.get(key)
-        if record is None:
+        result = by_key.get(key)
+        if result is None:
             continue
-        cell = record["cell"]
+        cell = result.cell
         levels = levels_of.get((cell["dataset"], cell["noise"]), {})
         fig, ax = plt.subplots(figsize=(5, 3.5))
         drawn = False
-        for r, style in ((record, {"marker": "o", "label": f"{cell['model']} (augmented)"}),
+        for r, style in ((result, {"marker": "o", "label": f"{cell['model']} (augmented)"}),
                          (baselines.get(protocol(cell)), {"marker": "s", "linestyle": "--", "color": "grey",
                                                           "label": "baseline"})):
             if r is None:
@@ -158,23 +159,23 @@ def write_accuracy_figures(board: pd.DataFrame, records: list[dict], out_dir: Pa
     return written
 
 
-def training_curves_png(records: list[dict], dataset: str) -> bytes | None:
+def training_curves_png(results: list[CellResult], dataset: str) -> bytes | None:
     """Training loss per epoch of every model trained on ``dataset`` (first seed), one panel per model
     (losses of different models are on different scales: BCE sums, per-pixel MSE); a model trained on
     noisy inputs has one line per noise and severity."""
-    trained = [r for r in records if r["cell"]["dataset"] == dataset and (r.get("train") or {}).get("loss")]
+    trained = [r for r in results if r.cell["dataset"] == dataset and r.training is not None and r.training.loss]
     if not trained:
         return None
-    seed = min(r["cell"]["seed"] for r in trained)
-    trained = [r for r in trained if r["cell"]["seed"] == seed]
+    seed = min(r.cell["seed"] for r in trained)
+    trained = [r for r in trained if r.cell["seed"] == seed]
     checkpoints: dict[str, set] = {}
     for r in trained:
-        checkpoints.setdefault(r["cell"]["model"], set()).add(r["train"].get("checkpoint"))
+        checkpoints.setdefault(r.cell["model"], set()).add(r.training.checkpoint)
     curves: dict[str, dict[str, list[float]]] = {}
     for r in trained:
-        cell = r["cell"]
+        cell = r.cell
         label = f"{cell['noise']} s{cell['severity']}" if len(checkpoints[cell["model"]]) > 1 else "trained once"
-        curves.setdefault(cell["model"], {}).setdefault(label, r["train"]["loss"])
+        curves.setdefault(cell["model"], {}).setdefault(label, r.training.loss)
     cols = min(4, len(curves))
     rows = -(-len(curves) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)

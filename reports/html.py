@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
+from bench.result import CellResult
+
 from .leaderboard import LEGEND, Table
 
 CSS = """
@@ -39,7 +41,7 @@ class ReportData:
     store: str
     generated: str
     tables: list[Table]
-    records: list[dict[str, Any]]
+    results: list[CellResult]
     runs: list[dict[str, Any]]
     per_noise: dict[tuple[str, str], list[Figure]] = field(default_factory=dict)  # (dataset, noise)
     per_dataset: dict[str, list[Figure]] = field(default_factory=dict)  # training curves
@@ -92,15 +94,15 @@ def _runs(runs: list[dict[str, Any]]) -> str:
     return _table(["run", "started", "ended", "command", "computed", "reused", "failed", "host", "software"], rows)
 
 
-def _provenance(records: list[dict[str, Any]]) -> str:
+def _provenance(results: list[CellResult]) -> str:
     rows = []
-    for r in records:
-        cell, prov = r["cell"], r.get("provenance") or {}
+    for r in results:
+        cell, prov = r.cell, r.provenance
         params = {"model": cell.get("model_params"), "noise": cell.get("noise_params"),
                   "profile": cell.get("profile_params", cell.get("profile"))}
         rows.append([(str(v), "") for v in (
-            cell["key"], cell["dataset"], cell["model"], cell["noise"], cell["severity"], cell["seed"], r["status"],
-            f"{r.get('wall_s') or 0:.1f}", prov.get("started"), prov.get("ended"), prov.get("host"),
+            cell["key"], cell["dataset"], cell["model"], cell["noise"], cell["severity"], cell["seed"], r.status,
+            f"{r.timings.wall_s:.1f}", prov.get("started"), prov.get("ended"), prov.get("host"),
             f"{prov.get('cpu')} ({prov.get('threads')} threads{', ' + prov['gpu'] if prov.get('gpu') else ''})",
             f"bench {prov.get('bench')} {prov.get('git_commit') or ''} · torch {prov.get('torch')} · "
             f"torchvision {prov.get('torchvision')}",
@@ -122,9 +124,9 @@ def _verdict(data: ReportData) -> list[str]:
 
 
 def render_html(data: ReportData) -> str:
-    done = sum(r["status"] == "done" for r in data.records)
-    failed = sum(r["status"] == "failed" for r in data.records)
-    skipped = sum(r["status"] == "skipped" for r in data.records)
+    done = sum(r.status == "done" for r in data.results)
+    failed = sum(r.status == "failed" for r in data.results)
+    skipped = sum(r.status == "skipped" for r in data.results)
     by_noise: dict[tuple[str, str], list[Table]] = {}
     other: list[Table] = []
     for table in data.tables:
@@ -166,6 +168,6 @@ def render_html(data: ReportData) -> str:
         parts += ['<h2 id="timing">Inference timing</h2>', f'<p class="notes">{escape(TIMING_LEGEND)}</p>']
         parts += [_leaderboard_table(t) for t in data.timing]
     parts += ['<h2 id="provenance">Provenance per cell</h2>',
-              f"<details><summary>{len(data.records)} cells: versions, machine, times and resolved "
-              f"parameters</summary>{_provenance(data.records)}</details>", "</body></html>"]
+              f"<details><summary>{len(data.results)} cells: versions, machine, times and resolved "
+              f"parameters</summary>{_provenance(data.results)}</details>", "</body></html>"]
     return "\n".join(parts)

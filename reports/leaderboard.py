@@ -1,9 +1,5 @@
-"""Leaderboards from cell records: ``results.csv`` (long), ``leaderboard.csv`` (wide), ``leaderboard.md``.
-
-A record is what the runner stores for one cell: ``{"cell": {...}, "status", "reason", "metrics": [
-{"metric", "family", "value", "ci95", "n", "higher_is_better", "unit", "detail", "note"}, ...],
-"input_psnr", "figures", ...}``.
-"""
+"""Leaderboards from the cells' results (:class:`bench.result.CellResult`, as the store gives them back):
+``results.csv`` (long), ``leaderboard.csv`` (wide), ``leaderboard.md``."""
 
 from __future__ import annotations
 
@@ -16,6 +12,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from bench.outcome import NotApplicable
+from bench.result import CellResult
 
 from .significance import ALPHA, NO_TEST, Comparison, compare_items, compare_seeds, holm
 from .stats import summarise
@@ -39,22 +36,22 @@ FAMILY_TITLES = {"reconstruction": "reconstruction", "latent": "latent separabil
                  "likelihood": "likelihood (VAEs)", "downstream": "downstream accuracy (generative augmentation)"}
 
 
-def results_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
+def results_frame(results: Iterable[CellResult]) -> pd.DataFrame:
     """One row per cell × metric with the cell's parameters; a failed cell keeps one row with its reason."""
     rows = []
-    for record in records:
-        cell = record["cell"]
+    for result in results:
+        cell = result.cell
         base = {
             "key": cell["key"],
             **{c: cell.get(c, CELL_DEFAULTS.get(c)) for c in CELL_COLUMNS},
             "model_params": json.dumps(cell["model_params"], sort_keys=True),
             "noise_params": json.dumps(cell["noise_params"], sort_keys=True),
-            "input_psnr": record.get("input_psnr"),
-            "status": record["status"],
-            "reason": record.get("reason"),
-            "wall_s": record.get("wall_s"),
+            "input_psnr": result.input_psnr,
+            "status": result.status,
+            "reason": result.reason,
+            "wall_s": result.timings.wall_s,
         }
-        metrics = record.get("metrics") or []
+        metrics = result.metrics
         if not metrics:
             rows.append({**base, **{c: None for c in METRIC_COLUMNS}})
         rows.extend({**base, **{c: m.get(c) for c in METRIC_COLUMNS}} for m in metrics)
@@ -228,17 +225,17 @@ def _family_table(block: pd.DataFrame, fam: pd.DataFrame, results: pd.DataFrame,
     return Table(title, header, rows, lines, block["dataset"].iloc[0], block["noise"].iloc[0])
 
 
-def protocols(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str, str], str]:
+def protocols(results: Iterable[CellResult]) -> dict[tuple[str, str, str], str]:
     """(profile, CNN budget, precision) → how the CNNs were trained, in words, from the cells' profiles
     and the optimizer steps their CNNs took."""
     params: dict[tuple[str, str, str], dict[str, Any]] = {}
     steps: dict[tuple[str, str, str], set[int]] = {}
-    for record in records:
-        cell = record["cell"]
+    for result in results:
+        cell = result.cell
         key = (cell["profile"], cell.get("cnn_budget", CELL_DEFAULTS["cnn_budget"]),
                cell.get("precision", CELL_DEFAULTS["precision"]))
         params.setdefault(key, cell.get("profile_params") or {})
-        taken = (record.get("cnn_steps") or {}).get("baseline")
+        taken = result.cnn.baseline if result.cnn is not None else None
         if taken:
             steps.setdefault(key, set()).add(int(taken))
     out = {}
@@ -294,25 +291,25 @@ def _not_done(results: pd.DataFrame) -> Table | None:
                  rows)
 
 
-def _figures_not_drawn(records: list[dict[str, Any]]) -> Table | None:
+def _figures_not_drawn(results: list[CellResult]) -> Table | None:
     """The figures a cell could not draw, with the reason (e.g. a 1-D latent has no t-SNE)."""
-    rows = [[(str(v), "") for v in (r["cell"]["dataset"], r["cell"]["model"], r["cell"]["noise"],
-                                    r["cell"]["severity"], r["cell"]["seed"], kind, value)]
-            for r in records for kind, value in (r.get("figures") or {}).items()
+    rows = [[(str(v), "") for v in (r.cell["dataset"], r.cell["model"], r.cell["noise"],
+                                    r.cell["severity"], r.cell["seed"], kind, value)]
+            for r in results for kind, value in r.figures.items()
             if NotApplicable.parse(value) is not None]
     if not rows:
         return None
     return Table("Figures not drawn", ["dataset", "model", "noise", "severity", "seed", "figure", "why"], rows)
 
 
-def leaderboard_tables(board: pd.DataFrame, results: pd.DataFrame, records: list[dict[str, Any]]) -> list[Table]:
+def leaderboard_tables(board: pd.DataFrame, results: pd.DataFrame, cells: list[CellResult]) -> list[Table]:
     """Every table of the leaderboard in order: per dataset × noise × profile × CNN budget one per metric
     family, then the matched-severity comparisons, cells skipped or failed, figures not drawn. A family
     that involves no CNN (all but the downstream one) has the same values under every CNN budget: its
     table is shown once, and its title names the budgets it stands for."""
     meta = metric_meta(results)
     shown = meta[~meta["detail"]]
-    protocol = protocols(records)
+    protocol = protocols(cells)
     tables: list[Table] = []
     if not board.empty:
         seen: dict[tuple, Table] = {}
@@ -330,7 +327,7 @@ def leaderboard_tables(board: pd.DataFrame, results: pd.DataFrame, records: list
                 seen.setdefault((dataset, profile, precision, noise, family), table)
                 tables.append(table)
         tables += _matched_severity(board, meta, protocol)
-    return tables + [t for t in (_not_done(results), _figures_not_drawn(records)) if t is not None]
+    return tables + [t for t in (_not_done(results), _figures_not_drawn(cells)) if t is not None]
 
 
 LEGEND = ("Values are means over seeds ± their standard deviation with the 95% interval of the mean in "

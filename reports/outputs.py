@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.outcome import NotApplicable
+from bench.result import CellResult
 from bench.store import SAMPLES, Store
 
 FORMATS = ("md", "csv", "html")
@@ -46,23 +47,22 @@ def write_reports(store: Store, out_dir: Path, formats: tuple[str, ...] = FORMAT
     from .leaderboard import leaderboard_frame, leaderboard_tables, render_markdown, results_frame
     from .timing import timing_frame, timing_tables, write_timing
 
-    records = store.records()
-    for key, name in store.artifact_names():  # figures the runner drew, kept in the store
+    cells = store.results()
+    for key, name in store.artifact_names():  # figures the evaluator drew, kept in the store
         if name.endswith(".png"):
             target = out_dir / name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(store.artifact(key, name) or b"")
     from .verdict import render_verdict_markdown, verdict, verdict_preamble
 
-    results = results_frame(records)
+    results = results_frame(cells)
     items = store.items()
     board = leaderboard_frame(results, items)
-    tables = leaderboard_tables(board, results, records)
-    blocks = verdict(board, results, records, items)
-    notices = [n for n in (untested_notice(records),) if n]
-    figure_paths = {r["cell"]["key"]: r["figures"]["accuracy"] for r in records
-                    if r["status"] == "done" and "accuracy" in (r.get("figures") or {})}
-    write_accuracy_figures(board, records, out_dir, figure_paths)
+    tables = leaderboard_tables(board, results, cells)
+    blocks = verdict(board, results, cells, items)
+    notices = [n for n in (untested_notice(cells),) if n]
+    figure_paths = {r.key: r.figures["accuracy"] for r in cells if r.status == "done" and "accuracy" in r.figures}
+    write_accuracy_figures(board, cells, out_dir, figure_paths)
     if "csv" in formats:
         results.to_csv(out_dir / "results.csv", index=False)
         board.to_csv(out_dir / "leaderboard.csv", index=False)
@@ -72,7 +72,7 @@ def write_reports(store: Store, out_dir: Path, formats: tuple[str, ...] = FORMAT
                                                 encoding="utf-8")
     timing_paths = write_timing(store, out_dir, formats)
     if "html" in formats:
-        data = _report_data(store, out_dir, records, tables)
+        data = _report_data(store, out_dir, cells, tables)
         data.timing = timing_tables(timing_frame(store.timings()))
         data.verdict, data.notices = blocks, notices
         data.verdict_preamble = verdict_preamble(board) if blocks else ""
@@ -81,11 +81,11 @@ def write_reports(store: Store, out_dir: Path, formats: tuple[str, ...] = FORMAT
     return paths + timing_paths
 
 
-def untested_notice(records: list[dict[str, Any]]) -> str | None:
+def untested_notice(cells: list[CellResult]) -> str | None:
     """One line when the store holds cells from before per-image values were kept: their rows' marks can
     only come from a test over seeds."""
-    old = [r for r in records if r["status"] == "done" and r.get("metrics")
-           and all(m.get("test") is None and m.get("items") is None for m in r["metrics"])]
+    old = [r for r in cells if r.status == "done" and r.metrics
+           and all(m.get("test") is None and m.get("items") is None for m in r.metrics)]
     if not old:
         return None
     return (f"{len(old)} of the stored cells were computed by a bench that did not keep per-image values: their "
@@ -94,16 +94,16 @@ def untested_notice(records: list[dict[str, Any]]) -> str | None:
             "compute-matched protocol.")
 
 
-def _first_seed(records: list[dict[str, Any]]) -> dict[tuple, int]:
+def _first_seed(cells: list[CellResult]) -> dict[tuple, int]:
     seeds: dict[tuple, int] = {}
-    for r in records:
-        c = r["cell"]
+    for r in cells:
+        c = r.cell
         group = (c["dataset"], c["model"], c["noise"])
         seeds[group] = min(seeds.get(group, c["seed"]), c["seed"])
     return seeds
 
 
-def _report_data(store: Store, out_dir: Path, records: list[dict[str, Any]], tables):
+def _report_data(store: Store, out_dir: Path, cells: list[CellResult], tables):
     """The figures of the HTML page: per dataset × noise the accuracy figure and a reconstruction grid
     per model; per dataset the training curves; per dataset × model the suite's figures of the first
     seed (each distinct image once: a model trained once is drawn once, whatever the noise)."""
@@ -112,13 +112,13 @@ def _report_data(store: Store, out_dir: Path, records: list[dict[str, Any]], tab
     from .figures import noise_figure_path, reconstruction_grid_png, training_curves_png
     from .html import Figure, ReportData
 
-    done = [r for r in records if r["status"] == "done"]
+    done = [r for r in cells if r.status == "done"]
     first = _first_seed(done)
-    data = ReportData(title="bench report", store=str(store.path), tables=tables, records=records, runs=store.runs(),
+    data = ReportData(title="bench report", store=str(store.path), tables=tables, results=cells, runs=store.runs(),
                       generated=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     for dataset, noise, profile, budget, precision in sorted(
             {(c["dataset"], c["noise"], c["profile"], c.get("cnn_budget", "epochs"), c.get("precision", "fp32"))
-             for c in (r["cell"] for r in done)}):
+             for c in (r.cell for r in done)}):
         path = noise_figure_path(out_dir, dataset, noise, profile, budget, precision)
         if path.is_file():
             data.per_noise.setdefault((dataset, noise), []).append(
@@ -126,7 +126,7 @@ def _report_data(store: Store, out_dir: Path, records: list[dict[str, Any]], tab
                        f"{budget}{', ' + precision if precision != 'fp32' else ''})", path.read_bytes()))
     samples: dict[tuple[str, str, str], dict[int, Any]] = defaultdict(dict)
     for r in done:
-        c = r["cell"]
+        c = r.cell
         if c["seed"] != first[(c["dataset"], c["model"], c["noise"])]:
             continue
         blob = store.artifact(c["key"], SAMPLES)
@@ -138,16 +138,16 @@ def _report_data(store: Store, out_dir: Path, records: list[dict[str, Any]], tab
         title += f"{first[(dataset, model, noise)]})"
         data.per_noise.setdefault((dataset, noise), []).append(
             Figure(title, reconstruction_grid_png(by_severity, title)))
-    for dataset in sorted({r["cell"]["dataset"] for r in done}):
+    for dataset in sorted({r.cell["dataset"] for r in done}):
         png = training_curves_png(done, dataset)
         if png is not None:
             data.per_dataset[dataset] = [Figure(f"{dataset}: training loss per epoch", png)]
     seen: set[bytes] = set()
     for r in done:
-        c = r["cell"]
+        c = r.cell
         if c["seed"] != first[(c["dataset"], c["model"], c["noise"])]:
             continue
-        for kind, rel in sorted((r.get("figures") or {}).items()):
+        for kind, rel in sorted(r.figures.items()):
             path = out_dir / str(rel)
             if NotApplicable.parse(rel) is not None or not path.is_file():
                 continue

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 import pandas as pd
 
+from bench.result import CellResult
 from registry import BASELINE
 
 from .leaderboard import (
@@ -175,7 +175,7 @@ def _disagreements(board: pd.DataFrame, evidence: Evidence) -> list[str]:
     return lines
 
 
-def verdict(board: pd.DataFrame, results: pd.DataFrame, records: list[dict[str, Any]],
+def verdict(board: pd.DataFrame, results: pd.DataFrame, cells: list[CellResult],
             items: dict | None) -> list[VerdictBlock]:
     """The verdict blocks of a store's leaderboard, in table order."""
     if board.empty:
@@ -183,7 +183,7 @@ def verdict(board: pd.DataFrame, results: pd.DataFrame, records: list[dict[str, 
     meta = metric_meta(results)
     done = results[(results["status"] == "done") & results["metric"].notna()]
     evidence = Evidence(latest(done.assign(value=pd.to_numeric(done["value"]))), meta, items)
-    protocol = protocols(records)
+    protocol = protocols(cells)
     blocks = []
     for key, block in sorted(board.groupby(TABLE), key=lambda kv: table_order(kv[0])):
         lines = _best_lines(block, meta) + _augmentation_lines(block, evidence, key[2])

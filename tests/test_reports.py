@@ -38,7 +38,7 @@ SCORES = {"a": (0.80, 0.81, 0.82), "b": (0.79, 0.83, 0.80), "c": (0.70, 0.71, 0.
 @pytest.fixture
 def constructed():
     records = [_record(m, seed, v) for m, values in SCORES.items() for seed, v in enumerate(values)]
-    return leaderboard_frame(results_frame(records)).set_index("model"), records
+    return leaderboard_frame(results_frame([CellResult.from_record(r) for r in records])).set_index("model"), records
 
 
 def test_the_interval_over_seeds_is_students_t_on_their_mean():

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from bench.result import CellResult
 from bench.store import Items
 from reports import leaderboard_frame, results_frame
 from reports.significance import compare_items, holm, mcnemar_p, paired_t_p
@@ -108,7 +109,7 @@ def test_with_holms_correction_a_borderline_gap_stops_being_supported_when_many_
 
 def _with_items(made: tuple[list[dict], dict]):
     records, items = made
-    return results_frame(records), items
+    return results_frame([CellResult.from_record(r) for r in records]), items
 
 
 def test_a_row_level_with_the_best_is_tested_against_it_and_marked_tied():

@@ -27,7 +27,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from reports.compare import compare, render
 
     stores = [open_store(Path(p), must_exist=True) for p in (args.run_a, args.run_b)]
-    table = compare(stores[0].records(), stores[1].records(), metrics=args.metrics)
+    table = compare(stores[0].results(), stores[1].results(), metrics=args.metrics)
     print(render(table, args.format, names=(args.run_a, args.run_b)))
     return OK
 
