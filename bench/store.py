@@ -300,22 +300,12 @@ class Store:
         with self._connect() as con:
             if keys is None:
                 return dict(con.execute("SELECT key, status FROM cells"))
-            out = {}
-            for i in range(0, len(keys), 500):
-                chunk = keys[i:i + 500]
-                out.update(con.execute(f"SELECT key, status FROM cells WHERE key IN ({','.join('?' * len(chunk))})",
-                                       chunk))
-            return out
+            return dict(_where_in(con, "SELECT key, status FROM cells WHERE key", keys))
 
     def ended(self, keys: list[str]) -> dict[str, str | None]:
         """When each stored cell of ``keys`` was stored (its end time): a change means another run stored it."""
         with self._connect() as con:
-            out = {}
-            for i in range(0, len(keys), 500):
-                chunk = keys[i:i + 500]
-                out.update(con.execute(f"SELECT key, ended FROM cells WHERE key IN ({','.join('?' * len(chunk))})",
-                                       chunk))
-            return out
+            return dict(_where_in(con, "SELECT key, ended FROM cells WHERE key", keys))
 
     # -- claims -------------------------------------------------------------------------------------
     def claim(self, expected: dict[str, str | None], owner: Owner) -> tuple[set[str], list[str]]:
@@ -326,13 +316,9 @@ class Store:
         keys = list(expected)
         clock, stamp = time.time(), datetime.now(timezone.utc).isoformat(timespec="seconds")
         with self._transaction() as con:
-            held, ended = {}, {}
-            for i in range(0, len(keys), 500):
-                chunk = keys[i:i + 500]
-                marks = ",".join("?" * len(chunk))
-                held.update((k, (o, h, p, s)) for k, o, h, p, s in con.execute(
-                    f"SELECT key, owner, host, pid, seen FROM claims WHERE key IN ({marks})", chunk))
-                ended.update(con.execute(f"SELECT key, ended FROM cells WHERE key IN ({marks})", chunk))
+            held = {k: (o, h, p, s) for k, o, h, p, s in
+                    _where_in(con, "SELECT key, owner, host, pid, seen FROM claims WHERE key", keys)}
+            ended = dict(_where_in(con, "SELECT key, ended FROM cells WHERE key", keys))
             elsewhere = [k for k in keys if ended.get(k) is not None and ended.get(k) != expected[k]]
             mine = {k for k in keys if k not in elsewhere
                     and (k not in held or held[k][0] == owner.name or not _alive(*held[k][1:], clock))}
@@ -384,13 +370,7 @@ class Store:
         """Per-item values by (cell key, vector name), of ``keys`` (default: every cell)."""
         query = "SELECT cell_key, name, kind, items_id, n, data FROM items"
         with self._connect() as con:
-            if keys is None:
-                rows = con.execute(query).fetchall()
-            else:
-                rows = []
-                for i in range(0, len(keys), 500):
-                    chunk = keys[i:i + 500]
-                    rows += con.execute(f"{query} WHERE cell_key IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+            rows = con.execute(query).fetchall() if keys is None else _where_in(con, f"{query} WHERE cell_key", keys)
         return {(key, name): Items(items_id, _unpack(kind, n, bytes(data))) for key, name, kind, items_id, n, data in rows}
 
     def artifact_names(self) -> list[tuple[str, str]]:
@@ -425,6 +405,16 @@ class Store:
             changes = con.execute("SELECT coalesce(max(ended), '') FROM cells").fetchone()[0]
             timings = con.execute("SELECT count(*) FROM timings").fetchone()[0]
         return f"{SCHEMA_VERSION}:{count}:{last}:{changes}:{timings}"
+
+
+def _where_in(con: sqlite3.Connection, query: str, keys: list[str]) -> list[tuple]:
+    """The rows of ``query`` (ending in the column to match) whose column is one of ``keys``, 500 keys at a
+    time (SQLite limits the parameters of one statement)."""
+    rows: list[tuple] = []
+    for i in range(0, len(keys), 500):
+        chunk = keys[i:i + 500]
+        rows += con.execute(f"{query} IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+    return rows
 
 
 def _items_row(vector: dict[str, Any]) -> tuple[str, str, int, bytes]:
