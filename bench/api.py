@@ -136,7 +136,8 @@ def prepare(models: str | Sequence[str] = DEFAULT_MODELS, noises: str | Sequence
             datasets: str | Sequence[str] = DEFAULT_DATASETS, *, profile: str = "quick",
             seeds: int | Sequence[int] = 1, seed: int = 0, store: str | Path = "bench-out/results.db",
             severities: Sequence[int] | None = None, cnn_budget: str = "steps", precision: str = "fp32",
-            train_noise: bool = False, rerun: str | None = None, executor: str | None = None,
+            train_noise: bool = False, train_sizes: Sequence[int] | None = None, rerun: str | None = None,
+            executor: str | None = None,
             threads: int | None = None, device: str = "cpu") -> RunPlan:
     """Resolve and check everything a run needs before any work starts (bad input raises a
     :class:`registry.BenchError` whose message is one line)."""
@@ -183,10 +184,29 @@ def prepare(models: str | Sequence[str] = DEFAULT_MODELS, noises: str | Sequence
     except OSError as exc:
         raise BenchError(f"cannot write the results store {str(opened.path)!r}: {exc.strerror}; choose another "
                          "place for it") from None
+    sizes = _train_sizes(train_sizes)
     loaded = load_variants(registry, variants)
+    for label, dataset in loaded.items() if sizes else ():
+        available = len(dataset.data.train_x)
+        if max(sizes) > available:
+            raise BenchError(f"--train-sizes takes sizes up to the training split of each dataset; {label} has "
+                             f"{available:,} training images. Got {max(sizes):,} instead.")
     cells = plan(registry, datasets=list(loaded), models=model_variants, noises=noise_variants, severities=levels,
-                 seeds=seed_list, profile=chosen_profile, loaded=loaded, train_noise=train_noise, budgets=budgets)
+                 seeds=seed_list, profile=chosen_profile, loaded=loaded, train_noise=train_noise, budgets=budgets,
+                 train_sizes=sizes)
     return RunPlan(registry, loaded, cells, opened, spec, threads or DEFAULT_THREADS, chosen_device, rerun)
+
+
+def _train_sizes(sizes: Sequence[int] | None) -> list[int] | None:
+    """``train_sizes`` checked: integers >= 1, each once, smallest first (None: the profile's size)."""
+    from registry import BenchError
+
+    if sizes is None:
+        return None
+    sizes = list(sizes)
+    if not sizes or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in sizes):
+        raise BenchError(f"--train-sizes takes integers >= 1 separated by commas. Got {sizes!r} instead.")
+    return sorted(set(sizes))
 
 
 def execute(plan: RunPlan, *, argv: list[str] | None = None, progress: Progress | None = None) -> Results:
@@ -225,7 +245,7 @@ def run(models: str | Sequence[str] = DEFAULT_MODELS, noises: str | Sequence[str
     """Plan, check and compute a grid; returns its :class:`Results`. ``seeds`` is a count (seeds 0..K-1,
     or from ``seed=``) or a list. ``store`` is the results store (a ``results.db`` file, or a directory
     that holds one). Further options as ``bench run`` has them: ``severities``, ``cnn_budget``
-    (``"steps"``, ``"epochs"`` or ``"steps,epochs"``), ``precision``, ``train_noise``, ``rerun``,
+    (``"steps"``, ``"epochs"`` or ``"steps,epochs"``), ``precision``, ``train_noise``, ``train_sizes``, ``rerun``,
     ``executor``, ``threads``, ``device``, ``seed``. Cells run in the calling process unless ``executor``
     (or ``$BENCH_EXECUTOR``) says otherwise: worker processes start by re-importing the caller's main
     module, which a script must guard with ``if __name__ == "__main__":``."""

@@ -153,7 +153,9 @@ def load(spec: DatasetSpec, params: dict | None = None, *, version: str = "") ->
 
 
 def subset(n: int, size: int | None, seed: int) -> torch.Tensor:
-    """Indices of ``size`` items out of ``n`` drawn with ``seed`` (all of them, shuffled, if fewer)."""
+    """Indices of ``size`` items out of ``n`` drawn with ``seed`` (all of them, shuffled, if fewer). Subsets
+    drawn with one seed are nested: a smaller one is the start of a larger one, so a learning curve over
+    sizes measures the amount of data, not the draw."""
     g = torch.Generator().manual_seed(seed)
     perm = torch.randperm(n, generator=g)
     return perm if size is None else perm[: min(size, n)]

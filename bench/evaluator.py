@@ -113,6 +113,31 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
+@dataclass(frozen=True)
+class TestKey:
+    """What decides a cell's test images: dataset, seed and the profile's test sizes (not the training size:
+    a sweep over training-set sizes scores every size on the same images, corrupted once)."""
+
+    dataset: str
+    fingerprint: str
+    seed: int
+    test_size: int
+    eval_size: int
+
+    @classmethod
+    def of(cls, cell: Cell) -> TestKey:
+        p = cell.profile
+        return cls(cell.dataset, cell.dataset_fingerprint, cell.seed, p.test_size, p.eval_size)
+
+
+@dataclass
+class TestWork:
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    eval_idx: torch.Tensor
+    noisy: dict[str, torch.Tensor] = field(default_factory=dict)  # corrupted test sets by (noise, severity, params)
+
+
 @dataclass
 class SplitWork:
     """The tensors of one split on the device, and the work that depends on the split alone."""
@@ -123,7 +148,7 @@ class SplitWork:
     test_y: torch.Tensor
     eval_idx: torch.Tensor  # the test images of the latent, downstream and likelihood families
     classes: tuple[str, ...]
-    noisy: dict[str, torch.Tensor] = field(default_factory=dict)  # corrupted test sets by (noise, severity, params)
+    noisy: dict[str, torch.Tensor] = field(default_factory=dict)  # the test side's: shared by every training size
     baseline_cnns: dict[Protocol, tuple[torch.nn.Module, Fit, str]] = field(default_factory=dict)  # with source
     baseline_accuracy: dict[tuple[Protocol, str], downstream.Accuracy] = field(default_factory=dict)
 
@@ -176,7 +201,8 @@ def per_item(results: list[MetricResult], split: str) -> dict[str, dict[str, Any
 
 
 def figure_name(cell: Cell, kind: str) -> str:
-    stem = f"{cell.dataset}_{cell.model_label}_{cell.noise_label}_s{cell.severity}_seed{cell.seed}_{kind}.png"
+    tags = "".join(f"_{tag}" for tag in cell.protocol_tags)  # none under the profile's defaults
+    stem = f"{cell.dataset}_{cell.model_label}_{cell.noise_label}_s{cell.severity}_seed{cell.seed}{tags}_{kind}.png"
     return f"{FIGURES_DIR}/" + re.sub(r"[^A-Za-z0-9_.-]", "-", stem)
 
 
@@ -191,18 +217,24 @@ class Evaluator:
         self.checkpoints = checkpoints
         self.device = torch.device(device)
         self._splits: Recent[SplitKey, SplitWork] = Recent(KEEP_SPLITS)
+        self._tests: Recent[TestKey, TestWork] = Recent(KEEP_SPLITS)
         self._models: Recent[str, ModelWork] = Recent(KEEP_MODELS)
 
     # -- shared work ------------------------------------------------------------------------------
     def split(self, cell: Cell) -> SplitWork:
-        def make() -> SplitWork:
-            data = self.datasets[cell.dataset].data
-            train_idx = subset(len(data.train_x), cell.profile.train_size, cell.seed)
+        data = self.datasets[cell.dataset].data
+
+        def make_test() -> TestWork:
             test_idx = subset(len(data.test_x), cell.profile.test_size, derive_seed(cell.seed, "test")).sort().values
             eval_idx = subset(len(test_idx), cell.profile.eval_size, derive_seed(cell.seed, "eval")).sort().values
-            to = lambda t: t.to(self.device)  # noqa: E731
-            return SplitWork(to(data.train_x[train_idx]), to(data.train_y[train_idx]), to(data.test_x[test_idx]),
-                             to(data.test_y[test_idx]), to(eval_idx), data.classes)
+            return TestWork(data.test_x[test_idx].to(self.device), data.test_y[test_idx].to(self.device),
+                            eval_idx.to(self.device))
+
+        def make() -> SplitWork:
+            test = self._tests.get(TestKey.of(cell), make_test)
+            train_idx = subset(len(data.train_x), cell.profile.train_size, cell.seed)
+            return SplitWork(data.train_x[train_idx].to(self.device), data.train_y[train_idx].to(self.device),
+                             test.test_x, test.test_y, test.eval_idx, data.classes, noisy=test.noisy)
 
         return self._splits.get(SplitKey.of(cell), make)
 

@@ -13,7 +13,7 @@ from registry.selection import variant_label
 from .calibration import severity_params
 from .data import LoadedDataset
 from .hashing import content_hash
-from .profiles import Profile
+from .profiles import PROFILES, Profile
 from .version import __version__
 
 
@@ -61,9 +61,16 @@ class Cell:
 
     @property
     def label(self) -> str:
-        protocol = "".join(f"/{tag}" for tag, default in ((f"cnn-{self.profile.cnn_budget}", "cnn-steps"),
-                                                          (self.profile.precision, "fp32")) if tag != default)
+        protocol = "".join(f"/{tag}" for tag in self.protocol_tags)
         return f"{self.dataset}/{self.model_label}/{self.noise_label}@{self.severity}/seed{self.seed}{protocol}"
+
+    @property
+    def protocol_tags(self) -> list[str]:
+        """What sets the cell apart from the profile's defaults: a training-set size, a CNN budget, a precision."""
+        default_size = PROFILES[self.profile.name].train_size if self.profile.name in PROFILES else None
+        return [tag for tag, default in ((f"n{self.profile.train_size}", f"n{default_size}"),
+                                         (f"cnn-{self.profile.cnn_budget}", "cnn-steps"),
+                                         (self.profile.precision, "fp32")) if tag != default]
 
     def describe(self) -> dict[str, Any]:
         """The cell's identifying columns, as results and reports show them."""
@@ -80,6 +87,7 @@ class Cell:
             "seed": self.seed,
             "train_noise": self.train_noise,
             "profile": self.profile.name,
+            "train_size": self.profile.train_size,
             "cnn_budget": self.profile.cnn_budget,
             "precision": self.profile.precision,
             "profile_params": asdict(self.profile),
@@ -102,6 +110,7 @@ def plan(
     loaded: dict[str, LoadedDataset],
     train_noise: bool = False,
     budgets: list[str] | None = None,
+    train_sizes: list[int] | None = None,
 ) -> list[Cell]:
     """Every combination of datasets, model variants, noise variants (``(name, parameters)``, as
     :func:`registry.select_variants` gives them), severities and seeds, ordered so that cells sharing a
@@ -112,8 +121,10 @@ def plan(
     Parameters are checked here, before any work starts. With ``train_noise`` the models' training set
     is itself corrupted by the cell's noise (their rows are labelled ``<model>@noisy-train``). With several
     CNN ``budgets`` (default: the profile's) each combination has one cell per budget, side by side: the
-    model they share is trained once."""
-    protocols = [profile.with_protocol(cnn_budget=b) for b in (budgets or [profile.cnn_budget])]
+    model they share is trained once. With ``train_sizes`` (default: the profile's one size) each
+    combination has one cell per size; the subsets are nested (see :func:`bench.data.subset`)."""
+    protocols = [profile.with_train_size(n).with_protocol(cnn_budget=b)
+                 for n in (train_sizes or [None]) for b in (budgets or [profile.cnn_budget])]
     model_specs = [(name, over, registry.entry("models", name)) for name, over in models]
     model_params = {(name, tuple(sorted(over.items()))): entry.spec.resolve(over) for name, over, entry in model_specs}
     cells = []
@@ -163,6 +174,9 @@ def plan(
                 for noise in noises:
                     skip = model_skip or _noise_skip(registry.spec("noises", noise[0]), dataset, kind)
                     cells += [c for severity in levels(noise) for c in cells_of(model, noise, severity, skip)]
+    # a size's cells back to back (stable: the order above within each), so its split and models are reused
+    order = {(d, s): i for i, (d, s) in enumerate((d, s) for d in datasets for s in seeds)}
+    cells.sort(key=lambda c: (order[(c.dataset, c.seed)], c.profile.train_size))
     return cells
 
 
@@ -182,12 +196,14 @@ def _noise_skip(spec: Any, dataset: str, kind: str) -> str | None:
 
 
 def groups(cells: list[Cell]) -> list[tuple[Cell, ...]]:
-    """Cells grouped by the trained model they share, in plan order: per dataset, seed, profile and model,
+    """Cells grouped by the trained model they share, in plan order: per dataset, seed, profile, training-set
+    size and model,
     and for a model trained on its cell's noise also per noise and severity; the baseline CNN's cells of
-    a dataset, seed and profile form one group."""
+    a dataset, seed, profile and training-set size form one group."""
     grouped: dict[tuple, list[Cell]] = defaultdict(list)
     for cell in cells:
         own = (cell.noise_label, cell.severity) if cell.model_sees_noise else ()
-        grouped[(cell.dataset, cell.seed, cell.profile.name, cell.model_label if cell.model != BASELINE else "",
+        grouped[(cell.dataset, cell.seed, cell.profile.name, cell.profile.train_size,
+                 cell.model_label if cell.model != BASELINE else "",
                  *own)].append(cell)
     return [tuple(g) for g in grouped.values()]

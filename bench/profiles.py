@@ -58,6 +58,10 @@ class Profile:
         """This profile under another CNN budget or precision."""
         return replace(self, cnn_budget=cnn_budget or self.cnn_budget, precision=precision or self.precision)
 
+    def with_train_size(self, size: int | None) -> Profile:
+        """This profile drawing ``size`` training images (None: its own size)."""
+        return self if size is None else replace(self, train_size=size)
+
     def training(self) -> dict[str, Any]:
         """What of the profile a model's training depends on (the CNN's budget and precision do not
         change the autoencoders: one checkpoint serves every downstream protocol)."""

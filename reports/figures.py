@@ -17,6 +17,8 @@ import pandas as pd  # noqa: E402
 from bench.result import CellResult  # noqa: E402
 from registry import BASELINE  # noqa: E402
 
+from .leaderboard import cell_size, default_size, size_text  # noqa: E402
+
 _SEVERITY = re.compile(r"^acc_sev(\d+)$")
 
 
@@ -27,11 +29,12 @@ def _save(fig: plt.Figure, path: Path) -> None:
 
 
 def noise_figure_path(out_dir: Path, dataset: str, noise: str, profile: str = "quick", budget: str = "steps",
-                      precision: str = "fp32") -> Path:
+                      precision: str = "fp32", size: int | None = None) -> Path:
     """Where the accuracy-at-matched-severity figure of one dataset × noise × protocol goes (the default
-    protocol's keeps the plain name)."""
-    tags = "".join(f"_{t}" for t, default in ((profile, "quick"), (f"cnn-{budget}", "cnn-steps"),
-                                              (precision, "fp32")) if t != default)
+    protocol's keeps the plain name; a training-set size other than the profile's is tagged)."""
+    tags = "".join(f"_{t}" for t, default in ((profile, "quick"), (f"n{size}", f"n{default_size(profile)}"),
+                                              (f"cnn-{budget}", "cnn-steps"), (precision, "fp32"))
+                   if t != default and t not in ("nNone", "n0"))
     return out_dir / "figures" / re.sub(r"[^A-Za-z0-9_.-]", "-", f"{dataset}_{noise}{tags}_accuracy.png")
 
 
@@ -80,8 +83,8 @@ def write_accuracy_figures(board: pd.DataFrame, results: list[CellResult], out_d
     levels_of = _level_psnr(results)
     done = [r for r in results if r.status == "done"]
     by_key = {r.key: r for r in done}
-    protocol = lambda c: (c["dataset"], c["noise"], c["seed"], c["profile"], c.get("cnn_budget", "epochs"),  # noqa: E731
-                          c.get("precision", "fp32"))
+    protocol = lambda c: (c["dataset"], c["noise"], c["seed"], c["profile"], cell_size(c),  # noqa: E731
+                          c.get("cnn_budget", "epochs"), c.get("precision", "fp32"))
     baselines = {protocol(r.cell): r for r in done if r.cell["model"] == BASELINE}
 
     def curve(result: CellResult) -> tuple[list[int], list[float], list[float]]:
@@ -120,8 +123,8 @@ def write_accuracy_figures(board: pd.DataFrame, results: list[CellResult], out_d
 
     if board.empty or "acc_noisy" not in board:
         return written
-    for (dataset, profile, budget, precision, noise), block in board.groupby(
-            ["dataset", "profile", "cnn_budget", "precision", "noise"]):
+    for (dataset, profile, size, budget, precision, noise), block in board.groupby(
+            ["dataset", "profile", "train_size", "cnn_budget", "precision", "noise"]):
         block = block[block["acc_noisy"].notna()]
         if block.empty:
             continue
@@ -150,10 +153,11 @@ def write_accuracy_figures(board: pd.DataFrame, results: list[CellResult], out_d
         _axis(ax, dict(sorted(shown.items(), key=lambda kv: -kv[1])), noise)
         interval = "over seeds" if block["seeds"].max() > 1 else "over images"
         ax.set(ylabel=f"accuracy (95% CI {interval})",
-               title=f"{dataset} · {noise}: CNN accuracy at matched severity ({profile}, CNN {budget})")
+               title=f"{dataset} · {noise}: CNN accuracy at matched severity ({profile}, {size_text(size)}, "
+                     f"CNN {budget})")
         ax.title.set_fontsize(9)
         ax.legend(fontsize=8)
-        path = noise_figure_path(out_dir, dataset, noise, profile, budget, precision)
+        path = noise_figure_path(out_dir, dataset, noise, profile, budget, precision, int(size))
         _save(fig, path)
         written.append(path)
     return written

@@ -17,21 +17,23 @@ from bench.result import CellResult
 from .significance import ALPHA, NO_TEST, Comparison, compare_items, compare_seeds, holm
 from .stats import summarise
 
-CELL_COLUMNS = ["dataset", "model", "noise", "severity", "seed", "profile", "cnn_budget", "precision"]
+CELL_COLUMNS = ["dataset", "model", "noise", "severity", "seed", "profile", "train_size", "cnn_budget", "precision"]
 METRIC_COLUMNS = ["metric", "family", "value", "ci95", "n", "higher_is_better", "unit", "detail", "note", "test",
                   "items"]
 #: Models are ranked against each other within a group; a store from before the CNN budget existed ran
 #: the equal-epochs protocol in fp32.
-GROUP = ["dataset", "profile", "cnn_budget", "precision", "noise", "severity"]
+GROUP = ["dataset", "profile", "train_size", "cnn_budget", "precision", "noise", "severity"]
 ROW = [*GROUP, "model"]
-TABLE = ["dataset", "profile", "cnn_budget", "precision", "noise"]  # a markdown table: its rows are corrected together
+#: A markdown table: its rows are corrected together.
+TABLE = ["dataset", "profile", "train_size", "cnn_budget", "precision", "noise"]
 CELL_DEFAULTS = {"cnn_budget": "epochs", "precision": "fp32"}
 
 
 def table_order(key: tuple) -> tuple:
-    """Tables sorted by dataset, profile, noise, the default CNN budget (steps) first, then precision."""
-    dataset, profile, budget, precision, noise = key
-    return dataset, profile, noise, budget != "steps", budget, precision != "fp32", precision
+    """Tables sorted by dataset, profile, noise, training-set size (smallest first), the default CNN budget
+    (steps) first, then precision."""
+    dataset, profile, size, budget, precision, noise = key
+    return dataset, profile, noise, size, budget != "steps", budget, precision != "fp32", precision
 FAMILY_TITLES = {"reconstruction": "reconstruction", "latent": "latent separability",
                  "likelihood": "likelihood (VAEs)", "downstream": "downstream accuracy (generative augmentation)"}
 
@@ -44,6 +46,7 @@ def results_frame(results: Iterable[CellResult]) -> pd.DataFrame:
         base = {
             "key": cell["key"],
             **{c: cell.get(c, CELL_DEFAULTS.get(c)) for c in CELL_COLUMNS},
+            "train_size": cell_size(cell),
             "model_params": json.dumps(cell["model_params"], sort_keys=True),
             "noise_params": json.dumps(cell["noise_params"], sort_keys=True),
             "input_psnr": result.input_psnr,
@@ -225,22 +228,23 @@ def _family_table(block: pd.DataFrame, fam: pd.DataFrame, results: pd.DataFrame,
     return Table(title, header, rows, lines, block["dataset"].iloc[0], block["noise"].iloc[0])
 
 
-def protocols(results: Iterable[CellResult]) -> dict[tuple[str, str, str], str]:
-    """(profile, CNN budget, precision) → how the CNNs were trained, in words, from the cells' profiles
-    and the optimizer steps their CNNs took."""
-    params: dict[tuple[str, str, str], dict[str, Any]] = {}
-    steps: dict[tuple[str, str, str], set[int]] = {}
+def protocols(results: Iterable[CellResult]) -> dict[tuple, str]:
+    """(profile, training-set size, CNN budget, precision) → how the CNNs were trained, in words, from the
+    cells' profiles and the optimizer steps their CNNs took."""
+    params: dict[tuple, dict[str, Any]] = {}
+    steps: dict[tuple, set[int]] = {}
     for result in results:
         cell = result.cell
-        key = (cell["profile"], cell.get("cnn_budget", CELL_DEFAULTS["cnn_budget"]),
-               cell.get("precision", CELL_DEFAULTS["precision"]))
+        p = cell.get("profile_params") or {}
+        key = (cell["profile"], cell_size(cell),
+               cell.get("cnn_budget", CELL_DEFAULTS["cnn_budget"]), cell.get("precision", CELL_DEFAULTS["precision"]))
         params.setdefault(key, cell.get("profile_params") or {})
         taken = result.cnn.baseline if result.cnn is not None else None
         if taken:
             steps.setdefault(key, set()).add(int(taken))
     out = {}
     for key, p in params.items():
-        (_, budget, precision), taken = key, sorted(steps.get(key, ()))
+        (_, _, budget, precision), taken = key, sorted(steps.get(key, ()))
         if budget == "steps":
             epochs = p.get("cnn_matched_epochs")
             each = f"{'/'.join(f'{n:,}' for n in taken)} steps each" if taken else "steps"
@@ -252,10 +256,30 @@ def protocols(results: Iterable[CellResult]) -> dict[tuple[str, str, str], str]:
     return out
 
 
-def table_title(key: tuple, protocol: dict[tuple[str, str, str], str], what: str) -> str:
-    """``dataset · noise · what · profile · CNN budget`` for a :data:`TABLE` key."""
-    dataset, profile, budget, precision, noise = key
-    return " · ".join(p for p in (dataset, noise, what, profile, protocol.get((profile, budget, precision), budget)) if p)
+def cell_size(cell: dict[str, Any]) -> int:
+    """The training-set size a cell asked for (stores from before the size axis: its profile's; 0 where
+    nothing says)."""
+    size = cell.get("train_size") or (cell.get("profile_params") or {}).get("train_size")
+    return int(size or default_size(cell.get("profile", "")) or 0)
+
+
+def default_size(profile: str) -> int | None:
+    """The training-set size the profile draws when ``--train-sizes`` is not given."""
+    from bench.profiles import PROFILES
+
+    return PROFILES[profile].train_size if profile in PROFILES else None
+
+
+def size_text(size: Any) -> str:
+    """A training-set size as titles say it."""
+    return f"{int(size):,} training images" if size == size and size else ""
+
+
+def table_title(key: tuple, protocol: dict[tuple, str], what: str) -> str:
+    """``dataset · noise · what · profile · training-set size · CNN budget`` for a :data:`TABLE` key."""
+    dataset, profile, size, budget, precision, noise = key
+    parts = (dataset, noise, what, profile, size_text(size), protocol.get((profile, size, budget, precision), budget))
+    return " · ".join(p for p in parts if p)
 
 
 MATCHED = ("psnr", "acc_noisy")  # the metrics compared across noises at matched severity
@@ -267,15 +291,15 @@ def _matched_severity(board: pd.DataFrame, meta: pd.DataFrame, protocol: dict) -
     tables: list[Table] = []
     for metric in (m for m in MATCHED if m in set(meta["metric"])):
         arrow = "↑" if bool(meta.set_index("metric").loc[metric, "higher_is_better"]) else "↓"
-        by = ["dataset", "profile", "cnn_budget", "precision"]
-        for (dataset, profile, budget, precision), block in board[board["severity"] > 0].groupby(by, sort=True):
+        by = ["dataset", "profile", "train_size", "cnn_budget", "precision"]
+        for (dataset, profile, size, budget, precision), block in board[board["severity"] > 0].groupby(by, sort=True):
             wide = block.pivot_table(index=["severity", "model"], columns="noise", values=metric, aggfunc="mean")
             wide = wide.dropna(how="all")
             if wide.empty or wide.shape[1] < 2:
                 continue
             rows = [[(str(sev), ""), (model, ""), *((_plain(v), "") for v in values)]
                     for (sev, model), values in zip(wide.index, wide.to_numpy())]
-            title = table_title((dataset, profile, budget, precision, "every noise"), protocol,
+            title = table_title((dataset, profile, size, budget, precision, "every noise"), protocol,
                                 f"{metric} {arrow} by noise at matched severity")
             tables.append(Table(title, ["severity", "model", *wide.columns], rows, dataset=dataset))
     return tables
@@ -314,17 +338,17 @@ def leaderboard_tables(board: pd.DataFrame, results: pd.DataFrame, cells: list[C
     if not board.empty:
         seen: dict[tuple, Table] = {}
         for key, block in sorted(board.groupby(TABLE), key=lambda kv: table_order(kv[0])):
-            dataset, profile, budget, precision, noise = key
+            dataset, profile, size, budget, precision, noise = key
             for family, fam in shown.groupby("family", sort=False):
                 what = FAMILY_TITLES.get(family, family)
                 table = _family_table(block, fam, results, table_title(key, protocol, what))
                 if table is None:
                     continue
-                same = seen.get((dataset, profile, precision, noise, family))
+                same = seen.get((dataset, profile, size, precision, noise, family))
                 if family != "downstream" and same is not None and same.rows == table.rows:
-                    same.title += f"; the same under {protocol.get((profile, budget, precision), budget)}"
+                    same.title += f"; the same under {protocol.get((profile, size, budget, precision), budget)}"
                     continue
-                seen.setdefault((dataset, profile, precision, noise, family), table)
+                seen.setdefault((dataset, profile, size, precision, noise, family), table)
                 tables.append(table)
         tables += _matched_severity(board, meta, protocol)
     return tables + [t for t in (_not_done(results), _figures_not_drawn(cells)) if t is not None]

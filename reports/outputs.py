@@ -111,18 +111,20 @@ def _report_data(store: Store, out_dir: Path, cells: list[CellResult], tables):
 
     from .figures import noise_figure_path, reconstruction_grid_png, training_curves_png
     from .html import Figure, ReportData
+    from .leaderboard import cell_size, size_text
 
     done = [r for r in cells if r.status == "done"]
     first = _first_seed(done)
     data = ReportData(title="bench report", store=str(store.path), tables=tables, results=cells, runs=store.runs(),
                       generated=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    for dataset, noise, profile, budget, precision in sorted(
-            {(c["dataset"], c["noise"], c["profile"], c.get("cnn_budget", "epochs"), c.get("precision", "fp32"))
+    for dataset, noise, profile, size, budget, precision in sorted(
+            {(c["dataset"], c["noise"], c["profile"], cell_size(c), c.get("cnn_budget", "epochs"),
+              c.get("precision", "fp32"))
              for c in (r.cell for r in done)}):
-        path = noise_figure_path(out_dir, dataset, noise, profile, budget, precision)
+        path = noise_figure_path(out_dir, dataset, noise, profile, budget, precision, size)
         if path.is_file():
             data.per_noise.setdefault((dataset, noise), []).append(
-                Figure(f"{dataset} · {noise}: CNN accuracy at matched severity ({profile} profile, CNN budget "
+                Figure(f"{dataset} · {noise}: CNN accuracy at matched severity ({profile} profile, {size_text(size)}, CNN budget "
                        f"{budget}{', ' + precision if precision != 'fp32' else ''})", path.read_bytes()))
     samples: dict[tuple[str, str, str], dict[int, Any]] = defaultdict(dict)
     for r in done:

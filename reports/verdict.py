@@ -23,6 +23,7 @@ from .leaderboard import (
     latest,
     metric_meta,
     protocols,
+    size_text,
     table_order,
     table_title,
 )
@@ -138,7 +139,7 @@ def _disagreements(board: pd.DataFrame, evidence: Evidence) -> list[str]:
     them all, as a VAE's) is said once."""
     if board["cnn_budget"].nunique() < 2:
         return []
-    keys = ["dataset", "profile", "precision", "noise", "model"]
+    keys = ["dataset", "profile", "train_size", "precision", "noise", "model"]
     gains: dict[tuple, dict[str, float]] = {}  # (*keys, metric, severity) -> gain by budget
     for _, row in board[board["model"] != BASELINE].iterrows():
         base = board[(board[GROUP] == row[GROUP]).all(axis=1) & (board["model"] == BASELINE)]
@@ -157,19 +158,21 @@ def _disagreements(board: pd.DataFrame, evidence: Evidence) -> list[str]:
             clean_pairs.setdefault(tuple(where), set()).add(pair(gain))
     lines = []
     said: set[tuple] = set()
-    for (dataset, profile, precision, noise, model, metric, severity), by_budget in sorted(gains.items()):
+    sizes = board["train_size"].nunique()
+    for (dataset, profile, size, precision, noise, model, metric, severity), by_budget in sorted(gains.items()):
         steps, epochs = by_budget.get("steps"), by_budget.get("epochs")
         if steps is None or epochs is None or steps * epochs >= 0:
             continue
-        where, what = f"{dataset} · {noise} s{severity}", "noisy-accuracy"
+        at = f" · {size_text(size)}" if sizes > 1 else ""
+        where, what = f"{dataset}{at} · {noise} s{severity}", "noisy-accuracy"
         if metric == "acc_clean":
             what = "clean-accuracy"
-            group = (dataset, profile, precision, noise, model)
+            group = (dataset, profile, size, precision, noise, model)
             if len(clean_pairs[group]) == 1:  # one clean accuracy behind every severity: said once
                 if group in said:
                     continue
                 said.add(group)
-                where = f"{dataset} · {noise}"
+                where = f"{dataset}{at} · {noise}"
         lines.append(f"{where} · {model}: {what} gain {epochs:+.1f} points under equal epochs, {steps:+.1f} "
                      "under compute-matched steps: the sign depends on the protocol")
     return lines
@@ -186,7 +189,7 @@ def verdict(board: pd.DataFrame, results: pd.DataFrame, cells: list[CellResult],
     protocol = protocols(cells)
     blocks = []
     for key, block in sorted(board.groupby(TABLE), key=lambda kv: table_order(kv[0])):
-        lines = _best_lines(block, meta) + _augmentation_lines(block, evidence, key[2])
+        lines = _best_lines(block, meta) + _augmentation_lines(block, evidence, key[TABLE.index("cnn_budget")])
         if lines:
             blocks.append(VerdictBlock(table_title(key, protocol, ""), lines))
     disagreements = _disagreements(board, evidence)

@@ -44,6 +44,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                    store=Path(args.store) if args.store else out,
                    severities=parse_ints(args.severities, "--severities", low=1) if args.severities else None,
                    cnn_budget=args.cnn_budget, precision=args.precision, train_noise=args.train_noise,
+                   train_sizes=parse_ints(args.train_sizes, "--train-sizes", low=1) if args.train_sizes else None,
                    rerun=args.rerun, executor=args.executor, threads=args.threads, device=args.device)
     store = plan.store
     _check_free_space(out, store.path.parent, plan.cells)
@@ -119,6 +120,9 @@ def add_parser(verbs: Any) -> None:
                           "dask://HOST:PORT (a Dask scheduler) or dask-local:N (a local Dask cluster of N workers) "
                           "(default: $BENCH_EXECUTOR, else processes:N with one process per usable core, each cell "
                           "on --threads threads; local when that is one process)")
+    run.add_argument("--train-sizes", metavar="N,N,...",
+                     help="training-set sizes to sweep, e.g. 250,1000,5000: every cell once per size, the smaller "
+                          "subsets drawn inside the larger ones (default: the profile's size)")
     run.add_argument("--cnn-budget", default="steps", metavar="steps|epochs",
                      help="the downstream family's protocol: steps gives the baseline and every augmented CNN the "
                           "same optimizer steps (compute-matched); epochs the same passes over their own training "
