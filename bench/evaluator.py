@@ -75,26 +75,38 @@ class Recent(Generic[K, V]):
 
 
 @dataclass(frozen=True)
-class SplitKey:
-    """What decides a cell's tensors: dataset, seed and the profile's sizes (not its CNN budget)."""
+class TestKey:
+    """What decides a cell's test images: dataset, seed and the profile's test sizes (not the training size:
+    a sweep over training-set sizes scores every size on the same images, corrupted once)."""
 
     dataset: str
     fingerprint: str
     seed: int
-    train_size: int
     test_size: int
     eval_size: int
 
     @classmethod
-    def of(cls, cell: Cell) -> SplitKey:
+    def of(cls, cell: Cell) -> TestKey:
         p = cell.profile
-        return cls(cell.dataset, cell.dataset_fingerprint, cell.seed, p.train_size, p.test_size, p.eval_size)
+        return cls(cell.dataset, cell.dataset_fingerprint, cell.seed, p.test_size, p.eval_size)
+
+
+@dataclass(frozen=True)
+class SplitKey:
+    """What decides a cell's tensors: its test images and the training-set size (not its CNN budget)."""
+
+    test: TestKey
+    train_size: int
+
+    @classmethod
+    def of(cls, cell: Cell) -> SplitKey:
+        return cls(TestKey.of(cell), cell.profile.train_size)
 
     @property
     def name(self) -> str:
         """The stable text of the key (part of the ids of per-item vectors in stores)."""
-        return json.dumps([self.dataset, self.fingerprint, self.seed, self.train_size, self.test_size,
-                           self.eval_size])
+        t = self.test
+        return json.dumps([t.dataset, t.fingerprint, t.seed, self.train_size, t.test_size, t.eval_size])
 
 
 @dataclass(frozen=True)
@@ -111,23 +123,6 @@ def protocol_of(cell: Cell) -> Protocol:
 
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
-
-
-@dataclass(frozen=True)
-class TestKey:
-    """What decides a cell's test images: dataset, seed and the profile's test sizes (not the training size:
-    a sweep over training-set sizes scores every size on the same images, corrupted once)."""
-
-    dataset: str
-    fingerprint: str
-    seed: int
-    test_size: int
-    eval_size: int
-
-    @classmethod
-    def of(cls, cell: Cell) -> TestKey:
-        p = cell.profile
-        return cls(cell.dataset, cell.dataset_fingerprint, cell.seed, p.test_size, p.eval_size)
 
 
 @dataclass
@@ -231,7 +226,7 @@ class Evaluator:
                             eval_idx.to(self.device))
 
         def make() -> SplitWork:
-            test = self._tests.get(TestKey.of(cell), make_test)
+            test = self._tests.get(SplitKey.of(cell).test, make_test)
             train_idx = subset(len(data.train_x), cell.profile.train_size, cell.seed)
             return SplitWork(data.train_x[train_idx].to(self.device), data.train_y[train_idx].to(self.device),
                              test.test_x, test.test_y, test.eval_idx, data.classes, noisy=test.noisy)
