@@ -26,7 +26,7 @@ def cnn_steps(cell: Cell, augmented: bool) -> float:
 
 
 def expected_costs(cells: list[Cell]) -> dict[str, float]:
-    """Expected cost of each cell by key, walking the cells in order as a runner does: work another cell
+    """Expected cost of each cell by key, walking the cells in order as the evaluator does: work another cell
     of the same dataset, seed and protocol already did (a trained model, the baseline CNN) is free."""
     seen: set[tuple] = set()
     costs: dict[str, float] = {}

@@ -1,4 +1,4 @@
-"""Datasets as the runner sees them: loaded once per process, checked, fingerprinted, subset by seed.
+"""Datasets as the evaluator sees them: loaded once per process, checked, fingerprinted, subset by seed.
 
 Every cell key holds the dataset's fingerprint, a hash of its tensors. Hashing means reading the data,
 so for a dataset whose spec names its ``sources`` (the files the tensors come from) the fingerprint is

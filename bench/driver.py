@@ -79,8 +79,7 @@ def drive(spec: ExecutorSpec, cells: list[Cell], store: Store, *, registry: Regi
     def keep(result: CellResult) -> None:
         if result.key in stored:
             return
-        store.add(result, run_id=run_id)
-        store.renew(owner)
+        store.add(result, run_id=run_id, owner=owner)  # renews this run's other claims too
         stored.add(result.key)
         label = by_key[result.key].label
         summary.count(result, label)

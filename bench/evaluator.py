@@ -70,9 +70,6 @@ class Recent(Generic[K, V]):
             self._items.popitem(last=False)
         return value
 
-    def __contains__(self, key: K) -> bool:
-        return key in self._items
-
 
 @dataclass(frozen=True)
 class TestKey:

@@ -7,7 +7,8 @@ processes and a ``bench report`` use one file at once; a run claims a cell befor
 expires. The schema is versioned with SQLite's
 ``user_version``; :data:`MIGRATIONS` takes any older file to the current version on open.
 
-Reports read :meth:`Store.records`, one dict per cell (the latest result of a key wins), and
+Reports read :meth:`Store.results`, one :class:`~bench.result.CellResult` per cell (the latest result of
+a key wins; :meth:`Store.records` gives them in their stored form), and
 :meth:`Store.items`, the per-test-item values behind the paired tests of the leaderboards (per-item
 correctness as bits, other values as float32: about 0.15 MB for a Fashion-MNIST cell).
 """
@@ -269,9 +270,9 @@ class Store:
         return [{**dict(r), "argv": json.loads(r["argv"]), "provenance": json.loads(r["provenance"])} for r in rows]
 
     # -- cells --------------------------------------------------------------------------------------
-    def add(self, result: CellResult, *, run_id: int | None = None) -> None:
+    def add(self, result: CellResult, *, run_id: int | None = None, owner: Owner | None = None) -> None:
         """Store one cell's result (replacing an earlier result of its key) with its metrics, per-item values
-        and artifacts, atomically; the cell's claim goes with it."""
+        and artifacts, atomically; the cell's claim goes with it, and ``owner``'s other claims are renewed."""
         record = result.record()
         cell = record["cell"]
         provenance = record.get("provenance") or {}
@@ -281,6 +282,8 @@ class Store:
         with self._transaction() as con:
             con.execute("DELETE FROM cells WHERE key = ?", (cell["key"],))  # cascades to metrics, artifacts
             con.execute("DELETE FROM claims WHERE key = ?", (cell["key"],))
+            if owner is not None:
+                con.execute("UPDATE claims SET seen = ? WHERE owner = ?", (time.time(), owner.name))
             con.execute(
                 "INSERT INTO cells (key, run_id, dataset, model, noise, severity, seed, profile, status, reason,"
                 " params, provenance, extra, started, ended, wall_s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -325,11 +328,6 @@ class Store:
             con.executemany("INSERT OR REPLACE INTO claims (key, owner, host, pid, since, seen) VALUES (?,?,?,?,?,?)",
                             [(k, owner.name, owner.host, owner.pid, stamp, clock) for k in mine])
         return mine, elsewhere
-
-    def renew(self, owner: Owner) -> None:
-        """Tell other runs that ``owner`` still computes the cells it claimed."""
-        with self._transaction() as con:
-            con.execute("UPDATE claims SET seen = ? WHERE owner = ?", (time.time(), owner.name))
 
     def release(self, owner: Owner) -> None:
         """Give up every claim of ``owner`` (its run ends, or stops)."""
