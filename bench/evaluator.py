@@ -38,7 +38,8 @@ from .metrics.reconstruction import psnr_of, squared_error
 from .outcome import NotApplicable
 from .progress import Progress
 from .provenance import environment, now
-from .result import CellResult, CnnSteps, Status, Timings, Training
+from .footprint import footprint
+from .result import CellResult, CnnSteps, Footprint, Status, Timings, Training
 from .seeding import derive_seed, seed_everything, seeded
 from .store import SAMPLES
 from .train import train
@@ -168,6 +169,7 @@ class ModelWork:
     cnns: dict[str, tuple[torch.nn.Module, Fit]] = field(default_factory=dict)  # augmented CNNs by (protocol, noise)
     accuracies: dict[str, downstream.Accuracy] = field(default_factory=dict)  # by CNN and noise label
     figures: dict[str, bytes | NotApplicable] = field(default_factory=dict)  # PNG by kind
+    footprint: Footprint | None = None
 
     def codes(self, split: SplitWork) -> tuple[np.ndarray, np.ndarray]:
         """The codes of the training subset and of the evaluation images."""
@@ -487,6 +489,9 @@ class Evaluator:
                 found["training"] = Training(source, work.seconds, len(work.history), work.history, work.checkpoint,
                                              len(split.train_x), len(split.test_x), len(split.eval_idx))
                 eval_started = time.perf_counter()
+                if work.footprint is None:
+                    work.footprint = footprint(work.model, split.test_x)
+                found["footprint"] = work.footprint
                 results = [
                     *score_reconstruction(work.model, noisy, split.test_x),
                     *self._latent(cell, work, split, noisy),

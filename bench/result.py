@@ -37,6 +37,14 @@ class CnnSteps:
 
 
 @dataclass(frozen=True)
+class Footprint:
+    """A model's size and compute (:func:`bench.footprint.footprint`)."""
+
+    params: int
+    flops_per_image: int  # forward pass, torch's flop counter
+
+
+@dataclass(frozen=True)
 class Timings:
     wall_s: float  # the whole cell
     eval_s: float | None = None  # scoring a model cell once its model is trained or loaded
@@ -53,6 +61,7 @@ class CellResult:
     figures: dict[str, str] = field(default_factory=dict)  # kind: path in the store, or a not-applicable note
     training: Training | None = None
     cnn: CnnSteps | None = None
+    footprint: Footprint | None = None  # of the cell's model (none for the baseline)
     input_psnr: float | None = None  # of the corrupted test set the cell is scored on
     eval_psnr: dict[str, float] = field(default_factory=dict)  # of the evaluation images, per severity
     items: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-item vectors: test, items_id, values
@@ -82,6 +91,7 @@ class CellResult:
             "cnn_steps": None if self.cnn is None else {k: v for k, v in (("augmented", self.cnn.augmented),
                                                                             ("baseline", self.cnn.baseline))
                                                         if v is not None},
+            "footprint": None if self.footprint is None else vars(self.footprint),
             "run_id": self.run_id,
         }
         out.update((k, v) for k, v in optional.items() if v is not None)
@@ -99,6 +109,7 @@ class CellResult:
                    metrics=list(record.get("metrics") or []), figures=dict(record.get("figures") or {}),
                    training=None if train is None else Training(**{f.name: train.get(f.name) for f in fields(Training)}),
                    cnn=cnn,
+                   footprint=None if record.get("footprint") is None else Footprint(**record["footprint"]),
                    input_psnr=record.get("input_psnr"), eval_psnr=dict(record.get("eval_psnr") or {}),
                    items=dict(record.get("items") or {}), artifacts=dict(artifacts or {}),
                    run_id=record.get("run_id"))
