@@ -98,6 +98,12 @@ class Evidence:
         for row, group in done.drop_duplicates("key").groupby(ROW, sort=False):
             self.keys[row] = {int(seed): k for seed, k in zip(group["seed"], group["key"])}
 
+    @classmethod
+    def of(cls, results: pd.DataFrame, items: dict | None) -> Evidence:
+        """The evidence of the done cells of a :func:`results_frame` (the latest cell of each row and seed)."""
+        done = results[(results["status"] == "done") & results["metric"].notna()]
+        return cls(latest(done.assign(value=pd.to_numeric(done["value"]))), metric_meta(results), items)
+
     def _vectors(self, row: tuple, name: str) -> dict[int, Any]:
         out = {}
         for seed, key in self.keys.get(row, {}).items():
@@ -326,7 +332,8 @@ def _figures_not_drawn(results: list[CellResult]) -> Table | None:
     return Table("Figures not drawn", ["dataset", "model", "noise", "severity", "seed", "figure", "why"], rows)
 
 
-def leaderboard_tables(board: pd.DataFrame, results: pd.DataFrame, cells: list[CellResult]) -> list[Table]:
+def leaderboard_tables(board: pd.DataFrame, results: pd.DataFrame, cells: list[CellResult],
+                       extra: list[Table] | None = None) -> list[Table]:
     """Every table of the leaderboard in order: per dataset × noise × profile × CNN budget one per metric
     family, then the matched-severity comparisons, cells skipped or failed, figures not drawn. A family
     that involves no CNN (all but the downstream one) has the same values under every CNN budget: its
@@ -350,6 +357,7 @@ def leaderboard_tables(board: pd.DataFrame, results: pd.DataFrame, cells: list[C
                     continue
                 seen.setdefault((dataset, profile, size, precision, noise, family), table)
                 tables.append(table)
+        tables += extra or []
         tables += _matched_severity(board, meta, protocol)
     return tables + [t for t in (_not_done(results), _figures_not_drawn(cells)) if t is not None]
 

@@ -43,7 +43,7 @@ def write_reports(store: Store, out_dir: Path, formats: tuple[str, ...] = FORMAT
         except (OSError, ValueError):
             pass
     from .figures import write_accuracy_figures  # pandas and matplotlib load only when there is drawing to do
-    from .html import render_html
+    from .html import Figure, render_html
     from .leaderboard import leaderboard_frame, leaderboard_tables, render_markdown, results_frame
     from .timing import timing_frame, timing_tables, write_timing
 
@@ -55,17 +55,35 @@ def write_reports(store: Store, out_dir: Path, formats: tuple[str, ...] = FORMAT
             target.write_bytes(store.artifact(key, name) or b"")
     from .verdict import render_verdict_markdown, verdict, verdict_preamble
 
+    from .curves import FAMILY, auc_frame, curve_csv, curve_frame, curve_tables, figure_name, learning_curve_png, thresholds
+    from .leaderboard import Evidence
+
     results = results_frame(cells)
     items = store.items()
     board = leaderboard_frame(results, items)
-    tables = leaderboard_tables(board, results, cells)
-    blocks = verdict(board, results, cells, items)
+    curves = curve_frame(board)
+    aucs = auc_frame(curves)
+    found = thresholds(board, Evidence.of(results, items))
+    tables = leaderboard_tables(board, results, cells, extra=curve_tables(aucs, found, board))
+    blocks = verdict(board, results, cells, items, found)
+    curve_figures = {}
+    for family in sorted({tuple(k) for k in curves[FAMILY].itertuples(index=False)}):
+        png = learning_curve_png(curves, family)
+        if png is not None:
+            path = out_dir / "figures" / figure_name(family)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(png)
+            curve_figures[family] = path
     notices = [n for n in (untested_notice(cells),) if n]
     figure_paths = {r.key: r.figures["accuracy"] for r in cells if r.status == "done" and "accuracy" in r.figures}
     write_accuracy_figures(board, cells, out_dir, figure_paths)
+    extra_paths: list[Path] = []
     if "csv" in formats:
         results.to_csv(out_dir / "results.csv", index=False)
         board.to_csv(out_dir / "leaderboard.csv", index=False)
+        if not aucs.empty:
+            curve_csv(aucs, found).to_csv(out_dir / "learning_curves.csv", index=False)
+            extra_paths.append(out_dir / "learning_curves.csv")
     if "md" in formats:
         preface = [*(f"> {n}\n" for n in notices), *render_verdict_markdown(blocks, board)]
         (out_dir / "leaderboard.md").write_text(render_markdown(tables, empty=board.empty, preface=preface),
@@ -73,12 +91,16 @@ def write_reports(store: Store, out_dir: Path, formats: tuple[str, ...] = FORMAT
     timing_paths = write_timing(store, out_dir, formats)
     if "html" in formats:
         data = _report_data(store, out_dir, cells, tables)
+        for (dataset, profile, budget, precision, noise), path in curve_figures.items():
+            data.per_noise.setdefault((dataset, noise), []).insert(0, Figure(
+                f"{dataset} · {noise}: learning curves of each family's headline metric, 95% intervals "
+                f"({profile} profile, CNN {budget})", path.read_bytes()))
         data.timing = timing_tables(timing_frame(store.timings()))
         data.verdict, data.notices = blocks, notices
         data.verdict_preamble = verdict_preamble(board) if blocks else ""
         (out_dir / "report.html").write_text(render_html(data), encoding="utf-8")
     state_file.write_text(json.dumps(state))
-    return paths + timing_paths
+    return paths + extra_paths + timing_paths
 
 
 def untested_notice(cells: list[CellResult]) -> str | None:

@@ -20,7 +20,6 @@ from .leaderboard import (
     ROW,
     TABLE,
     Evidence,
-    latest,
     metric_meta,
     protocols,
     size_text,
@@ -179,19 +178,24 @@ def _disagreements(board: pd.DataFrame, evidence: Evidence) -> list[str]:
 
 
 def verdict(board: pd.DataFrame, results: pd.DataFrame, cells: list[CellResult],
-            items: dict | None) -> list[VerdictBlock]:
-    """The verdict blocks of a store's leaderboard, in table order."""
+            items: dict | None, thresholds: list | None = None) -> list[VerdictBlock]:
+    """The verdict blocks of a store's leaderboard, in table order; ``thresholds``
+    (:func:`reports.curves.thresholds`) add where each model starts to beat the baseline."""
     if board.empty:
         return []
     meta = metric_meta(results)
-    done = results[(results["status"] == "done") & results["metric"].notna()]
-    evidence = Evidence(latest(done.assign(value=pd.to_numeric(done["value"]))), meta, items)
+    evidence = Evidence.of(results, items)
     protocol = protocols(cells)
     blocks = []
     for key, block in sorted(board.groupby(TABLE), key=lambda kv: table_order(kv[0])):
         lines = _best_lines(block, meta) + _augmentation_lines(block, evidence, key[TABLE.index("cnn_budget")])
         if lines:
             blocks.append(VerdictBlock(table_title(key, protocol, ""), lines))
+    from .curves import curve_title, threshold_lines
+
+    for family, lines in sorted(threshold_lines(thresholds or []).items()):
+        blocks.append(VerdictBlock(curve_title(family, board, "where augmentation starts to beat the baseline"),
+                                   lines))
     disagreements = _disagreements(board, evidence)
     if disagreements:
         blocks.append(VerdictBlock("Where the two CNN budgets disagree on the sign of a gain", disagreements))
