@@ -50,6 +50,8 @@ class ReportData:
     verdict: list[Any] = field(default_factory=list)  # reports.verdict.VerdictBlock, at the top
     verdict_preamble: str = ""
     notices: list[str] = field(default_factory=list)  # said once, above everything
+    ranking: list[Table] = field(default_factory=list)  # reports.ranking, at the very top
+    ranking_figures: list[Figure] = field(default_factory=list)  # critical-difference diagrams
 
 
 def _anchor(*parts: str) -> str:
@@ -113,6 +115,17 @@ def _provenance(results: list[CellResult]) -> str:
     return _table(header, rows)
 
 
+def _ranking(data: ReportData) -> list[str]:
+    if not data.ranking:
+        return []
+    from .ranking import RANKING_LEGEND
+
+    parts = ['<h2 id="ranking">Ranking across conditions</h2>', f'<p class="notes">{escape(RANKING_LEGEND)}</p>']
+    parts += [_leaderboard_table(t) for t in data.ranking]
+    parts += [_figure(f) for f in data.ranking_figures]
+    return parts
+
+
 def _verdict(data: ReportData) -> list[str]:
     if not data.verdict:
         return []
@@ -136,6 +149,7 @@ def render_html(data: ReportData) -> str:
             other.append(table)
     groups = sorted(set(by_noise) | set(data.per_noise))
     nav = "".join(f'<a href="#{_anchor(d, n)}">{escape(d)} · {escape(n)}</a>' for d, n in groups)
+    nav = ('<a href="#ranking">ranking</a>' if data.ranking else "") + nav
     nav += '<a href="#training">training curves</a><a href="#suite">evaluation figures</a>'
     nav += '<a href="#timing">inference timing</a>' if data.timing else ""
     nav += '<a href="#provenance">provenance</a>'
@@ -146,7 +160,7 @@ def render_html(data: ReportData) -> str:
         f"<p>From <code>{escape(data.store)}</code>, generated {escape(data.generated)}: {done} cells done, "
         f"{failed} failed, {skipped} skipped.</p>",
         *(f'<p class="notice">{escape(n)}</p>' for n in data.notices),
-        f"<nav>{nav}</nav>", *_verdict(data),
+        f"<nav>{nav}</nav>", *_ranking(data), *_verdict(data),
         f'<p class="notes">{escape(LEGEND.replace("**bold**", "bold"))}</p>',
         '<h2 id="runs">Runs</h2>', _runs(data.runs),
     ]

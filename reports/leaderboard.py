@@ -104,7 +104,8 @@ class Evidence:
         done = results[(results["status"] == "done") & results["metric"].notna()]
         return cls(latest(done.assign(value=pd.to_numeric(done["value"]))), metric_meta(results), items)
 
-    def _vectors(self, row: tuple, name: str) -> dict[int, Any]:
+    def vectors(self, row: tuple, name: str) -> dict[int, Any]:
+        """The stored per-item vector ``name`` of a leaderboard row, by seed."""
         out = {}
         for seed, key in self.keys.get(row, {}).items():
             found = self.items.get((key, name))
@@ -117,7 +118,7 @@ class Evidence:
         else over seeds."""
         test, name = (self.meta.at[metric, c] if metric in self.meta.index else None for c in ("test", "items"))
         if isinstance(test, str) and isinstance(name, str):
-            a, b = self._vectors(row, name), self._vectors(other, name)
+            a, b = self.vectors(row, name), self.vectors(other, name)
             same = [s for s in set(a) & set(b) if a[s].items_id == b[s].items_id]
             found = compare_items({s: a[s].values for s in same}, {s: b[s].values for s in same}, test)
             if found.tested:
@@ -378,6 +379,20 @@ LEGEND = ("Values are means over seeds ± their standard deviation with the 95% 
 
 def _escape(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def render_ranking_markdown(tables: list[Table], legend: str) -> list[str]:
+    """The aggregate ranking's section of ``leaderboard.md`` (above the verdict)."""
+    if not tables:
+        return []
+    lines = ["## Ranking across conditions", "", legend, ""]
+    for table in tables:
+        rows = [[_escape(f"**{text}**" if mark == "best" else f"{text} ≈" if mark == "tied" else text)
+                 for text, mark in row] for row in table.rows]
+        lines += [f"### {table.title}", "", tabulate(rows, headers=table.header, tablefmt="github",
+                                                     disable_numparse=True), ""]
+        lines += [f"- {_escape(note)}" for note in table.notes] + ([""] if table.notes else [])
+    return lines
 
 
 def render_markdown(tables: list[Table], *, empty: bool = False, preface: list[str] | None = None) -> str:

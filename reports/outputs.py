@@ -44,7 +44,7 @@ def write_reports(store: Store, out_dir: Path, formats: tuple[str, ...] = FORMAT
             pass
     from .figures import write_accuracy_figures  # pandas and matplotlib load only when there is drawing to do
     from .html import Figure, render_html
-    from .leaderboard import leaderboard_frame, leaderboard_tables, render_markdown, results_frame
+    from .leaderboard import leaderboard_frame, leaderboard_tables, render_markdown, render_ranking_markdown, results_frame
     from .timing import timing_frame, timing_tables, write_timing
 
     cells = store.results()
@@ -66,6 +66,20 @@ def write_reports(store: Store, out_dir: Path, formats: tuple[str, ...] = FORMAT
     found = thresholds(board, Evidence.of(results, items))
     tables = leaderboard_tables(board, results, cells, extra=curve_tables(aucs, found, board))
     blocks = verdict(board, results, cells, items, found)
+    from .ranking import RANKING_LEGEND, cd_diagram_png, ranking_frame, ranking_tables, rankings
+
+    ranked = rankings(board, results, items)
+    ranked_tables = ranking_tables(ranked)
+    ranked_figures = []
+    for r in ranked:
+        png = cd_diagram_png(r)
+        if png is not None:
+            from .ranking import figure_name as cd_name
+
+            path = out_dir / "figures" / cd_name(r)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(png)
+            ranked_figures.append(path)
     curve_figures = {}
     for family in sorted({tuple(k) for k in curves[FAMILY].itertuples(index=False)}):
         png = learning_curve_png(curves, family)
@@ -81,11 +95,15 @@ def write_reports(store: Store, out_dir: Path, formats: tuple[str, ...] = FORMAT
     if "csv" in formats:
         results.to_csv(out_dir / "results.csv", index=False)
         board.to_csv(out_dir / "leaderboard.csv", index=False)
+        if ranked:
+            ranking_frame(ranked).to_csv(out_dir / "ranking.csv", index=False)
+            extra_paths.append(out_dir / "ranking.csv")
         if not aucs.empty:
             curve_csv(aucs, found).to_csv(out_dir / "learning_curves.csv", index=False)
             extra_paths.append(out_dir / "learning_curves.csv")
     if "md" in formats:
-        preface = [*(f"> {n}\n" for n in notices), *render_verdict_markdown(blocks, board)]
+        preface = [*(f"> {n}\n" for n in notices), *render_ranking_markdown(ranked_tables, RANKING_LEGEND),
+                   *render_verdict_markdown(blocks, board)]
         (out_dir / "leaderboard.md").write_text(render_markdown(tables, empty=board.empty, preface=preface),
                                                 encoding="utf-8")
     timing_paths = write_timing(store, out_dir, formats)
@@ -97,6 +115,8 @@ def write_reports(store: Store, out_dir: Path, formats: tuple[str, ...] = FORMAT
                 f"({profile} profile, CNN {budget})", path.read_bytes()))
         data.timing = timing_tables(timing_frame(store.timings()))
         data.verdict, data.notices = blocks, notices
+        data.ranking = ranked_tables
+        data.ranking_figures = [Figure(p.stem.replace("_", " "), p.read_bytes()) for p in ranked_figures]
         data.verdict_preamble = verdict_preamble(board) if blocks else ""
         (out_dir / "report.html").write_text(render_html(data), encoding="utf-8")
     state_file.write_text(json.dumps(state))

@@ -1,0 +1,293 @@
+"""One ranking across conditions: per metric family (its headline metric) and overall, over every
+dataset × noise × severity × training-set size a store holds, within one protocol (profile, CNN budget,
+precision).
+
+A *block* is one condition (and, overall, one family's headline metric in it); only blocks where every
+ranked model has a value count, so each model is ranked on the same blocks. Per model:
+
+- ``mean_rank`` (1 is best, ties share the average rank), the ``borda`` count (per block, how many models
+  rank below it, summed: MTEB's aggregate) and the ``mean_win_rate`` (per block the share of the other
+  models it beats, a tie a half: HELM's); with every model in every block the three order the models alike;
+- ``rank_low``/``rank_high``: the 95% bootstrap interval of its position. Each replicate draws the test
+  images again (one draw per dataset, shared by every model and condition, so comparisons stay paired)
+  and the seeds again, recomputes every block's values from the per-image values the store keeps, and
+  ranks again. A position whose interval overlaps the one above is marked: test-set noise could swap them;
+- the Friedman test over the blocks (scipy) and the Nemenyi post-hoc test with its critical-difference
+  diagram (scikit-posthocs): models joined by a bar are not separated.
+
+The blocks are not independent samples (conditions share test images, and a model that does not see noise
+is one trained model under every noise), so the Friedman and Nemenyi p-values are optimistic; the bootstrap
+intervals carry the test-image and seed noise that the ranking has.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from registry import BASELINE
+
+from .leaderboard import ROW, Evidence, Table, metric_meta
+
+PROTOCOL = ["profile", "cnn_budget", "precision"]
+CONDITION = ["dataset", "noise", "severity", "train_size"]
+#: The headline metric of each family (the verdict's).
+HEADLINE = {"reconstruction": "psnr", "latent": "probe_acc", "likelihood": "iw_nll", "downstream": "acc_noisy"}
+OVERALL = "overall"
+REPLICATES = 1000
+SEED = 0
+
+
+@dataclass
+class Ranking:
+    """The ranking of one family (or ``overall``) under one protocol."""
+
+    protocol: tuple
+    family: str
+    metrics: list[str]
+    blocks: int
+    frame: pd.DataFrame  # one row per model, best first
+    friedman_p: float = math.nan
+    nemenyi: pd.DataFrame | None = None  # p-values, models × models
+    conditions: dict[str, list] = field(default_factory=dict)  # what the blocks span
+
+
+def _block_values(board: pd.DataFrame, metrics: list[str], models: list[str]) -> pd.DataFrame:
+    """Blocks × models: each metric's value oriented so that higher is better, complete blocks only."""
+    frames = []
+    for metric, higher in metrics:
+        wide = board.pivot_table(index=CONDITION, columns="model", values=metric, aggfunc="mean")
+        wide = wide.reindex(columns=models)
+        wide = wide if higher else -wide
+        wide.index = pd.MultiIndex.from_tuples([(*i, metric) for i in wide.index], names=[*CONDITION, "metric"])
+        frames.append(wide)
+    if not frames:
+        return pd.DataFrame(columns=models)
+    return pd.concat(frames).dropna(how="any")
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """Rank of each model in each block (row), 1 is best (highest), ties averaged."""
+    from scipy.stats import rankdata
+
+    return rankdata(-values, axis=-1, method="average")
+
+
+def _scores(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean rank, Borda count and mean win rate per model from blocks × models values (higher better)."""
+    n = values.shape[1]
+    ranks = _ranks(values)
+    borda = (n - ranks).sum(axis=0)
+    beats = (values[:, :, None] > values[:, None, :]).sum(axis=2) + 0.5 * (
+        (values[:, :, None] == values[:, None, :]).sum(axis=2) - 1)
+    return ranks.mean(axis=0), borda, (beats / max(n - 1, 1)).mean(axis=0)
+
+
+def _position(mean_ranks: np.ndarray) -> np.ndarray:
+    from scipy.stats import rankdata
+
+    return rankdata(mean_ranks, axis=-1, method="min")
+
+
+class _Bootstrap:
+    """Replicates of every block's values from the per-image values: ``draw`` returns, per replicate, the
+    blocks × models matrix (higher better)."""
+
+    def __init__(self, board: pd.DataFrame, evidence: Evidence, meta: pd.DataFrame, replicates: int):
+        self.board, self.evidence, self.replicates = board, evidence, replicates
+        self.meta = meta.set_index("metric")
+        self.rng = np.random.default_rng(SEED)
+        self.weights: dict[tuple[str, int], np.ndarray] = {}  # (dataset, items) -> replicates × items, mean 1
+        self.seed_draws: dict[int, np.ndarray] = {}
+
+    def _weights(self, dataset: str, n: int) -> np.ndarray:
+        if (dataset, n) not in self.weights:
+            counts = self.rng.multinomial(n, np.full(n, 1.0 / n), size=self.replicates)
+            self.weights[(dataset, n)] = counts.astype(np.float32) / n
+        return self.weights[(dataset, n)]
+
+    def _seeds(self, k: int) -> np.ndarray:
+        if k not in self.seed_draws:
+            self.seed_draws[k] = self.rng.integers(0, k, size=(self.replicates, k))
+        return self.seed_draws[k]
+
+    def _direction(self, metric: str) -> tuple[str | None, bool]:
+        """The per-image vector behind ``metric`` and whether its mean is higher-is-better (PSNR's is the
+        per-image MSE: lower is better)."""
+        if metric not in self.meta.index or not isinstance(self.meta.at[metric, "items"], str):
+            return None, True
+        name = str(self.meta.at[metric, "items"])
+        owner = name if name in self.meta.index else metric
+        return name, bool(self.meta.at[owner, "higher_is_better"])
+
+    def replicate_values(self, blocks: pd.DataFrame, where: pd.DataFrame) -> np.ndarray:
+        """Replicates × blocks × models. ``where``: per block the protocol columns of its rows."""
+        out = np.repeat(blocks.to_numpy(float)[None], self.replicates, axis=0)
+        models = list(blocks.columns)
+        for b, index in enumerate(blocks.index):
+            *condition, metric = index
+            name, higher = self._direction(metric)
+            if name is None:
+                continue
+            for m, model in enumerate(models):
+                row = (*where.iloc[b][ROW[:-1]], model)
+                vectors = self.evidence.vectors(tuple(row), name)
+                if not vectors:
+                    continue
+                seeds = sorted(vectors)
+                per_seed = np.stack([self._weights(condition[0], len(vectors[s].values))
+                                     @ vectors[s].values.astype(np.float32) for s in seeds], axis=1)
+                draw = self._seeds(len(seeds))
+                means = np.take_along_axis(per_seed, draw, axis=1).mean(axis=1)
+                out[:, b, m] = means if higher else -means
+        return out
+
+
+def rankings(board: pd.DataFrame, results: pd.DataFrame, items: dict | None, *,
+             replicates: int = REPLICATES) -> list[Ranking]:
+    """Every family's ranking and the overall one, per protocol."""
+    if board.empty:
+        return []
+    meta = metric_meta(results)
+    direction = dict(zip(meta["metric"], meta["higher_is_better"].astype(bool)))
+    evidence = Evidence.of(results, items)
+    out = []
+    for protocol, rows in board.groupby(PROTOCOL, sort=True, dropna=False):
+        families = []
+        for family, metric in HEADLINE.items():
+            if metric not in rows or rows[metric].isna().all():
+                continue
+            models = sorted(rows.loc[rows[metric].notna(), "model"].unique())
+            families.append((family, [(metric, direction.get(metric, True))], models))
+        # overall: the models every family has whose ranking holds two or more of them (the likelihood
+        # family ranks only the VAEs: it joins the overall ranking only if every ranked model has it)
+        ranked = [set(m) - {BASELINE} for f, ms, m in families if len(set(m) - {BASELINE}) >= 2]
+        common = sorted(set.intersection(*ranked)) if ranked else []
+        if len(common) >= 2:
+            over = [(ms[0][0], ms[0][1]) for f, ms, m in families if set(common) <= set(m)]
+            families.insert(0, (OVERALL, over, common))
+        for family, metrics, models in families:
+            ranking = _rank(tuple(protocol), family, metrics, models, rows, evidence, meta, replicates)
+            if ranking is not None:
+                out.append(ranking)
+    return out
+
+
+def _rank(protocol: tuple, family: str, metrics: list[tuple[str, bool]], models: list[str], rows: pd.DataFrame,
+          evidence: Evidence, meta: pd.DataFrame, replicates: int) -> Ranking | None:
+    if len(models) < 2:
+        return None
+    blocks = _block_values(rows, metrics, models)
+    if blocks.empty:
+        return None
+    values = blocks.to_numpy(float)
+    mean_rank, borda, win = _scores(values)
+    where = pd.DataFrame([dict(zip(CONDITION, idx[:-1])) for idx in blocks.index])
+    for c, v in zip(PROTOCOL, protocol):
+        where[c] = v
+    boot = _Bootstrap(rows, evidence, meta, replicates).replicate_values(blocks, where)
+    positions = _position(_ranks(boot).mean(axis=1))  # replicates × models
+    low, high = np.percentile(positions, [2.5, 97.5], axis=0)
+    frame = pd.DataFrame({"model": models, "mean_rank": mean_rank, "borda": borda, "mean_win_rate": win,
+                          "rank_low": np.floor(low).astype(int), "rank_high": np.ceil(high).astype(int)})
+    frame = frame.sort_values(["mean_rank", "model"]).reset_index(drop=True)
+    frame.insert(1, "rank", _position(frame["mean_rank"].to_numpy()))
+    above = frame["rank_high"].shift(1)
+    frame["could_swap_with_above"] = (frame["rank_low"] <= above).fillna(False).astype(bool) & (frame.index > 0)
+    ranking = Ranking(protocol, family, [m for m, _ in metrics], len(blocks), frame,
+                      conditions={c: sorted(where[c].unique().tolist()) for c in CONDITION})
+    if len(models) >= 3 and len(blocks) >= 2:
+        import scikit_posthocs as sp
+        from scipy.stats import friedmanchisquare
+
+        if np.ptp(values, axis=1).any():
+            ranking.friedman_p = float(friedmanchisquare(*values.T).pvalue)
+            ranking.nemenyi = sp.posthoc_nemenyi_friedman(pd.DataFrame(values, columns=models))
+    return ranking
+
+
+def ranking_frame(found: list[Ranking]) -> pd.DataFrame:
+    """``ranking.csv``: one row per protocol × family × model."""
+    rows = []
+    for r in found:
+        for _, row in r.frame.iterrows():
+            rows.append({**dict(zip(PROTOCOL, r.protocol)), "family": r.family, "metrics": ",".join(r.metrics),
+                         "blocks": r.blocks, **row.to_dict(), "friedman_p": r.friedman_p,
+                         "not_separated_from": ",".join(_not_separated(r, row["model"]))})
+    return pd.DataFrame(rows)
+
+
+def _not_separated(r: Ranking, model: str) -> list[str]:
+    if r.nemenyi is None:
+        return []
+    p = r.nemenyi.loc[model]
+    return sorted(m for m in p.index if m != model and p[m] >= 0.05)
+
+
+def _title(r: Ranking) -> str:
+    profile, budget, precision = r.protocol
+    what = "overall" if r.family == OVERALL else f"{r.family} ({r.metrics[0]})"
+    c = r.conditions
+    span = (f"{r.blocks} blocks: {len(c['dataset'])} dataset(s) × {len(c['noise'])} noise(s) × "
+            f"{len(c['severity'])} severit{'y' if len(c['severity']) == 1 else 'ies'} × "
+            f"{len(c['train_size'])} training-set size(s)" + (f" × {len(r.metrics)} metrics ({', '.join(r.metrics)})"
+                                                              if r.family == OVERALL else ""))
+    protocol = "CNN compute-matched" if budget == "steps" else "CNN equal epochs"
+    return f"Ranking · {what} · {profile} · {protocol}{', ' + precision if precision != 'fp32' else ''} · {span}"
+
+
+def ranking_tables(found: list[Ranking]) -> list[Table]:
+    tables = []
+    for r in found:
+        rows = []
+        for _, row in r.frame.iterrows():
+            mark = "tied" if row["could_swap_with_above"] else "best" if row["rank"] == 1 else ""
+            rows.append([(str(row["rank"]), mark), (row["model"], ""),
+                         (f"[{row['rank_low']}, {row['rank_high']}]", ""), (f"{row['mean_rank']:.2f}", ""),
+                         (f"{row['mean_win_rate']:.2f}", ""), (f"{row['borda']:g}", ""),
+                         (", ".join(_not_separated(r, row["model"])) or ("-" if r.nemenyi is not None else "no test"),
+                          "")])
+        notes = [f"Friedman p = {r.friedman_p:.2g} over {r.blocks} blocks" if not math.isnan(r.friedman_p)
+                 else "no Friedman test (it needs 3 models and 2 blocks that differ)"]
+        tables.append(Table(_title(r), ["rank", "model", "95% bootstrap rank", "mean rank", "mean win rate",
+                                        "Borda", "not separated by Nemenyi from"], rows, notes))
+    return tables
+
+
+RANKING_LEGEND = ("Ranked on each family's headline metric over every dataset × noise × severity × training-set "
+                  "size of the store (a block per condition; overall: per condition and family). Mean rank, "
+                  "mean win rate (HELM) and Borda count (MTEB) order the models alike when every model is in "
+                  "every block. The rank interval is a 95% bootstrap over test images and seeds; ≈ marks a "
+                  "position whose interval overlaps the one above: test-set noise could swap them. Friedman "
+                  "test, then Nemenyi post-hoc (scikit-posthocs); its p-values treat the blocks as "
+                  "independent, which they are not (shared test images), so they are optimistic.")
+
+
+def cd_diagram_png(r: Ranking) -> bytes | None:
+    """The critical-difference diagram of a ranking (scikit-posthocs), None without a post-hoc test."""
+    if r.nemenyi is None:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import scikit_posthocs as sp
+
+    from .figures import _png
+
+    fig, ax = plt.subplots(figsize=(6, 0.5 + 0.35 * len(r.frame)))
+    sp.critical_difference_diagram(r.frame.set_index("model")["mean_rank"], r.nemenyi, ax=ax)
+    what = " · ".join(_title(r).split(" · ")[1:4])
+    ax.set_title(f"{what} · {r.blocks} blocks\nmean rank; a bar joins models the Nemenyi test does not separate",
+                 fontsize=8)
+    return _png(fig)
+
+
+def figure_name(r: Ranking) -> str:
+    import re
+
+    profile, budget, precision = r.protocol
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", f"ranking_{r.family}_{profile}_cnn-{budget}_{precision}_cd.png")
