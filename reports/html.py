@@ -52,6 +52,7 @@ class ReportData:
     notices: list[str] = field(default_factory=list)  # said once, above everything
     ranking: list[Table] = field(default_factory=list)  # reports.ranking, at the very top
     ranking_figures: list[Figure] = field(default_factory=list)  # critical-difference diagrams
+    pareto: list[Figure] = field(default_factory=list)  # quality against cost per dataset × family
 
 
 def _anchor(*parts: str) -> str:
@@ -150,6 +151,7 @@ def render_html(data: ReportData) -> str:
     groups = sorted(set(by_noise) | set(data.per_noise))
     nav = "".join(f'<a href="#{_anchor(d, n)}">{escape(d)} · {escape(n)}</a>' for d, n in groups)
     nav = ('<a href="#ranking">ranking</a>' if data.ranking else "") + nav
+    nav += '<a href="#cost">quality against cost</a>' if data.pareto else ""
     nav += '<a href="#training">training curves</a><a href="#suite">evaluation figures</a>'
     nav += '<a href="#timing">inference timing</a>' if data.timing else ""
     nav += '<a href="#provenance">provenance</a>'
@@ -170,6 +172,9 @@ def render_html(data: ReportData) -> str:
         parts += [_figure(f) for f in data.per_noise.get((dataset, noise), [])]
     for table in other:
         parts.append(_leaderboard_table(table, "h2"))
+    if data.pareto:
+        parts.append('<h2 id="cost">Quality against cost</h2>')
+        parts += [_figure(f) for f in data.pareto]
     parts.append('<h2 id="training">Training curves</h2>')
     parts += [_figure(f) for figs in data.per_dataset.values() for f in figs] or ["<p>No model was trained.</p>"]
     parts.append('<h2 id="suite">Figures of the evaluation suite</h2>')

@@ -64,7 +64,22 @@ def write_reports(store: Store, out_dir: Path, formats: tuple[str, ...] = FORMAT
     curves = curve_frame(board)
     aucs = auc_frame(curves)
     found = thresholds(board, Evidence.of(results, items))
-    tables = leaderboard_tables(board, results, cells, extra=curve_tables(aucs, found, board))
+    from .leaderboard import metric_meta
+    from .pareto import cost_frame, cost_tables, pareto_png, quality_frame, with_costs
+    from .ranking import HEADLINE
+
+    costs = cost_frame(cells, store.timings())
+    tables = leaderboard_tables(board, results, cells, extra=curve_tables(aucs, found, board) + cost_tables(costs))
+    meta = metric_meta(results)
+    quality = quality_frame(board, HEADLINE, dict(zip(meta["metric"], meta["higher_is_better"].astype(bool))))
+    pareto_figures = []
+    for dataset, family in quality[["dataset", "family"]].drop_duplicates().itertuples(index=False):
+        png = pareto_png(quality, costs, dataset, family)
+        if png is not None:
+            path = out_dir / "figures" / f"{dataset}_{family}_pareto.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(png)
+            pareto_figures.append((dataset, family, path))
     blocks = verdict(board, results, cells, items, found)
     from .ranking import RANKING_LEGEND, cd_diagram_png, ranking_frame, ranking_tables, rankings
 
@@ -94,7 +109,7 @@ def write_reports(store: Store, out_dir: Path, formats: tuple[str, ...] = FORMAT
     extra_paths: list[Path] = []
     if "csv" in formats:
         results.to_csv(out_dir / "results.csv", index=False)
-        board.to_csv(out_dir / "leaderboard.csv", index=False)
+        with_costs(board, costs).to_csv(out_dir / "leaderboard.csv", index=False)
         if ranked:
             ranking_frame(ranked).to_csv(out_dir / "ranking.csv", index=False)
             extra_paths.append(out_dir / "ranking.csv")
@@ -116,6 +131,8 @@ def write_reports(store: Store, out_dir: Path, formats: tuple[str, ...] = FORMAT
         data.timing = timing_tables(timing_frame(store.timings()))
         data.verdict, data.notices = blocks, notices
         data.ranking = ranked_tables
+        data.pareto = [Figure(f"{dataset} · {family}: quality against cost, Pareto front named", path.read_bytes())
+                       for dataset, family, path in pareto_figures]
         data.ranking_figures = [Figure(p.stem.replace("_", " "), p.read_bytes()) for p in ranked_figures]
         data.verdict_preamble = verdict_preamble(board) if blocks else ""
         (out_dir / "report.html").write_text(render_html(data), encoding="utf-8")
