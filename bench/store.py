@@ -157,15 +157,15 @@ def _number(value: Any) -> float:
     return float("nan") if value is None else float(value)
 
 
-def _pack(test: str, values: Any) -> tuple[str, int, bytes]:
-    """Per-item values as stored: correctness as bits (McNemar needs nothing more), the rest float32."""
+def pack_items(test: str, values: Any) -> tuple[str, int, bytes]:
+    """Per-item values as stored (kind, count, data): correctness as bits (McNemar needs nothing more), the rest float32."""
     values = np.asarray(values, dtype=np.float32).ravel()
     if test == "mcnemar":
         return "bits", len(values), zlib.compress(np.packbits(values > 0.5).tobytes())
     return "f4", len(values), zlib.compress(values.astype("<f4").tobytes(), 1)
 
 
-def _unpack(kind: str, n: int, data: bytes) -> np.ndarray:
+def unpack_items(kind: str, n: int, data: bytes) -> np.ndarray:
     raw = zlib.decompress(data)
     if kind == "bits":
         return np.unpackbits(np.frombuffer(raw, dtype=np.uint8), count=n).astype(bool)
@@ -369,7 +369,7 @@ class Store:
         query = "SELECT cell_key, name, kind, items_id, n, data FROM items"
         with self._connect() as con:
             rows = con.execute(query).fetchall() if keys is None else _where_in(con, f"{query} WHERE cell_key", keys)
-        return {(key, name): Items(items_id, _unpack(kind, n, bytes(data))) for key, name, kind, items_id, n, data in rows}
+        return {(key, name): Items(items_id, unpack_items(kind, n, bytes(data))) for key, name, kind, items_id, n, data in rows}
 
     def artifact_names(self) -> list[tuple[str, str]]:
         with self._connect() as con:
@@ -416,7 +416,7 @@ def _where_in(con: sqlite3.Connection, query: str, keys: list[str]) -> list[tupl
 
 
 def _items_row(vector: dict[str, Any]) -> tuple[str, str, int, bytes]:
-    kind, n, data = _pack(vector["test"], vector["values"])
+    kind, n, data = pack_items(vector["test"], vector["values"])
     return kind, vector["items_id"], n, data
 
 

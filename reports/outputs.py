@@ -14,13 +14,14 @@ from bench.outcome import NotApplicable
 from bench.result import CellResult
 from bench.store import SAMPLES, Store
 
-FORMATS = ("md", "csv", "html")
+FORMATS = ("md", "csv", "html")  # the default; "json" writes results.json too
 STATE = ".report-state.json"  # what the files in the directory were built from
 
 
 def _files(out_dir: Path, formats: tuple[str, ...]) -> list[Path]:
-    names = {"csv": ["results.csv", "leaderboard.csv"], "md": ["leaderboard.md"], "html": ["report.html"]}
-    return [out_dir / name for fmt in ("csv", "md", "html") if fmt in formats for name in names[fmt]]
+    names = {"csv": ["results.csv", "leaderboard.csv"], "md": ["leaderboard.md"], "html": ["report.html"],
+             "json": ["results.json"]}
+    return [out_dir / name for fmt in ("csv", "md", "html", "json") if fmt in formats for name in names[fmt]]
 
 
 def _timing_files(out_dir: Path, formats: tuple[str, ...]) -> list[Path]:
@@ -121,6 +122,10 @@ def write_reports(store: Store, out_dir: Path, formats: tuple[str, ...] = FORMAT
                    *render_verdict_markdown(blocks, board)]
         (out_dir / "leaderboard.md").write_text(render_markdown(tables, empty=board.empty, preface=preface),
                                                 encoding="utf-8")
+    if "json" in formats:
+        from bench.document import write_document
+
+        write_document(store, out_dir / "results.json", annotate=_annotator(board))
     timing_paths = write_timing(store, out_dir, formats)
     if "html" in formats:
         data = _report_data(store, out_dir, cells, tables)
@@ -138,6 +143,35 @@ def write_reports(store: Store, out_dir: Path, formats: tuple[str, ...] = FORMAT
         (out_dir / "report.html").write_text(render_html(data), encoding="utf-8")
     state_file.write_text(json.dumps(state))
     return paths + extra_paths + timing_paths
+
+
+def _annotator(board):
+    """For ``results.json``: per cell and metric, its leaderboard row's rank, mean over seeds with interval,
+    and the paired test against the best row with its raw and Holm-corrected p-values."""
+    import pandas as pd
+
+    from .leaderboard import ROW, cell_size
+
+    rows = {tuple(r[c] for c in ROW): r for _, r in board.iterrows()} if not board.empty else {}
+
+    def annotate(result: CellResult, metric: dict[str, Any]) -> dict[str, Any] | None:
+        c = result.cell
+        row = rows.get((c["dataset"], c["profile"], cell_size(c), c.get("cnn_budget", "epochs"),
+                        c.get("precision", "fp32"), c["noise"], c["severity"], c["model"]))
+        name = metric["metric"]
+        if row is None or name not in row.index:
+            return None
+
+        def get(column: str) -> Any:
+            value = row.get(column)
+            if value is None or pd.isna(value):
+                return None
+            return value.item() if hasattr(value, "item") else value
+
+        return {"mean": get(name), "ci_low": get(f"{name}_ci_low"), "ci_high": get(f"{name}_ci_high"),
+                "seeds": get("seeds"), "rank": get(f"{name}_rank"), "test_against_best": get(f"{name}_test") or None,
+                "p_best": get(f"{name}_p_best"), "p_holm": get(f"{name}_p_holm"), "tied": get(f"{name}_tied")}
+    return annotate
 
 
 def untested_notice(cells: list[CellResult]) -> str | None:

@@ -49,7 +49,7 @@ def parse_formats(text: str) -> tuple[str, ...]:
     """``--format``: report formats, checked."""
     from registry import SelectionError, select
 
-    choices = ("md", "csv", "html")  # reports.FORMATS; the CLI checks them before importing reports
+    choices = ("md", "csv", "html", "json")  # reports.FORMATS; the CLI checks them before importing reports
     try:
         return tuple(select(text, list(choices), "report format"))
     except SelectionError as exc:

@@ -1,0 +1,235 @@
+"""Results as a JSON document that travels: what ``bench report --format json`` writes (``results.json``)
+and ``bench import`` merges into a store. The schema is documented in the README ("Results as JSON").
+
+A document is one object::
+
+    {"schema": "bench.results", "schema_version": 1, "bench": "0.1.0", "generated": "...",
+     "cells": [CELL, ...], "timings": [TIMING, ...]}
+
+A CELL is the cell's stored record (:meth:`bench.result.CellResult.record`: ``cell`` with its key and
+resolved parameters, ``status``, ``reason``, ``metrics``, ``provenance``, ``wall_s``, ``train``, ...)
+with its per-image values under ``items`` (``{name: {kind, items_id, n, data}}``, ``data`` the stored
+bytes in base64: ``bits`` packed per-image correctness, ``f4`` little-endian float32, both zlib-compressed)
+and its figures under ``artifacts`` (``{name: base64}``). Each metric row may carry a ``leaderboard``
+object (rank, the paired test against the best row and its p-values); those are derived, and an import
+ignores them. A TIMING is one ``bench time`` measurement (:data:`bench.store.TIMING_FIELDS` and
+``provenance``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from registry import BenchError
+
+from .result import STATUSES, CellResult
+from .store import TIMING_FIELDS, Store, pack_items, unpack_items
+from .version import __version__
+
+SCHEMA = "bench.results"
+SCHEMA_VERSION = 1
+CELL_FIELDS = ("key", "dataset", "model", "noise", "severity", "seed", "profile")
+METRIC_FIELDS = ("metric", "family", "higher_is_better")
+
+
+class DocumentError(BenchError):
+    """A file that is not a bench results document this bench can read."""
+
+
+@dataclass
+class Document:
+    cells: list[CellResult]
+    timings: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN: non-finite floats become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.generic):
+        return _clean(value.item())
+    return value
+
+
+def _items_of(store: Store) -> dict[str, dict[str, dict[str, Any]]]:
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for (key, name), found in store.items().items():
+        test = "mcnemar" if found.values.dtype == bool else "paired-t"
+        kind, n, data = pack_items(test, found.values)
+        out.setdefault(key, {})[name] = {"kind": kind, "items_id": found.items_id, "n": n,
+                                         "data": base64.b64encode(data).decode("ascii")}
+    return out
+
+
+def export_document(store: Store, *, annotate: Callable[[CellResult, dict[str, Any]], dict[str, Any] | None]
+                    | None = None, generated: str | None = None) -> dict[str, Any]:
+    """Every result and timing of ``store`` as a document; ``annotate(result, metric_row)`` may add a
+    ``leaderboard`` object to each metric row."""
+    from datetime import datetime, timezone
+
+    items = _items_of(store)
+    artifacts: dict[str, dict[str, str]] = {}
+    for key, name in store.artifact_names():
+        blob = store.artifact(key, name)
+        if blob is not None:
+            artifacts.setdefault(key, {})[name] = base64.b64encode(blob).decode("ascii")
+    cells = []
+    for result in store.results():
+        record = result.record()
+        record.pop("run_id", None)
+        record.pop("items", None)
+        if annotate is not None:
+            record["metrics"] = [{**m, **({"leaderboard": extra} if (extra := annotate(result, m)) else {})}
+                                 for m in record["metrics"]]
+        record["items"] = items.get(result.key, {})
+        record["artifacts"] = artifacts.get(result.key, {})
+        cells.append(record)
+    timings = [{**{f: t[f] for f in TIMING_FIELDS}, "provenance": t.get("provenance") or {}} for t in store.timings()]
+    return _clean({"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "bench": __version__,
+                   "generated": generated or datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                   "cells": cells, "timings": timings})
+
+
+def write_document(store: Store, path: Path, **kwargs: Any) -> Path:
+    path = Path(path)
+    text = json.dumps(export_document(store, **kwargs), sort_keys=True, allow_nan=False)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)  # a reader never sees half a document
+    return path
+
+
+def _cell(i: int, raw: Any) -> CellResult:
+    where = f"cell {i}"
+    if not isinstance(raw, dict) or not isinstance(raw.get("cell"), dict):
+        raise ValueError(f"{where} is not an object with a 'cell'")
+    missing = [f for f in CELL_FIELDS if f not in raw["cell"]]
+    if missing:
+        raise ValueError(f"{where} lacks {', '.join(missing)}")
+    where = f"cell {raw['cell']['key']}"
+    if raw.get("status") not in STATUSES:
+        raise ValueError(f"{where} has status {raw.get('status')!r}, not one of {', '.join(STATUSES)}")
+    metrics = raw.get("metrics") or []
+    if not isinstance(metrics, list) or not all(isinstance(m, dict) and all(f in m for f in METRIC_FIELDS)
+                                                for m in metrics):
+        raise ValueError(f"{where}: its metrics are not rows with {', '.join(METRIC_FIELDS)}")
+    record = {k: v for k, v in raw.items() if k not in ("items", "artifacts", "run_id")}
+    record["metrics"] = [{k: v for k, v in m.items() if k != "leaderboard"} for m in metrics]
+    items = {}
+    for name, v in (raw.get("items") or {}).items():
+        values = unpack_items(v["kind"], int(v["n"]), base64.b64decode(v["data"], validate=True))
+        if len(values) != int(v["n"]):
+            raise ValueError(f"{where}: per-item vector {name} holds {len(values)} values, not {v['n']}")
+        items[name] = {"test": "mcnemar" if v["kind"] == "bits" else "paired-t", "items_id": v["items_id"],
+                       "values": values}
+    record["items"] = items
+    artifacts = {name: base64.b64decode(data, validate=True) for name, data in (raw.get("artifacts") or {}).items()}
+    return CellResult.from_record(record, artifacts)
+
+
+def read_document(path: Path) -> Document:
+    """The document at ``path``, checked whole before anything is imported: :class:`DocumentError` (one
+    line) when it is not JSON, is truncated, is not a bench results document, or is of a newer schema."""
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise DocumentError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DocumentError(f"{path} is not a bench results document: not valid JSON ({exc}); a truncated "
+                            "file reads so too. Nothing was imported.") from None
+    if not isinstance(raw, dict) or raw.get("schema") != SCHEMA:
+        found = raw.get("schema") if isinstance(raw, dict) else type(raw).__name__
+        raise DocumentError(f"{path} is not a bench results document: its schema is {found!r}, expected "
+                            f"{SCHEMA!r} (write one with 'bench report --format json'). Nothing was imported.")
+    version = raw.get("schema_version")
+    if not isinstance(version, int) or version < 1:
+        raise DocumentError(f"{path}: schema_version {version!r} is not a positive integer. Nothing was imported.")
+    if version > SCHEMA_VERSION:
+        raise DocumentError(f"{path} was written by a newer bench ({raw.get('bench', '?')}, results schema "
+                            f"{version}); this bench ({__version__}) reads schema {SCHEMA_VERSION}: upgrade "
+                            "bench to import it. Nothing was imported.")
+    try:
+        cells = [_cell(i, c) for i, c in enumerate(raw.get("cells") or [])]
+        timings = [{**{f: t[f] for f in TIMING_FIELDS}, "provenance": t.get("provenance") or {}}
+                   for t in raw.get("timings") or []]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise DocumentError(f"{path} is not a valid bench results document: {what}. Nothing was imported.") from None
+    return Document(cells, timings)
+
+
+def _same(a: CellResult, a_items: dict[str, Any], b: CellResult, b_items: dict[str, Any]) -> bool:
+    """Whether two results of one key agree: status, every metric's value and interval, per-image values."""
+    def metrics(r: CellResult) -> dict[str, tuple]:
+        return {m["metric"]: tuple(None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+                                   for v in (m.get("value"), m.get("ci95"))) for m in r.metrics}
+
+    if a.status != b.status or metrics(a) != metrics(b) or set(a_items) != set(b_items):
+        return False
+    return all(a_items[n].items_id == b_items[n]["items_id"]
+               and np.array_equal(np.asarray(a_items[n].values, float), np.asarray(b_items[n]["values"], float))
+               for n in a_items)
+
+
+@dataclass
+class ImportSummary:
+    added: list[str] = field(default_factory=list)
+    same: list[str] = field(default_factory=list)  # already there, identical
+    conflicts: list[CellResult] = field(default_factory=list)  # already there, different: kept unless replaced
+    replaced: list[str] = field(default_factory=list)
+    timings: int = 0
+
+
+def import_document(document: Document, store: Store, *, replace: bool = False,
+                    argv: list[str] | None = None) -> ImportSummary:
+    """Merge ``document`` into ``store``: keys decide what is already there. A result whose key is not in
+    the store is added; one that is, identical, is left; a different one is a conflict, kept as it is
+    unless ``replace``. Timings not already stored are added. The import is a run of the store."""
+    from .provenance import environment, now
+
+    summary = ImportSummary()
+    existing = {r.key: r for r in store.results()}
+    stored_items = store.items(list(existing)) if existing else {}
+    todo = []
+    for result in document.cells:
+        old = existing.get(result.key)
+        if old is None:
+            todo.append(result)
+            summary.added.append(result.key)
+            continue
+        mine = {name: v for (key, name), v in stored_items.items() if key == result.key}
+        if _same(old, mine, result, result.items):
+            summary.same.append(result.key)
+        elif replace:
+            todo.append(result)
+            summary.replaced.append(result.key)
+        else:
+            summary.conflicts.append(result)
+    known = {json.dumps({f: t[f] for f in TIMING_FIELDS}, sort_keys=True, default=str) for t in store.timings()}
+    new_timings = [t for t in document.timings
+                   if json.dumps({f: t[f] for f in TIMING_FIELDS}, sort_keys=True, default=str) not in known]
+    if not todo and not new_timings:
+        return summary
+    run_id = store.begin_run(argv or ["bench", "import"], environment("cpu"), now())
+    for result in todo:
+        store.add(result, run_id=run_id)
+    by_provenance: dict[str, list[dict[str, Any]]] = {}
+    for t in new_timings:
+        by_provenance.setdefault(json.dumps(t["provenance"], sort_keys=True), []).append(t)
+    for prov, rows in by_provenance.items():
+        store.add_timings(rows, json.loads(prov), run_id=run_id)
+    summary.timings = len(new_timings)
+    store.end_run(run_id, now(), computed=len(todo), reused=len(summary.same), failed=0)
+    return summary
