@@ -28,6 +28,7 @@ from . import downstream, figures
 from .checkpoints import Checkpoints, training_key
 from .cnn import Fit
 from .data import LoadedDataset, subset
+from .footprint import footprint
 from .grid import BASELINE, Cell, noise_params_at
 from .hashing import content_hash
 from .metrics import score_reconstruction
@@ -38,7 +39,6 @@ from .metrics.reconstruction import psnr_of, squared_error
 from .outcome import NotApplicable
 from .progress import Progress
 from .provenance import environment, now
-from .footprint import footprint
 from .result import CellResult, CnnSteps, Footprint, Status, Timings, Training
 from .seeding import derive_seed, seed_everything, seeded
 from .store import SAMPLES

@@ -179,7 +179,8 @@ def curve_tables(aucs: pd.DataFrame, found: list[Threshold], board: pd.DataFrame
                     gains = " / ".join("n/a" if math.isnan(g) else f"{g:+.1f}" for g in t.gains)
                     row += [(gains, ""), (t.text(), "best" if t.size is not None else "")]
             rows.append(row)
-        tables.append(Table(curve_title(tuple(family), board, "learning curves"), header, rows, dataset=family[0], noise=family[-1]))
+        tables.append(Table(curve_title(tuple(family), board, "learning curves"), header, rows,
+                            dataset=family[0], noise=family[-1]))
     return tables
 
 
@@ -255,8 +256,8 @@ def curve_csv(aucs: pd.DataFrame, found: list[Threshold]) -> pd.DataFrame:
     extra = []
     for t in found:
         extra.append({**dict(zip(FAMILY, t.family)), "severity": t.severity, "model": t.model, "metric": GAIN,
-                      "gains_points": ";".join(f"{g:.4g}" for g in t.gains),
-                      "p_holm": ";".join(f"{p:.4g}" for p in t.p_holm),
+                      "gains_points": ";".join(f"{g:.10g}" for g in t.gains),
+                      "p_holm": ";".join(f"{p:.6g}" for p in t.p_holm),
                       "beats_baseline_from": t.size})
     if not extra:
         return aucs

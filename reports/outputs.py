@@ -43,10 +43,14 @@ def write_reports(store: Store, out_dir: Path, formats: tuple[str, ...] = FORMAT
                 return paths + _timing_files(out_dir, formats)
         except (OSError, ValueError):
             pass
+    from .aggregate import aggregate, draw, write_csvs
     from .figures import write_accuracy_figures  # pandas and matplotlib load only when there is drawing to do
     from .html import Figure, render_html
     from .leaderboard import leaderboard_frame, leaderboard_tables, render_markdown, render_ranking_markdown, results_frame
+    from .pareto import with_costs
+    from .ranking import RANKING_LEGEND, ranking_tables
     from .timing import timing_frame, timing_tables, write_timing
+    from .verdict import render_verdict_markdown, verdict, verdict_preamble
 
     cells = store.results()
     for key, name in store.artifact_names():  # figures the evaluator drew, kept in the store
@@ -54,71 +58,24 @@ def write_reports(store: Store, out_dir: Path, formats: tuple[str, ...] = FORMAT
             target = out_dir / name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(store.artifact(key, name) or b"")
-    from .verdict import render_verdict_markdown, verdict, verdict_preamble
-
-    from .curves import FAMILY, auc_frame, curve_csv, curve_frame, curve_tables, figure_name, learning_curve_png, thresholds
-    from .leaderboard import Evidence
-
     results = results_frame(cells)
     items = store.items()
     board = leaderboard_frame(results, items)
-    curves = curve_frame(board)
-    aucs = auc_frame(curves)
-    found = thresholds(board, Evidence.of(results, items))
-    from .leaderboard import metric_meta
-    from .pareto import cost_frame, cost_tables, pareto_png, quality_frame, with_costs
-    from .ranking import HEADLINE
-
-    costs = cost_frame(cells, store.timings())
-    tables = leaderboard_tables(board, results, cells, extra=curve_tables(aucs, found, board) + cost_tables(costs))
-    meta = metric_meta(results)
-    quality = quality_frame(board, HEADLINE, dict(zip(meta["metric"], meta["higher_is_better"].astype(bool))))
-    pareto_figures = []
-    for dataset, family in quality[["dataset", "family"]].drop_duplicates().itertuples(index=False):
-        png = pareto_png(quality, costs, dataset, family)
-        if png is not None:
-            path = out_dir / "figures" / f"{dataset}_{family}_pareto.png"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(png)
-            pareto_figures.append((dataset, family, path))
-    blocks = verdict(board, results, cells, items, found)
-    from .ranking import RANKING_LEGEND, cd_diagram_png, ranking_frame, ranking_tables, rankings
-
-    ranked = rankings(board, results, items)
-    ranked_tables = ranking_tables(ranked)
-    ranked_figures = []
-    for r in ranked:
-        png = cd_diagram_png(r)
-        if png is not None:
-            from .ranking import figure_name as cd_name
-
-            path = out_dir / "figures" / cd_name(r)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(png)
-            ranked_figures.append(path)
-    curve_figures = {}
-    for family in sorted({tuple(k) for k in curves[FAMILY].itertuples(index=False)}):
-        png = learning_curve_png(curves, family)
-        if png is not None:
-            path = out_dir / "figures" / figure_name(family)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(png)
-            curve_figures[family] = path
+    found = aggregate(board, results, cells, items, store.timings())
+    draw(found, out_dir)
+    tables = leaderboard_tables(board, results, cells, extra=found.tables)
+    ranked = ranking_tables(found.rankings)
+    blocks = verdict(board, results, cells, items, found.thresholds)
     notices = [n for n in (untested_notice(cells),) if n]
     figure_paths = {r.key: r.figures["accuracy"] for r in cells if r.status == "done" and "accuracy" in r.figures}
     write_accuracy_figures(board, cells, out_dir, figure_paths)
     extra_paths: list[Path] = []
     if "csv" in formats:
         results.to_csv(out_dir / "results.csv", index=False)
-        with_costs(board, costs).to_csv(out_dir / "leaderboard.csv", index=False)
-        if ranked:
-            ranking_frame(ranked).to_csv(out_dir / "ranking.csv", index=False)
-            extra_paths.append(out_dir / "ranking.csv")
-        if not aucs.empty:
-            curve_csv(aucs, found).to_csv(out_dir / "learning_curves.csv", index=False)
-            extra_paths.append(out_dir / "learning_curves.csv")
+        with_costs(board, found.costs).to_csv(out_dir / "leaderboard.csv", index=False)
+        extra_paths += write_csvs(found, out_dir)
     if "md" in formats:
-        preface = [*(f"> {n}\n" for n in notices), *render_ranking_markdown(ranked_tables, RANKING_LEGEND),
+        preface = [*(f"> {n}\n" for n in notices), *render_ranking_markdown(ranked, RANKING_LEGEND),
                    *render_verdict_markdown(blocks, board)]
         (out_dir / "leaderboard.md").write_text(render_markdown(tables, empty=board.empty, preface=preface),
                                                 encoding="utf-8")
@@ -129,16 +86,15 @@ def write_reports(store: Store, out_dir: Path, formats: tuple[str, ...] = FORMAT
     timing_paths = write_timing(store, out_dir, formats)
     if "html" in formats:
         data = _report_data(store, out_dir, cells, tables)
-        for (dataset, profile, budget, precision, noise), path in curve_figures.items():
+        for (dataset, profile, budget, precision, noise), path in found.curve_figures.items():
             data.per_noise.setdefault((dataset, noise), []).insert(0, Figure(
                 f"{dataset} · {noise}: learning curves of each family's headline metric, 95% intervals "
                 f"({profile} profile, CNN {budget})", path.read_bytes()))
         data.timing = timing_tables(timing_frame(store.timings()))
-        data.verdict, data.notices = blocks, notices
-        data.ranking = ranked_tables
+        data.verdict, data.notices, data.ranking = blocks, notices, ranked
+        data.ranking_figures = [Figure(p.stem.replace("_", " "), p.read_bytes()) for p in found.cd_figures]
         data.pareto = [Figure(f"{dataset} · {family}: quality against cost, Pareto front named", path.read_bytes())
-                       for dataset, family, path in pareto_figures]
-        data.ranking_figures = [Figure(p.stem.replace("_", " "), p.read_bytes()) for p in ranked_figures]
+                       for dataset, family, path in found.pareto_figures]
         data.verdict_preamble = verdict_preamble(board) if blocks else ""
         (out_dir / "report.html").write_text(render_html(data), encoding="utf-8")
     state_file.write_text(json.dumps(state))
