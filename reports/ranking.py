@@ -96,8 +96,8 @@ class _Bootstrap:
     """Replicates of every block's values from the per-image values: ``draw`` returns, per replicate, the
     blocks × models matrix (higher better)."""
 
-    def __init__(self, board: pd.DataFrame, evidence: Evidence, meta: pd.DataFrame, replicates: int):
-        self.board, self.evidence, self.replicates = board, evidence, replicates
+    def __init__(self, evidence: Evidence, meta: pd.DataFrame, replicates: int):
+        self.evidence, self.replicates = evidence, replicates
         self.meta = meta.set_index("metric")
         self.rng = np.random.default_rng(SEED)
         self.weights: dict[tuple[str, int], np.ndarray] = {}  # (dataset, items) -> replicates × items, mean 1
@@ -124,7 +124,9 @@ class _Bootstrap:
         return name, bool(self.meta.at[owner, "higher_is_better"])
 
     def replicate_values(self, blocks: pd.DataFrame, where: pd.DataFrame) -> np.ndarray:
-        """Replicates × blocks × models. ``where``: per block the protocol columns of its rows."""
+        """Replicates × blocks × models. ``where``: per block the protocol columns of its rows. Within a
+        block every model's value is the mean of its per-image vector (PSNR's: the MSE, negated), so the
+        values compare within the block only, as ranks need."""
         out = np.repeat(blocks.to_numpy(float)[None], self.replicates, axis=0)
         models = list(blocks.columns)
         for b, index in enumerate(blocks.index):
@@ -132,11 +134,10 @@ class _Bootstrap:
             name, higher = self._direction(metric)
             if name is None:
                 continue
-            for m, model in enumerate(models):
-                row = (*where.iloc[b][ROW[:-1]], model)
-                vectors = self.evidence.vectors(tuple(row), name)
-                if not vectors:
-                    continue
+            found = [self.evidence.vectors((*where.iloc[b][ROW[:-1]], model), name) for model in models]
+            if not all(found):  # a model without per-image values (an old store): the block keeps its values
+                continue
+            for m, vectors in enumerate(found):
                 seeds = sorted(vectors)
                 per_seed = np.stack([self._weights(condition[0], len(vectors[s].values))
                                      @ vectors[s].values.astype(np.float32) for s in seeds], axis=1)
@@ -178,6 +179,7 @@ def rankings(board: pd.DataFrame, results: pd.DataFrame, items: dict | None, *,
 
 def _rank(protocol: tuple, family: str, metrics: list[tuple[str, bool]], models: list[str], rows: pd.DataFrame,
           evidence: Evidence, meta: pd.DataFrame, replicates: int) -> Ranking | None:
+    """The ranking of ``models`` on the complete blocks of ``metrics`` (name, higher is better) in ``rows``."""
     if len(models) < 2:
         return None
     blocks = _block_values(rows, metrics, models)
@@ -188,7 +190,7 @@ def _rank(protocol: tuple, family: str, metrics: list[tuple[str, bool]], models:
     where = pd.DataFrame([dict(zip(CONDITION, idx[:-1])) for idx in blocks.index])
     for c, v in zip(PROTOCOL, protocol):
         where[c] = v
-    boot = _Bootstrap(rows, evidence, meta, replicates).replicate_values(blocks, where)
+    boot = _Bootstrap(evidence, meta, replicates).replicate_values(blocks, where)
     positions = _position(_ranks(boot).mean(axis=1))  # replicates × models
     low, high = np.percentile(positions, [2.5, 97.5], axis=0)
     frame = pd.DataFrame({"model": models, "mean_rank": mean_rank, "borda": borda, "mean_win_rate": win,

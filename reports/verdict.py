@@ -14,6 +14,7 @@ import pandas as pd
 from bench.result import CellResult
 from registry import BASELINE
 
+from .curves import curve_title, threshold_lines
 from .leaderboard import (
     FAMILY_TITLES,
     GROUP,
@@ -191,8 +192,6 @@ def verdict(board: pd.DataFrame, results: pd.DataFrame, cells: list[CellResult],
         lines = _best_lines(block, meta) + _augmentation_lines(block, evidence, key[TABLE.index("cnn_budget")])
         if lines:
             blocks.append(VerdictBlock(table_title(key, protocol, ""), lines))
-    from .curves import curve_title, threshold_lines
-
     for family, lines in sorted(threshold_lines(thresholds or []).items()):
         blocks.append(VerdictBlock(curve_title(family, board, "where augmentation starts to beat the baseline"),
                                    lines))
