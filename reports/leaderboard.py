@@ -381,27 +381,24 @@ def _escape(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def _markdown_table(table: Table, level: str) -> list[str]:
+    rows = [[_escape(f"**{text}**" if mark == "best" else f"{text} ≈" if mark == "tied" else text)
+             for text, mark in row] for row in table.rows]
+    lines = [f"{level} {table.title}", "", tabulate(rows, headers=table.header, tablefmt="github",
+                                                    disable_numparse=True), ""]
+    return lines + [f"- {_escape(note)}" for note in table.notes] + ([""] if table.notes else [])
+
+
 def render_ranking_markdown(tables: list[Table], legend: str) -> list[str]:
     """The aggregate ranking's section of ``leaderboard.md`` (above the verdict)."""
     if not tables:
         return []
-    lines = ["## Ranking across conditions", "", legend, ""]
-    for table in tables:
-        rows = [[_escape(f"**{text}**" if mark == "best" else f"{text} ≈" if mark == "tied" else text)
-                 for text, mark in row] for row in table.rows]
-        lines += [f"### {table.title}", "", tabulate(rows, headers=table.header, tablefmt="github",
-                                                     disable_numparse=True), ""]
-        lines += [f"- {_escape(note)}" for note in table.notes] + ([""] if table.notes else [])
-    return lines
+    return ["## Ranking across conditions", "", legend, "", *(line for t in tables for line in _markdown_table(t, "###"))]
 
 
 def render_markdown(tables: list[Table], *, empty: bool = False, preface: list[str] | None = None) -> str:
     """The leaderboard page; ``preface`` lines (the verdict, notices) come before the tables."""
     lines = ["# Leaderboard", "", "No cell finished." if empty else LEGEND, "", *(preface or [])]
     for table in tables:
-        rows = [[_escape(f"**{text}**" if mark == "best" else f"{text} ≈" if mark == "tied" else text)
-                 for text, mark in row] for row in table.rows]
-        lines += [f"## {table.title}", "", tabulate(rows, headers=table.header, tablefmt="github",
-                                                   disable_numparse=True), ""]
-        lines += [f"- {_escape(note)}" for note in table.notes] + ([""] if table.notes else [])
+        lines += _markdown_table(table, "##")
     return "\n".join(lines)
