@@ -163,10 +163,10 @@ def rankings(board: pd.DataFrame, results: pd.DataFrame, items: dict | None, *,
                 continue
             models = sorted(rows.loc[rows[metric].notna(), "model"].unique())
             families.append((family, [(metric, direction.get(metric, True))], models))
-        # overall: the models every family has whose ranking holds two or more of them (the likelihood
-        # family ranks only the VAEs: it joins the overall ranking only if every ranked model has it)
-        ranked = [set(m) - {BASELINE} for f, ms, m in families if len(set(m) - {BASELINE}) >= 2]
-        common = sorted(set.intersection(*ranked)) if ranked else []
+        # overall: the models of the family that ranks the most of them, on every family that has them
+        # all (the likelihood family ranks only the VAEs: it joins only when every model is one)
+        widest = max((set(m) - {BASELINE} for f, ms, m in families), key=len, default=set())
+        common = sorted(widest)
         if len(common) >= 2:
             over = [(ms[0][0], ms[0][1]) for f, ms, m in families if set(common) <= set(m)]
             families.insert(0, (OVERALL, over, common))
