@@ -22,10 +22,10 @@ def digits_run(tmp_path_factory):
     return out, result
 
 
-def test_bench_run_on_digits_writes_the_three_files_with_one_row_per_cell(digits_run):
+def test_bench_run_on_digits_writes_its_reports_with_one_row_per_cell(digits_run):
     out, result = digits_run
     assert result.stdout.split() == [str(out / n) for n in ("results.csv", "leaderboard.csv", "leaderboard.md",
-                                                            "report.html")]
+                                                            "report.html", "ranking.csv")]
     board = pd.read_csv(out / "leaderboard.csv")
     assert len(board) == (4 + 1) * 2 * 2  # (models + the baseline CNN) × noises × severities
     assert set(board["model"]) == {"ae", "dae", "vae", "dvae", "baseline"} and set(board["severity"]) == {1, 3}
