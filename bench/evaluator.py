@@ -26,12 +26,13 @@ from registry.capabilities import missing_capabilities
 
 from . import downstream, figures
 from .checkpoints import Checkpoints, training_key
-from .cnn import Fit
+from .cnn import Fit, predict
 from .data import LoadedDataset, subset
+from .features import DomainFeatures, domain_features
 from .footprint import footprint
 from .grid import BASELINE, Cell, noise_params_at
 from .hashing import content_hash
-from .metrics import score_reconstruction
+from .metrics import generative, score_reconstruction
 from .metrics.latent import active_units, encode, score_latent
 from .metrics.likelihood import score_likelihood
 from .metrics.metric import MetricResult
@@ -129,6 +130,7 @@ class TestWork:
     test_y: torch.Tensor
     eval_idx: torch.Tensor
     noisy: dict[str, torch.Tensor] = field(default_factory=dict)  # corrupted test sets by (noise, severity, params)
+    features: dict[str, torch.Tensor] = field(default_factory=dict)  # domain features of the evaluation images
 
 
 @dataclass
@@ -142,6 +144,7 @@ class SplitWork:
     eval_idx: torch.Tensor  # the test images of the latent, downstream and likelihood families
     classes: tuple[str, ...]
     noisy: dict[str, torch.Tensor] = field(default_factory=dict)  # the test side's: shared by every training size
+    features: dict[str, torch.Tensor] = field(default_factory=dict)  # the test side's too
     baseline_cnns: dict[Protocol, tuple[torch.nn.Module, Fit, str]] = field(default_factory=dict)  # with source
     baseline_accuracy: dict[tuple[Protocol, str], downstream.Accuracy] = field(default_factory=dict)
 
@@ -166,7 +169,10 @@ class ModelWork:
     test_codes: np.ndarray | None = None  # codes of the split's evaluation images
     latent_clean: list[MetricResult] | None = None
     likelihood: list[MetricResult] | None = None
+    samples: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)  # augmentation, by noise
     cnns: dict[str, tuple[torch.nn.Module, Fit]] = field(default_factory=dict)  # augmented CNNs by (protocol, noise)
+    generative: dict[str, list[MetricResult]] = field(default_factory=dict)  # by sample source (and noise)
+    tstr: dict[str, torch.Tensor] = field(default_factory=dict)  # per-image correctness by (protocol, noise)
     accuracies: dict[str, downstream.Accuracy] = field(default_factory=dict)  # by CNN and noise label
     figures: dict[str, bytes | NotApplicable] = field(default_factory=dict)  # PNG by kind
     footprint: Footprint | None = None
@@ -213,6 +219,7 @@ class Evaluator:
         self._splits: Recent[SplitKey, SplitWork] = Recent(KEEP_SPLITS)
         self._tests: Recent[TestKey, TestWork] = Recent(KEEP_SPLITS)
         self._models: Recent[str, ModelWork] = Recent(KEEP_MODELS)
+        self._features: dict[tuple[str, str], DomainFeatures] = {}
 
     # -- shared work ------------------------------------------------------------------------------
     def split(self, cell: Cell) -> SplitWork:
@@ -228,7 +235,8 @@ class Evaluator:
             test = self._tests.get(SplitKey.of(cell).test, make_test)
             train_idx = subset(len(data.train_x), cell.profile.train_size, cell.seed)
             return SplitWork(data.train_x[train_idx].to(self.device), data.train_y[train_idx].to(self.device),
-                             test.test_x, test.test_y, test.eval_idx, data.classes, noisy=test.noisy)
+                             test.test_x, test.test_y, test.eval_idx, data.classes, noisy=test.noisy,
+                             features=test.features)
 
         return self._splits.get(SplitKey.of(cell), make)
 
@@ -300,6 +308,23 @@ class Evaluator:
                                                                precision=cell.profile.precision)
         return split.baseline_accuracy[key]
 
+    def domain_features(self, cell: Cell) -> DomainFeatures:
+        """The dataset's feature space for the generative family: trained once per dataset (fingerprint),
+        kept as a checkpoint, and loaded by every later cell, worker and run."""
+        key = (cell.dataset, cell.dataset_fingerprint)
+        if key not in self._features:
+            self._features[key] = domain_features(self.datasets[cell.dataset].data, cell.dataset, cell.dataset_fingerprint,
+                                                  self.checkpoints, bench_version=cell.versions.get("bench"),
+                                                  device=self.device)
+        return self._features[key]
+
+    def real_features(self, cell: Cell) -> torch.Tensor:
+        """Domain features of the cell's evaluation images: once per test subset, shared by every model."""
+        split = self.split(cell)
+        if "eval" not in split.features:
+            split.features["eval"] = self.domain_features(cell)(split.eval_x)
+        return split.features["eval"]
+
     def _training_set(self, cell: Cell) -> torch.Tensor:
         """The models' training subset: clean, or in the noisy-training-set scenario corrupted once by
         the cell's noise (a fixed noisy dataset, as collected data would be)."""
@@ -367,6 +392,21 @@ class Evaluator:
         noisy_codes = encode(work.model, noisy[split.eval_idx])
         return [*work.latent_clean, *score_latent(train_codes, train_y, noisy_codes, test_y, noisy=True, seed=cell.seed)]
 
+    def _augmentation(self, cell: Cell, work: ModelWork, split: SplitWork) -> tuple[str, torch.Tensor, torch.Tensor]:
+        """The augmentation samples (``augment_k`` per training image, with its label) and their key: drawn
+        once per model, and per noise for a model that reconstructs corrupted copies instead of generating
+        (a model that generates by itself makes the same samples under every noise). The downstream CNN, the
+        train-on-synthetic CNN and the generative metrics all use these."""
+        generates = "generate" in self.registry.spec("models", cell.model).capabilities
+        sample_key = _canonical(None if generates else [cell.noise, cell.noise_params])
+        if sample_key not in work.samples:
+            noise = self.registry.spec("noises", cell.noise)
+            with seeded(derive_seed(cell.seed, "augment"), self.device):
+                work.samples[sample_key] = downstream.augment(
+                    work.model, split.train_x, split.train_y, k=cell.profile.augment_k,
+                    corrupt=lambda batch: noise.function(batch, **cell.noise_params), generates=generates)
+        return (sample_key, *work.samples[sample_key])
+
     def _downstream(self, cell: Cell, work: ModelWork, split: SplitWork, cnn_info: dict[str, Any]) -> list[MetricResult]:
         """The downstream family; ``cnn_info`` receives the optimizer steps of the augmented and baseline
         CNNs and where the baseline came from."""
@@ -377,17 +417,10 @@ class Evaluator:
                                              severities)
         if split.train_x.dim() != 4:
             return downstream.not_applicable("the reference CNN takes images, the dataset has vectors", severities)
-        noise = self.registry.spec("noises", cell.noise)
-        generates = "generate" in spec.capabilities
-        # A model that generates by itself makes the same samples under every noise: one CNN per model.
         protocol = protocol_of(cell)
-        cnn_key = _canonical([[protocol.budget, protocol.precision],
-                              None if generates else [cell.noise, cell.noise_params]])
+        sample_key, x_gen, y_gen = self._augmentation(cell, work, split)
+        cnn_key = _canonical([[protocol.budget, protocol.precision], sample_key])
         if cnn_key not in work.cnns:
-            with seeded(derive_seed(cell.seed, "augment"), self.device):
-                x_gen, y_gen = downstream.augment(work.model, split.train_x, split.train_y, k=cell.profile.augment_k,
-                                                  corrupt=lambda batch: noise.function(batch, **cell.noise_params),
-                                                  generates=generates)
             with seeded(derive_seed(cell.seed, "augmented-cnn"), self.device):
                 work.cnns[cnn_key] = downstream.train_cnn(
                     torch.cat([split.train_x, x_gen]), torch.cat([split.train_y, y_gen]), len(split.classes),
@@ -402,6 +435,54 @@ class Evaluator:
         baseline = self.baseline_accuracy(cell)
         cnn_info.update(augmented=fit.steps, baseline=baseline_fit.steps, baseline_cnn=source)
         return downstream.score_downstream(work.accuracies[acc_key], baseline, cell.severity)
+
+    def _generative(self, cell: Cell, work: ModelWork, split: SplitWork) -> list[MetricResult]:
+        """The generative family: prior samples and augmentation samples against as many real evaluation
+        images in the dataset's feature space, and the reference CNN trained on the augmentation samples
+        alone, tested on the real clean images."""
+        spec = self.registry.spec("models", cell.model)
+        features = self.domain_features(cell)
+        results = [generative.FEATURE_ACC.estimate(features.test_accuracy) if features.test_accuracy is not None
+                   else generative.FEATURE_ACC.not_applicable("vectors are their own features (standardised)")]
+        real = self.real_features(cell)
+        if "sample" not in spec.capabilities:
+            results += generative.not_applicable("prior", f"model '{cell.model}' has no prior to sample from "
+                                                 "(it declares no 'sample' capability)")
+        else:
+            if "prior" not in work.generative:
+                with seeded(derive_seed(cell.seed, "prior-samples"), self.device), torch.inference_mode():
+                    work.model.eval()
+                    fake = torch.cat([work.model.sample(min(1000, len(real) - i)).clamp(0, 1)
+                                      for i in range(0, len(real), 1000)])
+                if fake.shape[1:] != split.eval_x.shape[1:]:
+                    raise ValueError(f"model '{cell.model}' sampled shape {tuple(fake.shape[1:])}; expected "
+                                     f"{tuple(split.eval_x.shape[1:])}")
+                with seeded(derive_seed(cell.seed, "kid", "prior"), self.device):
+                    work.generative["prior"] = generative.score_generative(real, features(fake), "prior")
+            results += work.generative["prior"]
+        if not spec.generative:
+            why = f"model '{cell.model}' cannot generate samples (its spec says so)"
+            return [*results, *generative.not_applicable("aug", why), generative.TSTR.not_applicable(why)]
+        sample_key, x_gen, y_gen = self._augmentation(cell, work, split)
+        source_key = _canonical(["aug", sample_key])
+        if source_key not in work.generative:
+            m = min(len(x_gen), len(real))  # as many real images as samples
+            real_idx = subset(len(real), m, derive_seed(cell.seed, "generative-real")).sort().values
+            fake_idx = subset(len(x_gen), m, derive_seed(cell.seed, "generative-fake"))
+            with seeded(derive_seed(cell.seed, "kid", "aug"), self.device):
+                work.generative[source_key] = generative.score_generative(
+                    real[real_idx], features(x_gen[fake_idx.to(x_gen.device)]), "aug")
+        results += work.generative[source_key]
+        if split.train_x.dim() != 4:
+            return [*results, generative.TSTR.not_applicable("the reference CNN takes images, the dataset has vectors")]
+        protocol = protocol_of(cell)
+        tstr_key = _canonical([[protocol.budget, protocol.precision], sample_key])
+        if tstr_key not in work.tstr:
+            with seeded(derive_seed(cell.seed, "tstr-cnn"), self.device):
+                cnn, _ = downstream.train_cnn(x_gen, y_gen, len(split.classes), profile=cell.profile,
+                                              baseline_size=len(split.train_x))
+            work.tstr[tstr_key] = (predict(cnn, split.eval_x, precision=cell.profile.precision) == split.eval_y).cpu()
+        return [*results, generative.TSTR.result(work.tstr[tstr_key])]
 
     def _likelihood(self, cell: Cell, work: ModelWork, split: SplitWork) -> list[MetricResult]:
         if work.likelihood is None:
@@ -497,6 +578,7 @@ class Evaluator:
                     *self._latent(cell, work, split, noisy),
                     *self._likelihood(cell, work, split),
                     *self._downstream(cell, work, split, cnn_info),
+                    *self._generative(cell, work, split),
                 ]
                 found["figures"], found["artifacts"] = self._figures(cell, work, split)
                 samples = self._samples(work, split, noisy)

@@ -5,7 +5,7 @@ the names of ``registry.models`` are loaded on first use."""
 
 import pluggy
 
-from .capabilities import CAPABILITIES, Generates, HasPosterior
+from .capabilities import CAPABILITIES, Generates, HasPosterior, SamplesPrior
 from .errors import BenchError, DatasetUnavailable, ParameterError, PluginError, SelectionError
 from .manager import BASELINE, Entry, Registry, load_registry
 from .selection import select, select_variants
@@ -31,6 +31,7 @@ __all__ = [
     "CAPABILITIES",
     "Generates",
     "HasPosterior",
+    "SamplesPrior",
     "BenchError",
     "Dataset",
     "DatasetSpec",

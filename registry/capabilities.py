@@ -36,7 +36,16 @@ class HasPosterior(Protocol):
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor: ...
 
 
-CAPABILITIES: dict[str, type] = {"generate": Generates, "posterior": HasPosterior}
+@runtime_checkable
+class SamplesPrior(Protocol):
+    """``sample(n)``: ``n`` new images decoded from latents drawn from the model's prior (a VAE's
+    z ~ N(0, I)), values in [0, 1]. The generative family scores them against real test images; a model
+    without it (a deterministic autoencoder has no prior) reports those metrics as not applicable."""
+
+    def sample(self, n: int) -> torch.Tensor: ...
+
+
+CAPABILITIES: dict[str, type] = {"generate": Generates, "posterior": HasPosterior, "sample": SamplesPrior}
 
 
 def _has(target: Any, protocol: type) -> bool:

@@ -2,7 +2,7 @@
 
 - :class:`Autoencoder`: a deterministic autoencoder with a Bernoulli decoder; a subclass only builds its
   ``encoder`` and ``decoder`` networks.
-- :class:`GaussianVAE`: a Gaussian-latent VAE on top of it (declares ``generate`` and ``posterior``, see
+- :class:`GaussianVAE`: a Gaussian-latent VAE on top of it (declares ``generate``, ``posterior`` and ``sample``, see
   :mod:`registry.capabilities`); a subclass builds ``features``, the heads ``mu`` and ``logvar`` and
   the ``decoder``.
 - :class:`MLPAutoencoder` and :class:`MLPVAE`: the MLP models of the AE/DAE/VAE/DVAE comparison
@@ -66,6 +66,11 @@ class GaussianVAE(Autoencoder):
         """One new sample per input: the decoding of z ~ q(z|x)."""
         mu, logvar = self.posterior(x)
         return self.decode(mu + torch.randn_like(mu) * torch.exp(0.5 * logvar))
+
+    def sample(self, n: int) -> torch.Tensor:
+        """``n`` new images: the decodings of z ~ N(0, I), the prior."""
+        z = torch.randn(n, self.mu.out_features, device=self.mu.weight.device)
+        return self.decode(z)
 
     def loss(self, x_in: torch.Tensor, x_target: torch.Tensor) -> torch.Tensor:
         mu, logvar = self.posterior(x_in)

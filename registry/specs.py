@@ -99,7 +99,8 @@ class ModelSpec:
     declaration against the factory's class at load, :mod:`registry.capabilities`): ``"generate"``,
     ``generate(x)`` draws one new sample per input for the downstream augmentation (a VAE decodes
     z ~ q(z|x); without it the harness reconstructs freshly corrupted copies); ``"posterior"``,
-    ``posterior(x) -> (mu, logvar)`` with ``decode_logits(z)``. ``likelihood`` declares the decoder's
+    ``posterior(x) -> (mu, logvar)`` with ``decode_logits(z)``; ``"sample"``, ``sample(n)`` decodes ``n``
+    latents drawn from the prior (the generative family's prior samples). ``likelihood`` declares the decoder's
     likelihood; the likelihood metrics (negative ELBO, importance-weighted NLL) are computed for a
     declared ``"bernoulli"`` decoder with a posterior, and are not applicable otherwise.
 
@@ -118,7 +119,7 @@ class ModelSpec:
     denoising: bool = False
     generative: bool = True
     inputs: tuple[str, ...] = ("image", "vector")
-    capabilities: tuple[str, ...] = ()  # "generate", "posterior": see registry.capabilities
+    capabilities: tuple[str, ...] = ()  # "generate", "posterior", "sample": see registry.capabilities
     likelihood: str | None = None  # the decoder's likelihood: "bernoulli", "gaussian" or None (not declared)
     epochs: int = 60
     batch_size: int = 128

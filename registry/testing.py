@@ -175,6 +175,15 @@ def check_model_capabilities(spec: ModelSpec) -> None:
     _fail_if(f"declares {', '.join(missing)} but the module lacks it" if missing else None)
 
 
+@_claim("declared prior samples have the input shape in [0, 1]")
+def check_model_samples(spec: ModelSpec) -> None:
+    if "sample" not in spec.capabilities:
+        return
+    model = _build(spec)
+    with torch.no_grad():
+        _fail_if(_output(model.sample(BATCH), "sample", _model_shape(spec)))
+
+
 @_claim("same seed, same weights")
 def check_model_deterministic(spec: ModelSpec) -> None:
     a, b = _build(spec), _build(spec)
@@ -311,7 +320,7 @@ def check_dataset_deterministic(spec: DatasetSpec, root: Path | None = None) -> 
 # The first check of each tuple is the one the others need: when it fails, run_checks stops there.
 MODEL_CHECKS = (check_model_builds, check_model_parameters_declared, check_model_encode_shape,
                 check_model_decode_output, check_model_forward_output, check_model_loss_scalar,
-                check_model_capabilities, check_model_deterministic, check_model_learns)
+                check_model_capabilities, check_model_samples, check_model_deterministic, check_model_learns)
 NOISE_CHECKS = (check_noise_severities_declared, check_noise_parameters_declared, check_noise_output,
                 check_noise_deterministic)
 DATASET_CHECKS = (check_dataset_loads, check_dataset_parameters_declared, check_dataset_splits, check_dataset_kind,

@@ -35,7 +35,8 @@ def table_order(key: tuple) -> tuple:
     dataset, profile, size, budget, precision, noise = key
     return dataset, profile, noise, size, budget != "steps", budget, precision != "fp32", precision
 FAMILY_TITLES = {"reconstruction": "reconstruction", "latent": "latent separability",
-                 "likelihood": "likelihood (VAEs)", "downstream": "downstream accuracy (generative augmentation)"}
+                 "likelihood": "likelihood (VAEs)", "downstream": "downstream accuracy (generative augmentation)",
+                 "generative": "generative quality (domain features)"}
 
 
 def results_frame(results: Iterable[CellResult]) -> pd.DataFrame:
@@ -175,6 +176,7 @@ def leaderboard_frame(results: pd.DataFrame, items: dict | None = None) -> pd.Da
         for _, idx in board.groupby(TABLE, dropna=False).groups.items():
             board.loc[idx, f"{name}_p_holm"] = holm(list(board.loc[idx, f"{name}_p_best"]))
         board[f"{name}_tied"] = board[f"{name}_p_holm"] >= ALPHA
+        board = board.copy()  # columns added one by one fragment the frame (pandas warns past 100)
     ordered = ROW + ["seeds", "input_psnr"]
     for name in meta["metric"]:
         ordered += [name, f"{name}_std", f"{name}_ci95", f"{name}_ci_low", f"{name}_ci_high", f"{name}_rank",

@@ -31,11 +31,10 @@ import pandas as pd
 from registry import BASELINE
 
 from .leaderboard import ROW, Evidence, Table, metric_meta
+from .verdict import HEADLINE  # each family's headline metric
 
 PROTOCOL = ["profile", "cnn_budget", "precision"]
 CONDITION = ["dataset", "noise", "severity", "train_size"]
-#: The headline metric of each family (the verdict's).
-HEADLINE = {"reconstruction": "psnr", "latent": "probe_acc", "likelihood": "iw_nll", "downstream": "acc_noisy"}
 OVERALL = "overall"
 REPLICATES = 1000
 SEED = 0
@@ -50,6 +49,7 @@ class Ranking:
     metrics: list[str]
     blocks: int
     frame: pd.DataFrame  # one row per model, best first
+    resampled: bool  # whether any block had per-image values to bootstrap (else no rank interval)
     friedman_p: float = math.nan
     nemenyi: pd.DataFrame | None = None  # p-values, models × models
     conditions: dict[str, list] = field(default_factory=dict)  # what the blocks span
@@ -128,6 +128,7 @@ class _Bootstrap:
         block every model's value is the mean of its per-image vector (PSNR's: the MSE, negated), so the
         values compare within the block only, as ranks need."""
         out = np.repeat(blocks.to_numpy(float)[None], self.replicates, axis=0)
+        self.resampled = 0  # blocks whose values were redrawn
         models = list(blocks.columns)
         for b, index in enumerate(blocks.index):
             *condition, metric = index
@@ -144,6 +145,7 @@ class _Bootstrap:
                 draw = self._seeds(len(seeds))
                 means = np.take_along_axis(per_seed, draw, axis=1).mean(axis=1)
                 out[:, b, m] = means if higher else -means
+            self.resampled += 1
         return out
 
 
@@ -164,7 +166,7 @@ def rankings(board: pd.DataFrame, results: pd.DataFrame, items: dict | None, *,
             models = sorted(rows.loc[rows[metric].notna(), "model"].unique())
             families.append((family, [(metric, direction.get(metric, True))], models))
         # overall: the models of the family that ranks the most of them, on every family that has them
-        # all (the likelihood family ranks only the VAEs: it joins only when every model is one)
+        # all (the likelihood and generative families rank only the VAEs: they join only when every model is one)
         widest = max((set(m) - {BASELINE} for f, ms, m in families), key=len, default=set())
         common = sorted(widest)
         if len(common) >= 2:
@@ -190,16 +192,21 @@ def _rank(protocol: tuple, family: str, metrics: list[tuple[str, bool]], models:
     where = pd.DataFrame([dict(zip(CONDITION, idx[:-1])) for idx in blocks.index])
     for c, v in zip(PROTOCOL, protocol):
         where[c] = v
-    boot = _Bootstrap(evidence, meta, replicates).replicate_values(blocks, where)
+    bootstrap = _Bootstrap(evidence, meta, replicates)
+    boot = bootstrap.replicate_values(blocks, where)
     positions = _position(_ranks(boot).mean(axis=1))  # replicates × models
     low, high = np.percentile(positions, [2.5, 97.5], axis=0)
+    if not bootstrap.resampled:  # no per-image values behind any block (FID): no interval rather than a false one
+        low, high = np.full(len(models), np.nan), np.full(len(models), np.nan)
     frame = pd.DataFrame({"model": models, "mean_rank": mean_rank, "borda": borda, "mean_win_rate": win,
-                          "rank_low": np.floor(low).astype(int), "rank_high": np.ceil(high).astype(int)})
+                          "rank_low": pd.array(np.floor(low), dtype="Int64"),
+                          "rank_high": pd.array(np.ceil(high), dtype="Int64")})
     frame = frame.sort_values(["mean_rank", "model"]).reset_index(drop=True)
     frame.insert(1, "rank", _position(frame["mean_rank"].to_numpy()))
     above = frame["rank_high"].shift(1)
     frame["could_swap_with_above"] = (frame["rank_low"] <= above).fillna(False).astype(bool) & (frame.index > 0)
-    ranking = Ranking(protocol, family, [m for m, _ in metrics], len(blocks), frame,
+    ranking_resampled = bool(bootstrap.resampled)
+    ranking = Ranking(protocol, family, [m for m, _ in metrics], len(blocks), frame, ranking_resampled,
                       conditions={c: sorted(where[c].unique().tolist()) for c in CONDITION})
     if len(models) >= 3 and len(blocks) >= 2:
         import scikit_posthocs as sp
@@ -248,7 +255,8 @@ def ranking_tables(found: list[Ranking]) -> list[Table]:
         for _, row in r.frame.iterrows():
             mark = "tied" if row["could_swap_with_above"] else "best" if row["rank"] == 1 else ""
             rows.append([(str(row["rank"]), mark), (row["model"], ""),
-                         (f"[{row['rank_low']}, {row['rank_high']}]", ""), (f"{row['mean_rank']:.2f}", ""),
+                         (f"[{row['rank_low']}, {row['rank_high']}]" if r.resampled else "no per-image values", ""),
+                         (f"{row['mean_rank']:.2f}", ""),
                          (f"{row['mean_win_rate']:.2f}", ""), (f"{row['borda']:g}", ""),
                          (", ".join(_not_separated(r, row["model"])) or ("-" if r.nemenyi is not None else "no test"),
                           "")])
@@ -263,7 +271,8 @@ RANKING_LEGEND = ("Ranked on each family's headline metric over every dataset ×
                   "size of the store (a block per condition; overall: per condition and family). Mean rank, "
                   "mean win rate (HELM) and Borda count (MTEB) order the models alike when every model is in "
                   "every block. The rank interval is a 95% bootstrap over test images and seeds; ≈ marks a "
-                  "position whose interval overlaps the one above: test-set noise could swap them. Friedman "
+                  "position whose interval overlaps the one above: test-set noise could swap them (a family whose "
+                  "headline metric has no per-image values, FID, gets no interval). Friedman "
                   "test, then Nemenyi post-hoc (scikit-posthocs); its p-values treat the blocks as "
                   "independent, which they are not (shared test images), so they are optimistic.")
 

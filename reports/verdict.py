@@ -30,7 +30,8 @@ from .leaderboard import (
 from .significance import ALPHA, Comparison, holm
 
 #: The metric that decides "best" in each family's line of the verdict.
-HEADLINE = {"reconstruction": "psnr", "latent": "probe_acc", "likelihood": "iw_nll", "downstream": "acc_noisy"}
+HEADLINE = {"reconstruction": "psnr", "latent": "probe_acc", "likelihood": "iw_nll", "downstream": "acc_noisy",
+            "generative": "fid_prior"}
 #: Accuracies the augmentation sentences report, against the baseline CNN.
 GAINS = ("acc_clean", "acc_noisy")
 

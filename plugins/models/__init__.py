@@ -21,7 +21,7 @@ BETA = Param("beta", float, 4.0, low=0.0, high=1000.0, help="weight of the KL te
 def bench_models() -> list[ModelSpec]:
     image = ("image",)
     ae = {"likelihood": "bernoulli"}  # sigmoid decoder, BCE loss
-    vae = {"likelihood": "bernoulli", "capabilities": ("generate", "posterior")}
+    vae = {"likelihood": "bernoulli", "capabilities": ("generate", "posterior", "sample")}
     return [
         ModelSpec("ae", MLPAutoencoder, "MLP autoencoder (hidden 128-128, 4-D code), BCE", MLP_PARAMS, **ae),
         ModelSpec("dae", MLPAutoencoder, "MLP denoising autoencoder: noisy input, clean target", MLP_PARAMS,

@@ -1,0 +1,139 @@
+"""Generative quality in the data's own feature space (:mod:`bench.features`): generated samples against as
+many real test images, per sample source.
+
+- FID (Heusel et al., 2017) and KID (Bińkowski et al., 2018) from torchmetrics, given the domain features
+  through an identity "extractor"; KID is the unbiased MMD² with a cubic polynomial kernel, averaged over
+  :data:`KID_SUBSETS` random subsets of :data:`KID_SUBSET` samples (half the samples when there are fewer
+  than twice that, so that the subsets differ); its interval is ±1.96 × the
+  standard deviation over those subsets. FID has no interval (it is biased in the sample size: every model
+  of a comparison is scored on the same number of samples).
+- Improved precision and recall (Kynkäänniemi et al., 2019) and density and coverage (Naeem et al., 2020)
+  with k = :data:`NEAREST_K` nearest neighbours. Written here rather than taken from ``prdc`` (the
+  authors' package, which the tests check these values against) because the reports need the per-sample
+  indicators: recall and coverage are a 0/1 value per *real* test image, the same images for every
+  model, so two models are compared on them by the exact McNemar test; precision and density are values
+  per *generated* sample, which differ between models: they get an interval over samples, and are
+  compared over seeds only.
+- Train on synthetic, test on real (``tstr_acc``): scored by the evaluator (the reference CNN trained on
+  the augmentation samples alone).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+
+from .metric import Metric, MetricResult
+
+FAMILY = "generative"
+SOURCES = {"prior": "samples decoded from z ~ N(0, I)", "aug": "the augmentation samples, z ~ q(z|x)"}
+NEAREST_K = 5
+KID_SUBSETS = 100
+KID_SUBSET = 1000
+
+
+def _metrics(source: str) -> dict[str, Metric]:
+    what = SOURCES[source]
+    return {
+        "fid": Metric(f"fid_{source}", FAMILY, False, "", f"FID in the domain feature space, {what}"),
+        "kid": Metric(f"kid_{source}", FAMILY, False, "", f"KID (unbiased, cubic kernel) in the domain feature "
+                                                          f"space, {what}"),
+        "precision": Metric(f"precision_{source}", FAMILY, True, "",
+                            f"share of generated samples inside the real images' k-NN balls, {what}"),
+        "recall": Metric(f"recall_{source}", FAMILY, True, "",
+                         f"share of real test images inside the generated samples' k-NN balls, {what}",
+                         test="mcnemar"),
+        "density": Metric(f"density_{source}", FAMILY, True, "",
+                          f"real k-NN balls containing each generated sample, over k, {what}", detail=True),
+        "coverage": Metric(f"coverage_{source}", FAMILY, True, "",
+                           f"share of real test images whose k-NN ball holds a generated sample, {what}",
+                           test="mcnemar"),
+    }
+
+
+PRIOR, AUG = _metrics("prior"), _metrics("aug")
+TSTR = Metric("tstr_acc", FAMILY, True, "", "accuracy on the real clean test set of the reference CNN trained on "
+              "the augmentation samples alone, labelled by their source image", test="mcnemar")
+FEATURE_ACC = Metric("feature_acc", FAMILY, True, "", "test accuracy of the domain feature network (the same "
+                     "for every model of a dataset)", detail=True)
+
+
+def metrics_of(source: str) -> dict[str, Metric]:
+    return {"prior": PRIOR, "aug": AUG}[source]
+
+
+class _Identity(torch.nn.Module):
+    """torchmetrics' "feature extractor" for features computed beforehand."""
+
+    def __init__(self, num_features: int):
+        super().__init__()
+        self.num_features = num_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def fid(real: torch.Tensor, fake: torch.Tensor) -> float:
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    metric = FrechetInceptionDistance(feature=_Identity(real.shape[1]), reset_real_features=False)
+    metric.update(real.double(), real=True)
+    metric.update(fake.double(), real=False)
+    return float(metric.compute())
+
+
+def kid(real: torch.Tensor, fake: torch.Tensor, *, subsets: int = KID_SUBSETS,
+        subset_size: int = KID_SUBSET) -> tuple[float, float]:
+    """KID's mean and standard deviation over subsets (draws from torch's generator: seed it)."""
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    size = min(subset_size, len(real) // 2, len(fake) // 2)
+    with warnings.catch_warnings():  # it warns that it keeps every feature: these are ours, already in memory
+        warnings.simplefilter("ignore", UserWarning)
+        metric = KernelInceptionDistance(feature=_Identity(real.shape[1]), subsets=subsets, subset_size=size)
+    metric.update(real.double(), real=True)
+    metric.update(fake.double(), real=False)
+    mean, std = metric.compute()
+    return float(mean), float(std)
+
+
+def _kth_neighbour_distance(features: torch.Tensor, k: int) -> torch.Tensor:
+    """Each point's distance to its k-th nearest neighbour within ``features`` (itself excluded)."""
+    distances = torch.cdist(features, features)
+    return distances.kthvalue(k + 1, dim=1).values
+
+
+def prdc(real: torch.Tensor, fake: torch.Tensor, k: int = NEAREST_K) -> dict[str, torch.Tensor]:
+    """Per-sample indicators: ``precision`` and ``density`` per generated sample, ``recall`` and
+    ``coverage`` per real image; their means are the four metrics."""
+    real, fake = real.double(), fake.double()
+    real_radius = _kth_neighbour_distance(real, k)
+    fake_radius = _kth_neighbour_distance(fake, k)
+    between = torch.cdist(real, fake)  # real × fake
+    inside_real = between < real_radius[:, None]
+    return {
+        "precision": inside_real.any(dim=0).double(),
+        "recall": (between < fake_radius[None, :]).any(dim=1).double(),
+        "density": inside_real.sum(dim=0).double() / k,
+        "coverage": (between.min(dim=1).values < real_radius).double(),
+    }
+
+
+def score_generative(real: torch.Tensor, fake: torch.Tensor, source: str) -> list[MetricResult]:
+    """The six metrics of ``source`` for ``fake`` features against as many ``real`` ones (seed torch's
+    generator first: KID draws subsets)."""
+    metrics = metrics_of(source)
+    if len(real) != len(fake):
+        raise ValueError(f"{len(fake)} generated samples against {len(real)} real images: give as many of each")
+    kid_mean, kid_std = kid(real, fake)
+    indicators = prdc(real, fake)
+    return [
+        metrics["fid"].estimate(fid(real, fake)),
+        MetricResult(metrics["kid"], kid_mean, 1.96 * kid_std, len(real)),
+        *(metrics[name].result(values) for name, values in indicators.items()),
+    ]
+
+
+def not_applicable(source: str, why: str) -> list[MetricResult]:
+    return [m.not_applicable(why) for m in metrics_of(source).values()]
