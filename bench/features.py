@@ -25,7 +25,8 @@ MIN_STEPS = 500
 LR = 3e-3
 BATCH = 128
 SEED = 0
-RECIPE = {"network": "reference-cnn-penultimate", "epochs": EPOCHS, "min_steps": MIN_STEPS, "lr": LR, "batch": BATCH, "seed": SEED}
+RECIPE = {"network": "reference-cnn-penultimate", "epochs": EPOCHS, "min_steps": MIN_STEPS, "lr": LR, "batch": BATCH,
+          "seed": SEED}
 
 
 @dataclass
