@@ -141,7 +141,7 @@ def bench_models():
 @pytest.mark.parametrize("cls, extra, problem", [
     ("Misspelled", "capabilities=('generate',)", r"model 'gen_ae' of distribution 'bench-caps 1\.0' declares the "
                                                  r"capabilities generate but its class Misspelled lacks them"),
-    ("MLPVAE", "capabilities=('sample',)", r"model 'gen_ae' of distribution 'bench-caps 1\.0': capabilities"),
+    ("MLPVAE", "capabilities=('draw',)", r"model 'gen_ae' of distribution 'bench-caps 1\.0': capabilities"),
     ("MLPVAE", "likelihood='poisson'", r"likelihood 'poisson' is not one of 'bernoulli', 'gaussian' or None"),
     ("MLPVAE", "inputs=('images',)", r"inputs \('images',\) must be a non-empty tuple of 'image', 'vector'"),
 ])
@@ -157,7 +157,7 @@ def test_a_declared_capability_or_vocabulary_the_plugin_breaks_is_an_error_namin
 def test_a_capability_present_but_undeclared_is_a_warning_and_is_not_used(tmp_path, monkeypatch):
     source = CAPABILITY_PLUGIN.format(name="quiet_vae", cls="MLPVAE", extra="likelihood='bernoulli'")
     add_site(make_distribution(tmp_path / "site", "bench-caps", "1.0", "bench_caps_quiet", source), monkeypatch)
-    with pytest.warns(CapabilityWarning, match=r"model 'quiet_vae' .* has generate, posterior without declaring"):
+    with pytest.warns(CapabilityWarning, match=r"model 'quiet_vae' .* has generate, posterior, sample without declaring"):
         spec = load_registry().spec("models", "quiet_vae")
     assert spec.capabilities == ()
 
