@@ -42,11 +42,12 @@ from .progress import Progress
 from .provenance import environment, now
 from .result import CellResult, CnnSteps, Footprint, Status, Timings, Training
 from .seeding import derive_seed, seed_everything, seeded
-from .store import SAMPLES
+from .store import PRIOR_SAMPLES, SAMPLES
 from .train import train
 
 FIGURES_DIR = "figures"
 SAMPLE_COUNT = 8
+PRIOR_GRID = 32  # prior samples kept per cell for the report's grid
 #: Splits (dataset, seed, sizes) whose tensors, corrupted test sets and baseline CNNs stay in memory.
 KEEP_SPLITS = 1
 #: Trained models whose codes, augmented CNNs and figures stay in memory.
@@ -173,6 +174,7 @@ class ModelWork:
     cnns: dict[str, tuple[torch.nn.Module, Fit]] = field(default_factory=dict)  # augmented CNNs by (protocol, noise)
     generative: dict[str, list[MetricResult]] = field(default_factory=dict)  # by sample source (and noise)
     tstr: dict[str, torch.Tensor] = field(default_factory=dict)  # per-image correctness by (protocol, noise)
+    prior_grid: bytes | None = None  # the first prior samples, uint8 .npy, for the reports' grids
     accuracies: dict[str, downstream.Accuracy] = field(default_factory=dict)  # by CNN and noise label
     figures: dict[str, bytes | NotApplicable] = field(default_factory=dict)  # PNG by kind
     footprint: Footprint | None = None
@@ -198,6 +200,13 @@ def per_item(results: list[MetricResult], split: str) -> dict[str, dict[str, Any
         items_id = content_hash([f"{split}\x1f{name}\x1f{len(values)}"], chars=16, algorithm="blake2b")
         out[name] = {"test": r.metric.test, "items_id": items_id, "values": values}
     return out
+
+
+def _uint8_npy(images: torch.Tensor) -> bytes:
+    """Images in [0, 1] as a uint8 .npy file."""
+    buffer = io.BytesIO()
+    np.save(buffer, (images.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy(), allow_pickle=False)
+    return buffer.getvalue()
 
 
 def figure_name(cell: Cell, kind: str) -> str:
@@ -324,6 +333,14 @@ class Evaluator:
         if "eval" not in split.features:
             split.features["eval"] = self.domain_features(cell)(split.eval_x)
         return split.features["eval"]
+
+    def noisy_features(self, cell: Cell) -> torch.Tensor:
+        """Domain features of the evaluation images corrupted at the cell's severity (for ``--train-noise``)."""
+        split = self.split(cell)
+        name = _canonical(["noisy", cell.noise_label, cell.severity, cell.noise_params])
+        if name not in split.features:
+            split.features[name] = self.domain_features(cell)(self.noisy_test(cell, cell.severity)[split.eval_idx])
+        return split.features[name]
 
     def _training_set(self, cell: Cell) -> torch.Tensor:
         """The models' training subset: clean, or in the noisy-training-set scenario corrupted once by
@@ -457,8 +474,14 @@ class Evaluator:
                 if fake.shape[1:] != split.eval_x.shape[1:]:
                     raise ValueError(f"model '{cell.model}' sampled shape {tuple(fake.shape[1:])}; expected "
                                      f"{tuple(split.eval_x.shape[1:])}")
+                fake_features = features(fake)
                 with seeded(derive_seed(cell.seed, "kid", "prior"), self.device):
-                    work.generative["prior"] = generative.score_generative(real, features(fake), "prior")
+                    work.generative["prior"] = generative.score_generative(real, fake_features, "prior")
+                if cell.train_noise:  # do the samples inherit the training set's noise?
+                    work.generative["prior"].append(generative.noisy_fid("prior").estimate(
+                        generative.fid(self.noisy_features(cell), fake_features)))
+                if fake.dim() == 4:
+                    work.prior_grid = _uint8_npy(fake[:PRIOR_GRID])
             results += work.generative["prior"]
         if not spec.generative:
             why = f"model '{cell.model}' cannot generate samples (its spec says so)"
@@ -469,9 +492,12 @@ class Evaluator:
             m = min(len(x_gen), len(real))  # as many real images as samples
             real_idx = subset(len(real), m, derive_seed(cell.seed, "generative-real")).sort().values
             fake_idx = subset(len(x_gen), m, derive_seed(cell.seed, "generative-fake"))
+            fake_features = features(x_gen[fake_idx.to(x_gen.device)])
             with seeded(derive_seed(cell.seed, "kid", "aug"), self.device):
-                work.generative[source_key] = generative.score_generative(
-                    real[real_idx], features(x_gen[fake_idx.to(x_gen.device)]), "aug")
+                work.generative[source_key] = generative.score_generative(real[real_idx], fake_features, "aug")
+            if cell.train_noise:
+                work.generative[source_key].append(generative.noisy_fid("aug").estimate(
+                    generative.fid(self.noisy_features(cell)[real_idx], fake_features)))
         results += work.generative[source_key]
         if split.train_x.dim() != 4:
             return [*results, generative.TSTR.not_applicable("the reference CNN takes images, the dataset has vectors")]
@@ -530,10 +556,7 @@ class Evaluator:
         idx = split.eval_idx[:SAMPLE_COUNT]
         with torch.no_grad():
             recon = work.model(noisy[idx])
-        stack = torch.stack([split.test_x[idx], noisy[idx], recon.reshape(noisy[idx].shape)])
-        buffer = io.BytesIO()
-        np.save(buffer, (stack.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy(), allow_pickle=False)
-        return buffer.getvalue()
+        return _uint8_npy(torch.stack([split.test_x[idx], noisy[idx], recon.reshape(noisy[idx].shape)]))
 
     # -- one cell ---------------------------------------------------------------------------------
     def evaluate(self, cell: Cell, progress: Progress | None = None) -> CellResult:
@@ -584,6 +607,8 @@ class Evaluator:
                 samples = self._samples(work, split, noisy)
                 if samples is not None:
                     found["artifacts"][SAMPLES] = samples
+                if work.prior_grid is not None:
+                    found["artifacts"][PRIOR_SAMPLES] = work.prior_grid
                 found["eval_s"] = time.perf_counter() - eval_started
             found["cnn"] = CnnSteps(cnn_info.get("baseline"), cnn_info.get("augmented"), cnn_info.get("baseline_cnn"))
             return ended("done", metrics=[r.as_row() for r in results],

@@ -38,6 +38,7 @@ from .result import STATUSES, CellResult
 STORE_NAME = "results.db"
 #: Artifact of a cell: its first test images clean / noisy / reconstructed, ``np.save`` of uint8 (3, n, *shape).
 SAMPLES = "samples.npy"
+PRIOR_SAMPLES = "prior_samples.npy"  # images decoded from the prior (uint8 [n, C, H, W]), for the reports' grids
 
 #: ``MIGRATIONS[v]`` takes a store at schema version ``v - 1`` to version ``v``.
 MIGRATIONS: dict[int, list[str]] = {

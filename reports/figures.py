@@ -163,6 +163,47 @@ def write_accuracy_figures(board: pd.DataFrame, results: list[CellResult], out_d
     return written
 
 
+GENERATIVE_PANELS = ("fid_prior", "precision_prior", "recall_prior", "fid_aug", "precision_aug", "recall_aug")
+
+
+def generative_severity_pngs(board: pd.DataFrame) -> list[tuple[str, str, str, bytes]]:
+    """Per dataset × noise × protocol where some model's samples depend on the severity (a denoising model,
+    trained at each one, or a noisy training set): FID, precision and recall of both sample sources against
+    the severity, a line per model. Returns (dataset, noise, title, PNG)."""
+    from .leaderboard import TABLE
+
+    panels = [m for m in GENERATIVE_PANELS if m in board]
+    out: list[tuple[str, str, str, bytes]] = []
+    if not panels:
+        return out
+    for (dataset, profile, size, budget, precision, noise), block in board.groupby(TABLE, sort=True, dropna=False):
+        block = block[block[panels].notna().any(axis=1)]
+        if block["severity"].nunique() < 2 or not any(
+                (block.groupby("model")[m].nunique() > 1).any() for m in panels):
+            continue
+        fig, axes = plt.subplots(2, 3, figsize=(12, 6.5), squeeze=False)
+        colours = {model: f"C{i}" for i, model in enumerate(sorted(block["model"].unique()))}
+        for ax, metric in zip(axes.flat, GENERATIVE_PANELS):
+            for model, rows in block.groupby("model"):
+                rows = rows.sort_values("severity")
+                if metric not in rows or rows[metric].isna().all():
+                    continue
+                _errorbar(ax, list(rows["severity"]), rows[metric], rows[f"{metric}_ci_low"],
+                          rows[f"{metric}_ci_high"], label=model, marker="o", color=colours[model])
+            arrow = "↓" if metric.startswith("fid") else "↑"
+            ax.set_title(f"{metric} {arrow}", fontsize=9)
+            ax.set_xlabel(f"{noise} severity", fontsize=8)
+            ax.set_xticks(sorted(block["severity"].unique()))
+        handles = {label: h for ax in axes.flat for h, label in zip(*ax.get_legend_handles_labels())}
+        fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=len(handles), fontsize=8)
+        title = (f"{dataset} · {noise}: generative quality against severity ({profile}, {size_text(size)}, CNN "
+                 f"{budget}{', ' + precision if precision != 'fp32' else ''}); 95% intervals where the metric has one")
+        fig.suptitle(title, fontsize=9)
+        fig.tight_layout(rect=(0, 0.05, 1, 1))
+        out.append((dataset, noise, title, _png(fig)))
+    return out
+
+
 def training_curves_png(results: list[CellResult], dataset: str) -> bytes | None:
     """Training loss per epoch of every model trained on ``dataset`` (first seed), one panel per model
     (losses of different models are on different scales: BCE sums, per-pixel MSE); a model trained on
@@ -205,7 +246,25 @@ def reconstruction_grid_png(samples: dict[int, np.ndarray], title: str) -> bytes
     rows = [("clean", first[0])]
     for severity in sorted(samples):
         rows += [(f"noisy s{severity}", samples[severity][1]), (f"recon s{severity}", samples[severity][2])]
-    n, c, h, w = first[0].shape
+    return image_rows_png(rows, title)
+
+
+def prior_grid_png(samples: dict[int, np.ndarray], title: str, per_row: int = 16) -> bytes:
+    """Images decoded from the prior: rows of ``per_row`` per severity (``samples``: severity → uint8 array
+    (n, C, H, W)); one set of rows when every severity holds the same images (a model trained without noise)."""
+    same = all(np.array_equal(samples[s], samples[min(samples)]) for s in samples)
+    rows = []
+    for severity in [min(samples)] if same else sorted(samples):
+        images = samples[severity]
+        label = "prior" if same else f"prior s{severity}"
+        rows += [(label if i == 0 else "", images[i : i + per_row]) for i in range(0, len(images), per_row)]
+    return image_rows_png(rows, title)
+
+
+def image_rows_png(rows: list[tuple[str, np.ndarray]], title: str) -> bytes:
+    """A mosaic of labelled rows of uint8 images (each row an array (n, C, H, W))."""
+    n = max(len(images) for _, images in rows)
+    _, c, h, w = rows[0][1].shape
     pad = 2
     mosaic = np.full((len(rows) * (h + pad), n * (w + pad), c), 255, dtype=np.uint8)
     for i, (_, images) in enumerate(rows):

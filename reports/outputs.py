@@ -12,7 +12,7 @@ from typing import Any
 
 from bench.outcome import NotApplicable
 from bench.result import CellResult
-from bench.store import SAMPLES, Store
+from bench.store import PRIOR_SAMPLES, SAMPLES, Store
 
 FORMATS = ("md", "csv", "html")  # the default; "json" writes results.json too
 STATE = ".report-state.json"  # what the files in the directory were built from
@@ -85,7 +85,7 @@ def write_reports(store: Store, out_dir: Path, formats: tuple[str, ...] = FORMAT
         write_document(store, out_dir / "results.json", annotate=_annotator(board))
     timing_paths = write_timing(store, out_dir, formats)
     if "html" in formats:
-        data = _report_data(store, out_dir, cells, tables)
+        data = _report_data(store, out_dir, cells, tables, board)
         for (dataset, profile, budget, precision, noise), path in found.curve_figures.items():
             data.per_noise.setdefault((dataset, noise), []).insert(0, Figure(
                 f"{dataset} · {noise}: learning curves of each family's headline metric, 95% intervals "
@@ -152,13 +152,14 @@ def _first_seed(cells: list[CellResult]) -> dict[tuple, int]:
     return seeds
 
 
-def _report_data(store: Store, out_dir: Path, cells: list[CellResult], tables):
-    """The figures of the HTML page: per dataset × noise the accuracy figure and a reconstruction grid
-    per model; per dataset the training curves; per dataset × model the suite's figures of the first
-    seed (each distinct image once: a model trained once is drawn once, whatever the noise)."""
+def _report_data(store: Store, out_dir: Path, cells: list[CellResult], tables, board):
+    """The figures of the HTML page: per dataset × noise the accuracy figure, the generative metrics against
+    severity and a reconstruction grid per model; per dataset the training curves; per dataset × model the
+    suite's figures of the first seed and its prior samples (each distinct image once: a model trained once
+    is drawn once, whatever the noise)."""
     import numpy as np
 
-    from .figures import noise_figure_path, reconstruction_grid_png, training_curves_png
+    from .figures import generative_severity_pngs, noise_figure_path, prior_grid_png, reconstruction_grid_png, training_curves_png
     from .html import Figure, ReportData
     from .leaderboard import cell_size, size_text
 
@@ -175,6 +176,8 @@ def _report_data(store: Store, out_dir: Path, cells: list[CellResult], tables):
             data.per_noise.setdefault((dataset, noise), []).append(
                 Figure(f"{dataset} · {noise}: CNN accuracy at matched severity ({profile} profile, {size_text(size)}, CNN budget "
                        f"{budget}{', ' + precision if precision != 'fp32' else ''})", path.read_bytes()))
+    for dataset, noise, title, png in generative_severity_pngs(board):
+        data.per_noise.setdefault((dataset, noise), []).append(Figure(title, png))
     samples: dict[tuple[str, str, str], dict[int, Any]] = defaultdict(dict)
     for r in done:
         c = r.cell
@@ -189,6 +192,20 @@ def _report_data(store: Store, out_dir: Path, cells: list[CellResult], tables):
         title += f"{first[(dataset, model, noise)]})"
         data.per_noise.setdefault((dataset, noise), []).append(
             Figure(title, reconstruction_grid_png(by_severity, title)))
+    priors: dict[tuple[str, str], dict[int, Any]] = defaultdict(dict)
+    for r in done:
+        c = r.cell
+        blob = store.artifact(c["key"], PRIOR_SAMPLES) if c["seed"] == first[(c["dataset"], c["model"], c["noise"])] else None
+        if blob is not None:
+            priors[(c["dataset"], c["model"], c["noise"])][c["severity"]] = np.load(io.BytesIO(blob), allow_pickle=False)
+    for (dataset, model, noise), by_severity in sorted(priors.items()):
+        title = f"{dataset} · {model}: samples from the prior, z ~ N(0, I) (seed {first[(dataset, model, noise)]}"
+        first_images = by_severity[min(by_severity)]
+        trained_on_noise = any(not np.array_equal(images, first_images) for images in by_severity.values())
+        title += f", trained on {noise})" if trained_on_noise else ")"
+        png = prior_grid_png(by_severity, title)
+        if all(f.png != png for f in data.per_model.get((dataset, model), [])):
+            data.per_model.setdefault((dataset, model), []).append(Figure(title, png))
     for dataset in sorted({r.cell["dataset"] for r in done}):
         png = training_curves_png(done, dataset)
         if png is not None:

@@ -81,6 +81,26 @@ def _best_lines(block: pd.DataFrame, meta: pd.DataFrame) -> list[str]:
     return lines
 
 
+def _inheritance_lines(block: pd.DataFrame) -> list[str]:
+    """For models trained on a noisy training set (``--train-noise``): do their samples look more like the
+    noisy test images than like the clean ones (FID in the domain feature space against each)?"""
+    lines = []
+    for source, what in (("prior", "prior samples"), ("aug", "augmentation samples")):
+        noisy = f"fid_{source}_noisy"
+        if noisy not in block:
+            continue
+        for _, row in block[block[noisy].notna()].sort_values(["model", "severity"]).iterrows():
+            clean = row.get(f"fid_{source}")
+            if pd.isna(clean):
+                continue
+            inherits = row[noisy] < clean
+            lines.append(f"s{row['severity']}: {what} of {row['model']} are closer to the "
+                         f"{'noisy' if inherits else 'clean'} test images (FID {row[noisy]:.4g} against the noisy, "
+                         f"{clean:.4g} against the clean): they {'inherit' if inherits else 'do not inherit'} "
+                         "the training set's noise (a comparison of two FIDs, without a test)")
+    return lines
+
+
 def _change(what: str, comparison: tuple[float, Comparison], p_holm: float) -> str:
     points = 100 * comparison[0]
     if math.isnan(p_holm):
@@ -190,7 +210,8 @@ def verdict(board: pd.DataFrame, results: pd.DataFrame, cells: list[CellResult],
     protocol = protocols(cells)
     blocks = []
     for key, block in sorted(board.groupby(TABLE), key=lambda kv: table_order(kv[0])):
-        lines = _best_lines(block, meta) + _augmentation_lines(block, evidence, key[TABLE.index("cnn_budget")])
+        lines = (_best_lines(block, meta) + _augmentation_lines(block, evidence, key[TABLE.index("cnn_budget")])
+                 + _inheritance_lines(block))
         if lines:
             blocks.append(VerdictBlock(table_title(key, protocol, ""), lines))
     for family, lines in sorted(threshold_lines(thresholds or []).items()):

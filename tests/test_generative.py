@@ -98,7 +98,8 @@ def test_scores_keep_per_real_image_indicators_for_the_paired_test_and_kid_gets_
 
 @pytest.fixture(scope="module")
 def generative_runs(tmp_path_factory):
-    """Two runs on one store: ae and vae at two severities, then dvae; the feature network's training counted."""
+    """Two runs on one store: ae and vae at two severities, then dvae (trained at each severity); the feature
+    network's training counted."""
     out = tmp_path_factory.mktemp("gen")
     trained = []
     original = features.train_classifier
@@ -109,7 +110,7 @@ def generative_runs(tmp_path_factory):
                   "--quiet"]
         assert cli.main(["run", "--models", "ae,vae", "--severities", "1,3", *common]) == 0
         first = len(trained)
-        assert cli.main(["run", "--models", "dvae", "--severities", "3", *common]) == 0
+        assert cli.main(["run", "--models", "dvae", "--severities", "1,3", *common]) == 0
     finally:
         mp.undo()
     return out, first, len(trained)
@@ -138,3 +139,13 @@ def test_a_run_reports_the_generative_family_with_prior_metrics_not_applicable_f
     assert gen.loc[("vae", 1, "tstr_acc"), "value"] == gen.loc[("vae", 3, "tstr_acc"), "value"]
     board = Path(out / "leaderboard.md").read_text()
     assert "generative quality (domain features)" in board and "tstr_acc" in board
+
+
+def test_the_report_shows_prior_samples_per_model_and_how_a_denoising_models_samples_move_with_severity(
+        generative_runs):
+    out, _, _ = generative_runs
+    page = (out / "report.html").read_text()
+    assert "vae: samples from the prior, z ~ N(0, I) (seed 0)" in page  # one grid: the same samples at every severity
+    assert "dvae: samples from the prior, z ~ N(0, I) (seed 0, trained on gaussian)" in page  # a row per severity
+    assert "digits · ae: samples from the prior" not in page
+    assert "digits · gaussian: generative quality against severity" in page

@@ -141,3 +141,9 @@ def test_train_noise_corrupts_the_training_set_and_labels_the_rows(tmp_path):
     assert trained["ae@noisy-train"]["train"]["loss"][-1] > 1.2 * trained["ae"]["train"]["loss"][-1]
     board = pd.read_csv(tmp_path / "leaderboard.csv")
     assert {"ae", "ae@noisy-train", "baseline"} == set(board["model"])
+    # the report says whether the samples inherit the noise: FID against the noisy and the clean test images
+    noisy_train = board.set_index("model").loc["ae@noisy-train"]
+    assert noisy_train["fid_aug_noisy"] > 0 and noisy_train["fid_aug"] > 0
+    assert pd.isna(board.set_index("model").loc["ae", "fid_aug_noisy"])
+    verdict = (tmp_path / "leaderboard.md").read_text()
+    assert "augmentation samples of ae@noisy-train are closer to the" in verdict

@@ -59,6 +59,14 @@ FEATURE_ACC = Metric("feature_acc", FAMILY, True, "", "test accuracy of the doma
                      "for every model of a dataset)", detail=True)
 
 
+def noisy_fid(source: str) -> Metric:
+    """FID against the evaluation images corrupted by the cell's noise at its severity: computed for a noisy
+    training set (``--train-noise``), where below ``fid_<source>`` the samples look more like the noisy data
+    than like the clean, i.e. they inherit the noise."""
+    return Metric(f"fid_{source}_noisy", FAMILY, False, "", f"FID against the corrupted evaluation images, "
+                  f"{SOURCES[source]}", detail=True)
+
+
 def metrics_of(source: str) -> dict[str, Metric]:
     return {"prior": PRIOR, "aug": AUG}[source]
 
