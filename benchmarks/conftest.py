@@ -39,6 +39,8 @@ TARGETS = [
     ("baseline CNN at the quick budget: bf16 minus fp32 validation accuracy", "cnn/bf16_minus_fp32", None, None, None),
     ("digits grid: local wall time / default executor (processes, one per core) wall time", "executor/local_s",
      "executor/default_s", None, None),
+    ("generative family: share of a paper-profile VAE cell on Fashion-MNIST", "generative/cell_s",
+     "generative/paper_cell_s", None, None),
 ]
 
 
