@@ -319,11 +319,10 @@ class Evaluator:
 
     def domain_features(self, cell: Cell) -> DomainFeatures:
         """The dataset's feature space for the generative family: trained once per dataset (fingerprint),
-        kept as a checkpoint, and loaded by every later cell, worker and run."""
+        kept as a checkpoint in the data cache, and loaded by every later cell, worker, run and store."""
         key = (cell.dataset, cell.dataset_fingerprint)
         if key not in self._features:
             self._features[key] = domain_features(self.datasets[cell.dataset].data, cell.dataset, cell.dataset_fingerprint,
-                                                  self.checkpoints, bench_version=cell.versions.get("bench"),
                                                   device=self.device)
         return self._features[key]
 

@@ -5,7 +5,9 @@ For images, the features are the penultimate layer (the last 128-unit ReLU) of a
 per dataset on its *full* training split (:data:`EPOCHS` passes, at least :data:`MIN_STEPS` optimizer steps
 for a small split; the compute-matched schedule: Adam, learning
 rate decaying from :data:`LR` to 0 on a cosine, seed :data:`SEED`), kept as a checkpoint keyed by the dataset's
-fingerprint and the recipe, with its accuracy on the full test split. For vectors (``tabular``), the
+fingerprint and the recipe, with its accuracy on the full test split. The checkpoints live in the data cache
+(``$BENCH_DATA/features``, beside the calibration), not in a results store: the network depends on the data
+alone, so every store and run on this machine shares it. For vectors (``tabular``), the
 features are the vectors standardised by the training split's mean and standard deviation.
 """
 
@@ -13,11 +15,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
 from .checkpoints import Checkpoints, training_key
 from .cnn import ReferenceCNN, predict, train_classifier
+from .data import data_root
 from .seeding import seeded
 
 EPOCHS = 3
@@ -51,21 +55,24 @@ class DomainFeatures:
         return torch.cat(out).float().cpu()
 
 
-def feature_key(dataset: str, fingerprint: str, bench_version: str | None) -> str:
-    """The checkpoint key of a dataset's feature network: its data and the recipe."""
-    return training_key(kind="features", dataset=[dataset, fingerprint], recipe=RECIPE, bench=bench_version)
+def feature_key(dataset: str, fingerprint: str) -> str:
+    """The checkpoint key of a dataset's feature network: its data and the recipe (change the recipe, and
+    the key changes with it)."""
+    return training_key(kind="features", dataset=[dataset, fingerprint], recipe=RECIPE)
 
 
-def domain_features(data, dataset: str, fingerprint: str, checkpoints: Checkpoints, *,
-                    bench_version: str | None, device: torch.device) -> DomainFeatures:
-    """The feature space of ``data`` (a :class:`registry.Dataset`): loaded from its checkpoint, or trained on
-    the full training split and saved (a file lock makes concurrent workers train it once)."""
+def domain_features(data, dataset: str, fingerprint: str, *, device: torch.device,
+                    directory: Path | None = None) -> DomainFeatures:
+    """The feature space of ``data`` (a :class:`registry.Dataset`): loaded from its checkpoint in ``directory``
+    (default ``$BENCH_DATA/features``), or trained on the full training split and saved there (a file lock
+    makes concurrent workers train it once)."""
     train_x = data.train_x
     if train_x.dim() != 4:
         flat = train_x.flatten(1).float()
         return DomainFeatures(None, flat.mean(0), flat.std(0).clamp_min(1e-6))
     classes = len(data.classes)
-    key = feature_key(dataset, fingerprint, bench_version)
+    key = feature_key(dataset, fingerprint)
+    checkpoints = Checkpoints(directory or data_root() / "features")
     with checkpoints.lock(key), seeded(SEED, device):
         network = ReferenceCNN(tuple(train_x.shape[1:]), classes).to(device)
         stored = checkpoints.load(key, network)

@@ -1,9 +1,10 @@
 """Cost of the generative family for one cell, and its share of a paper-profile cell: one VAE cell on
 Fashion-MNIST (gaussian, severity 3), evaluated whole, with the time spent in the family measured inside it.
 
-The domain feature network is trained once per dataset (its own line: ``features/train_s``) and is not
-part of a cell's cost; the family's cost per cell is prior samples, features of the samples, FID, KID,
-precision/recall/density/coverage for two sources, and the train-on-synthetic CNN.
+The domain feature network is trained once per dataset and cached (``features/train_s``: its training, or
+its loading when an earlier run trained it) and is not part of a cell's cost; the family's cost per cell is
+prior samples, features of the samples, FID, KID, precision/recall/density/coverage for two sources, and the
+train-on-synthetic CNN.
 
 Run with ``pytest benchmarks/test_generative_cost.py --benchmark-only -n 0 -s`` (about 10 minutes on 2 cores).
 """
@@ -36,7 +37,7 @@ def test_generative_family_share_of_a_paper_profile_cell(benchmark, tmp_path):
              if c.model == "vae"]
     evaluator = Evaluator(registry, data, Checkpoints(tmp_path / "checkpoints"))
     started = time.perf_counter()
-    evaluator.domain_features(cell)
+    evaluator.domain_features(cell)  # from the data cache when an earlier run trained it
     RESULTS["features/train_s"] = time.perf_counter() - started
 
     spent: list[float] = []

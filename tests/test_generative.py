@@ -12,7 +12,6 @@ import torch
 from conftest import CHEAP_CNN
 
 from bench import cli, features
-from bench.checkpoints import Checkpoints
 from bench.metrics.generative import fid, kid, prdc, score_generative
 from plugins.datasets.digits import load_digits
 
@@ -20,8 +19,8 @@ from plugins.datasets.digits import load_digits
 @pytest.fixture(scope="module")
 def digits_features(tmp_path_factory):
     data = load_digits(tmp_path_factory.mktemp("digits"))
-    space = features.domain_features(data, "digits", "test", Checkpoints(tmp_path_factory.mktemp("ckpt")),
-                                     bench_version=None, device=torch.device("cpu"))
+    space = features.domain_features(data, "digits", "test", device=torch.device("cpu"),
+                                     directory=tmp_path_factory.mktemp("features"))
     x, y = torch.cat([data.train_x, data.test_x]), torch.cat([data.train_y, data.test_y])
     return space, space(x), y
 
@@ -98,25 +97,26 @@ def test_scores_keep_per_real_image_indicators_for_the_paired_test_and_kid_gets_
 
 @pytest.fixture(scope="module")
 def generative_runs(tmp_path_factory):
-    """Two runs on one store: ae and vae at two severities, then dvae (trained at each severity); the feature
-    network's training counted."""
-    out = tmp_path_factory.mktemp("gen")
+    """Two runs, on two stores, with an empty data cache: ae and vae at two severities, then dvae (trained at
+    each severity); the feature network's training counted."""
+    out, other = tmp_path_factory.mktemp("gen"), tmp_path_factory.mktemp("gen-other")
     trained = []
     original = features.train_classifier
     mp = pytest.MonkeyPatch()
+    mp.setenv("BENCH_DATA", str(tmp_path_factory.mktemp("data-cache")))
     mp.setattr(features, "train_classifier", lambda *a, **k: trained.append(1) or original(*a, **k))
     try:
-        common = [*CHEAP_CNN, "--datasets", "digits", "--noise", "gaussian", "--executor", "local", "--out", str(out),
-                  "--quiet"]
-        assert cli.main(["run", "--models", "ae,vae", "--severities", "1,3", *common]) == 0
+        common = [*CHEAP_CNN, "--datasets", "digits", "--noise", "gaussian", "--executor", "local", "--quiet"]
+        assert cli.main(["run", "--models", "ae,vae", "--severities", "1,3", *common, "--out", str(out)]) == 0
         first = len(trained)
-        assert cli.main(["run", "--models", "dvae", "--severities", "1,3", *common]) == 0
+        assert cli.main(["run", "--models", "vae", "--severities", "1", *common, "--out", str(other)]) == 0
+        assert cli.main(["run", "--models", "dvae", "--severities", "1,3", *common, "--out", str(out)]) == 0
     finally:
         mp.undo()
     return out, first, len(trained)
 
 
-def test_the_feature_network_is_trained_once_and_reused_across_cells_and_runs(generative_runs):
+def test_the_feature_network_is_trained_once_and_reused_across_cells_runs_and_stores(generative_runs):
     out, first, total = generative_runs
     assert (first, total) == (1, 1)
     board = pd.read_csv(out / "leaderboard.csv")

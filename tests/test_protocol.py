@@ -11,19 +11,24 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from bench import cli, cnn, downstream
+from bench import cli, cnn, downstream, features
 from bench.cnn import ReferenceCNN, cosine_lr, train_classifier
+from bench.data import load
 from bench.precision import bf16_supported
 from bench.profiles import get_profile
 from bench.store import open_store
 from bench.train import adam
+from registry import load_registry
 
 DIGITS_TRAIN = 1347  # scikit-learn's digits, less the test quarter
 
 
 @pytest.fixture
 def counted_steps(monkeypatch):
-    """Every CNN optimizer built during the test, as [steps taken, learning rates used]."""
+    """Every CNN optimizer of the grid built during the test, as [steps taken, learning rates used] (the
+    generative family's feature network, trained once per dataset and cached, is trained before counting)."""
+    loaded = load(load_registry().spec("datasets", "digits"))
+    features.domain_features(loaded.data, "digits", loaded.fingerprint, device=torch.device("cpu"))
     built: list[list] = []
     real = cnn.adam
 
@@ -50,12 +55,13 @@ def _run(tmp_path, *extra: str) -> int:
                      "--executor", "local", "--format", "csv", "--out", str(tmp_path), "--quiet", *extra])
 
 
-def test_the_compute_matched_baseline_takes_exactly_as_many_optimizer_steps_as_each_augmented_cnn(tmp_path,
-                                                                                                  counted_steps):
+def test_the_compute_matched_baseline_takes_exactly_as_many_optimizer_steps_as_each_augmented_and_synthetic_cnn(
+        tmp_path, counted_steps):
     assert _run(tmp_path) == 0
     expected = get_profile("quick").cnn_steps(DIGITS_TRAIN)
-    assert len(counted_steps) == 3  # the baseline, ae's and vae's augmented CNNs (3x the images each)
-    assert [steps for steps, _ in counted_steps] == [expected] * 3
+    # the baseline; ae's and vae's augmented CNNs (3x the images each) and their train-on-synthetic CNNs (2x)
+    assert len(counted_steps) == 5
+    assert [steps for steps, _ in counted_steps] == [expected] * 5
     for _, rates in counted_steps:  # decaying to zero: final weights do not depend on where noise left them
         assert rates[0] == pytest.approx(get_profile("quick").cnn_lr) and rates[-1] < 1e-3 * rates[0]
         assert all(a >= b for a, b in zip(rates, rates[1:]))
@@ -68,7 +74,8 @@ def test_equal_epochs_gives_an_augmented_cnn_1_plus_k_times_the_baseline_steps_a
         tmp_path, counted_steps):
     assert _run(tmp_path, "--cnn-budget", "epochs") == 0
     baseline, augmented = -(-DIGITS_TRAIN // 128), -(-3 * DIGITS_TRAIN // 128)  # an epoch of 1 + k = 3 times the images
-    assert [steps for steps, _ in counted_steps] == [baseline, augmented, augmented]
+    synthetic = -(-2 * DIGITS_TRAIN // 128)  # train on synthetic: an epoch of the k = 2 samples per image alone
+    assert sorted(steps for steps, _ in counted_steps) == [baseline, synthetic, synthetic, augmented, augmented]
     assert all(set(rates) == {1e-3} for _, rates in counted_steps)
     board = pd.read_csv(tmp_path / "leaderboard.csv")
     assert set(board["cnn_budget"]) == {"epochs"}
