@@ -272,7 +272,11 @@ def image_rows_png(rows: list[tuple[str, np.ndarray]], title: str) -> bytes:
             mosaic[i * (h + pad):i * (h + pad) + h, j * (w + pad):j * (w + pad) + w] = image.transpose(1, 2, 0)
     fig, ax = plt.subplots(figsize=(n * 0.6 + 1.2, len(rows) * 0.6 + 0.4))
     ax.imshow(mosaic.squeeze(-1) if c == 1 else mosaic, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-    ax.set_yticks([i * (h + pad) + h / 2 for i in range(len(rows))], [label for label, _ in rows], fontsize=7)
+    # a label names its row and the unlabelled rows below it: one tick, centred on them
+    starts = [i for i, (label, _) in enumerate(rows) if label]
+    ends = [*starts[1:], len(rows)]
+    ax.set_yticks([(start + end) / 2 * (h + pad) - pad / 2 for start, end in zip(starts, ends)],
+                  [rows[start][0] for start in starts], fontsize=7)
     ax.set_xticks([])
     ax.set_title(title, fontsize=8)
     return _png(fig)
