@@ -373,7 +373,8 @@ LEGEND = ("Values are means over seeds ± their standard deviation with the 95% 
           "exact McNemar test on per-image correctness and the other per-image values (BCE, SSIM, the "
           "per-image MSE behind PSNR, silhouette, likelihoods) by a paired t-test over images; several "
           "seeds are combined by a random-effects meta-analysis over seeds, so a gap that seeds make and "
-          "unmake is not supported. davies_bouldin, kmeans_nmi and active_units have no per-image values: "
+          "unmake is not supported. davies_bouldin, kmeans_nmi, active_units, FID and KID have no per-image "
+          "values, and precision and density have values per generated sample, which differ between models: "
           "they are compared over seeds only (no mark with one seed). The test and both p-values of every "
           "row are in leaderboard.csv. `input PSNR` is the noisy input against the clean image. `baseline` "
           "is the reference CNN trained on the limited subset alone; each title names the CNN budget.")
