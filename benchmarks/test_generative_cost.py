@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import RESULTS
 
 from bench.checkpoints import Checkpoints
 from bench.data import load
@@ -22,8 +23,6 @@ from bench.evaluator import Evaluator
 from bench.grid import plan
 from bench.profiles import get_profile
 from registry import load_registry
-
-from .conftest import RESULTS
 
 FASHION = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 
