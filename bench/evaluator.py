@@ -477,8 +477,8 @@ class Evaluator:
                 with seeded(derive_seed(cell.seed, "kid", "prior"), self.device):
                     work.generative["prior"] = generative.score_generative(real, fake_features, "prior")
                 if cell.train_noise:  # do the samples inherit the training set's noise?
-                    work.generative["prior"].append(generative.noisy_fid("prior").estimate(
-                        generative.fid(self.noisy_features(cell), fake_features)))
+                    work.generative["prior"].append(generative.noisy_fid_result(
+                        "prior", self.noisy_features(cell), fake_features))
                 if fake.dim() == 4:
                     work.prior_grid = _uint8_npy(fake[:PRIOR_GRID])
             results += work.generative["prior"]
@@ -495,8 +495,8 @@ class Evaluator:
             with seeded(derive_seed(cell.seed, "kid", "aug"), self.device):
                 work.generative[source_key] = generative.score_generative(real[real_idx], fake_features, "aug")
             if cell.train_noise:
-                work.generative[source_key].append(generative.noisy_fid("aug").estimate(
-                    generative.fid(self.noisy_features(cell)[real_idx], fake_features)))
+                work.generative[source_key].append(generative.noisy_fid_result(
+                    "aug", self.noisy_features(cell)[real_idx], fake_features))
         results += work.generative[source_key]
         if split.train_x.dim() != 4:
             return [*results, generative.TSTR.not_applicable("the reference CNN takes images, the dataset has vectors")]

@@ -134,6 +134,9 @@ def test_a_run_reports_the_generative_family_with_prior_metrics_not_applicable_f
         severity = 3
         for metric in ("fid_aug", "kid_aug", "recall_aug", "tstr_acc"):
             assert np.isfinite(gen.loc[(model, severity, metric), "value"]), (model, metric)
+    # FID has no interval but keeps its sample size: it is biased in n, so rows compare at equal n only
+    assert gen.loc[("vae", 1, "fid_prior"), "n"] == gen.loc[("vae", 1, "recall_prior"), "n"] > 0
+    assert gen.loc[("ae", 3, "fid_aug"), "n"] == gen.loc[("dvae", 3, "fid_aug"), "n"] > 0
     # a VAE trained without noise makes one set of samples: the same numbers at every severity
     assert gen.loc[("vae", 1, "fid_prior"), "value"] == gen.loc[("vae", 3, "fid_prior"), "value"]
     assert gen.loc[("vae", 1, "tstr_acc"), "value"] == gen.loc[("vae", 3, "tstr_acc"), "value"]

@@ -67,6 +67,11 @@ def noisy_fid(source: str) -> Metric:
                   f"{SOURCES[source]}", detail=True)
 
 
+def noisy_fid_result(source: str, noisy_real: torch.Tensor, fake: torch.Tensor) -> MetricResult:
+    """``fid_<source>_noisy`` of ``fake`` features against the corrupted evaluation images' features."""
+    return MetricResult(noisy_fid(source), fid(noisy_real, fake), float("nan"), len(noisy_real))
+
+
 def metrics_of(source: str) -> dict[str, Metric]:
     return {"prior": PRIOR, "aug": AUG}[source]
 
@@ -137,7 +142,7 @@ def score_generative(real: torch.Tensor, fake: torch.Tensor, source: str) -> lis
     kid_mean, kid_std = kid(real, fake)
     indicators = prdc(real, fake)
     return [
-        metrics["fid"].estimate(fid(real, fake)),
+        MetricResult(metrics["fid"], fid(real, fake), float("nan"), len(real)),  # no interval; n: FID is biased in it
         MetricResult(metrics["kid"], kid_mean, 1.96 * kid_std, len(real)),
         *(metrics[name].result(values) for name, values in indicators.items()),
     ]
