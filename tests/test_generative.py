@@ -12,6 +12,7 @@ import torch
 from conftest import CHEAP_CNN
 
 from bench import cli, features
+from bench.metrics import generative
 from bench.metrics.generative import fid, kid, prdc, score_generative
 from plugins.datasets.digits import load_digits
 
@@ -74,8 +75,10 @@ def test_a_subset_of_one_mode_has_precision_one_and_recall_and_coverage_of_that_
     assert identical["precision"] == identical["recall"] == identical["coverage"] == 1.0
 
 
-def test_precision_recall_density_and_coverage_equal_the_authors_implementation():
+@pytest.mark.parametrize("chunk", [generative.CHUNK, 128])  # in one block of real images, and in several
+def test_precision_recall_density_and_coverage_equal_the_authors_implementation(chunk, monkeypatch):
     prdc_reference = pytest.importorskip("prdc")
+    monkeypatch.setattr(generative, "CHUNK", chunk)
     g = torch.Generator().manual_seed(1)
     real, fake = torch.randn(600, 8, generator=g), torch.randn(500, 8, generator=g) * 1.3 + 0.2
     ours = {k: v.mean().item() for k, v in prdc(real, fake).items()}
