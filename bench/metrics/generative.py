@@ -69,7 +69,12 @@ def noisy_fid(source: str) -> Metric:
 
 def noisy_fid_result(source: str, noisy_real: torch.Tensor, fake: torch.Tensor) -> MetricResult:
     """``fid_<source>_noisy`` of ``fake`` features against the corrupted evaluation images' features."""
-    return MetricResult(noisy_fid(source), fid(noisy_real, fake), float("nan"), len(noisy_real))
+    return _fid_result(noisy_fid(source), noisy_real, fake)
+
+
+def _fid_result(metric: Metric, real: torch.Tensor, fake: torch.Tensor) -> MetricResult:
+    """FID as a result: no interval, and its sample size, since FID is biased in it."""
+    return MetricResult(metric, fid(real, fake), float("nan"), len(real))
 
 
 def metrics_of(source: str) -> dict[str, Metric]:
@@ -128,8 +133,8 @@ def prdc(real: torch.Tensor, fake: torch.Tensor, k: int = NEAREST_K) -> dict[str
     real, fake = real.double(), fake.double()
     real_radius = _kth_neighbour_distance(real, k)
     fake_radius = _kth_neighbour_distance(fake, k)
-    precision = torch.zeros(len(fake), dtype=torch.bool)
-    density = torch.zeros(len(fake), dtype=torch.float64)
+    precision = torch.zeros(len(fake), dtype=torch.bool, device=fake.device)
+    density = torch.zeros(len(fake), dtype=torch.float64, device=fake.device)
     recall, coverage = [], []
     for i in range(0, len(real), CHUNK):
         between = torch.cdist(real[i : i + CHUNK], fake)  # real × fake
@@ -156,7 +161,7 @@ def score_generative(real: torch.Tensor, fake: torch.Tensor, source: str) -> lis
     kid_mean, kid_std = kid(real, fake)
     indicators = prdc(real, fake)
     return [
-        MetricResult(metrics["fid"], fid(real, fake), float("nan"), len(real)),  # no interval; n: FID is biased in it
+        _fid_result(metrics["fid"], real, fake),
         MetricResult(metrics["kid"], kid_mean, 1.96 * kid_std, len(real)),
         *(metrics[name].result(values) for name, values in indicators.items()),
     ]
