@@ -19,8 +19,9 @@ MODEL_TRAINING = 30.0  # one autoencoder trained on the subset
 def cnn_steps(cell: Cell, augmented: bool) -> float:
     """Optimizer steps of one CNN of ``cell``'s protocol (the augmented one sees (1+k)x the images)."""
     profile = cell.profile
-    if profile.cnn_budget == "steps":
-        return float(profile.cnn_steps(profile.train_size))
+    if profile.cnn_budget in ("steps", "converged"):
+        own = profile.train_size * ((1 + profile.augment_k) if augmented else 1)
+        return float(profile.cnn_steps(profile.train_size, own))
     images = profile.train_size * ((1 + profile.augment_k) if augmented else 1)
     return float(profile.cnn_epochs * -(-images // 128))
 

@@ -64,12 +64,14 @@ def new_cnn(x: torch.Tensor, classes: int) -> ReferenceCNN:
 
 def train_cnn(x: torch.Tensor, y: torch.Tensor, classes: int, *, profile: Profile, baseline_size: int,
               cnn: ReferenceCNN | None = None) -> tuple[ReferenceCNN, Fit]:
-    """The reference CNN trained on ``x`` under the profile's budget: compute-matched, the optimizer steps
-    the profile gives a baseline of ``baseline_size`` images, whatever the size of ``x``; or equal epochs,
-    ``profile.cnn_epochs`` passes over ``x`` at the constant learning rate of the original protocol."""
+    """The reference CNN trained on ``x`` under the profile's budget: converged, ``cnn_converged_epochs``
+    passes over ``x`` and at least ``cnn_min_steps`` steps, the learning rate decaying on a cosine;
+    compute-matched, the optimizer steps the profile gives a baseline of ``baseline_size`` images,
+    whatever the size of ``x``; or equal epochs, ``profile.cnn_epochs`` passes over ``x`` at the constant
+    learning rate of the original protocol."""
     cnn = cnn if cnn is not None else new_cnn(x, classes)
-    if profile.cnn_budget == "steps":
-        budget = {"steps": profile.cnn_steps(baseline_size), "lr": profile.cnn_lr}
+    if profile.cnn_budget in ("steps", "converged"):
+        budget = {"steps": profile.cnn_steps(baseline_size, len(x)), "lr": profile.cnn_lr}
     else:
         budget = {"epochs": profile.cnn_epochs, "lr": EQUAL_EPOCHS_LR}
     fit = train_classifier(cnn, x, y, batch_size=profile.cnn_batch, precision=profile.precision, **budget)

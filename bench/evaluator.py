@@ -117,6 +117,13 @@ class Protocol:
     precision: str
 
 
+def cnn_seed(seed: int) -> int:
+    """The seed of every reference CNN of a cell's seed: the baseline, augmented and train-on-synthetic CNNs
+    start from the same initial weights and draw their batches from the same stream (common random numbers),
+    so a difference between them is not one lucky draw of initial weights."""
+    return derive_seed(seed, "cnn")
+
+
 def protocol_of(cell: Cell) -> Protocol:
     return Protocol(cell.profile.cnn_budget, cell.profile.precision)
 
@@ -291,7 +298,7 @@ class Evaluator:
             return cnn, fit, "memory"
         key = training_key(kind=BASELINE, dataset=[cell.dataset, cell.dataset_fingerprint], seed=cell.seed,
                            profile=cell.profile.cnn_training(), bench=cell.versions.get("bench"))
-        with self.checkpoints.lock(key), seeded(derive_seed(cell.seed, "baseline-cnn"), self.device):
+        with self.checkpoints.lock(key), seeded(cnn_seed(cell.seed), self.device):
             cnn = downstream.new_cnn(split.train_x, len(split.classes))
             stored = self.checkpoints.load(key, cnn)
             if stored is not None and "steps" in stored.extra:
@@ -437,7 +444,7 @@ class Evaluator:
         sample_key, x_gen, y_gen = self._augmentation(cell, work, split)
         cnn_key = _canonical([[protocol.budget, protocol.precision], sample_key])
         if cnn_key not in work.cnns:
-            with seeded(derive_seed(cell.seed, "augmented-cnn"), self.device):
+            with seeded(cnn_seed(cell.seed), self.device):
                 work.cnns[cnn_key] = downstream.train_cnn(
                     torch.cat([split.train_x, x_gen]), torch.cat([split.train_y, y_gen]), len(split.classes),
                     profile=cell.profile, baseline_size=len(split.train_x))
@@ -503,7 +510,7 @@ class Evaluator:
         protocol = protocol_of(cell)
         tstr_key = _canonical([[protocol.budget, protocol.precision], sample_key])
         if tstr_key not in work.tstr:
-            with seeded(derive_seed(cell.seed, "tstr-cnn"), self.device):
+            with seeded(cnn_seed(cell.seed), self.device):
                 cnn, _ = downstream.train_cnn(x_gen, y_gen, len(split.classes), profile=cell.profile,
                                               baseline_size=len(split.train_x))
             work.tstr[tstr_key] = (predict(cnn, split.eval_x, precision=cell.profile.precision) == split.eval_y).cpu()

@@ -69,7 +69,7 @@ class Cell:
         """What sets the cell apart from the profile's defaults: a training-set size, a CNN budget, a precision."""
         default_size = PROFILES[self.profile.name].train_size if self.profile.name in PROFILES else None
         return [tag for tag, default in ((f"n{self.profile.train_size}", f"n{default_size}"),
-                                         (f"cnn-{self.profile.cnn_budget}", "cnn-steps"),
+                                         (f"cnn-{self.profile.cnn_budget}", "cnn-converged"),
                                          (self.profile.precision, "fp32")) if tag != default]
 
     def describe(self) -> dict[str, Any]:

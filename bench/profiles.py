@@ -8,11 +8,15 @@ from typing import Any
 from registry import BenchError, ModelSpec, SelectionError
 from registry.selection import unknown_name_message
 
-#: How the CNNs of the downstream family are given compute: ``steps``, the same number of optimizer steps
-#: for the baseline and every augmented CNN (compute-matched, the default); ``epochs``, the same number of
-#: passes over each one's training set, so an augmented CNN with k samples per image takes (1+k)x the
-#: baseline's steps (how such comparisons are usually published).
-BUDGETS = ("steps", "epochs")
+#: How the CNNs of the downstream family are given compute, each protocol named by the question it answers:
+#: ``converged`` (the default; "do the samples help?"): every CNN trained to convergence on its own training
+#: set, ``cnn_converged_epochs`` passes over it and at least ``cnn_min_steps`` optimizer steps, the learning
+#: rate decaying on a cosine (an augmented CNN with k samples per image takes (1+k)x the baseline's steps);
+#: ``steps`` ("given this compute, are samples worth more than repeating the real images?"): the same number
+#: of optimizer steps for the baseline and every augmented CNN (compute-matched); ``epochs`` (the protocol
+#: as such comparisons are usually published): the same number of passes over each one's training set at a
+#: constant learning rate.
+BUDGETS = ("converged", "steps", "epochs")
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,9 @@ class Profile:
     iw_samples: int  # importance samples of the likelihood estimate
     iw_size: int  # test images of the likelihood estimate
     tsne_points: int  # test codes in the t-SNE figure
-    cnn_budget: str = "steps"  # one of BUDGETS
+    cnn_budget: str = "converged"  # one of BUDGETS
+    cnn_converged_epochs: int = 20  # the converged protocol: passes of every CNN over its own training set ...
+    cnn_min_steps: int = 500  # ... and at least this many optimizer steps (small subsets)
     precision: str = "fp32"  # the CNN's: "fp32" or "bf16"
     cnn_lr: float = 3e-3  # Adam's peak learning rate for the compute-matched CNNs (equal epochs: 1e-3, as before)
     cnn_batch: int = 128
@@ -67,21 +73,32 @@ class Profile:
         change the autoencoders: one checkpoint serves every downstream protocol)."""
         return {"train_size": self.train_size, "max_epochs": self.max_epochs, "batch_size": self.batch_size}
 
-    def cnn_steps(self, baseline_size: int) -> int:
-        """Optimizer steps of every compute-matched CNN when the baseline trains on ``baseline_size`` images:
-        ``cnn_matched_epochs`` passes over them (so the budget scales with the limited subset)."""
+    def cnn_steps(self, baseline_size: int, own_size: int | None = None) -> int:
+        """Optimizer steps of a CNN trained on ``own_size`` images when the baseline trains on
+        ``baseline_size``: compute-matched, ``cnn_matched_epochs`` passes over the baseline's subset for
+        every CNN (so the budget scales with the limited subset); converged, ``cnn_converged_epochs`` passes
+        over its own set and at least ``cnn_min_steps``."""
+        if self.cnn_budget == "converged":
+            own = baseline_size if own_size is None else own_size
+            return max(self.cnn_converged_epochs * -(-own // self.cnn_batch), self.cnn_min_steps)
         return self.cnn_matched_epochs * -(-baseline_size // self.cnn_batch)
 
     def cnn_training(self) -> dict[str, Any]:
         """What of the profile the baseline CNN's weights depend on."""
         if self.cnn_budget == "steps":
             budget = {"matched_epochs": self.cnn_matched_epochs, "lr": self.cnn_lr}
+        elif self.cnn_budget == "converged":
+            budget = {"converged_epochs": self.cnn_converged_epochs, "min_steps": self.cnn_min_steps,
+                      "lr": self.cnn_lr, "crn": 1}
         else:
             budget = {"epochs": self.cnn_epochs}
         return {"train_size": self.train_size, "batch": self.cnn_batch, "precision": self.precision, **budget}
 
     def cnn_label(self) -> str:
         """The CNN budget in words, as leaderboard headers name it."""
+        if self.cnn_budget == "converged":
+            return (f"converged: every CNN {self.cnn_converged_epochs} epochs of its own training set and at least "
+                    f"{self.cnn_min_steps} steps, learning rate {self.cnn_lr:g} decaying to 0")
         if self.cnn_budget == "steps":
             return (f"compute-matched: every CNN the optimizer steps of {self.cnn_matched_epochs} epochs of the "
                     f"baseline's subset, learning rate {self.cnn_lr:g} decaying to 0")
@@ -135,10 +152,10 @@ def get_profile(name: str) -> Profile:
 
 
 def parse_budgets(text: str) -> list[str]:
-    """``--cnn-budget steps``, ``epochs`` or both (``steps,epochs``), checked."""
+    """``--cnn-budget converged``, ``steps``, ``epochs`` or several (``converged,steps,epochs``), checked."""
     budgets = [part.strip() for part in text.split(",")]
     bad = [b for b in budgets if b not in BUDGETS]
     if bad or not budgets:
-        raise BenchError(f"--cnn-budget takes {' or '.join(BUDGETS)}, or both separated by a comma. "
+        raise BenchError(f"--cnn-budget takes {', '.join(BUDGETS)}, or several separated by commas. "
                          f"Got {text!r} instead.")
     return list(dict.fromkeys(budgets))

@@ -14,7 +14,7 @@ from tabulate import tabulate
 from bench.outcome import NotApplicable
 from bench.result import CellResult
 
-from .significance import ALPHA, NO_TEST, Comparison, compare_items, compare_seeds, holm
+from .significance import MIN_SEEDS, NO_TEST, Comparison, compare_items, compare_seeds, possibly_best
 from .stats import summarise
 
 CELL_COLUMNS = ["dataset", "model", "noise", "severity", "seed", "profile", "train_size", "cnn_budget", "precision"]
@@ -26,6 +26,15 @@ GROUP = ["dataset", "profile", "train_size", "cnn_budget", "precision", "noise",
 ROW = [*GROUP, "model"]
 #: A markdown table: its rows are corrected together.
 TABLE = ["dataset", "profile", "train_size", "cnn_budget", "precision", "noise"]
+#: The claims of one dataset and protocol are corrected together (every noise and severity of it).
+FAMILY_OF_CLAIMS = ["dataset", "profile", "train_size", "cnn_budget", "precision"]
+#: The metric of each family that carries the marks (bold, ≈) and decides "best" in the verdict; the others
+#: are shown with their intervals and no mark, so that a family makes one claim per group, not one per column.
+HEADLINE = {"reconstruction": "psnr", "latent": "probe_acc", "likelihood": "iw_nll", "downstream": "acc_noisy",
+            "generative": "fid_prior"}
+#: How a row of a headline column is marked: the only possibly-best row; one of several that could be the
+#: best; beaten with support by some row; not tested against training noise (one seed, or no values to test).
+MARKS = ("best", "possibly best", "behind", "untested")
 CELL_DEFAULTS = {"cnn_budget": "epochs", "precision": "fp32"}
 
 
@@ -126,15 +135,29 @@ class Evidence:
                 return found
         return compare_seeds(self.values.get((*row, metric), {}), self.values.get((*other, metric), {}))
 
+    def better(self, row: tuple, other: tuple, metric: str) -> Comparison:
+        """:meth:`compare` with its difference oriented so that it is positive when ``row`` is the better
+        one by the metric's direction (a test on another scale, PSNR's on per-image MSE, is turned round)."""
+        found = self.compare(row, other, metric)
+        if not found.tested or metric not in self.meta.index:
+            return found
+        higher = bool(self.meta.at[metric, "higher_is_better"])
+        name = self.meta.at[metric, "items"]
+        if not found.test.startswith("paired t over seeds") and isinstance(name, str) and name in self.meta.index:
+            higher = bool(self.meta.at[name, "higher_is_better"])
+        return Comparison(found.p, found.test, found.diff if higher else -found.diff, found.seeds)
+
 
 def leaderboard_frame(results: pd.DataFrame, items: dict | None = None) -> pd.DataFrame:
     """One row per dataset × profile × CNN budget × precision × noise × severity × model. Per metric: the
     mean over seeds (``<metric>``), standard deviation over seeds (``_std``), the 95% interval
     (``_ci_low``, ``_ci_high`` and its half-width ``_ci95``: over seeds when there are several, else over
     test items), the rank among the models of its group (``_rank``, 1 is best), the paired test against
-    the best row (``_p_best``, its name in ``_test``; see :mod:`reports.significance`), that p-value after
-    Holm's correction over the rows of the table (``_p_holm``) and whether it fails to separate the row
-    from the best (``_tied``). ``items`` are the per-item values of :meth:`bench.store.Store.items`."""
+    the best row (``_p_best``, its name in ``_test``; see :mod:`reports.significance`). For each family's
+    headline metric (:data:`HEADLINE`) also the set of rows that could be the best: ``_p_adj`` (the
+    Bonferroni-adjusted p-value of the strongest evidence that another row beats this one), ``_tied``
+    (whether it could be the best) and ``_mark`` (:data:`MARKS`); with one seed every row is "untested".
+    ``items`` are the per-item values of :meth:`bench.store.Store.items`."""
     done = results[(results["status"] == "done") & results["metric"].notna()]
     meta = metric_meta(results)
     if done.empty:
@@ -167,21 +190,55 @@ def leaderboard_frame(results: pd.DataFrame, items: dict | None = None) -> pd.Da
             if pd.notna(rank) and rank == 1:
                 best.setdefault(tuple(row[:g]), tuple(row))
         # a row level with the best (rank 1 too) is still tested against it: equal means can hide
-        # different per-image results, and the verdict then names it tied rather than untested
+        # different per-image results
         tests = [NO_TEST if pd.isna(rank) or tuple(row[:g]) not in best or best[tuple(row[:g])] == tuple(row)
                  else evidence.compare(tuple(row), best[tuple(row[:g])], name) for *row, rank in rows]
         board[f"{name}_p_best"] = [t.p for t in tests]
         board[f"{name}_test"] = [t.test for t in tests]
-        board[f"{name}_p_holm"] = math.nan
-        for _, idx in board.groupby(TABLE, dropna=False).groups.items():
-            board.loc[idx, f"{name}_p_holm"] = holm(list(board.loc[idx, f"{name}_p_best"]))
-        board[f"{name}_tied"] = board[f"{name}_p_holm"] >= ALPHA
+        board[f"{name}_p_adj"] = math.nan
+        board[f"{name}_tied"] = pd.array([pd.NA] * len(board), dtype="boolean")
+        board[f"{name}_mark"] = ""
+        if name in HEADLINE.values():
+            _mark(board, name, evidence)
         board = board.copy()  # columns added one by one fragment the frame (pandas warns past 100)
     ordered = ROW + ["seeds", "input_psnr"]
     for name in meta["metric"]:
         ordered += [name, f"{name}_std", f"{name}_ci95", f"{name}_ci_low", f"{name}_ci_high", f"{name}_rank",
-                    f"{name}_p_best", f"{name}_test", f"{name}_p_holm", f"{name}_tied"]
+                    f"{name}_p_best", f"{name}_test", f"{name}_p_adj", f"{name}_tied", f"{name}_mark"]
     return board[ordered].sort_values(ROW, kind="stable").reset_index(drop=True)
+
+
+def _mark(board: pd.DataFrame, name: str, evidence: Evidence) -> None:
+    """The possibly-best set of every group of a headline column (:func:`reports.significance.possibly_best`),
+    Bonferroni-corrected over the groups of its dataset and protocol that differ (a plain model's clean-input
+    value repeated under every noise and severity is one group, not many): ``_p_adj``, ``_tied`` (could be
+    the best) and ``_mark`` (:data:`MARKS`)."""
+    for _, family in board[board[name].notna()].groupby(FAMILY_OF_CLAIMS, dropna=False, sort=False):
+        groups = []
+        for _, group in family.groupby(GROUP[len(FAMILY_OF_CLAIMS):], dropna=False, sort=False):
+            if len(group) < 2:
+                continue
+            rows = [tuple(r) for r in group[ROW].itertuples(index=False)]
+            tests: dict[tuple, Comparison] = {}
+            for a in range(len(rows)):
+                for b in range(a + 1, len(rows)):
+                    c = evidence.better(rows[a], rows[b], name)
+                    tests[(rows[a], rows[b])] = c
+                    tests[(rows[b], rows[a])] = Comparison(c.p, c.test, -c.diff, c.seeds)
+            signature = tuple(sorted((r[-1], round(float(v), 12)) for r, v in zip(rows, group[name])))
+            groups.append((group.index, rows, tests, signature))
+        distinct = len({sig for *_, sig in groups})
+        for index, rows, tests, _ in groups:
+            keep, adjusted = possibly_best(rows, tests, distinct)
+            claims = any(c.about_models for c in tests.values())
+            for i, row in zip(index, rows):
+                board.at[i, f"{name}_p_adj"] = adjusted[row]
+                if not claims or math.isnan(adjusted[row]):
+                    board.at[i, f"{name}_mark"] = "untested"
+                    continue
+                board.at[i, f"{name}_tied"] = row in keep
+                board.at[i, f"{name}_mark"] = ("best" if keep == {row} else "possibly best" if row in keep
+                                               else "behind")
 
 
 @dataclass
@@ -215,25 +272,34 @@ def _plain(value: Any) -> str:
 def _family_table(block: pd.DataFrame, fam: pd.DataFrame, results: pd.DataFrame, title: str) -> Table | None:
     names = list(fam["metric"])
     rows_with_values = block[block[names].notna().any(axis=1)]
-    notes = results[results["metric"].isin(names) & results["note"].notna()
-                    & results["dataset"].eq(block["dataset"].iloc[0]) & results["noise"].eq(block["noise"].iloc[0])]
-    if rows_with_values.empty and notes.empty:
+    notes_frame = results[results["metric"].isin(names) & results["note"].notna()
+                          & results["dataset"].eq(block["dataset"].iloc[0]) & results["noise"].eq(block["noise"].iloc[0])]
+    if rows_with_values.empty and notes_frame.empty:
         return None
     first = names[0]
     rows_with_values = rows_with_values.sort_values(["severity", f"{first}_rank", "model"], na_position="last")
     header = ["severity", "model", "input PSNR (dB)"]
     header += [f"{m['metric']} {'↑' if m['higher_is_better'] else '↓'}" + (f" ({m['unit']})" if m["unit"] else "")
                for _, m in fam.iterrows()]
+    headline = HEADLINE.get(str(fam["family"].iloc[0]))
+    marks = rows_with_values[f"{headline}_mark"] if headline in names else pd.Series(dtype=str)
+    any_tested = marks.isin(["best", "possibly best", "behind"]).any()
     rows = []
     for _, row in rows_with_values.iterrows():
         cells = [(str(row["severity"]), ""), (str(row["model"]), ""), (_plain(row["input_psnr"]), "")]
         for name in names:
-            best = pd.notna(row[f"{name}_rank"]) and row[f"{name}_rank"] == 1
-            tied = bool(row[f"{name}_tied"]) if pd.notna(row[f"{name}_tied"]) else False
-            cells.append((_fmt(row, name), "best" if best else "tied" if tied else ""))
+            mark = row[f"{name}_mark"] if name == headline else ""
+            shown = {"best": "best", "possibly best": "tied", "untested": "untested" if any_tested else ""}.get(mark, "")
+            cells.append((_fmt(row, name), shown))
         rows.append(cells)
+    notes = notes_frame
     lines = [f"n/a for `{model}` ({', '.join(dict.fromkeys(group['metric']))}): {note}"
              for (model, note), group in notes.groupby(["model", "note"], sort=True)]
+    if headline in names and not rows_with_values.empty and not any_tested:
+        seeds = int(rows_with_values["seeds"].max())
+        lines.insert(0, f"No row of {headline} is marked: with {seeds} seed{'s' * (seeds != 1)} a difference between "
+                        "models is not tested against training noise (initial weights, batch order, sample draws), "
+                        f"which is larger than test-image noise; run with --seeds 3 (at least {MIN_SEEDS}) for marks.")
     return Table(title, header, rows, lines, block["dataset"].iloc[0], block["noise"].iloc[0])
 
 
@@ -367,17 +433,19 @@ def leaderboard_tables(board: pd.DataFrame, results: pd.DataFrame, cells: list[C
 
 LEGEND = ("Values are means over seeds ± their standard deviation with the 95% interval of the mean in "
           "brackets; with one seed, the value ± the half-width of its 95% interval over test images. "
-          "↑ higher is better, ↓ lower is better; **bold** is the best model at that severity, and ≈ marks "
-          "a row whose gap to the best is not supported (p ≥ 0.05 after Holm's correction over the rows of "
-          "its table): every model is scored on the same test images, so accuracies are compared by the "
-          "exact McNemar test on per-image correctness and the other per-image values (BCE, SSIM, the "
-          "per-image MSE behind PSNR, silhouette, likelihoods) by a paired t-test over images; several "
-          "seeds are combined by a random-effects meta-analysis over seeds, so a gap that seeds make and "
-          "unmake is not supported. davies_bouldin, kmeans_nmi, active_units, FID and KID have no per-image "
-          "values, and precision and density have values per generated sample, which differ between models: "
-          "they are compared over seeds only (no mark with one seed). The test and both p-values of every "
-          "row are in leaderboard.csv. `input PSNR` is the noisy input against the clean image. `baseline` "
-          "is the reference CNN trained on the limited subset alone; each title names the CNN budget.")
+          "↑ higher is better, ↓ lower is better. Marks are on each family's headline metric (psnr, probe_acc, "
+          "iw_nll, acc_noisy, fid_prior) and need several seeds: **bold** is the only model that could be the "
+          "best at that severity, ≈ marks each of several models that could be (none is bold then), a plain "
+          "value is beaten with support, and (untested) a row without the values to test. A model is beaten "
+          "when some model is better by a t over seeds and test images (the seeds score the same images), "
+          "Bonferroni-corrected over every pair of models and every noise × severity of the dataset and protocol: "
+          "measured with two copies of one model that differ only in their initial weights, some mark separates "
+          "them in at most 5% of runs. With one seed nothing is marked: only test-image noise could be measured, "
+          "and training noise (initial weights, batch order) is larger. leaderboard.csv keeps for every metric "
+          "the test against the best row (`_p_best`, `_test`; with one seed labelled \"test images only\") "
+          "and for the headline metrics `_p_adj`, `_tied` and `_mark`. `input PSNR` is the noisy input "
+          "against the clean image. `baseline` is the reference CNN trained on the limited subset alone; each "
+          "title names the CNN protocol.")
 
 
 def _escape(text: Any) -> str:
@@ -385,7 +453,8 @@ def _escape(text: Any) -> str:
 
 
 def _markdown_table(table: Table, level: str) -> list[str]:
-    rows = [[_escape(f"**{text}**" if mark == "best" else f"{text} ≈" if mark == "tied" else text)
+    rows = [[_escape(f"**{text}**" if mark == "best" else f"{text} ≈" if mark == "tied"
+                     else f"{text} (untested)" if mark == "untested" else text)
              for text, mark in row] for row in table.rows]
     lines = [f"{level} {table.title}", "", tabulate(rows, headers=table.header, tablefmt="github",
                                                     disable_numparse=True), ""]

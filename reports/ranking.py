@@ -30,12 +30,13 @@ import pandas as pd
 
 from registry import BASELINE
 
-from .leaderboard import ROW, Evidence, Table, metric_meta
-from .verdict import HEADLINE  # each family's headline metric
+from .leaderboard import HEADLINE, ROW, Evidence, Table, metric_meta
+from .significance import ALPHA, MIN_SEEDS
 
 PROTOCOL = ["profile", "cnn_budget", "precision"]
 CONDITION = ["dataset", "noise", "severity", "train_size"]
 OVERALL = "overall"
+SEEDS_TO_RANK = 6  # the fewest seeds whose sign-flip test can reach p < 0.05 (2 / 2^6 = 0.031)
 REPLICATES = 1000
 SEED = 0
 
@@ -53,6 +54,7 @@ class Ranking:
     friedman_p: float = math.nan
     nemenyi: pd.DataFrame | None = None  # p-values, models × models
     conditions: dict[str, list] = field(default_factory=dict)  # what the blocks span
+    seeds: int = 0  # seeds every block has (the ≈ marks need two)
 
 
 def _block_values(board: pd.DataFrame, metrics: list[str], models: list[str]) -> pd.DataFrame:
@@ -66,7 +68,51 @@ def _block_values(board: pd.DataFrame, metrics: list[str], models: list[str]) ->
         frames.append(wide)
     if not frames:
         return pd.DataFrame(columns=models)
-    return pd.concat(frames).dropna(how="any")
+    blocks = pd.concat(frames).dropna(how="any")
+    # a block that repeats another's values exactly (a plain model's clean-input metric under every noise and
+    # severity) is one observation, not several: keep its first occurrence
+    return blocks[~blocks.round(12).duplicated(keep="first")]
+
+
+def _seed_values(evidence: Evidence, blocks: pd.DataFrame, where: pd.DataFrame,
+                 higher: dict[str, bool]) -> np.ndarray | None:
+    """Seeds × blocks × models: each block's value on each seed (oriented so that higher is better), on the
+    seeds every block and model has; None with fewer than two such seeds."""
+    models = list(blocks.columns)
+    per = [[evidence.values.get((*where.iloc[b][ROW[:-1]], model, index[-1]), {}) for model in models]
+           for b, index in enumerate(blocks.index)]
+    seeds = sorted(set.intersection(*(set(v) for row in per for v in row))) if per else []
+    if len(seeds) < MIN_SEEDS:
+        return None
+    sign = np.array([1.0 if higher.get(index[-1], True) else -1.0 for index in blocks.index])
+    out = np.array([[[row[m][s] for m in range(len(models))] for row in per] for s in seeds], dtype=float)
+    return out * sign[None, :, None]
+
+
+def sign_flip_p(d: np.ndarray) -> float:
+    """Exact two-sided p-value of the mean of per-seed differences ``d`` under the null that each seed's
+    difference is as likely negative as positive (every sign flip of the seeds): valid for discrete
+    statistics such as ranks, where a t-test is not; its smallest value is 2 / 2^k with k seeds."""
+    k = len(d)
+    if k == 0 or np.all(d == 0):
+        return 1.0
+    signs = np.array(np.meshgrid(*[[-1.0, 1.0]] * k)).reshape(k, -1).T
+    observed = abs(float(d.mean()))
+    return float(np.mean(np.abs(signs @ d / k) >= observed - 1e-12))
+
+
+def _separated_from_above(order: list[int], per_seed: np.ndarray | None, comparisons: int) -> list[bool]:
+    """For each position of ``order`` (model indices, best first), whether its model is behind the one above
+    with support: per seed the mean rank of each model over the blocks, an exact sign-flip test over seeds of
+    the two models' difference, Bonferroni over ``comparisons``. Without two seeds nothing is separated."""
+    out = [False]
+    if per_seed is None:
+        return out + [False] * (len(order) - 1)
+    ranks = _ranks(per_seed).mean(axis=1)  # seeds × models
+    for above, here in zip(order, order[1:]):
+        d = ranks[:, here] - ranks[:, above]
+        out.append(bool(d.mean() > 0 and min(1.0, sign_flip_p(d) * comparisons) < ALPHA))
+    return out
 
 
 def _ranks(values: np.ndarray) -> np.ndarray:
@@ -173,14 +219,15 @@ def rankings(board: pd.DataFrame, results: pd.DataFrame, items: dict | None, *,
             over = [(ms[0][0], ms[0][1]) for f, ms, m in families if set(common) <= set(m)]
             families.insert(0, (OVERALL, over, common))
         for family, metrics, models in families:
-            ranking = _rank(tuple(protocol), family, metrics, models, rows, evidence, meta, replicates)
+            ranking = _rank(tuple(protocol), family, metrics, models, rows, evidence, meta, replicates,
+                            comparisons=len(families))
             if ranking is not None:
                 out.append(ranking)
     return out
 
 
 def _rank(protocol: tuple, family: str, metrics: list[tuple[str, bool]], models: list[str], rows: pd.DataFrame,
-          evidence: Evidence, meta: pd.DataFrame, replicates: int) -> Ranking | None:
+          evidence: Evidence, meta: pd.DataFrame, replicates: int, comparisons: int = 1) -> Ranking | None:
     """The ranking of ``models`` on the complete blocks of ``metrics`` (name, higher is better) in ``rows``."""
     if len(models) < 2:
         return None
@@ -203,18 +250,27 @@ def _rank(protocol: tuple, family: str, metrics: list[tuple[str, bool]], models:
                           "rank_high": pd.array(np.ceil(high), dtype="Int64")})
     frame = frame.sort_values(["mean_rank", "model"]).reset_index(drop=True)
     frame.insert(1, "rank", _position(frame["mean_rank"].to_numpy()))
-    above = frame["rank_high"].shift(1)
-    frame["could_swap_with_above"] = (frame["rank_low"] <= above).fillna(False).astype(bool) & (frame.index > 0)
+    per_seed = _seed_values(evidence, blocks, where, dict(metrics))
+    order = [models.index(m) for m in frame["model"]]
+    separated = _separated_from_above(order, per_seed, max(1, len(models) - 1) * comparisons)
+    frame["could_swap_with_above"] = [not s for s in separated]
+    frame.loc[0, "could_swap_with_above"] = False
     ranking_resampled = bool(bootstrap.resampled)
     ranking = Ranking(protocol, family, [m for m, _ in metrics], len(blocks), frame, ranking_resampled,
-                      conditions={c: sorted(where[c].unique().tolist()) for c in CONDITION})
-    if len(models) >= 3 and len(blocks) >= 2:
+                      conditions={c: sorted(where[c].unique().tolist()) for c in CONDITION},
+                      seeds=0 if per_seed is None else len(per_seed))
+    datasets = where["dataset"].unique()
+    if len(models) >= 3 and len(datasets) >= 2:
+        # the independent units are the datasets (different test images, different trained models): one
+        # block per dataset, the models' mean ranks over its conditions
         import scikit_posthocs as sp
         from scipy.stats import friedmanchisquare
 
-        if np.ptp(values, axis=1).any():
-            ranking.friedman_p = float(friedmanchisquare(*values.T).pvalue)
-            ranking.nemenyi = sp.posthoc_nemenyi_friedman(pd.DataFrame(values, columns=models))
+        ranks = pd.DataFrame(_ranks(values), columns=models).groupby(where["dataset"].to_numpy()).mean()
+        per_dataset = -ranks.to_numpy()
+        if np.ptp(per_dataset, axis=1).any():
+            ranking.friedman_p = float(friedmanchisquare(*per_dataset.T).pvalue)
+            ranking.nemenyi = sp.posthoc_nemenyi_friedman(pd.DataFrame(per_dataset, columns=models))
     return ranking
 
 
@@ -244,7 +300,8 @@ def _title(r: Ranking) -> str:
             f"{len(c['severity'])} severit{'y' if len(c['severity']) == 1 else 'ies'} × "
             f"{len(c['train_size'])} training-set size(s)" + (f" × {len(r.metrics)} metrics ({', '.join(r.metrics)})"
                                                               if r.family == OVERALL else ""))
-    protocol = "CNN compute-matched" if budget == "steps" else "CNN equal epochs"
+    protocol = {"steps": "CNN compute-matched", "epochs": "CNN equal epochs", "converged": "CNN converged"}.get(
+        budget, f"CNN {budget}")
     return f"Ranking · {what} · {profile} · {protocol}{', ' + precision if precision != 'fp32' else ''} · {span}"
 
 
@@ -252,29 +309,44 @@ def ranking_tables(found: list[Ranking]) -> list[Table]:
     tables = []
     for r in found:
         rows = []
-        for _, row in r.frame.iterrows():
-            mark = "tied" if row["could_swap_with_above"] else "best" if row["rank"] == 1 else ""
+        top_supported = len(r.frame) > 1 and not bool(r.frame.loc[1, "could_swap_with_above"])
+        for i, row in r.frame.iterrows():
+            mark = "tied" if row["could_swap_with_above"] else "best" if i == 0 and top_supported else ""
             rows.append([(str(row["rank"]), mark), (row["model"], ""),
                          (f"[{row['rank_low']}, {row['rank_high']}]" if r.resampled else "no per-image values", ""),
                          (f"{row['mean_rank']:.2f}", ""),
                          (f"{row['mean_win_rate']:.2f}", ""), (f"{row['borda']:g}", ""),
                          (", ".join(_not_separated(r, row["model"])) or ("-" if r.nemenyi is not None else "no test"),
                           "")])
-        notes = [f"Friedman p = {r.friedman_p:.2g} over {r.blocks} blocks" if not math.isnan(r.friedman_p)
-                 else "no Friedman test (it needs 3 models and 2 blocks that differ)"]
+        datasets = len(r.conditions.get("dataset", []))
+        notes = [f"Friedman p = {r.friedman_p:.2g} over {datasets} datasets (one block per dataset: the "
+                 "independent units)" if not math.isnan(r.friedman_p)
+                 else f"no Friedman test: its blocks must be independent, and the {r.blocks} conditions share "
+                      f"{'one dataset' if datasets == 1 else 'datasets'}' test images and trained models (it needs "
+                      "3 models and 2 datasets); read the positions' ≈ marks and the bootstrap intervals"]
+        if r.seeds < MIN_SEEDS:
+            notes.append("one seed: every position is marked ≈, because training noise (initial weights, batch "
+                         "order) is not measured; the bootstrap interval is over test images only")
+        if r.seeds < SEEDS_TO_RANK:
+            notes.append(f"positions are separated by a sign-flip test over seeds, which needs {SEEDS_TO_RANK} seeds "
+                         f"or more (--seeds {SEEDS_TO_RANK}); this ranking has {max(r.seeds, 1)}")
         tables.append(Table(_title(r), ["rank", "model", "95% bootstrap rank", "mean rank", "mean win rate",
                                         "Borda", "not separated by Nemenyi from"], rows, notes))
     return tables
 
 
 RANKING_LEGEND = ("Ranked on each family's headline metric over every dataset × noise × severity × training-set "
-                  "size of the store (a block per condition; overall: per condition and family). Mean rank, "
-                  "mean win rate (HELM) and Borda count (MTEB) order the models alike when every model is in "
-                  "every block. The rank interval is a 95% bootstrap over test images and seeds; ≈ marks a "
-                  "position whose interval overlaps the one above: test-set noise could swap them (a family whose "
-                  "headline metric has no per-image values, FID, gets no interval). Friedman "
-                  "test, then Nemenyi post-hoc (scikit-posthocs); its p-values treat the blocks as "
-                  "independent, which they are not (shared test images), so they are optimistic.")
+                  "size of the store (a block per condition; overall: per condition and family; a block that "
+                  "repeats another's values, a plain model's clean-input metric under every noise, counts once). "
+                  "Mean rank, mean win rate (HELM) and Borda count (MTEB) order the models alike when every model "
+                  "is in every block. ≈ marks a position not separated from the one above: separated means that "
+                  "the model's mean rank, computed per seed, is worse than the one above's by an exact sign-flip "
+                  "test over seeds (Bonferroni over the positions and rankings of the protocol): its smallest "
+                  "p-value is 2 / 2^seeds, so separating positions takes 6 seeds or more, and with fewer every "
+                  "position is ≈ and nothing is bold. The rank interval is a 95% bootstrap over test "
+                  "images and seeds (a family whose headline metric has no per-image values, FID, gets none). "
+                  "The Friedman test and Nemenyi post-hoc (scikit-posthocs) run only over independent blocks, one "
+                  "per dataset, with 3 models and 2 datasets at least.")
 
 
 def cd_diagram_png(r: Ranking) -> bytes | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from bench.result import CellResult
@@ -16,8 +17,10 @@ from registry import BASELINE
 
 from .curves import curve_title, threshold_lines
 from .leaderboard import (
+    FAMILY_OF_CLAIMS,
     FAMILY_TITLES,
     GROUP,
+    HEADLINE,
     ROW,
     TABLE,
     Evidence,
@@ -27,11 +30,9 @@ from .leaderboard import (
     table_order,
     table_title,
 )
-from .significance import ALPHA, Comparison, holm
+from .significance import ALPHA, MIN_SEEDS, Comparison, holm, seeds_images_t
 
-#: The metric that decides "best" in each family's line of the verdict.
-HEADLINE = {"reconstruction": "psnr", "latent": "probe_acc", "likelihood": "iw_nll", "downstream": "acc_noisy",
-            "generative": "fid_prior"}
+PROTOCOL_NAMES = {"converged": "converged", "steps": "compute-matched", "epochs": "equal-epochs"}
 #: Accuracies the augmentation sentences report, against the baseline CNN.
 GAINS = ("acc_clean", "acc_noisy")
 
@@ -49,6 +50,8 @@ def _number(value: float, unit: str) -> str:
 
 
 def _best_lines(block: pd.DataFrame, meta: pd.DataFrame) -> list[str]:
+    """Per family's headline metric and severity, the models that could be the best (the leaderboard's
+    marks); with one seed, that no model is named best and what the claim needs."""
     lines = []
     by_name = meta.set_index("metric")
     for family, metric in HEADLINE.items():
@@ -56,28 +59,39 @@ def _best_lines(block: pd.DataFrame, meta: pd.DataFrame) -> list[str]:
             continue
         m = by_name.loc[metric]
         arrow = "↑" if m["higher_is_better"] else "↓"
+        what = f"{FAMILY_TITLES[family]} ({metric} {arrow})"
+        rows_all = block[block[metric].notna()]
+        if family != "downstream":
+            rows_all = rows_all[rows_all["model"] != BASELINE]
+        if not rows_all[f"{metric}_mark"].isin(["best", "possibly best", "behind"]).any():
+            seeds = int(rows_all["seeds"].max()) if not rows_all.empty else 0
+            if rows_all["model"].nunique() > 1:
+                lines.append(f"{what}: no model is named best: with {seeds} seed{'s' * (seeds != 1)} a difference "
+                             f"between models is not tested against training noise (needs --seeds {MIN_SEEDS} or "
+                             "more; 3 recommended)")
+            continue
         parts = []
-        for severity, rows in block.groupby("severity", sort=True):
-            rows = rows[rows[metric].notna()]
-            if family != "downstream":
-                rows = rows[rows["model"] != BASELINE]
-            best = rows[rows[f"{metric}_rank"] == 1].sort_values("model")
-            if best.empty:
+        for severity, rows in rows_all.groupby("severity", sort=True):
+            marks = dict(zip(rows["model"], rows[f"{metric}_mark"]))
+            values = dict(zip(rows["model"], rows[metric]))
+            could = sorted((mod for mod, mk in marks.items() if mk in ("best", "possibly best")),
+                           key=lambda mod: (-values[mod] if m["higher_is_better"] else values[mod], mod))
+            untested = sorted(mod for mod, mk in marks.items() if mk == "untested")
+            if not could:
                 continue
-            top = best.iloc[0]
-            tied = sorted(rows.loc[rows[f"{metric}_tied"].fillna(False).astype(bool), "model"])
-            others = rows[rows["model"] != top["model"]]
-            untested = sorted(others.loc[others[f"{metric}_p_holm"].isna(), "model"])
-            text = f"s{severity}: {top['model']} ({_number(top[metric], m['unit'])})"
-            if tied:
-                text += f", tied with {', '.join(tied)}"
-            elif not untested and not others.empty:
-                text += ", ahead of every other model"
+            if len(could) == 1 and len(rows) > 1:
+                text = (f"s{severity}: {could[0]} ({_number(values[could[0]], m['unit'])}), ahead of "
+                        f"{'every other model' if not untested else 'every other tested model'} with support")
+            elif len(could) == 1:
+                text = f"s{severity}: {could[0]} ({_number(values[could[0]], m['unit'])}), the only model"
+            else:
+                text = (f"s{severity}: no model is supported as best; could be: "
+                        + ", ".join(f"{mod} ({_number(values[mod], m['unit'])})" for mod in could))
             if untested:
-                text += f" (no test against {', '.join(untested)})"
+                text += f" (no test for {', '.join(untested)})"
             parts.append(text)
         if parts:
-            lines.append(f"{FAMILY_TITLES[family]} ({metric} {arrow}): " + "; ".join(parts))
+            lines.append(f"{what}: " + "; ".join(parts))
     return lines
 
 
@@ -101,21 +115,22 @@ def _inheritance_lines(block: pd.DataFrame) -> list[str]:
     return lines
 
 
-def _change(what: str, comparison: tuple[float, Comparison], p_holm: float) -> str:
+def _change(what: str, comparison: tuple[float, Comparison], p_adj: float) -> str:
     points = 100 * comparison[0]
-    if math.isnan(p_holm):
+    if not comparison[1].about_models:
+        return f"{what} {points:+.1f} points (one seed: not tested)"
+    if math.isnan(p_adj):
         return f"{what} by {points:+.1f} points (no test)"
-    if p_holm < ALPHA:
-        return f"{what} by {points:+.1f} points (p = {p_holm:.2g})"
-    return f"{what}: no supported change ({points:+.1f} points, p = {p_holm:.2g})"
+    if p_adj < ALPHA:
+        return f"{what} by {points:+.1f} points (p = {p_adj:.2g})"
+    return f"{what}: no supported change ({points:+.1f} points, p = {p_adj:.2g})"
 
 
-def _augmentation_lines(block: pd.DataFrame, evidence: Evidence, budget: str) -> list[str]:
-    """Per model what its samples change against the baseline row of the same group: clean accuracy
-    (once when one CNN serves every severity, as a VAE's does) and accuracy on the noisy test set at
-    each severity. Holm's correction runs over every test of the block."""
-    protocol = "compute-matched" if budget == "steps" else "equal-epochs"
-    tests: dict[tuple[str, int | None, str], tuple[float, Comparison]] = {}  # (gap of the means, test)
+def _augmentation_tests(block: pd.DataFrame, evidence: Evidence) -> dict[tuple, tuple[float, Comparison]]:
+    """Per (model, severity, metric) the gap of the means to the baseline row of the same group and its
+    test; a clean-accuracy gap the same at every severity (one CNN behind them all) is one test
+    (severity None)."""
+    tests: dict[tuple[str, int | None, str], tuple[float, Comparison]] = {}
     for severity, rows in block.groupby("severity", sort=True):
         base = rows[rows["model"] == BASELINE]
         if base.empty:
@@ -133,10 +148,16 @@ def _augmentation_lines(block: pd.DataFrame, evidence: Evidence, budget: str) ->
             for k in clean:
                 del tests[k]
             tests[(model, None, "acc_clean")] = first
-    if not tests:
-        return []
+    return tests
+
+
+def _augmentation_lines(tests: dict[tuple, tuple[float, Comparison]], adjusted: dict[tuple, float],
+                        budget: str) -> list[str]:
+    """What each model's samples change against the baseline CNN of the same protocol: clean accuracy (once
+    when one CNN serves every severity, as a VAE's does) and accuracy on the noisy test set at each severity.
+    ``adjusted``: Holm's correction over every such test of the dataset and protocol."""
+    protocol = PROTOCOL_NAMES.get(budget, budget)
     order = sorted(tests, key=lambda k: (k[0], -1 if k[1] is None else k[1], k[2]))
-    adjusted = dict(zip(order, holm([tests[k][1].p for k in order])))
     lines = []
     for model in sorted({k[0] for k in order}):
         mine = [k for k in order if k[0] == model]
@@ -154,48 +175,79 @@ def _augmentation_lines(block: pd.DataFrame, evidence: Evidence, budget: str) ->
     return lines
 
 
+def _gain_difference(evidence: Evidence, rows: dict[str, tuple], bases: dict[str, tuple], metric: str,
+                     first: str, second: str) -> tuple[float, int]:
+    """The p-value that a model's gain over its baseline differs between two CNN protocols, from the
+    per-image correctness of the four CNNs on the seeds all four have (t over seeds and images), and the
+    number of those seeds."""
+    name = evidence.meta.at[metric, "items"] if metric in evidence.meta.index else None
+    if not isinstance(name, str):
+        return math.nan, 0
+    vectors = {(b, w): evidence.vectors(r, name) for b, pair in ((first, (rows[first], bases[first])),
+                                                               (second, (rows[second], bases[second])))
+               for w, r in zip(("model", "base"), pair)}
+    seeds = sorted(set.intersection(*(set(v) for v in vectors.values())))
+    seeds = [s for s in seeds if len({len(v[s].values) for v in vectors.values()}) == 1]
+    if len(seeds) < MIN_SEEDS:
+        return math.nan, len(seeds)
+    per_seed = np.stack([
+        (vectors[(first, "model")][s].values.astype(float) - vectors[(first, "base")][s].values.astype(float))
+        - (vectors[(second, "model")][s].values.astype(float) - vectors[(second, "base")][s].values.astype(float))
+        for s in seeds])
+    return seeds_images_t(per_seed)[2], len(seeds)
+
+
 def _disagreements(board: pd.DataFrame, evidence: Evidence) -> list[str]:
     """Gains over the baseline (clean accuracy, accuracy on the noisy test set) whose sign differs between
-    the two CNN budgets of the same grid. A clean-accuracy gain the same at every severity (one CNN behind
-    them all, as a VAE's) is said once."""
-    if board["cnn_budget"].nunique() < 2:
+    two CNN protocols of the same grid, said only where the difference between the two gains is supported
+    (t over seeds and images, Holm over every such pair). A clean-accuracy gain the same at every severity
+    (one CNN behind them all, as a VAE's) is said once."""
+    budgets = sorted(board["cnn_budget"].unique())
+    if len(budgets) < 2:
         return []
     keys = ["dataset", "profile", "train_size", "precision", "noise", "model"]
-    gains: dict[tuple, dict[str, float]] = {}  # (*keys, metric, severity) -> gain by budget
+    found: dict[tuple, dict[str, tuple]] = {}  # (*keys, metric, severity) -> budget -> (gain, row, base row)
     for _, row in board[board["model"] != BASELINE].iterrows():
         base = board[(board[GROUP] == row[GROUP]).all(axis=1) & (board["model"] == BASELINE)]
         if base.empty:
             continue
         for metric in GAINS:
             if metric in row and pd.notna(row[metric]) and pd.notna(base.iloc[0].get(metric)):
-                gains.setdefault((*row[keys], metric, int(row["severity"])), {})[row["cnn_budget"]] = \
-                    100 * (row[metric] - base.iloc[0][metric])
-    def pair(gain: dict[str, float]) -> tuple:
-        return round(gain.get("steps", math.nan), 9), round(gain.get("epochs", math.nan), 9)
-
-    clean_pairs: dict[tuple, set[tuple]] = {}
-    for (*where, metric, _), gain in gains.items():
-        if metric == "acc_clean":
-            clean_pairs.setdefault(tuple(where), set()).add(pair(gain))
-    lines = []
+                found.setdefault((*row[keys], metric, int(row["severity"])), {})[row["cnn_budget"]] = (
+                    100 * (row[metric] - base.iloc[0][metric]), tuple(row[ROW]), tuple(base.iloc[0][ROW]))
+    candidates, untested = [], 0
     said: set[tuple] = set()
+    for key, by_budget in sorted(found.items()):
+        (dataset, profile, size, precision, noise, model, metric, severity) = key
+        for a, b in ((a, b) for i, a in enumerate(budgets) for b in budgets[i + 1:]):
+            if a not in by_budget or b not in by_budget or by_budget[a][0] * by_budget[b][0] >= 0:
+                continue
+            gains = (round(by_budget[a][0], 9), round(by_budget[b][0], 9))
+            clean_once = (dataset, profile, size, precision, noise, model, a, b, gains)
+            if metric == "acc_clean" and clean_once in said:
+                continue
+            said.add(clean_once)
+            p, _ = _gain_difference(evidence, {a: by_budget[a][1], b: by_budget[b][1]},
+                                    {a: by_budget[a][2], b: by_budget[b][2]}, metric, a, b)
+            if math.isnan(p):
+                untested += 1
+                continue
+            candidates.append((key, a, b, by_budget[a][0], by_budget[b][0], p))
+    adjusted = holm([c[-1] for c in candidates])
+    lines = []
     sizes = board["train_size"].nunique()
-    for (dataset, profile, size, precision, noise, model, metric, severity), by_budget in sorted(gains.items()):
-        steps, epochs = by_budget.get("steps"), by_budget.get("epochs")
-        if steps is None or epochs is None or steps * epochs >= 0:
+    for (key, a, b, gain_a, gain_b, _), p in zip(candidates, adjusted):
+        if not p < ALPHA:
             continue
+        dataset, profile, size, precision, noise, model, metric, severity = key
         at = f" · {size_text(size)}" if sizes > 1 else ""
-        where, what = f"{dataset}{at} · {noise} s{severity}", "noisy-accuracy"
-        if metric == "acc_clean":
-            what = "clean-accuracy"
-            group = (dataset, profile, size, precision, noise, model)
-            if len(clean_pairs[group]) == 1:  # one clean accuracy behind every severity: said once
-                if group in said:
-                    continue
-                said.add(group)
-                where = f"{dataset}{at} · {noise}"
-        lines.append(f"{where} · {model}: {what} gain {epochs:+.1f} points under equal epochs, {steps:+.1f} "
-                     "under compute-matched steps: the sign depends on the protocol")
+        what = "clean-accuracy" if metric == "acc_clean" else f"s{severity} noisy-accuracy"
+        lines.append(f"{dataset}{at} · {noise} · {model}: {what} gain {gain_a:+.1f} points under "
+                     f"{PROTOCOL_NAMES.get(a, a)}, {gain_b:+.1f} under {PROTOCOL_NAMES.get(b, b)}: the sign depends "
+                     f"on the protocol (difference of the gains p = {p:.2g})")
+    if untested:
+        lines.append(f"{untested} gain{'s' * (untested != 1)} change{'s' * (untested == 1)} sign between protocols on "
+                     f"the seeds run; whether that is more than training noise needs --seeds {MIN_SEEDS} or more")
     return lines
 
 
@@ -208,9 +260,23 @@ def verdict(board: pd.DataFrame, results: pd.DataFrame, cells: list[CellResult],
     meta = metric_meta(results)
     evidence = Evidence.of(results, items)
     protocol = protocols(cells)
+    ordered = sorted(board.groupby(TABLE), key=lambda kv: table_order(kv[0]))
+    tests = {key: _augmentation_tests(block, evidence) for key, block in ordered}
+    adjusted: dict[tuple, dict] = {key: {} for key in tests}
+    families: dict[tuple, list[tuple]] = {}
+    for key, found in tests.items():
+        for k, (_, c) in found.items():
+            if c.about_models:
+                families.setdefault(key[:len(FAMILY_OF_CLAIMS)], []).append((key, k))
+            else:
+                adjusted[key][k] = math.nan
+    for members in families.values():
+        for (key, k), p in zip(members, holm([tests[key][k][1].p for key, k in members])):
+            adjusted[key][k] = p
     blocks = []
-    for key, block in sorted(board.groupby(TABLE), key=lambda kv: table_order(kv[0])):
-        lines = (_best_lines(block, meta) + _augmentation_lines(block, evidence, key[TABLE.index("cnn_budget")])
+    for key, block in ordered:
+        lines = (_best_lines(block, meta)
+                 + _augmentation_lines(tests[key], adjusted[key], key[TABLE.index("cnn_budget")])
                  + _inheritance_lines(block))
         if lines:
             blocks.append(VerdictBlock(table_title(key, protocol, ""), lines))
@@ -219,17 +285,21 @@ def verdict(board: pd.DataFrame, results: pd.DataFrame, cells: list[CellResult],
                                    lines))
     disagreements = _disagreements(board, evidence)
     if disagreements:
-        blocks.append(VerdictBlock("Where the two CNN budgets disagree on the sign of a gain", disagreements))
+        blocks.append(VerdictBlock("Where two CNN protocols disagree on the sign of a gain", disagreements))
     return blocks
 
 
 def verdict_preamble(board: pd.DataFrame) -> str:
     seeds = int(board["seeds"].max()) if "seeds" in board and not board.empty else 0
-    base = ("Best model per severity by each family's headline metric, and the models a paired test (Holm-"
-            "corrected over the rows of the table) cannot separate from it.")
-    if seeds <= 1:
-        base += (" One seed: ties and supported gaps speak of test-image noise only; another seed can still "
-                 "move a model that training noise favoured (run with --seeds 3).")
+    base = ("Per family's headline metric, the models that could be the best at each severity (a t over seeds "
+            "and test images, Bonferroni-corrected over every pair of models and every noise × severity of the "
+            "dataset and protocol), and what each model's samples change against the baseline CNN (Holm over "
+            "the dataset and protocol).")
+    if seeds < MIN_SEEDS:
+        base += (f" This run has {seeds} seed{'s' * (seeds != 1)}: no claim about models is made, because training "
+                 "noise (initial weights, batch order, sample draws) moves these numbers more than the test images "
+                 f"do and one seed cannot measure it. Claims need --seeds {MIN_SEEDS} or more; --seeds 3 is "
+                 "recommended.")
     return base
 
 
