@@ -135,7 +135,7 @@ def device_of(name: str) -> str:
 def prepare(models: str | Sequence[str] = DEFAULT_MODELS, noises: str | Sequence[str] = DEFAULT_NOISES,
             datasets: str | Sequence[str] = DEFAULT_DATASETS, *, profile: str = "quick",
             seeds: int | Sequence[int] = 1, seed: int = 0, store: str | Path = "bench-out/results.db",
-            severities: Sequence[int] | None = None, cnn_budget: str = "steps", precision: str = "fp32",
+            severities: Sequence[int] | None = None, cnn_budget: str = "converged", precision: str = "fp32",
             train_noise: bool = False, train_sizes: Sequence[int] | None = None, rerun: str | None = None,
             executor: str | None = None,
             threads: int | None = None, device: str = "cpu") -> RunPlan:

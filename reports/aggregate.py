@@ -43,7 +43,8 @@ def aggregate(board: pd.DataFrame, results: pd.DataFrame, cells: list[CellResult
     points = curves_.curve_frame(board)
     costs = pareto.cost_frame(cells, timings)
     higher = dict(zip(meta["metric"], meta["higher_is_better"].astype(bool)))
-    return Aggregates(points, curves_.auc_frame(points), curves_.thresholds(board, Evidence.of(results, items)),
+    evidence = Evidence.of(results, items)
+    return Aggregates(points, curves_.auc_frame(points, evidence), curves_.thresholds(board, evidence),
                       ranking.rankings(board, results, items), costs,
                       pareto.quality_frame(board, ranking.HEADLINE, higher), board=board)
 

@@ -4,11 +4,14 @@ one size (``--train-sizes``).
 - :func:`curve_frame`: the points, one per curve family × severity × model × metric × size, with the
   leaderboard's 95% intervals.
 - :func:`auc_frame`: the area under each curve over log size, divided by the log range, so it reads on the
-  metric's own scale ("the metric averaged over log size"); trapezoids between the sizes run, and an
-  interval from the points' intervals taken as independent (each size trains its own models).
+  metric's own scale ("the metric averaged over log size"); trapezoids between the sizes run. Its interval
+  is over seeds: each seed's own area (its sizes are nested subsets of one draw, scored on the same test
+  images, so the sizes of a seed are paired, never added as independent), a t interval over the seeds'
+  areas. One seed gives no interval: training noise is not measured.
 - :func:`thresholds`: for each model and severity, the smallest size at which its augmented CNN beats the
-  baseline CNN with support (the paired test of the leaderboard on the noisy test set, positive gap,
-  p < 0.05 after Holm's correction over every size, severity and model of the curve family), or none.
+  baseline CNN with support (the leaderboard's test over seeds and test images on the noisy test set,
+  positive gap, p < 0.05 after Holm's correction over every size, severity and model of the curve family);
+  "no supported gain within the sizes run" otherwise, and "not tested" with one seed.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import pandas as pd
 from registry import BASELINE
 
 from .leaderboard import ROW, Evidence, Table, size_text
-from .significance import ALPHA, holm
+from .significance import ALPHA, MIN_SEEDS, holm
 
 #: A curve family: one figure and one table; severities, models and metrics are its curves.
 FAMILY = ["dataset", "profile", "cnn_budget", "precision", "noise"]
@@ -65,19 +68,35 @@ def area(sizes: list[int], values: list[float], halves: list[float]) -> tuple[fl
     return float(weights @ y), float(math.sqrt(float(((weights * h) ** 2).sum())))
 
 
-def auc_frame(curves: pd.DataFrame) -> pd.DataFrame:
-    """One row per curve: ``auc`` with ``auc_low``/``auc_high``, over the sizes in ``sizes``."""
+def auc_frame(curves: pd.DataFrame, evidence: Evidence | None = None) -> pd.DataFrame:
+    """One row per curve: ``auc`` with ``auc_low``/``auc_high`` (a t interval over the seeds' own areas; NaN
+    with one seed), over the sizes in ``sizes``, and the ``seeds`` behind the interval."""
     rows = []
     for key, points in curves.groupby([*FAMILY, "severity", "model", "metric"], sort=True):
         points = points.sort_values("train_size")
         if len(points) < 2:
             continue
-        halves = ((points["ci_high"] - points["ci_low"]) / 2).tolist()
-        value, half = area(points["train_size"].tolist(), points["value"].tolist(), halves)
+        sizes = points["train_size"].tolist()
+        value, _ = area(sizes, points["value"].tolist(), [0.0] * len(sizes))
+        low = high = math.nan
+        seeds = 0
+        if evidence is not None:
+            where = dict(zip([*FAMILY, "severity", "model", "metric"], key))
+            by_size = [evidence.values.get(tuple(where[c] if c != "train_size" else size for c in ROW)
+                                           + (where["metric"],), {}) for size in sizes]
+            common = sorted(set.intersection(*(set(v) for v in by_size)))
+            seeds = len(common)
+            if seeds >= MIN_SEEDS:
+                per_seed = np.array([area(sizes, [v[s] for v in by_size], [0.0] * len(sizes))[0] for s in common])
+                from .stats import summarise
+
+                found = summarise(per_seed, math.nan)
+                low, high = found.low, found.high
         rows.append({**dict(zip([*FAMILY, "severity", "model", "metric"], key)), "auc": value,
-                     "auc_low": value - half, "auc_high": value + half,
-                     "sizes": ",".join(str(int(s)) for s in points["train_size"])})
-    return pd.DataFrame(rows, columns=[*FAMILY, "severity", "model", "metric", "auc", "auc_low", "auc_high", "sizes"])
+                     "auc_low": low, "auc_high": high, "sizes": ",".join(str(int(s)) for s in sizes),
+                     "seeds": seeds})
+    return pd.DataFrame(rows, columns=[*FAMILY, "severity", "model", "metric", "auc", "auc_low", "auc_high", "sizes",
+                                       "seeds"])
 
 
 @dataclass(frozen=True)
@@ -92,6 +111,7 @@ class Threshold:
     sizes: tuple[int, ...]
     gains: tuple[float, ...]  # accuracy points, model minus baseline, per size (NaN: no row)
     p_holm: tuple[float, ...]
+    tested: bool = True  # whether the tests include training noise (several seeds)
 
     @property
     def holds_above(self) -> bool:
@@ -103,8 +123,12 @@ class Threshold:
 
     def text(self) -> str:
         run = ", ".join(f"{s:,}" for s in self.sizes)
+        if not self.tested:
+            gains = ", ".join(f"{g:+.1f}" for g in self.gains)
+            return (f"not tested: one seed cannot separate a gain from training noise (needs --seeds {MIN_SEEDS} or "
+                    f"more); gains at {run}: {gains} points")
         if self.size is None:
-            return f"never within the sizes run ({run})"
+            return f"no supported gain within the sizes run ({run})"
         i = self.sizes.index(self.size)
         text = f"from {size_text(self.size)} ({self.gains[i]:+.1f} points, p = {self.p_holm[i]:.2g})"
         return text + ("" if self.holds_above or self.size == self.sizes[-1] else ", not at every larger size")
@@ -119,20 +143,24 @@ def thresholds(board: pd.DataFrame, evidence: Evidence) -> list[Threshold]:
     for family, block in rows.groupby(FAMILY, sort=True, dropna=False):
         sizes = tuple(sorted(int(s) for s in block["train_size"].unique()))
         tests: dict[tuple, tuple[float, float]] = {}  # (severity, model, size) -> (gain, p)
+        tested: dict[tuple, bool] = {}
         for (severity, size), group in block.groupby(["severity", "train_size"], sort=True):
             base = group[group["model"] == BASELINE]
             if base.empty or pd.isna(base.iloc[0][GAIN]):
                 continue
             for _, row in group[(group["model"] != BASELINE) & group[GAIN].notna()].iterrows():
                 found = evidence.compare(tuple(row[ROW]), tuple(base.iloc[0][ROW]), GAIN)
-                tests[(int(severity), row["model"], int(size))] = (100 * float(row[GAIN] - base.iloc[0][GAIN]), found.p)
+                gap = 100 * float(row[GAIN] - base.iloc[0][GAIN])
+                tests[(int(severity), row["model"], int(size))] = (gap, found.p if found.about_models else math.nan)
+                tested[(int(severity), row["model"])] = found.about_models
         order = sorted(tests)
         adjusted = dict(zip(order, holm([tests[k][1] for k in order])))
         for severity, model in sorted({(k[0], k[1]) for k in order}):
             gains = tuple(tests.get((severity, model, s), (math.nan, math.nan))[0] for s in sizes)
             ps = tuple(adjusted.get((severity, model, s), math.nan) for s in sizes)
             first = next((s for s, g, p in zip(sizes, gains, ps) if g > 0 and p < ALPHA), None)
-            out.append(Threshold(tuple(family), severity, model, first, sizes, gains, ps))
+            out.append(Threshold(tuple(family), severity, model, first, sizes, gains, ps,
+                                 tested.get((severity, model), False)))
     return out
 
 
@@ -168,7 +196,8 @@ def curve_tables(aucs: pd.DataFrame, found: list[Threshold], board: pd.DataFrame
             for m in metrics:
                 if m in by_metric.index:
                     r = by_metric.loc[m]
-                    row.append((f"{r['auc']:.4g} [{r['auc_low']:.4g}, {r['auc_high']:.4g}]", ""))
+                    row.append((f"{r['auc']:.4g} [{r['auc_low']:.4g}, {r['auc_high']:.4g}]" if pd.notna(r["auc_low"])
+                                else f"{r['auc']:.4g} (one seed: no interval)", ""))
                 else:
                     row.append(("n/a", ""))
             if mine:

@@ -28,12 +28,12 @@ def _save(fig: plt.Figure, path: Path) -> None:
     plt.close(fig)
 
 
-def noise_figure_path(out_dir: Path, dataset: str, noise: str, profile: str = "quick", budget: str = "steps",
+def noise_figure_path(out_dir: Path, dataset: str, noise: str, profile: str = "quick", budget: str = "converged",
                       precision: str = "fp32", size: int | None = None) -> Path:
     """Where the accuracy-at-matched-severity figure of one dataset × noise × protocol goes (the default
     protocol's keeps the plain name; a training-set size other than the profile's is tagged)."""
     tags = "".join(f"_{t}" for t, default in ((profile, "quick"), (f"n{size}", f"n{default_size(profile)}"),
-                                              (f"cnn-{budget}", "cnn-steps"), (precision, "fp32"))
+                                              (f"cnn-{budget}", "cnn-converged"), (precision, "fp32"))
                    if t != default and t not in ("nNone", "n0"))
     return out_dir / "figures" / re.sub(r"[^A-Za-z0-9_.-]", "-", f"{dataset}_{noise}{tags}_accuracy.png")
 

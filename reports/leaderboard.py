@@ -39,10 +39,11 @@ CELL_DEFAULTS = {"cnn_budget": "epochs", "precision": "fp32"}
 
 
 def table_order(key: tuple) -> tuple:
-    """Tables sorted by dataset, profile, noise, training-set size (smallest first), the default CNN budget
-    (steps) first, then precision."""
+    """Tables sorted by dataset, profile, noise, training-set size (smallest first), the CNN protocols
+    (converged, compute-matched, equal epochs), then precision."""
     dataset, profile, size, budget, precision, noise = key
-    return dataset, profile, noise, size, budget != "steps", budget, precision != "fp32", precision
+    order = {"converged": 0, "steps": 1, "epochs": 2}
+    return dataset, profile, noise, size, order.get(budget, 3), budget, precision != "fp32", precision
 FAMILY_TITLES = {"reconstruction": "reconstruction", "latent": "latent separability",
                  "likelihood": "likelihood (VAEs)", "downstream": "downstream accuracy (generative augmentation)",
                  "generative": "generative quality (domain features)"}
@@ -308,6 +309,8 @@ def protocols(results: Iterable[CellResult]) -> dict[tuple, str]:
     cells' profiles and the optimizer steps their CNNs took."""
     params: dict[tuple, dict[str, Any]] = {}
     steps: dict[tuple, set[int]] = {}
+    augmented: dict[tuple, set[int]] = {}
+    used: dict[tuple, set[int]] = {}
     for result in results:
         cell = result.cell
         p = cell.get("profile_params") or {}
@@ -317,10 +320,23 @@ def protocols(results: Iterable[CellResult]) -> dict[tuple, str]:
         taken = result.cnn.baseline if result.cnn is not None else None
         if taken:
             steps.setdefault(key, set()).add(int(taken))
-    out = {}
+        if result.cnn is not None and result.cnn.augmented:
+            augmented.setdefault(key, set()).add(int(result.cnn.augmented))
+        if result.training is not None and result.training.train_size:
+            used.setdefault(key, set()).add(int(result.training.train_size))
+    out: dict[tuple, Any] = {}
     for key, p in params.items():
         (_, _, budget, precision), taken = key, sorted(steps.get(key, ()))
-        if budget == "steps":
+        if len(used.get(key, ())) == 1:
+            out[("used", *key)] = next(iter(used[key]))
+        if budget == "converged":
+            more = sorted(augmented.get(key, ()))
+            text = (f"CNN converged: {p.get('cnn_converged_epochs')} epochs of its own set, at least "
+                    f"{p.get('cnn_min_steps')} steps")
+            if taken:
+                text += f" (baseline {'/'.join(f'{n:,}' for n in taken)} steps"
+                text += f", augmented {'/'.join(f'{n:,}' for n in more)})" if more else ")"
+        elif budget == "steps":
             epochs = p.get("cnn_matched_epochs")
             each = f"{'/'.join(f'{n:,}' for n in taken)} steps each" if taken else "steps"
             text = f"CNN compute-matched: {epochs} baseline epochs = {each}" if epochs else f"CNN compute-matched: {each}"
@@ -353,7 +369,9 @@ def size_text(size: Any) -> str:
 def table_title(key: tuple, protocol: dict[tuple, str], what: str) -> str:
     """``dataset · noise · what · profile · training-set size · CNN budget`` for a :data:`TABLE` key."""
     dataset, profile, size, budget, precision, noise = key
-    parts = (dataset, noise, what, profile, size_text(size), protocol.get((profile, size, budget, precision), budget))
+    size = protocol.get(("used", profile, size, budget, precision), size)  # the images used, not asked for
+    parts = (dataset, noise, what, profile, size_text(size),
+             protocol.get((profile, key[2], budget, precision), budget))
     return " · ".join(p for p in parts if p)
 
 

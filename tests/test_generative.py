@@ -86,14 +86,15 @@ def test_precision_recall_density_and_coverage_equal_the_authors_implementation(
     assert ours == pytest.approx({k: float(v) for k, v in theirs.items()}, abs=1e-12)
 
 
-def test_scores_keep_per_real_image_indicators_for_the_paired_test_and_kid_gets_an_interval():
+def test_scores_keep_per_real_image_indicators_for_the_paired_test_and_kids_subset_spread_is_not_an_interval():
     g = torch.Generator().manual_seed(2)
     real, fake = torch.randn(400, 8, generator=g), torch.randn(400, 8, generator=g) + 0.3
     torch.manual_seed(0)
     found = {r.metric.name: r for r in score_generative(real, fake, "prior")}
     assert found["recall_prior"].per_item.shape == (400,) and found["coverage_prior"].per_item.shape == (400,)
     assert found["precision_prior"].per_item is None  # per generated sample: not paired between models
-    assert found["kid_prior"].ci95 > 0 and np.isnan(found["fid_prior"].ci95)
+    assert np.isnan(found["kid_prior"].ci95) and np.isnan(found["fid_prior"].ci95)
+    assert found["kid_prior_subset_sd"].value > 0 and found["kid_prior_subset_sd"].metric.detail
     with pytest.raises(ValueError, match="as many"):
         score_generative(real, fake[:300], "prior")
 

@@ -51,9 +51,10 @@ def test_the_baseline_cnn_and_a_shared_model_are_charged_once_to_the_first_cell_
     grid = [cell(BASELINE, "gaussian"), cell("vae", "gaussian"), cell("vae", "erasing"),
             cell("dvae", "gaussian", True), cell("dvae", "erasing", True)]
     costs = cost.expected_costs(grid)
-    steps = profile.cnn_steps(profile.train_size)
+    base = profile.cnn_steps(profile.train_size)
+    steps = profile.cnn_steps(profile.train_size, profile.train_size * (1 + profile.augment_k))  # augmented: own set
     keys = [c.key for c in grid]
-    assert costs[keys[0]] == steps + cost.BASELINE_EVALUATION
+    assert costs[keys[0]] == base + cost.BASELINE_EVALUATION
     assert costs[keys[1]] == cost.MODEL_TRAINING + cost.EVALUATION + steps
     assert costs[keys[2]] == cost.EVALUATION + steps  # vae trained once, for both noises
     assert costs[keys[3]] == costs[keys[4]] == cost.MODEL_TRAINING + cost.EVALUATION + steps  # one dvae per noise

@@ -1,5 +1,6 @@
-"""Claims about the downstream protocol: under the compute-matched budget every CNN of a comparison takes
-the same optimizer steps; the equal-epochs budget is the protocol as published before; the budget and
+"""Claims about the downstream protocol: under the converged protocol (the default) every CNN takes the
+epochs of its own training set and the minimum steps, and the CNNs of a seed start from the same weights;
+under the compute-matched budget every CNN of a comparison takes the same optimizer steps; the equal-epochs budget is the protocol as published before; the budget and
 the precision are checked, recorded and part of the cell key."""
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def counted_steps(monkeypatch):
 
     def counting(params, lr):
         optimizer = real(params, lr)
-        record = [0, []]
+        record = [0, [], torch.cat([p.detach().flatten().clone() for p in params])]
         built.append(record)
         step = optimizer.step
 
@@ -57,12 +58,12 @@ def _run(tmp_path, *extra: str) -> int:
 
 def test_the_compute_matched_baseline_takes_exactly_as_many_optimizer_steps_as_each_augmented_and_synthetic_cnn(
         tmp_path, counted_steps):
-    assert _run(tmp_path) == 0
-    expected = get_profile("quick").cnn_steps(DIGITS_TRAIN)
+    assert _run(tmp_path, "--cnn-budget", "steps") == 0
+    expected = get_profile("quick").with_protocol(cnn_budget="steps").cnn_steps(DIGITS_TRAIN)
     # the baseline; ae's and vae's augmented CNNs (3x the images each) and their train-on-synthetic CNNs (2x)
     assert len(counted_steps) == 5
-    assert [steps for steps, _ in counted_steps] == [expected] * 5
-    for _, rates in counted_steps:  # decaying to zero: final weights do not depend on where noise left them
+    assert [steps for steps, _, _ in counted_steps] == [expected] * 5
+    for _, rates, _ in counted_steps:  # decaying to zero: final weights do not depend on where noise left them
         assert rates[0] == pytest.approx(get_profile("quick").cnn_lr) and rates[-1] < 1e-3 * rates[0]
         assert all(a >= b for a, b in zip(rates, rates[1:]))
     records = {r["cell"]["model"]: r for r in open_store(tmp_path).records()}
@@ -70,13 +71,32 @@ def test_the_compute_matched_baseline_takes_exactly_as_many_optimizer_steps_as_e
     assert records["baseline"]["cnn_steps"] == {"baseline": expected}
 
 
+def test_the_converged_protocol_gives_every_cnn_its_own_epochs_and_the_minimum_steps_from_shared_initial_weights(
+        tmp_path, counted_steps):
+    assert _run(tmp_path) == 0  # the default protocol
+    profile = get_profile("quick")
+    assert profile.cnn_budget == "converged"
+    epochs, least = profile.cnn_converged_epochs, profile.cnn_min_steps
+    own = {n: max(epochs * -(-n // 128), least) for n in (DIGITS_TRAIN, 3 * DIGITS_TRAIN, 2 * DIGITS_TRAIN)}
+    # the baseline; ae's and vae's augmented CNNs (3x the images) and train-on-synthetic CNNs (2x)
+    assert sorted(steps for steps, _, _ in counted_steps) == sorted(
+        [own[DIGITS_TRAIN], own[3 * DIGITS_TRAIN], own[3 * DIGITS_TRAIN], own[2 * DIGITS_TRAIN], own[2 * DIGITS_TRAIN]])
+    assert own[3 * DIGITS_TRAIN] > own[DIGITS_TRAIN]  # more images, more steps: each CNN converges on its own set
+    first = counted_steps[0][2]
+    assert all(torch.equal(first, weights) for _, _, weights in counted_steps)  # common random numbers
+    records = {r["cell"]["model"]: r for r in open_store(tmp_path).records()}
+    assert records["vae"]["cnn_steps"] == {"augmented": own[3 * DIGITS_TRAIN], "baseline": own[DIGITS_TRAIN]}
+    board = pd.read_csv(tmp_path / "leaderboard.csv")
+    assert set(board["cnn_budget"]) == {"converged"}
+
+
 def test_equal_epochs_gives_an_augmented_cnn_1_plus_k_times_the_baseline_steps_at_a_constant_rate(
         tmp_path, counted_steps):
     assert _run(tmp_path, "--cnn-budget", "epochs") == 0
     baseline, augmented = -(-DIGITS_TRAIN // 128), -(-3 * DIGITS_TRAIN // 128)  # an epoch of 1 + k = 3 times the images
     synthetic = -(-2 * DIGITS_TRAIN // 128)  # train on synthetic: an epoch of the k = 2 samples per image alone
-    assert sorted(steps for steps, _ in counted_steps) == [baseline, synthetic, synthetic, augmented, augmented]
-    assert all(set(rates) == {1e-3} for _, rates in counted_steps)
+    assert sorted(steps for steps, _, _ in counted_steps) == [baseline, synthetic, synthetic, augmented, augmented]
+    assert all(set(rates) == {1e-3} for _, rates, _ in counted_steps)
     board = pd.read_csv(tmp_path / "leaderboard.csv")
     assert set(board["cnn_budget"]) == {"epochs"}
 
@@ -137,7 +157,8 @@ def test_the_budget_and_precision_are_part_of_the_cell_key_and_of_every_leaderbo
 
 
 @pytest.mark.parametrize("args, expected", [
-    (["--cnn-budget", "flops"], "--cnn-budget takes steps or epochs, or both separated by a comma. Got 'flops'"),
+    (["--cnn-budget", "flops"], "--cnn-budget takes converged, steps, epochs, or several separated by commas. "
+                                "Got 'flops'"),
     (["--precision", "fp16"], "--precision takes one of fp32, bf16. Got 'fp16' instead."),
 ])
 def test_an_unknown_budget_or_precision_is_one_line_and_exit_2(args, expected, tmp_path, capsys):

@@ -123,10 +123,12 @@ def add_parser(verbs: Any) -> None:
     run.add_argument("--train-sizes", metavar="N,N,...",
                      help="training-set sizes to sweep, e.g. 250,1000,5000: every cell once per size, the smaller "
                           "subsets drawn inside the larger ones (default: the profile's size)")
-    run.add_argument("--cnn-budget", default="steps", metavar="steps|epochs",
-                     help="the downstream family's protocol: steps gives the baseline and every augmented CNN the "
-                          "same optimizer steps (compute-matched); epochs the same passes over their own training "
-                          "sets, so an augmented CNN takes (1+k)x the steps; steps,epochs runs both (default: steps)")
+    run.add_argument("--cnn-budget", default="converged", metavar="converged|steps|epochs",
+                     help="the downstream family's protocol, named by the question it answers: converged trains "
+                          "every CNN to convergence on its own training set (do the samples help?); steps gives "
+                          "the baseline and every augmented CNN the same optimizer steps (given this compute, are "
+                          "samples worth more than repeating real images?); epochs the same passes at a constant "
+                          "rate, as usually published; several separated by commas run each (default: converged)")
     run.add_argument("--precision", default="fp32", metavar="fp32|bf16",
                      help="the reference CNN's arithmetic: fp32, or bf16 (bfloat16 autocast, channels-last) on "
                           "hardware with native bfloat16 (default: fp32)")

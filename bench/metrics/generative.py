@@ -4,8 +4,9 @@ many real test images, per sample source.
 - FID (Heusel et al., 2017) and KID (Bińkowski et al., 2018) from torchmetrics, given the domain features
   through an identity "extractor"; KID is the unbiased MMD² with a cubic polynomial kernel, averaged over
   :data:`KID_SUBSETS` random subsets of :data:`KID_SUBSET` samples (half the samples when there are fewer
-  than twice that, so that the subsets differ); its interval is ±1.96 × the
-  standard deviation over those subsets. FID has no interval (it is biased in the sample size: every model
+  than twice that, so that the subsets differ). The standard deviation over those overlapping subsets is
+  kept as its own column (``kid_*_subset_sd``): it is a spread, neither a standard error nor a 95%
+  interval, so KID itself has no interval. FID has no interval (it is biased in the sample size: every model
   of a comparison is scored on the same number of samples).
 - Improved precision and recall (Kynkäänniemi et al., 2019) and density and coverage (Naeem et al., 2020)
   with k = :data:`NEAREST_K` nearest neighbours. Written here rather than taken from ``prdc`` (the
@@ -19,6 +20,8 @@ many real test images, per sample source.
 """
 
 from __future__ import annotations
+
+import math
 
 import warnings
 
@@ -39,6 +42,11 @@ def _metrics(source: str) -> dict[str, Metric]:
         "fid": Metric(f"fid_{source}", FAMILY, False, "", f"FID in the domain feature space, {what}"),
         "kid": Metric(f"kid_{source}", FAMILY, False, "", f"KID (unbiased, cubic kernel) in the domain feature "
                                                           f"space, {what}"),
+        # the spread of KID over its overlapping subsets: neither a standard error nor a 95% interval, so it is
+        # its own column (CSV) and KID itself has no interval
+        "kid_subset_sd": Metric(f"kid_{source}_subset_sd", FAMILY, False, "",
+                                f"standard deviation of KID over its {KID_SUBSETS} overlapping subsets (a spread, not "
+                                f"an interval), {what}", detail=True),
         "precision": Metric(f"precision_{source}", FAMILY, True, "",
                             f"share of generated samples inside the real images' k-NN balls, {what}"),
         "recall": Metric(f"recall_{source}", FAMILY, True, "",
@@ -162,7 +170,8 @@ def score_generative(real: torch.Tensor, fake: torch.Tensor, source: str) -> lis
     indicators = prdc(real, fake)
     return [
         _fid_result(metrics["fid"], real, fake),
-        MetricResult(metrics["kid"], kid_mean, 1.96 * kid_std, len(real)),
+        MetricResult(metrics["kid"], kid_mean, math.nan, len(real)),
+        MetricResult(metrics["kid_subset_sd"], kid_std, math.nan, len(real)),
         *(metrics[name].result(values) for name, values in indicators.items()),
     ]
 
