@@ -102,7 +102,8 @@ def auc_frame(curves: pd.DataFrame, evidence: Evidence | None = None) -> pd.Data
 @dataclass(frozen=True)
 class Threshold:
     """Where a model's samples start to help: the smallest size at which its augmented CNN beats the
-    baseline with support (``size`` None: never within ``sizes``), with every size's gap and p-value."""
+    baseline with support (``size`` None: no supported gain within ``sizes``), with every size's gap and
+    p-value."""
 
     family: tuple
     severity: int
@@ -169,7 +170,8 @@ def curve_title(family: tuple, board: pd.DataFrame, what: str) -> str:
     dataset, profile, budget, precision, noise = family
     rows = board[(board[FAMILY] == pd.Series(family, index=FAMILY)).all(axis=1)]
     sizes = "/".join(f"{int(s):,}" for s in sorted(rows["train_size"].unique()))
-    protocol = "CNN compute-matched" if budget == "steps" else "CNN equal epochs"
+    protocol = {"steps": "CNN compute-matched", "epochs": "CNN equal epochs", "converged": "CNN converged"}.get(
+        budget, f"CNN {budget}")
     parts = (dataset, noise, what, profile, f"{sizes} training images", protocol,
              precision if precision != "fp32" else "")
     return " · ".join(p for p in parts if p)
@@ -218,8 +220,7 @@ def threshold_lines(found: list[Threshold]) -> dict[tuple, list[str]]:
     lines: dict[tuple, list[str]] = {}
     for t in found:
         what = (f"augmentation beats the baseline CNN ({GAIN}) {t.text()}" if t.size is not None else
-                f"augmentation never beats the baseline CNN ({GAIN}) within the sizes run "
-                f"({', '.join(f'{s:,}' for s in t.sizes)})")
+                f"augmentation against the baseline CNN ({GAIN}): {t.text()}")
         lines.setdefault(t.family, []).append(f"s{t.severity} · {t.model}: {what}")
     return lines
 
@@ -280,8 +281,8 @@ def learning_curve_png(curves: pd.DataFrame, family: tuple) -> bytes | None:
 
 def curve_csv(aucs: pd.DataFrame, found: list[Threshold]) -> pd.DataFrame:
     """``learning_curves.csv``: one row per curve with its area and interval; the rows of the baseline
-    comparison add the gain and Holm-corrected p-value at each size and ``beats_baseline_from`` (empty:
-    never within the sizes run)."""
+    comparison add the gain and Holm-corrected p-value at each size (NaN: not tested, one seed) and
+    ``beats_baseline_from`` (empty: no supported gain within the sizes run, or not tested)."""
     extra = []
     for t in found:
         extra.append({**dict(zip(FAMILY, t.family)), "severity": t.severity, "model": t.model, "metric": GAIN,
@@ -298,6 +299,6 @@ def figure_name(family: tuple) -> str:
     import re
 
     dataset, profile, budget, precision, noise = family
-    tags = "".join(f"_{t}" for t, default in ((profile, "quick"), (f"cnn-{budget}", "cnn-steps"), (precision, "fp32"))
+    tags = "".join(f"_{t}" for t, default in ((profile, "quick"), (f"cnn-{budget}", "cnn-converged"), (precision, "fp32"))
                    if t != default)
     return re.sub(r"[^A-Za-z0-9_.-]", "-", f"{dataset}_{noise}{tags}_learning_curves.png")

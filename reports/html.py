@@ -65,7 +65,7 @@ def _table(header: list[str], rows: list[list[tuple[str, str]]]) -> str:
     for row in rows:
         cells = []
         for text, mark in row:
-            shown = f"{text} ≈" if mark == "tied" else text
+            shown = f"{text} ≈" if mark == "tied" else f"{text} (untested)" if mark == "untested" else text
             cls = f' class="{mark}"' if mark else ""
             cells.append(f"<td{cls}>{escape(shown)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")

@@ -126,7 +126,8 @@ def _annotator(board):
 
         return {"mean": get(name), "ci_low": get(f"{name}_ci_low"), "ci_high": get(f"{name}_ci_high"),
                 "seeds": get("seeds"), "rank": get(f"{name}_rank"), "test_against_best": get(f"{name}_test") or None,
-                "p_best": get(f"{name}_p_best"), "p_holm": get(f"{name}_p_holm"), "tied": get(f"{name}_tied")}
+                "p_best": get(f"{name}_p_best"), "p_adj": get(f"{name}_p_adj"), "tied": get(f"{name}_tied"),
+                "mark": get(f"{name}_mark")}
     return annotate
 
 

@@ -1,6 +1,7 @@
 """Claims about the downstream protocol: under the converged protocol (the default) every CNN takes the
 epochs of its own training set and the minimum steps, and the CNNs of a seed start from the same weights;
-under the compute-matched budget every CNN of a comparison takes the same optimizer steps; the equal-epochs budget is the protocol as published before; the budget and
+under the compute-matched budget every CNN of a comparison takes the same optimizer steps; the equal-epochs
+budget is the protocol as published before; the budget and
 the precision are checked, recorded and part of the cell key."""
 
 from __future__ import annotations

@@ -158,7 +158,7 @@ def test_the_html_report_shows_its_tables_and_images_in_headless_chromium(small_
         driver.get((out / "report.html").as_uri())
         assert driver.title == "bench report"
         tables = driver.execute_script("return document.querySelectorAll('table').length")
-        rows = driver.execute_script("return document.querySelectorAll('td.best').length")
+        rows = driver.execute_script("return document.querySelectorAll('table tr').length")
         images = driver.execute_script(
             "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.alt])")
         shot = tmp_path / "report.png"
@@ -175,8 +175,9 @@ def _protocol_records(seeds: int) -> tuple[list[CellResult], dict]:
     """The baseline and vae under two CNN protocols with per-image correctness on 2,000 test images: under
     equal epochs the samples add 60 right answers on every seed (clean, and noisy at s3), under the
     converged protocol they cost 60; at s1 the gains are tiny and flip from seed to seed."""
-    from bench.store import Items
     from test_significance import better_by, correctness
+
+    from bench.store import Items
 
     cells, items = [], {}
     for seed in range(seeds):

@@ -22,7 +22,6 @@ many real test images, per sample source.
 from __future__ import annotations
 
 import math
-
 import warnings
 
 import torch
