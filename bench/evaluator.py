@@ -117,6 +117,17 @@ class Protocol:
     precision: str
 
 
+#: Validation images of a CNN: training-split images outside the subset (never the test set).
+VALIDATION_IMAGES = 2000
+
+
+def validation_accuracy(cnn: torch.nn.Module, split: SplitWork, precision: str) -> float | None:
+    """A CNN's accuracy on the split's validation images (None when the subset is the whole split)."""
+    if split.val_x is None or len(split.val_x) == 0:
+        return None
+    return float((predict(cnn, split.val_x, precision=precision) == split.val_y).double().mean())
+
+
 def cnn_seed(seed: int) -> int:
     """The seed of every reference CNN of a cell's seed: the baseline, augmented and train-on-synthetic CNNs
     start from the same initial weights and draw their batches from the same stream (common random numbers),
@@ -151,10 +162,13 @@ class SplitWork:
     test_y: torch.Tensor
     eval_idx: torch.Tensor  # the test images of the latent, downstream and likelihood families
     classes: tuple[str, ...]
+    val_x: torch.Tensor | None = None  # training-split images outside the subset: the CNNs' validation images
+    val_y: torch.Tensor | None = None
     noisy: dict[str, torch.Tensor] = field(default_factory=dict)  # the test side's: shared by every training size
     features: dict[str, torch.Tensor] = field(default_factory=dict)  # the test side's too
     baseline_cnns: dict[Protocol, tuple[torch.nn.Module, Fit, str]] = field(default_factory=dict)  # with source
     baseline_accuracy: dict[tuple[Protocol, str], downstream.Accuracy] = field(default_factory=dict)
+    baseline_validation: dict[Protocol, float | None] = field(default_factory=dict)
 
     @property
     def eval_x(self) -> torch.Tensor:
@@ -179,6 +193,7 @@ class ModelWork:
     likelihood: list[MetricResult] | None = None
     samples: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)  # augmentation, by noise
     cnns: dict[str, tuple[torch.nn.Module, Fit]] = field(default_factory=dict)  # augmented CNNs by (protocol, noise)
+    cnn_validation: dict[str, float | None] = field(default_factory=dict)  # their validation accuracy
     generative: dict[str, list[MetricResult]] = field(default_factory=dict)  # by sample source (and noise)
     tstr: dict[str, torch.Tensor] = field(default_factory=dict)  # per-image correctness by (protocol, noise)
     prior_grid: bytes | None = None  # the first prior samples, uint8 .npy, for the reports' grids
@@ -249,10 +264,13 @@ class Evaluator:
 
         def make() -> SplitWork:
             test = self._tests.get(SplitKey.of(cell).test, make_test)
-            train_idx = subset(len(data.train_x), cell.profile.train_size, cell.seed)
+            order = subset(len(data.train_x), None, cell.seed)  # the subset is its start (bench.data.subset)
+            train_idx = order[: cell.profile.train_size]
+            val_idx = order[cell.profile.train_size : cell.profile.train_size + VALIDATION_IMAGES]
             return SplitWork(data.train_x[train_idx].to(self.device), data.train_y[train_idx].to(self.device),
-                             test.test_x, test.test_y, test.eval_idx, data.classes, noisy=test.noisy,
-                             features=test.features)
+                             test.test_x, test.test_y, test.eval_idx, data.classes,
+                             val_x=data.train_x[val_idx].to(self.device), val_y=data.train_y[val_idx].to(self.device),
+                             noisy=test.noisy, features=test.features)
 
         return self._splits.get(SplitKey.of(cell), make)
 
@@ -311,6 +329,7 @@ class Evaluator:
                 self.checkpoints.save(key, cnn, fit.history, time.perf_counter() - started, {"steps": fit.steps})
         cnn.eval()
         split.baseline_cnns[protocol] = (cnn, fit, source)
+        split.baseline_validation[protocol] = validation_accuracy(cnn, split, cell.profile.precision)
         return cnn, fit, source
 
     def baseline_accuracy(self, cell: Cell) -> downstream.Accuracy:
@@ -449,6 +468,9 @@ class Evaluator:
                     torch.cat([split.train_x, x_gen]), torch.cat([split.train_y, y_gen]), len(split.classes),
                     profile=cell.profile, baseline_size=len(split.train_x))
         cnn, fit = work.cnns[cnn_key]
+        if cnn_key not in work.cnn_validation:
+            work.cnn_validation[cnn_key] = validation_accuracy(cnn, split, cell.profile.precision)
+        cnn_info["augmented_validation"] = work.cnn_validation[cnn_key]
         acc_key = _canonical([cnn_key, cell.noise_label, cell.noise_overrides])
         if acc_key not in work.accuracies:
             work.accuracies[acc_key] = downstream.accuracy(cnn, split.eval_x, split.eval_y,
@@ -616,7 +638,11 @@ class Evaluator:
                 if work.prior_grid is not None:
                     found["artifacts"][PRIOR_SAMPLES] = work.prior_grid
                 found["eval_s"] = time.perf_counter() - eval_started
-            found["cnn"] = CnnSteps(cnn_info.get("baseline"), cnn_info.get("augmented"), cnn_info.get("baseline_cnn"))
+            validation = {k: v for k, v in (("baseline", split.baseline_validation.get(protocol_of(cell))),
+                                            ("augmented", cnn_info.get("augmented_validation"))) if v is not None}
+            images = 0 if split.val_x is None else len(split.val_x)
+            found["cnn"] = CnnSteps(cnn_info.get("baseline"), cnn_info.get("augmented"), cnn_info.get("baseline_cnn"),
+                                    validation or None, images if cnn_info.get("baseline") else None)
             return ended("done", metrics=[r.as_row() for r in results],
                          items=per_item(results, SplitKey.of(cell).name), **found)
         except Exception as exc:  # a plugin's failure fails its cell, not the run

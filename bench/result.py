@@ -34,6 +34,10 @@ class CnnSteps:
     baseline: int | None = None
     augmented: int | None = None
     baseline_source: str | None = None  # "trained", "checkpoint" or "memory"
+    #: accuracy of each CNN on validation images of the training split outside the subset (never the test
+    #: set), and how many there were (0: the subset is the whole split; None: not measured)
+    validation: dict[str, float] | None = None
+    validation_images: int | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,8 @@ class CellResult:
             "eval_psnr": self.eval_psnr if self.status == "done" and self.input_psnr is not None else None,
             "items": self.items or None,
             "baseline_cnn": None if self.cnn is None else self.cnn.baseline_source,
+            "cnn_validation": None if self.cnn is None or self.cnn.validation_images is None else {
+                "images": self.cnn.validation_images, **(self.cnn.validation or {})},
             "cnn_steps": None if self.cnn is None else {k: v for k, v in (("augmented", self.cnn.augmented),
                                                                             ("baseline", self.cnn.baseline))
                                                         if v is not None},
@@ -102,7 +108,10 @@ class CellResult:
         train, steps = record.get("train"), record.get("cnn_steps")
         cnn = None
         if steps is not None or record.get("baseline_cnn") is not None:
-            cnn = CnnSteps((steps or {}).get("baseline"), (steps or {}).get("augmented"), record.get("baseline_cnn"))
+            found = dict(record.get("cnn_validation") or {})
+            images = found.pop("images", None)
+            cnn = CnnSteps((steps or {}).get("baseline"), (steps or {}).get("augmented"), record.get("baseline_cnn"),
+                           found or None, images)
         return cls(cell=record["cell"], status=record["status"], reason=record.get("reason"),
                    provenance=record.get("provenance") or {},
                    timings=Timings(record.get("wall_s") or 0.0, record.get("eval_s")),

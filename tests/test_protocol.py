@@ -87,8 +87,19 @@ def test_the_converged_protocol_gives_every_cnn_its_own_epochs_and_the_minimum_s
     assert all(torch.equal(first, weights) for _, _, weights in counted_steps)  # common random numbers
     records = {r["cell"]["model"]: r for r in open_store(tmp_path).records()}
     assert records["vae"]["cnn_steps"] == {"augmented": own[3 * DIGITS_TRAIN], "baseline": own[DIGITS_TRAIN]}
+    # the subset is the whole training split: no validation images outside it, and the record says so
+    assert records["vae"]["cnn_validation"] == {"images": 0}
     board = pd.read_csv(tmp_path / "leaderboard.csv")
     assert set(board["cnn_budget"]) == {"converged"}
+
+
+def test_each_cnn_records_its_accuracy_on_validation_images_outside_the_subset(tmp_path):
+    assert _run(tmp_path, "--train-sizes", "1000") == 0
+    records = {r["cell"]["model"]: r for r in open_store(tmp_path).records()}
+    found = records["vae"]["cnn_validation"]
+    assert found["images"] == DIGITS_TRAIN - 1000  # the training split outside the subset, never the test set
+    assert 0.5 < found["baseline"] <= 1 and 0.5 < found["augmented"] <= 1
+    assert records["baseline"]["cnn_validation"]["baseline"] == found["baseline"]
 
 
 def test_equal_epochs_gives_an_augmented_cnn_1_plus_k_times_the_baseline_steps_at_a_constant_rate(
