@@ -95,9 +95,12 @@ def _best_lines(block: pd.DataFrame, meta: pd.DataFrame) -> list[str]:
     return lines
 
 
-def _inheritance_lines(block: pd.DataFrame) -> list[str]:
-    """For models trained on a noisy training set (``--train-noise``): do their samples look more like the
-    noisy test images than like the clean ones (FID in the domain feature space against each)?"""
+def _inheritance_lines(block: pd.DataFrame, evidence: Evidence) -> list[str]:
+    """For models trained on a noisy training set (``--train-noise``): are their samples closer to the noisy
+    test images than to the clean ones (FID in the domain feature space against each)? Said with a paired t
+    over seeds of the two FIDs; with one seed, the two values and "not tested"."""
+    from .significance import compare_seeds
+
     lines = []
     for source, what in (("prior", "prior samples"), ("aug", "augmentation samples")):
         noisy = f"fid_{source}_noisy"
@@ -107,11 +110,20 @@ def _inheritance_lines(block: pd.DataFrame) -> list[str]:
             clean = row.get(f"fid_{source}")
             if pd.isna(clean):
                 continue
-            inherits = row[noisy] < clean
-            lines.append(f"s{row['severity']}: {what} of {row['model']} are closer to the "
-                         f"{'noisy' if inherits else 'clean'} test images (FID {row[noisy]:.4g} against the noisy, "
-                         f"{clean:.4g} against the clean): they {'inherit' if inherits else 'do not inherit'} "
-                         "the training set's noise (a comparison of two FIDs, without a test)")
+            key = tuple(row[ROW])
+            test = compare_seeds(evidence.values.get((*key, noisy), {}), evidence.values.get((*key, f"fid_{source}"), {}))
+            closer = "noisy" if row[noisy] < clean else "clean"
+            values = f"FID {row[noisy]:.4g} against the noisy, {clean:.4g} against the clean"
+            if not test.about_models:
+                lines.append(f"s{row['severity']}: {what} of {row['model']}: {values} (one seed: not tested; whether "
+                             f"they inherit the training set's noise needs --seeds {MIN_SEEDS} or more)")
+            elif test.p < ALPHA:
+                lines.append(f"s{row['severity']}: {what} of {row['model']} are closer to the {closer} test images "
+                             f"({values}, p = {test.p:.2g}): they {'inherit' if closer == 'noisy' else 'do not inherit'} "
+                             "the training set's noise")
+            else:
+                lines.append(f"s{row['severity']}: {what} of {row['model']}: no supported difference between their "
+                             f"distance to the noisy and to the clean test images ({values}, p = {test.p:.2g})")
     return lines
 
 
@@ -277,7 +289,7 @@ def verdict(board: pd.DataFrame, results: pd.DataFrame, cells: list[CellResult],
     for key, block in ordered:
         lines = (_best_lines(block, meta)
                  + _augmentation_lines(tests[key], adjusted[key], key[TABLE.index("cnn_budget")])
-                 + _inheritance_lines(block))
+                 + _inheritance_lines(block, evidence))
         if lines:
             blocks.append(VerdictBlock(table_title(key, protocol, ""), lines))
     for family, lines in sorted(threshold_lines(thresholds or []).items()):
