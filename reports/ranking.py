@@ -321,13 +321,13 @@ def ranking_tables(found: list[Ranking]) -> list[Table]:
         datasets = len(r.conditions.get("dataset", []))
         notes = [f"Friedman p = {r.friedman_p:.2g} over {datasets} datasets (one block per dataset: the "
                  "independent units)" if not math.isnan(r.friedman_p)
-                 else f"no Friedman test: its blocks must be independent, and the {r.blocks} conditions share "
-                      f"{'one dataset' if datasets == 1 else 'datasets'}' test images and trained models (it needs "
-                      "3 models and 2 datasets); read the positions' ≈ marks and the bootstrap intervals"]
+                 else f"no Friedman test: it needs independent blocks, one per dataset, of 3 models or more, and "
+                      f"this ranking has {datasets} dataset{'s' * (datasets != 1)} ({r.blocks} conditions that share "
+                      "test images and trained models); read the positions' ≈ marks and the bootstrap intervals"]
         if r.seeds < MIN_SEEDS:
             notes.append("one seed: every position is marked ≈, because training noise (initial weights, batch "
                          "order) is not measured; the bootstrap interval is over test images only")
-        if r.seeds < SEEDS_TO_RANK:
+        elif r.seeds < SEEDS_TO_RANK:
             notes.append(f"positions are separated by a sign-flip test over seeds, which needs {SEEDS_TO_RANK} seeds "
                          f"or more (--seeds {SEEDS_TO_RANK}); this ranking has {max(r.seeds, 1)}")
         tables.append(Table(_title(r), ["rank", "model", "95% bootstrap rank", "mean rank", "mean win rate",

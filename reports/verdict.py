@@ -52,7 +52,8 @@ def _number(value: float, unit: str) -> str:
 def _best_lines(block: pd.DataFrame, meta: pd.DataFrame) -> list[str]:
     """Per family's headline metric and severity, the models that could be the best (the leaderboard's
     marks); with one seed, that no model is named best and what the claim needs."""
-    lines = []
+    lines: list[str] = []
+    one_seed: list[str] = []
     by_name = meta.set_index("metric")
     for family, metric in HEADLINE.items():
         if metric not in block or metric not in by_name.index or block[metric].isna().all():
@@ -65,10 +66,10 @@ def _best_lines(block: pd.DataFrame, meta: pd.DataFrame) -> list[str]:
             rows_all = rows_all[rows_all["model"] != BASELINE]
         if not rows_all[f"{metric}_mark"].isin(["best", "possibly best", "behind"]).any():
             seeds = int(rows_all["seeds"].max()) if not rows_all.empty else 0
-            if rows_all["model"].nunique() > 1:
-                lines.append(f"{what}: no model is named best: with {seeds} seed{'s' * (seeds != 1)} a difference "
-                             f"between models is not tested against training noise (needs --seeds {MIN_SEEDS} or "
-                             "more; 3 recommended)")
+            if rows_all["model"].nunique() > 1 and seeds < MIN_SEEDS:
+                one_seed.append(f"{metric} {arrow}")
+            elif rows_all["model"].nunique() > 1:
+                lines.append(f"{what}: no model is named best: the rows share no seeds to test them on")
             continue
         parts = []
         for severity, rows in rows_all.groupby("severity", sort=True):
@@ -92,6 +93,9 @@ def _best_lines(block: pd.DataFrame, meta: pd.DataFrame) -> list[str]:
             parts.append(text)
         if parts:
             lines.append(f"{what}: " + "; ".join(parts))
+    if one_seed:
+        lines.insert(0, f"no model is named best by {', '.join(one_seed)}: with one seed a difference between models "
+                        f"is not tested against training noise (needs --seeds {MIN_SEEDS} or more; 3 recommended)")
     return lines
 
 
@@ -173,6 +177,12 @@ def _augmentation_lines(tests: dict[tuple, tuple[float, Comparison]], adjusted: 
     lines = []
     for model in sorted({k[0] for k in order}):
         mine = [k for k in order if k[0] == model]
+        if not any(tests[k][1].about_models for k in mine):  # one seed: the gaps, in one line, without a claim
+            gaps = ", ".join(f"{'clean' if k[2] == 'acc_clean' else 'noisy'}{'' if k[1] is None else f' s{k[1]}'} "
+                             f"{100 * tests[k][0]:+.1f}" for k in mine)
+            lines.append(f"samples from {model} against the {protocol} baseline, in accuracy points (one seed: not "
+                         f"tested): {gaps}")
+            continue
         shared = [k for k in mine if k[1] is None]
         if shared:
             lines.append(f"samples from {model} change " + _change("clean accuracy", tests[shared[0]],
