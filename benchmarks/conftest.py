@@ -41,6 +41,10 @@ TARGETS = [
      "executor/default_s", None, None),
     ("generative family: share of a paper-profile VAE cell on Fashion-MNIST", "generative/cell_s",
      "generative/paper_cell_s", None, None),
+    *((f"converged protocol, {pair} {cnn}: validation accuracy at 3x the steps minus at the budget (points)",
+       f"convergence/{pair.replace(':', '/')}/{cnn}", None, None, 0.5)
+      for pair in ("digits:250", "digits:1000", "fashion_mnist:1000", "fashion_mnist:5000")
+      for cnn in ("baseline", "vae-augmented")),
 ]
 
 

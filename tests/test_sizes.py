@@ -21,10 +21,13 @@ def test_smaller_training_subsets_are_drawn_inside_the_larger_ones():
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
-    """ae, dae and vae on digits at 100 and 400 training images, one severity, reports in every format."""
+    """ae, dae and vae on digits at 100 and 400 training images, one severity, reports in every format (the
+    compute-matched protocol, whose steps scale with the subset: cheap here; tests/test_protocol.py runs the
+    converged one)."""
     out = tmp_path_factory.mktemp("sweep")
-    code = cli.main(["run", "--datasets", "digits", "--models", "ae,dae,vae", "--noise", "gaussian", "--severities",
-                     "1", "--train-sizes", "400,100", "--executor", "local", "--out", str(out), "--quiet"])
+    code = cli.main(["run", "--cnn-budget", "steps", "--datasets", "digits", "--models", "ae,dae,vae", "--noise",
+                     "gaussian", "--severities", "1", "--train-sizes", "400,100", "--executor", "local", "--out", str(out),
+                     "--quiet"])
     assert code == 0
     assert cli.main(["report", "--out", str(out), "--format", "md,csv,html,json"]) == 0
     return out
@@ -40,16 +43,15 @@ def test_a_size_sweep_gives_a_cell_per_size_with_its_own_model_cnn_budget_rows_a
         n = r.cell["train_size"]
         if r.training is not None:
             assert r.training.train_size == n
-        # converged: 20 epochs of its own subset and at least 500 steps (the minimum binds on such small subsets)
-        assert r.cnn.baseline == max(20 * math.ceil(n / 128), 500)
+        assert r.cnn.baseline == 10 * math.ceil(n / 128)  # the compute-matched budget scales with the subset
     board = pd.read_csv(tmp_path / "leaderboard.csv")
     assert sorted(board["train_size"]) == [100] * 4 + [400] * 4
     markdown = (tmp_path / "leaderboard.md").read_text()
     assert "## digits · gaussian · reconstruction · quick · 100 training images" in markdown
     assert "## digits · gaussian · reconstruction · quick · 400 training images" in markdown
     figures = {r.figures["tsne"] for r in results if r.cell["model"] == "ae"}
-    assert figures == {"figures/digits_ae_gaussian_s1_seed0_n100_tsne.png",
-                       "figures/digits_ae_gaussian_s1_seed0_n400_tsne.png"}
+    assert figures == {"figures/digits_ae_gaussian_s1_seed0_n100_cnn-steps_tsne.png",
+                       "figures/digits_ae_gaussian_s1_seed0_n400_cnn-steps_tsne.png"}
     assert all((tmp_path / f).read_bytes()[:4] == b"\x89PNG" for f in figures)
 
 
@@ -74,7 +76,7 @@ def test_a_size_sweep_reports_learning_curves_their_area_and_where_augmentation_
     assert "where augmentation starts to beat the baseline" in markdown
     assert "not tested: one seed cannot separate a gain from training noise" in markdown
     assert "(one seed: no interval)" in markdown
-    figure = sweep / "figures" / "digits_gaussian_learning_curves.png"
+    figure = sweep / "figures" / "digits_gaussian_cnn-steps_learning_curves.png"
     assert figure.read_bytes()[:4] == b"\x89PNG"
     assert "learning curves of each family" in (sweep / "report.html").read_text()
 
@@ -94,8 +96,8 @@ def test_one_ranking_across_conditions_tops_the_reports_with_bootstrap_rank_inte
         assert rows["could_swap_with_above"].iloc[1:].all()  # one seed: no position is separated
     markdown = (sweep / "leaderboard.md").read_text()
     assert markdown.index("## Ranking across conditions") < markdown.index("## Verdict")
-    assert "### Ranking · overall · quick · CNN converged · 6 blocks" in markdown
-    assert "no Friedman test: its blocks must be independent" in markdown
+    assert "### Ranking · overall · quick · CNN compute-matched · 6 blocks" in markdown
+    assert "no Friedman test: it needs independent blocks, one per dataset" in markdown
     html = (sweep / "report.html").read_text()
     assert html.index('id="ranking"') < html.index('id="verdict"')
     assert not list((sweep / "figures").glob("ranking_*_cd.png"))  # no post-hoc test, no diagram
