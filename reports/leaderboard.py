@@ -293,9 +293,8 @@ def _family_table(block: pd.DataFrame, fam: pd.DataFrame, results: pd.DataFrame,
             shown = {"best": "best", "possibly best": "tied", "untested": "untested" if any_tested else ""}.get(mark, "")
             cells.append((_fmt(row, name), shown))
         rows.append(cells)
-    notes = notes_frame
     lines = [f"n/a for `{model}` ({', '.join(dict.fromkeys(group['metric']))}): {note}"
-             for (model, note), group in notes.groupby(["model", "note"], sort=True)]
+             for (model, note), group in notes_frame.groupby(["model", "note"], sort=True)]
     if headline in names and not rows_with_values.empty and not any_tested:
         seeds = int(rows_with_values["seeds"].max())
         lines.insert(0, f"No row of {headline} is marked: with {seeds} seed{'s' * (seeds != 1)} a difference between "

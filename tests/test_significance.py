@@ -136,3 +136,12 @@ def test_with_one_seed_every_row_is_untested_and_the_test_image_test_is_kept_wit
     board = leaderboard_frame(*_with_items(_seeded_records({"a": {0: best}, "b": {0: level}}))).set_index("model")
     assert board.loc["b", "acc_noisy_p_best"] < 1e-9 and board.loc["b", "acc_noisy_test"].endswith("test images only")
     assert (board["acc_noisy_mark"] == "untested").all() and board["acc_noisy_tied"].isna().all()
+
+
+def test_ranking_positions_need_six_seeds_because_the_sign_flip_test_over_seeds_is_exact():
+    from reports.ranking import sign_flip_p
+
+    assert sign_flip_p(np.ones(3)) == pytest.approx(2 / 2**3)  # three seeds that agree: p = 0.25, never separated
+    assert sign_flip_p(np.ones(6)) == pytest.approx(2 / 2**6) < 0.05  # six seeds that agree can be
+    assert sign_flip_p(np.array([1.0, -1.0, 1.0, -1.0])) == 1.0
+    assert sign_flip_p(np.ones(20)) < 1e-4  # many seeds: a Monte Carlo sample of the flips
