@@ -142,6 +142,6 @@ def test_ranking_positions_need_six_seeds_because_the_sign_flip_test_over_seeds_
     from reports.ranking import sign_flip_p
 
     assert sign_flip_p(np.ones(3)) == pytest.approx(2 / 2**3)  # three seeds that agree: p = 0.25, never separated
-    assert sign_flip_p(np.ones(6)) == pytest.approx(2 / 2**6) < 0.05  # six seeds that agree can be
+    assert sign_flip_p(np.ones(6)) == pytest.approx(2 / 2**6) and 2 / 2**6 < 0.05  # six seeds that agree can be
     assert sign_flip_p(np.array([1.0, -1.0, 1.0, -1.0])) == 1.0
     assert sign_flip_p(np.ones(20)) < 1e-4  # many seeds: a Monte Carlo sample of the flips
