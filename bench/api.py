@@ -245,7 +245,8 @@ def run(models: str | Sequence[str] = DEFAULT_MODELS, noises: str | Sequence[str
     """Plan, check and compute a grid; returns its :class:`Results`. ``seeds`` is a count (seeds 0..K-1,
     or from ``seed=``) or a list. ``store`` is the results store (a ``results.db`` file, or a directory
     that holds one). Further options as ``bench run`` has them: ``severities``, ``cnn_budget``
-    (``"converged"``, the default, ``"steps"``, ``"epochs"`` or several comma-separated), ``precision``, ``train_noise``, ``train_sizes``, ``rerun``,
+    (``"converged"``, the default, ``"steps"``, ``"epochs"`` or several comma-separated), ``precision``,
+    ``train_noise``, ``train_sizes``, ``rerun``,
     ``executor``, ``threads``, ``device``, ``seed``. Cells run in the calling process unless ``executor``
     (or ``$BENCH_EXECUTOR``) says otherwise: worker processes start by re-importing the caller's main
     module, which a script must guard with ``if __name__ == "__main__":``."""
