@@ -223,8 +223,8 @@ def test_a_model_that_cannot_generate_has_downstream_not_applicable_and_the_rest
 
 
 def test_the_full_suite_on_digits_writes_every_family_and_three_figures_per_cell(tmp_path):
-    code = cli.main(["run", "--datasets", "digits", "--models", "vae,dae", "--noise", "gaussian", "--severities", "3",
-                     "--out", str(tmp_path), "--quiet"])
+    code = cli.main(["run", *CHEAP_CNN, "--datasets", "digits", "--models", "vae,dae", "--noise", "gaussian",
+                     "--severities", "3", "--out", str(tmp_path), "--quiet"])
     assert code == 0
     markdown = (tmp_path / "leaderboard.md").read_text()
     for family in ("reconstruction", "latent separability", "likelihood (VAEs)", "downstream accuracy"):
@@ -234,5 +234,7 @@ def test_the_full_suite_on_digits_writes_every_family_and_three_figures_per_cell
     assert 0 < board.loc["baseline", "acc_clean"] <= 1
     for model in ("vae", "dae"):
         for kind in ("tsne", "traversal", "accuracy"):
-            assert (tmp_path / "figures" / f"digits_{model}_gaussian_s3_seed0_{kind}.png").read_bytes()[:4] == b"\x89PNG"
-    assert (tmp_path / "figures" / "digits_gaussian_accuracy.png").exists()
+            # the cheap equal-epochs protocol tags its figures
+            assert (tmp_path / "figures" / f"digits_{model}_gaussian_s3_seed0_cnn-epochs_{kind}.png").read_bytes()[:4] \
+                == b"\x89PNG"
+    assert (tmp_path / "figures" / "digits_gaussian_cnn-epochs_accuracy.png").exists()
