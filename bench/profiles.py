@@ -89,10 +89,13 @@ class Profile:
             budget = {"matched_epochs": self.cnn_matched_epochs, "lr": self.cnn_lr}
         elif self.cnn_budget == "converged":
             budget = {"converged_epochs": self.cnn_converged_epochs, "min_steps": self.cnn_min_steps,
-                      "lr": self.cnn_lr, "crn": 1}
+                      "lr": self.cnn_lr}
         else:
             budget = {"epochs": self.cnn_epochs}
-        return {"train_size": self.train_size, "batch": self.cnn_batch, "precision": self.precision, **budget}
+        # "crn": the CNNs of a seed share their initial weights (bench.evaluator.cnn_seed); a baseline checkpoint
+        # from before that was drawn from another seed and must not be paired with the new augmented CNNs
+        return {"train_size": self.train_size, "batch": self.cnn_batch, "precision": self.precision, **budget,
+                "crn": 1}
 
     def cnn_label(self) -> str:
         """The CNN budget in words, as leaderboard headers name it."""

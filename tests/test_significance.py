@@ -76,21 +76,6 @@ def test_holm_adjusts_the_smallest_p_value_by_the_number_of_tests_and_keeps_unte
     assert adjusted[3] == pytest.approx(0.06) and adjusted[2] == pytest.approx(0.06)
 
 
-def _records(correct: dict[str, np.ndarray]) -> tuple[list[dict], dict]:
-    records, items = [], {}
-    for model, right in correct.items():
-        key = f"k-{model}"
-        cell = {"key": key, "dataset": "toy", "model": model, "noise": "gaussian", "severity": 1, "seed": 0,
-                "profile": "quick", "cnn_budget": "steps", "precision": "fp32", "model_params": {},
-                "noise_params": {}}
-        metric = {"metric": "acc_clean", "family": "downstream", "value": float(right.mean()),
-                  "ci95": 0.02, "n": len(right), "higher_is_better": True, "unit": "", "detail": False,
-                  "note": None, "test": "mcnemar", "items": "acc_clean"}
-        records.append({"cell": cell, "status": "done", "reason": None, "metrics": [metric], "input_psnr": 20.0})
-        items[(key, "acc_clean")] = Items("same-images", right)
-    return records, items
-
-
 def _seeded_records(correct: dict[str, dict[int, np.ndarray]]) -> tuple[list[dict], dict]:
     """Records of the headline accuracy of the downstream family, per model and seed."""
     records, items = [], {}
