@@ -5,7 +5,8 @@ converged protocol promises the budget is within 0.5 points of three times it fo
 
 Run with ``pytest benchmarks/test_convergence.py --benchmark-only -n 0 -s`` (Fashion-MNIST: the better part
 of an hour per seed on one core), or as a script for one curve:
-``python benchmarks/test_convergence.py fashion_mnist 5000 --epochs 10,20,30 --seeds 0``.
+``python benchmarks/test_convergence.py fashion_mnist 5000 --epochs 10,20,30 --seeds 0``, and with
+``--protocol steps`` or ``--protocol epochs`` for the other two protocols' budgets.
 ``BENCH_CONVERGENCE`` picks the ``dataset:size`` pairs of the benchmark (default
 ``digits:250,digits:1000,fashion_mnist:1000,fashion_mnist:5000``).
 """
@@ -53,11 +54,25 @@ def _samples(x: torch.Tensor, y: torch.Tensor, seed: int) -> tuple[torch.Tensor,
     return downstream.augment(model, x, y, k=PROFILE.augment_k, corrupt=lambda b: b, generates=True)
 
 
+def _protocol(protocol: str, epochs: int, least: int):
+    """The quick profile under ``protocol`` with ``epochs`` as its budget: converged, passes over each CNN's
+    own set (and at least ``least`` steps); steps, baseline epochs of steps for every CNN; epochs, passes
+    over each CNN's own set at the constant learning rate of the published protocol."""
+    if protocol == "converged":
+        return replace(PROFILE, cnn_budget="converged", cnn_converged_epochs=epochs, cnn_min_steps=least)
+    if protocol == "steps":
+        return replace(PROFILE, cnn_budget="steps", cnn_matched_epochs=epochs)
+    if protocol == "epochs":
+        return replace(PROFILE, cnn_budget="epochs", cnn_epochs=epochs)
+    raise ValueError(f"protocol {protocol!r}: converged, steps or epochs")
+
+
 def curve(dataset: str, size: int, seeds: list[int], epochs: list[int], min_steps: int | None = None,
-          scale_min_steps: bool = False) -> list[dict]:
-    """Validation accuracy of the baseline and the VAE-augmented CNN at each number of epochs of their own
-    training set (the converged protocol's schedule, with its minimum steps; ``scale_min_steps`` scales the
-    minimum with the epochs, so that 3x the epochs is 3x the steps where the minimum binds)."""
+          scale_min_steps: bool = False, protocol: str = "converged") -> list[dict]:
+    """Validation accuracy of the baseline and the VAE-augmented CNN at each budget of ``epochs`` under
+    ``protocol`` (converged: epochs of their own training set with the protocol's minimum steps, which
+    ``scale_min_steps`` scales with the epochs so that 3x the epochs is 3x the steps where the minimum
+    binds; steps: baseline epochs of steps; epochs: epochs of their own set at a constant rate)."""
     data = load(load_registry().spec("datasets", dataset)).data
     rows = []
     for seed in seeds:
@@ -68,13 +83,13 @@ def curve(dataset: str, size: int, seeds: list[int], epochs: list[int], min_step
             least = PROFILE.cnn_min_steps if min_steps is None else min_steps
             if scale_min_steps:
                 least = least * e // epochs[0]
-            profile = replace(PROFILE, cnn_budget="converged", cnn_converged_epochs=e, cnn_min_steps=least)
+            profile = _protocol(protocol, e, least)
             for cnn, (tx, ty) in sets.items():
                 torch.manual_seed(derive_seed(seed, "cnn"))
                 started = time.perf_counter()
                 model, fit = downstream.train_cnn(tx, ty, len(data.classes), profile=profile, baseline_size=len(x))
                 acc = float((predict(model, vx) == vy).double().mean())
-                rows.append({"dataset": dataset, "size": size, "seed": seed, "cnn": cnn, "epochs": e,
+                rows.append({"dataset": dataset, "size": size, "seed": seed, "protocol": protocol, "cnn": cnn, "epochs": e,
                              "steps": fit.steps, "val_acc": acc, "seconds": time.perf_counter() - started,
                              "validation": len(vx)})
                 print(rows[-1], flush=True)
@@ -122,10 +137,14 @@ if __name__ == "__main__":
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--min-steps", type=int, default=None)
     parser.add_argument("--scale-min-steps", action="store_true", help="scale the minimum steps with the epochs")
+    parser.add_argument("--protocol", default="converged", choices=["converged", "steps", "epochs"],
+                        help="what --epochs counts: converged, epochs of each CNN's own set (cosine, minimum "
+                             "steps); steps, baseline epochs of steps for every CNN (cosine); epochs, epochs of "
+                             "each CNN's own set at a constant 1e-3")
     args = parser.parse_args()
     torch.set_num_threads(1)
     rows = curve(args.dataset, args.size, [int(s) for s in args.seeds.split(",")],
-                 [int(e) for e in args.epochs.split(",")], args.min_steps, args.scale_min_steps)
+                 [int(e) for e in args.epochs.split(",")], args.min_steps, args.scale_min_steps, args.protocol)
     for r in rows:
-        sys.stdout.write(f"{r['dataset']},{r['size']},{r['seed']},{r['cnn']},{r['epochs']},{r['steps']},"
+        sys.stdout.write(f"{r['dataset']},{r['size']},{r['seed']},{r['protocol']},{r['cnn']},{r['epochs']},{r['steps']},"
                          f"{r['val_acc']:.4f},{r['seconds']:.1f}\n")
