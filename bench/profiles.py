@@ -113,8 +113,7 @@ PROFILES = {
     "quick": Profile(
         "quick",
         "5,000-image subset, at most 30 epochs, severities 1,3,5; reconstruction on the full test set, "
-        "the other families on 2,000 test images; CNNs converged: 20 epochs of their own set and at least 500 "
-        "steps (compute-matched: 10 baseline epochs of steps; equal epochs: 1)",
+        "the other families on 2,000 test images; every CNN the steps of 10 baseline epochs (equal epochs: 1)",
         train_size=5000,
         test_size=None,
         max_epochs=30,
@@ -131,8 +130,8 @@ PROFILES = {
     "paper": Profile(
         "paper",
         "the protocol of the comparison: 5,000-image subset, batch 128, the models' own epochs "
-        "(60 for the MLPs), full test set, severities 1-5, CNNs converged as in quick (compute-matched: "
-        "10 baseline epochs of steps; equal epochs: 5), likelihood with k=1000 on 1,000 images",
+        "(60 for the MLPs), full test set, severities 1-5, every CNN the steps of 10 baseline epochs "
+        "(equal epochs: 5), likelihood with k=1000 on 1,000 images",
         train_size=5000,
         test_size=None,
         max_epochs=None,
