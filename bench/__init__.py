@@ -1,16 +1,10 @@
 """bench: a plugin-based benchmarking harness for autoencoders on limited, noisy data.
 
 ``bench.run(...)`` computes a grid and returns its :class:`bench.api.Results` (see :mod:`bench.api`);
-``import bench`` itself stays light: the API loads on first use."""
+``import bench`` itself stays light: the API module imports torch, pandas and the plugins only when a run
+starts."""
 
+from .api import run
 from .version import __version__
-
-
-def run(*args, **kwargs):
-    """Compute a grid (cells already stored are read back) and return its Results: see :func:`bench.api.run`."""
-    from .api import run as _run
-
-    return _run(*args, **kwargs)
-
 
 __all__ = ["__version__", "run"]

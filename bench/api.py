@@ -240,18 +240,38 @@ def execute(plan: RunPlan, *, argv: list[str] | None = None, progress: Progress 
 
 def run(models: str | Sequence[str] = DEFAULT_MODELS, noises: str | Sequence[str] = DEFAULT_NOISES,
         datasets: str | Sequence[str] = DEFAULT_DATASETS, *, profile: str = "quick",
-        seeds: int | Sequence[int] = 1, store: str | Path = "bench-out/results.db", quiet: bool = True,
-        **options: Any) -> Results:
-    """Plan, check and compute a grid; returns its :class:`Results`. ``seeds`` is a count (seeds 0..K-1,
-    or from ``seed=``) or a list. ``store`` is the results store (a ``results.db`` file, or a directory
-    that holds one). Further options as ``bench run`` has them: ``severities``, ``cnn_budget``
-    (``"converged"``, the default, ``"steps"``, ``"epochs"`` or several comma-separated), ``precision``,
-    ``train_noise``, ``train_sizes``, ``rerun``,
-    ``executor``, ``threads``, ``device``, ``seed``. Cells run in the calling process unless ``executor``
-    (or ``$BENCH_EXECUTOR``) says otherwise: worker processes start by re-importing the caller's main
-    module, which a script must guard with ``if __name__ == "__main__":``."""
+        seeds: int | Sequence[int] = 1, seed: int = 0, store: str | Path = "bench-out/results.db",
+        severities: Sequence[int] | None = None, cnn_budget: str = "converged", precision: str = "fp32",
+        train_noise: bool = False, train_sizes: Sequence[int] | None = None, rerun: str | None = None,
+        executor: str | None = None, threads: int | None = None, device: str = "cpu",
+        quiet: bool = True) -> Results:
+    """Plan, check and compute a grid; returns its :class:`Results`. Cells already in ``store`` are read
+    back, not computed again. Bad input raises :class:`registry.BenchError` (one line) before any work.
+
+    models, noises, datasets: what ``--models``/``--noise``/``--datasets`` take (``"all"``, ``"*vae"``,
+        ``"beta_vae:beta=4"``, names separated by commas) or a list of such strings.
+    profile: ``"quick"`` or ``"paper"``.
+    seeds: a count (seeds ``seed`` .. ``seed + K - 1``) or a list of seeds; seed: the first seed of a count.
+    store: the results store, a ``results.db`` file or a directory that holds one.
+    severities: severity levels (default: the profile's).
+    cnn_budget: the downstream protocol, ``"converged"`` (every CNN to convergence: do the samples help?),
+        ``"steps"`` (compute-matched), ``"epochs"`` (equal epochs, as usually published), or several
+        separated by commas.
+    precision: the reference CNN's arithmetic, ``"fp32"`` or ``"bf16"`` (native bfloat16 hardware only).
+    train_noise: corrupt the models' training set too (the noisy-training-set scenario).
+    train_sizes: training-set sizes to sweep (default: the profile's one size).
+    rerun: ``"failed"`` or ``"all"`` to recompute stored cells (default: none).
+    executor: ``"local"``, ``"processes:N"``, ``"dask://HOST:PORT"`` or ``"dask-local:N"`` (default:
+        ``$BENCH_EXECUTOR``, else this process). Worker processes start by re-importing the caller's main
+        module, which a script must guard with ``if __name__ == "__main__":``.
+    threads: threads per cell (default 1, so that a cell gives the same numbers everywhere).
+    device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
+    quiet: no progress output.
+    """
     from .progress import Progress
 
-    options["executor"] = options.get("executor") or os.environ.get("BENCH_EXECUTOR", "").strip() or "local"
-    plan = prepare(models, noises, datasets, profile=profile, seeds=seeds, store=store, **options)
+    executor = executor or os.environ.get("BENCH_EXECUTOR", "").strip() or "local"
+    plan = prepare(models, noises, datasets, profile=profile, seeds=seeds, seed=seed, store=store,
+                   severities=severities, cnn_budget=cnn_budget, precision=precision, train_noise=train_noise,
+                   train_sizes=train_sizes, rerun=rerun, executor=executor, threads=threads, device=device)
     return execute(plan, progress=Progress(quiet=quiet))

@@ -46,3 +46,18 @@ def test_bad_input_to_the_api_raises_the_cli_one_line_error_before_any_work(tmp_
     with pytest.raises(BenchError, match="seeds takes a count >= 1"):
         bench.run(models="ae", datasets="digits", seeds=0, store=tmp_path)
     assert not (tmp_path / "results.db").exists()  # nothing was computed, not even a store opened
+
+
+def test_a_notebook_sees_every_parameter_of_bench_run_and_importing_bench_stays_light():
+    import inspect
+    import subprocess
+    import sys
+
+    parameters = inspect.signature(bench.run).parameters
+    assert {"models", "noises", "datasets", "profile", "seeds", "seed", "store", "severities", "cnn_budget",
+            "precision", "train_noise", "train_sizes", "rerun", "executor", "threads", "device", "quiet"} <= set(parameters)
+    assert not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    assert all(name in bench.run.__doc__ for name in ("cnn_budget", "train_sizes", "executor"))
+    heavy = subprocess.run([sys.executable, "-c", "import sys, bench; print(sorted({'torch', 'pandas', 'reports', "
+                            "'plugins'} & set(sys.modules)))"], capture_output=True, text=True, check=True)
+    assert heavy.stdout.strip() == "[]"
