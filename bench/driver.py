@@ -19,6 +19,7 @@ stores each record as it arrives, and keeps the run's summary and progress.
 from __future__ import annotations
 
 import time
+import traceback
 from collections import defaultdict, deque
 from concurrent.futures import BrokenExecutor, Future
 from typing import Any
@@ -41,10 +42,11 @@ RETRIES = 2
 WAIT_S = 2.0
 
 
-def _failed(cell: Cell, reason: str, device: str) -> CellResult:
+def _failed(cell: Cell, reason: str, device: str, exc: BaseException | None = None) -> CellResult:
     stamp = now()
+    trace = None if exc is None else "".join(traceback.format_exception(exc))
     return CellResult(cell.describe(), "failed", reason, {**environment(device), "started": stamp, "ended": stamp},
-                      Timings(0.0))
+                      Timings(0.0), traceback=trace)
 
 
 def _tasks(cells: list[Cell], spec: ExecutorSpec) -> list[tuple[Cell, ...]]:
@@ -150,7 +152,7 @@ def drive(spec: ExecutorSpec, cells: list[Cell], store: Store, *, registry: Regi
                             continue
                         except Exception as exc:  # the task itself failed on the worker (or Dask gave up)
                             for cell in unfinished(task):
-                                keep(_failed(cell, f"worker failed: {type(exc).__name__}: {exc}", device))
+                                keep(_failed(cell, f"worker failed: {type(exc).__name__}: {exc}", device, exc))
                         for result in pool.channel.drain():  # sent before the task returned
                             keep(result)
                         for cell in unfinished(task):

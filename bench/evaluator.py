@@ -14,6 +14,7 @@ import io
 import json
 import re
 import time
+import traceback
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Hashable, TypeVar
@@ -647,4 +648,4 @@ class Evaluator:
                          items=per_item(results, SplitKey.of(cell).name), **found)
         except Exception as exc:  # a plugin's failure fails its cell, not the run
             kept = {k: found[k] for k in ("input_psnr", "training") if k in found}
-            return ended("failed", f"{type(exc).__name__}: {exc}", **kept)
+            return ended("failed", f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(), **kept)

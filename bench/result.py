@@ -71,6 +71,7 @@ class CellResult:
     items: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-item vectors: test, items_id, values
     artifacts: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)  # figures, samples
     run_id: int | None = None  # the run that stored it (when read back)
+    traceback: str | None = None  # of a failed cell: where the exception came from (``bench show KEY`` prints it)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -99,6 +100,7 @@ class CellResult:
                                                         if v is not None},
             "footprint": None if self.footprint is None else vars(self.footprint),
             "run_id": self.run_id,
+            "traceback": self.traceback,
         }
         out.update((k, v) for k, v in optional.items() if v is not None)
         return out
@@ -121,4 +123,4 @@ class CellResult:
                    footprint=None if record.get("footprint") is None else Footprint(**record["footprint"]),
                    input_psnr=record.get("input_psnr"), eval_psnr=dict(record.get("eval_psnr") or {}),
                    items=dict(record.get("items") or {}), artifacts=dict(artifacts or {}),
-                   run_id=record.get("run_id"))
+                   run_id=record.get("run_id"), traceback=record.get("traceback"))

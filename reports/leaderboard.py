@@ -401,10 +401,10 @@ def _not_done(results: pd.DataFrame) -> Table | None:
     failed = results[results["status"] != "done"].drop_duplicates("key")
     if failed.empty:
         return None
-    rows = [[(str(r[c]), "") for c in ("dataset", "model", "noise", "severity", "seed", "status", "reason")]
-            for _, r in failed.iterrows()]
-    return Table("Cells skipped or failed", ["dataset", "model", "noise", "severity", "seed", "status", "reason"],
-                 rows)
+    columns = ["dataset", "model", "noise", "severity", "seed", "status", "reason"]
+    rows = [[(str(r["key"])[:8], ""), *((str(r[c]), "") for c in columns)] for _, r in failed.iterrows()]
+    return Table("Cells skipped or failed (bench show KEY prints one, with a failed cell's traceback)",
+                 ["key", *columns], rows)
 
 
 def _figures_not_drawn(results: list[CellResult]) -> Table | None:

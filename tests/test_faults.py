@@ -43,6 +43,26 @@ def test_an_exception_inside_a_plugin_fails_its_cells_and_the_others_finish(tmp_
     assert by_noise[("gaussian", "ae")]["status"] == "done" and by_noise[("gaussian", "baseline")]["status"] == "done"
     broken = [r for r in records if r["cell"]["noise"] == "broken_noise"]
     assert broken and all(r["status"] == "failed" and "the noise library is broken" in r["reason"] for r in broken)
+    assert all("in broken" in r["traceback"] and "RuntimeError" in r["traceback"] for r in broken)
+
+
+def test_a_failed_cell_keeps_its_traceback_and_bench_report_and_show_name_it(tmp_path, monkeypatch, capsys):
+    add_site(make_distribution(tmp_path / "site", "bench-broken-noise", "0.1", "bench_broken_noise", FAILING_NOISE),
+             monkeypatch)
+    out = tmp_path / "run"
+    assert cli.main(["run", *SMALL, "--noise", "broken_noise", "--out", str(out)]) == 1
+    assert "'bench show KEY'" in capsys.readouterr().err
+    key = next(r["cell"]["key"] for r in open_store(out).records() if r["status"] == "failed")
+    assert cli.main(["report", "--out", str(out), "--format", "md"]) == 0
+    named = capsys.readouterr().err
+    assert f"failed cell {key}" in named and "the noise library is broken" in named
+    assert cli.main(["show", key[:10], "--out", str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert "status: failed: RuntimeError: the noise library is broken" in shown
+    assert "traceback:" in shown and 'raise RuntimeError("the noise library is broken")' in shown
+    assert cli.main(["show", "zzzz", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no cell" in err and key[:8] in err
 
 
 @pytest.mark.skipif(not (FASHION_SYSTEM_DIR / "t10k-labels-idx1-ubyte.gz").exists(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,63 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise BenchError(f"no results in {store.path}: run 'bench run --out {args.out}' first")
     for path in write_reports(store, Path(args.out), formats):
         print(path)
+    name_failed(failed_cells(store), sys.stderr)
+    return OK
+
+
+def failed_cells(store) -> list:
+    """The store's failed cells, as ``bench report`` and ``bench run`` name them."""
+    return [r for r in store.results() if r.status == "failed"]
+
+
+def name_failed(results: list, stream) -> None:
+    """One line per failed cell on ``stream``: its key, what it was and why, and how to see the traceback."""
+    for r in results:
+        c = r.cell
+        print(f"bench: failed cell {c['key']} ({c['dataset']}/{c['model']}/{c['noise']}@{c['severity']}/seed{c['seed']}, "
+              f"{c.get('cnn_budget', '-')}): {r.reason}", file=stream)
+    if results:
+        print(f"bench: 'bench show KEY' prints a failed cell's traceback (e.g. bench show {results[0].key[:8]})",
+              file=stream)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """One stored cell: what it is, its status and reason, its metrics, and a failed cell's traceback."""
+    from registry import BenchError
+
+    store = open_store_of(args, Path(args.out), must_exist=True)
+    results = store.results()
+    found = [r for r in results if r.key.startswith(args.key)]
+    if len(found) != 1:
+        failed = [r.key for r in results if r.status == "failed"]
+        hint = (f"failed cells: {', '.join(k[:8] for k in failed[:5])}{' ...' if len(failed) > 5 else ''}" if failed
+                else "'bench report' lists the cells; a key or its first characters name one")
+        what = "no cell" if not found else f"{len(found)} cells"
+        raise BenchError(f"{what} of {store.path} has a key starting with {args.key!r}; {hint}")
+    r = found[0]
+    c = r.cell
+    print(f"cell {r.key}: {c['dataset']}/{c['model']}/{c['noise']}@{c['severity']}/seed{c['seed']} "
+          f"(profile {c['profile']}, {c.get('train_size')} training images, CNN {c.get('cnn_budget')}, "
+          f"{c.get('precision')})")
+    print(f"status: {r.status}" + (f": {r.reason}" if r.reason else ""))
+    prov = r.provenance
+    print(f"ran: {prov.get('started', '-')} to {prov.get('ended', '-')}, {r.timings.wall_s:.1f} s, host "
+          f"{prov.get('host', '-')}, bench {prov.get('bench', '-')}")
+    shown = [m for m in r.metrics if not m.get("detail")]
+    for m in shown:
+        value = m.get("value")
+        text = m.get("note") if value is None else f"{value:.4g}" + (
+            f" ± {m['ci95']:.2g}" if m.get("ci95") is not None else "")
+        print(f"  {m['metric']:<16} {text}")
+    if r.traceback:
+        print("traceback:")
+        print(r.traceback.rstrip())
+    elif r.status == "failed":
+        print("traceback: not stored (the cell failed under a bench that did not keep tracebacks)")
     return OK
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    import sys
-
     from bench.document import import_document, read_document
     from bench.store import open_store
 
@@ -61,6 +113,14 @@ def add_parsers(verbs: Any) -> None:
                         help="md, csv, html, json (results.json: every cell with its metrics, intervals, "
                              "p-values and provenance; see the README) (default: md,csv,html)")
     report.set_defaults(func=cmd_report)
+
+    show = verbs.add_parser("show", help="one stored cell: status, reason, metrics, a failed cell's traceback",
+                            description="Print one cell of a store: what it is, its status and why, its metrics, "
+                                        "and where a failed cell's exception came from (its traceback).")
+    show.add_argument("key", metavar="KEY", help="the cell's key, or its first characters (bench report names "
+                                                  "failed cells with their keys)")
+    add_out_store(show, store_help="results store to read (default: DIR/results.db)")
+    show.set_defaults(func=cmd_show)
 
     merge = verbs.add_parser("import", help="merge a results.json into a store",
                              description="Merge the results of FILE (written by 'bench report --format json', "

@@ -61,8 +61,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"{len(plan.cells)} cells: {summary.computed} computed, {summary.reused} already in {store.path}, "
               f"{summary.failed} failed, {summary.skipped} skipped (impossible pairs, reasons in the report)",
               file=sys.stderr)
-        for failure in summary.failures:
-            print(f"  failed: {failure}", file=sys.stderr)
+    for failure in summary.failures:  # not progress: named even with --quiet
+        print(f"  failed: {failure}", file=sys.stderr)
+    if summary.failures:
+        print("  'bench show KEY' prints a failed cell's traceback", file=sys.stderr)
     for path in paths:
         print(path)
     return FAILED if summary.failed else OK
