@@ -146,7 +146,7 @@ def prepare(models: str | Sequence[str] = DEFAULT_MODELS, noises: str | Sequence
     from .data import dataset_variants, load_variants
     from .executors import check_available, parse_executor
     from .grid import plan
-    from .precision import check_precision
+    from .precision import resolve_precision
     from .profiles import get_profile, parse_budgets
     from .store import open_store
     from .threads import DEFAULT_THREADS
@@ -167,8 +167,7 @@ def prepare(models: str | Sequence[str] = DEFAULT_MODELS, noises: str | Sequence
         registry.spec("models", model).resolve(overrides)
     seed_list = _seed_list(seeds, seed)
     chosen_device = device_of(device)
-    check_precision(precision, chosen_device)
-    chosen_profile = chosen_profile.with_protocol(precision=precision)
+    chosen_profile = chosen_profile.with_protocol(precision=resolve_precision(precision, chosen_device))
     if threads is not None and threads < 1:
         raise BenchError(f"--threads takes an integer >= 1. Got {threads} instead.")
     chosen = executor or os.environ.get("BENCH_EXECUTOR", "").strip()
@@ -257,7 +256,8 @@ def run(models: str | Sequence[str] = DEFAULT_MODELS, noises: str | Sequence[str
     cnn_budget: the downstream protocol, ``"converged"`` (every CNN to convergence: do the samples help?),
         ``"steps"`` (compute-matched), ``"epochs"`` (equal epochs, as usually published), or several
         separated by commas.
-    precision: the reference CNN's arithmetic, ``"fp32"`` or ``"bf16"`` (native bfloat16 hardware only).
+    precision: the reference CNN's arithmetic, ``"fp32"``, ``"bf16"`` (native bfloat16 hardware only) or
+        ``"auto"`` (bf16 where the device has native bfloat16, else fp32; cells record which they ran at).
     train_noise: corrupt the models' training set too (the noisy-training-set scenario).
     train_sizes: training-set sizes to sweep (default: the profile's one size).
     rerun: ``"failed"`` or ``"all"`` to recompute stored cells (default: none).

@@ -12,7 +12,8 @@ import torch
 
 from registry import BenchError
 
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16")  # what a cell runs at
+CHOICES = (*PRECISIONS, "auto")  # what a user may ask for: auto is bf16 where the hardware has it, else fp32
 
 
 def _cpu_has_bf16() -> bool:
@@ -38,10 +39,20 @@ def bf16_supported(device: torch.device | str) -> bool:
     return _cpu_has_bf16()
 
 
+def resolve_precision(precision: str, device: torch.device | str) -> str:
+    """The precision cells run at (one of :data:`PRECISIONS`) for what the user asked (one of
+    :data:`CHOICES`): ``auto`` is bf16 where ``device`` has native bfloat16, else fp32. One line for a
+    precision that is not a choice, or bf16 on a device that cannot run it."""
+    if precision == "auto":
+        return "bf16" if bf16_supported(device) else "fp32"
+    check_precision(precision, device)
+    return precision
+
+
 def check_precision(precision: str, device: torch.device | str) -> None:
-    """One line for a precision that is not one of :data:`PRECISIONS` or that ``device`` cannot run."""
-    if precision not in PRECISIONS:
-        raise BenchError(f"--precision takes one of {', '.join(PRECISIONS)}. Got {precision!r} instead.")
+    """One line for a precision that is not one of :data:`CHOICES` or that ``device`` cannot run."""
+    if precision not in CHOICES:
+        raise BenchError(f"--precision takes one of {', '.join(CHOICES)}. Got {precision!r} instead.")
     if precision == "bf16" and not bf16_supported(device):
         from .provenance import cpu_name
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from bench import cli, cnn, downstream, features
+from bench import cli, cnn, downstream, features, precision
 from bench.cnn import ReferenceCNN, cosine_lr, train_classifier
 from bench.data import load
 from bench.precision import bf16_supported
@@ -171,7 +171,7 @@ def test_the_budget_and_precision_are_part_of_the_cell_key_and_of_every_leaderbo
 @pytest.mark.parametrize("args, expected", [
     (["--cnn-budget", "flops"], "--cnn-budget takes converged, steps, epochs, or several separated by commas. "
                                 "Got 'flops'"),
-    (["--precision", "fp16"], "--precision takes one of fp32, bf16. Got 'fp16' instead."),
+    (["--precision", "fp16"], "--precision takes one of fp32, bf16, auto. Got 'fp16' instead."),
 ])
 def test_an_unknown_budget_or_precision_is_one_line_and_exit_2(args, expected, tmp_path, capsys):
     assert _run(tmp_path, *args) == 2
@@ -180,12 +180,24 @@ def test_an_unknown_budget_or_precision_is_one_line_and_exit_2(args, expected, t
     assert not (tmp_path / "results.db").exists()
 
 
-@pytest.mark.skipif(bf16_supported("cpu"), reason="this CPU computes in bfloat16; the refusal cannot be shown")
-def test_bf16_on_a_cpu_without_bfloat16_arithmetic_is_refused_naming_the_device(tmp_path, capsys):
+def test_bf16_on_a_cpu_without_bfloat16_arithmetic_is_refused_naming_the_device(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(precision, "_cpu_has_bf16", lambda: False)  # an AVX2-only CPU, whatever this one is
     assert _run(tmp_path, "--precision", "bf16") == 2
     err = capsys.readouterr().err
     assert err.startswith("bench: error: --precision bf16: the CPU '") and "(cpu) has no native bfloat16" in err
     assert err.count("\n") == 1 and not (tmp_path / "results.db").exists()
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["bfloat16 CPU", "AVX2-only CPU"])
+def test_auto_precision_runs_bf16_where_the_cpu_has_it_and_fp32_elsewhere(native, monkeypatch, tmp_path):
+    monkeypatch.setattr(precision, "_cpu_has_bf16", lambda: native)
+    assert precision.resolve_precision("auto", "cpu") == ("bf16" if native else "fp32")
+    assert precision.resolve_precision("fp32", "cpu") == "fp32"
+    assert precision.resolve_precision("auto", "cpu") == ("bf16" if bf16_supported("cpu") else "fp32")
+    from bench.api import prepare
+
+    plan = prepare("ae", "gaussian", "digits", severities=[1], precision="auto", store=tmp_path)
+    assert {cell.profile.precision for cell in plan.cells} == {"bf16" if native else "fp32"}  # what the cells ran at
 
 
 def test_bf16_training_runs_under_autocast_with_channels_last_and_predicts():

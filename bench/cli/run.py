@@ -131,9 +131,10 @@ def add_parser(verbs: Any) -> None:
                           "the baseline and every augmented CNN the same optimizer steps (given this compute, are "
                           "samples worth more than repeating real images?); epochs the same passes at a constant "
                           "rate, as usually published; several separated by commas run each (default: converged)")
-    run.add_argument("--precision", default="fp32", metavar="fp32|bf16",
-                     help="the reference CNN's arithmetic: fp32, or bf16 (bfloat16 autocast, channels-last) on "
-                          "hardware with native bfloat16 (default: fp32)")
+    run.add_argument("--precision", default="fp32", metavar="fp32|bf16|auto",
+                     help="the reference CNN's arithmetic: fp32, bf16 (bfloat16 autocast, channels-last) on "
+                          "hardware with native bfloat16, or auto: bf16 where the device has it, else fp32 "
+                          "(default: fp32)")
     run.add_argument("--threads", type=int, metavar="N",
                      help="threads per cell, torch's and BLAS's (default: 1, so that a cell gives the same numbers "
                           "on every executor and machine; use --executor processes:N to use more cores)")
