@@ -151,6 +151,11 @@ def prepare(models: str | Sequence[str] = DEFAULT_MODELS, noises: str | Sequence
     from .store import open_store
     from .threads import DEFAULT_THREADS
 
+    if rerun not in (None, "failed", "all"):
+        raise BenchError(f"--rerun takes failed or all (None: no cell is recomputed). Got {rerun!r} instead.")
+    for name, flag in (("train_noise", train_noise),):
+        if not isinstance(flag, bool):
+            raise BenchError(f"{name} takes True or False. Got {flag!r} instead.")
     registry = load_registry()
     model_variants = select_variants(_selection(models), registry.names("models"), "model")
     noise_variants = select_variants(_selection(noises), registry.names("noises"), "noise")
@@ -268,8 +273,12 @@ def run(models: str | Sequence[str] = DEFAULT_MODELS, noises: str | Sequence[str
     device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
     quiet: no progress output.
     """
+    from registry import BenchError
+
     from .progress import Progress
 
+    if not isinstance(quiet, bool):
+        raise BenchError(f"quiet takes True or False. Got {quiet!r} instead.")
     executor = executor or os.environ.get("BENCH_EXECUTOR", "").strip() or "local"
     plan = prepare(models, noises, datasets, profile=profile, seeds=seeds, seed=seed, store=store,
                    severities=severities, cnn_budget=cnn_budget, precision=precision, train_noise=train_noise,

@@ -45,6 +45,16 @@ def test_bad_input_to_the_api_raises_the_cli_one_line_error_before_any_work(tmp_
         bench.run(models="vea", datasets="digits", store=tmp_path)
     with pytest.raises(BenchError, match="seeds takes a count >= 1"):
         bench.run(models="ae", datasets="digits", seeds=0, store=tmp_path)
+    for bad, message in ((dict(rerun="bogus"), "--rerun takes failed or all (None: no cell is recomputed). Got 'bogus'"),
+                         (dict(train_noise="yes"), "train_noise takes True or False. Got 'yes'"),
+                         (dict(quiet="no"), "quiet takes True or False. Got 'no'"),
+                         (dict(device="tpu"), "device takes cpu, cuda or auto. Got 'tpu'"),
+                         (dict(precision="fp16"), "--precision takes one of fp32, bf16, auto. Got 'fp16'"),
+                         (dict(cnn_budget="flops"), "--cnn-budget takes converged, steps, epochs"),
+                         (dict(executor="bogus"), "--executor takes local, processes:N"),
+                         (dict(profile="slow"), "unknown profile 'slow'")):
+        with pytest.raises(BenchError, match=re.escape(message)):
+            bench.run(models="ae", datasets="digits", store=tmp_path, **bad)
     assert not (tmp_path / "results.db").exists()  # nothing was computed, not even a store opened
 
 
