@@ -36,7 +36,7 @@ TARGETS = [
      None, None),
     ("reference CNN training, fp32 channels-last / fp32 images per second", "cnn/images_per_s/fp32-channels-last",
      "cnn/images_per_s/fp32", None, None),
-    ("baseline CNN at the quick budget: bf16 minus fp32 validation accuracy", "cnn/bf16_minus_fp32", None, None, None),
+    ("baseline CNN at the converged budget: bf16 minus fp32 validation accuracy", "cnn/bf16_minus_fp32", None, None, None),
     ("digits grid: local wall time / default executor (processes, one per core) wall time", "executor/local_s",
      "executor/default_s", None, None),
     ("generative family: share of a paper-profile VAE cell on Fashion-MNIST", "generative/cell_s",
