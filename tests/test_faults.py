@@ -1,7 +1,7 @@
-"""Claims about faults: a plugin that raises fails its cells, not the run, and the traceback is kept; a corrupt dataset file is caught
-by its checksum and named; a full disk or an unwritable output stops the run before any training, and a
-store that cannot be written mid-run keeps what it had. (NaN losses: tests/test_run.py; lost workers:
-tests/test_executors.py.)"""
+"""Claims about faults: a plugin that raises fails its cells, not the run, and the traceback is kept; a
+corrupt dataset file is caught by its checksum and named; a full disk or an unwritable output stops the
+run before any training, and a store that cannot be written mid-run keeps what it had. (NaN losses:
+tests/test_run.py; lost workers: tests/test_executors.py.)"""
 
 from __future__ import annotations
 
