@@ -22,5 +22,5 @@ class RunSummary:
         self.computed += 1
         if result.status == "failed":
             self.failed += 1
-            self.failures.append(f"{label} (key {result.key[:8]}): {result.reason}")
+            self.failures.append(f"{label}: {result.reason} (key {result.key[:8]})")
         self.skipped += result.status == "skipped"

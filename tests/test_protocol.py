@@ -93,24 +93,22 @@ def test_the_converged_protocol_gives_every_cnn_its_own_epochs_and_the_minimum_s
     assert set(board["cnn_budget"]) == {"converged"}
 
 
-def test_each_cnn_records_its_accuracy_on_validation_images_outside_the_subset(tmp_path):
-    assert _run(tmp_path, "--train-sizes", "1000", "--cnn-budget", "epochs") == 0  # any protocol records it
-    records = {r["cell"]["model"]: r for r in open_store(tmp_path).records()}
-    found = records["vae"]["cnn_validation"]
-    assert found["images"] == DIGITS_TRAIN - 1000  # the training split outside the subset, never the test set
-    assert 0 <= found["baseline"] <= 1 and 0 <= found["augmented"] <= 1  # one epoch: far from converged
-    assert records["baseline"]["cnn_validation"]["baseline"] == found["baseline"]
-
-
-def test_equal_epochs_gives_an_augmented_cnn_1_plus_k_times_the_baseline_steps_at_a_constant_rate(
+def test_equal_epochs_gives_augmented_cnns_1_plus_k_times_the_baseline_steps_and_each_cnn_records_its_validation_accuracy(
         tmp_path, counted_steps):
-    assert _run(tmp_path, "--cnn-budget", "epochs") == 0
-    baseline, augmented = -(-DIGITS_TRAIN // 128), -(-3 * DIGITS_TRAIN // 128)  # an epoch of 1 + k = 3 times the images
-    synthetic = -(-2 * DIGITS_TRAIN // 128)  # train on synthetic: an epoch of the k = 2 samples per image alone
+    size = 1000  # a subset: the training split outside it gives the validation images
+    assert _run(tmp_path, "--cnn-budget", "epochs", "--train-sizes", str(size)) == 0
+    baseline, augmented = -(-size // 128), -(-3 * size // 128)  # an epoch of 1 + k = 3 times the images
+    synthetic = -(-2 * size // 128)  # train on synthetic: an epoch of the k = 2 samples per image alone
     assert sorted(steps for steps, _, _ in counted_steps) == [baseline, synthetic, synthetic, augmented, augmented]
     assert all(set(rates) == {1e-3} for _, rates, _ in counted_steps)
     board = pd.read_csv(tmp_path / "leaderboard.csv")
     assert set(board["cnn_budget"]) == {"epochs"}
+
+    records = {r["cell"]["model"]: r for r in open_store(tmp_path).records()}  # every protocol records it
+    found = records["vae"]["cnn_validation"]
+    assert found["images"] == DIGITS_TRAIN - size  # the training split outside the subset, never the test set
+    assert 0 <= found["baseline"] <= 1 and 0 <= found["augmented"] <= 1  # one epoch: far from converged
+    assert records["baseline"]["cnn_validation"]["baseline"] == found["baseline"]
 
 
 def _published_train_classifier(model, x, y, *, epochs, batch_size, lr=1e-3):
