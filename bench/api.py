@@ -153,9 +153,8 @@ def prepare(models: str | Sequence[str] = DEFAULT_MODELS, noises: str | Sequence
 
     if rerun not in (None, "failed", "all"):
         raise BenchError(f"--rerun takes failed or all (None: no cell is recomputed). Got {rerun!r} instead.")
-    for name, flag in (("train_noise", train_noise),):
-        if not isinstance(flag, bool):
-            raise BenchError(f"{name} takes True or False. Got {flag!r} instead.")
+    if not isinstance(train_noise, bool):
+        raise BenchError(f"train_noise takes True or False. Got {train_noise!r} instead.")
     registry = load_registry()
     model_variants = select_variants(_selection(models), registry.names("models"), "model")
     noise_variants = select_variants(_selection(noises), registry.names("noises"), "noise")

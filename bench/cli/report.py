@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     if len(found) != 1:
         failed = [r.key for r in results if r.status == "failed"]
         hint = (f"failed cells: {', '.join(k[:8] for k in failed[:5])}{' ...' if len(failed) > 5 else ''}" if failed
-                else "'bench report' lists the cells; a key or its first characters name one")
+                else "the keys are the 'key' column of results.csv; a key or its first characters name one")
         what = "no cell" if not found else f"{len(found)} cells"
         raise BenchError(f"{what} of {store.path} has a key starting with {args.key!r}; {hint}")
     r = found[0]
@@ -65,8 +66,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     shown = [m for m in r.metrics if not m.get("detail")]
     for m in shown:
         value = m.get("value")
-        text = m.get("note") if value is None else f"{value:.4g}" + (
-            f" ± {m['ci95']:.2g}" if m.get("ci95") is not None else "")
+        text = (m.get("note") or "-") if value is None else f"{value:.4g}" + (
+            f" ± {m['ci95']:.2g}" if m.get("ci95") is not None and math.isfinite(m["ci95"]) else "")
         print(f"  {m['metric']:<16} {text}")
     if r.traceback:
         print("traceback:")
