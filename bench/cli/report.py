@@ -21,21 +21,20 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise BenchError(f"no results in {store.path}: run 'bench run --out {args.out}' first")
     for path in write_reports(store, Path(args.out), formats):
         print(path)
-    name_failed(failed_cells(store), sys.stderr)
+    name_failed([r for r in store.results() if r.status == "failed"], sys.stderr)
     return OK
 
 
-def failed_cells(store) -> list:
-    """The store's failed cells, as ``bench report`` and ``bench run`` name them."""
-    return [r for r in store.results() if r.status == "failed"]
+def _label(cell: dict[str, Any]) -> str:
+    """A stored cell as progress lines name it: dataset/model/noise@severity/seed."""
+    return f"{cell['dataset']}/{cell['model']}/{cell['noise']}@{cell['severity']}/seed{cell['seed']}"
 
 
 def name_failed(results: list, stream) -> None:
     """One line per failed cell on ``stream``: its key, what it was and why, and how to see the traceback."""
     for r in results:
-        c = r.cell
-        print(f"bench: failed cell {c['key']} ({c['dataset']}/{c['model']}/{c['noise']}@{c['severity']}/seed{c['seed']}, "
-              f"{c.get('cnn_budget', '-')}): {r.reason}", file=stream)
+        print(f"bench: failed cell {r.key} ({_label(r.cell)}, {r.cell.get('cnn_budget', '-')}): {r.reason}",
+              file=stream)
     if results:
         print(f"bench: 'bench show KEY' prints a failed cell's traceback (e.g. bench show {results[0].key[:8]})",
               file=stream)
@@ -56,7 +55,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         raise BenchError(f"{what} of {store.path} has a key starting with {args.key!r}; {hint}")
     r = found[0]
     c = r.cell
-    print(f"cell {r.key}: {c['dataset']}/{c['model']}/{c['noise']}@{c['severity']}/seed{c['seed']} "
+    print(f"cell {r.key}: {_label(c)} "
           f"(profile {c['profile']}, {c.get('train_size')} training images, CNN {c.get('cnn_budget')}, "
           f"{c.get('precision')})")
     print(f"status: {r.status}" + (f": {r.reason}" if r.reason else ""))
@@ -86,7 +85,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     summary = import_document(document, store, replace=args.replace, argv=args.argv)
     for result in summary.conflicts:
         c = result.cell
-        print(f"bench: conflict: {c['key']} ({c['dataset']}/{c['model']}/{c['noise']}@{c['severity']}/seed{c['seed']}): "
+        print(f"bench: conflict: {c['key']} ({_label(c)}): "
               "the store holds a different result for this key; kept the stored one (--replace takes the imported)",
               file=sys.stderr)
     print(f"{len(summary.added)} cells added, {len(summary.same)} already there, {len(summary.conflicts)} "
