@@ -138,13 +138,15 @@ def prepare(models: str | Sequence[str] = DEFAULT_MODELS, noises: str | Sequence
             severities: Sequence[int] | None = None, cnn_budget: str = "converged", precision: str = "fp32",
             train_noise: bool = False, train_sizes: Sequence[int] | None = None, rerun: str | None = None,
             executor: str | None = None,
-            threads: int | None = None, device: str = "cpu") -> RunPlan:
+            threads: int | None = None, device: str = "cpu",
+            families: str | Sequence[str] | None = None) -> RunPlan:
     """Resolve and check everything a run needs before any work starts (bad input raises a
     :class:`registry.BenchError` whose message is one line)."""
     from registry import BenchError, load_registry, select_variants
 
     from .data import dataset_variants, load_variants
     from .executors import check_available, parse_executor
+    from .families_selection import check_served, parse_families
     from .grid import plan
     from .precision import resolve_precision
     from .profiles import get_profile, parse_budgets
@@ -169,6 +171,7 @@ def prepare(models: str | Sequence[str] = DEFAULT_MODELS, noises: str | Sequence
             registry.spec("noises", noise).resolve(severity, overrides)
     for model, overrides in model_variants:
         registry.spec("models", model).resolve(overrides)
+    chosen_families, named_families = parse_families(families, registry, chosen_profile.families)
     seed_list = _seed_list(seeds, seed)
     chosen_device = device_of(device)
     chosen_profile = chosen_profile.with_protocol(precision=resolve_precision(precision, chosen_device))
@@ -189,6 +192,8 @@ def prepare(models: str | Sequence[str] = DEFAULT_MODELS, noises: str | Sequence
                          "place for it") from None
     sizes = _train_sizes(train_sizes)
     loaded = load_variants(registry, variants)
+    check_served(named_families, registry, [m for m, _ in model_variants],
+                 {registry.spec("datasets", d.name).kind for d in loaded.values()})
     for label, dataset in loaded.items() if sizes else ():
         available = len(dataset.data.train_x)
         if max(sizes) > available:
@@ -196,7 +201,7 @@ def prepare(models: str | Sequence[str] = DEFAULT_MODELS, noises: str | Sequence
                              f"{available:,} training images. Got {max(sizes):,} instead.")
     cells = plan(registry, datasets=list(loaded), models=model_variants, noises=noise_variants, severities=levels,
                  seeds=seed_list, profile=chosen_profile, loaded=loaded, train_noise=train_noise, budgets=budgets,
-                 train_sizes=sizes)
+                 train_sizes=sizes, families=chosen_families)
     return RunPlan(registry, loaded, cells, opened, spec, threads or DEFAULT_THREADS, chosen_device, rerun)
 
 
@@ -219,12 +224,11 @@ def execute(plan: RunPlan, *, argv: list[str] | None = None, progress: Progress 
     from .executors import default_executor
     from .progress import Progress
     from .provenance import environment, now
-    from .store import needs_computing
+    from .store import pending
 
     progress = progress or Progress(quiet=True)
     store, cells = plan.store, plan.cells
-    statuses = store.statuses([c.key for c in cells])
-    todo = [c for c in cells if needs_computing(statuses.get(c.key), plan.rerun)]
+    todo = pending(store, cells, {f.name: f.spec.version for f in plan.registry.list("families")}, plan.rerun)
     executor = plan.executor or default_executor(todo, plan.threads, plan.device)
     run_id = store.begin_run(argv or ["bench.run"], {**environment(plan.device), "executor": executor.label,
                                                      "threads": plan.threads}, now())
@@ -247,7 +251,7 @@ def run(models: str | Sequence[str] = DEFAULT_MODELS, noises: str | Sequence[str
         severities: Sequence[int] | None = None, cnn_budget: str = "converged", precision: str = "fp32",
         train_noise: bool = False, train_sizes: Sequence[int] | None = None, rerun: str | None = None,
         executor: str | None = None, threads: int | None = None, device: str = "cpu",
-        quiet: bool = True) -> Results:
+        families: str | Sequence[str] | None = None, quiet: bool = True) -> Results:
     """Plan, check and compute a grid; returns its :class:`Results`. Cells already in ``store`` are read
     back, not computed again. Bad input raises :class:`registry.BenchError` (one line) before any work.
 
@@ -270,6 +274,9 @@ def run(models: str | Sequence[str] = DEFAULT_MODELS, noises: str | Sequence[str
         module, which a script must guard with ``if __name__ == "__main__":``.
     threads: threads per cell (default 1, so that a cell gives the same numbers everywhere).
     device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
+    families: the metric families to compute: names separated by commas (or a list), ``"all"``, or
+        ``"+generative"`` to add to the profile's defaults (default: the profile's; quick leaves out the
+        ones that train CNNs). A family added later to the same store computes only that family.
     quiet: no progress output.
     """
     from registry import BenchError
@@ -281,5 +288,6 @@ def run(models: str | Sequence[str] = DEFAULT_MODELS, noises: str | Sequence[str
     executor = executor or os.environ.get("BENCH_EXECUTOR", "").strip() or "local"
     plan = prepare(models, noises, datasets, profile=profile, seeds=seeds, seed=seed, store=store,
                    severities=severities, cnn_budget=cnn_budget, precision=precision, train_noise=train_noise,
-                   train_sizes=train_sizes, rerun=rerun, executor=executor, threads=threads, device=device)
+                   train_sizes=train_sizes, rerun=rerun, executor=executor, threads=threads, device=device,
+                   families=families)
     return execute(plan, progress=Progress(quiet=quiet))

@@ -1,18 +1,21 @@
-"""What a cell is expected to cost, in units of one optimizer step of the reference CNN at batch 128
-(about a quarter of a second on one core of an AVX2 CPU): the progress ETA weights cells by it, and
+"""What a cell is expected to cost, in seconds of one core: the progress ETA weights cells by it, and
 executors start the dearest groups first.
 
-The figures are coarse on purpose; they only need to rank cells. On Fashion-MNIST (quick profile, one
-thread) a cell's evaluation (reconstruction, latent metrics, likelihood, figures) took 10-20 s, an MLP
-model's training 5-10 s, and every CNN it trains as many units as it takes optimizer steps.
+A cell costs its model's training (once per trained model), the baseline CNN (once per split and protocol,
+charged to the first cell of a family that scores the baseline) and each of its families' declared costs
+(``FamilySpec.cost``: seconds, or a function of the cell). The figures are coarse on purpose; they only need
+to rank cells and to keep the ETA honest. Measured on Fashion-MNIST (quick profile, one thread of an AVX2
+core): one optimizer step of the reference CNN at batch 128 took about a quarter of a second, an MLP
+model's training 5-10 s.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from .grid import BASELINE, Cell
 
-EVALUATION = 60.0  # a model cell's evaluation
-BASELINE_EVALUATION = 5.0  # the baseline CNN's predictions on one noise's test sets
+STEP_S = 0.25  # one optimizer step of the reference CNN at batch 128
 MODEL_TRAINING = 30.0  # one autoencoder trained on the subset
 
 
@@ -26,9 +29,15 @@ def cnn_steps(cell: Cell, augmented: bool) -> float:
     return float(profile.cnn_epochs * -(-images // 128))
 
 
-def expected_costs(cells: list[Cell]) -> dict[str, float]:
+def family_cost(family: Any, cell: Cell) -> float:
+    """A family's declared cost for ``cell`` (:class:`registry.FamilySpec`)."""
+    return float(family.cost(cell) if callable(family.cost) else family.cost)
+
+
+def expected_costs(cells: list[Cell], families: dict[str, Any]) -> dict[str, float]:
     """Expected cost of each cell by key, walking the cells in order as the evaluator does: work another cell
-    of the same dataset, seed and protocol already did (a trained model, the baseline CNN) is free."""
+    of the same dataset, seed and protocol already did (a trained model, the baseline CNN) is free.
+    ``families``: the specs of the families the cells name, by name."""
     seen: set[tuple] = set()
     costs: dict[str, float] = {}
     for cell in cells:
@@ -37,16 +46,13 @@ def expected_costs(cells: list[Cell]) -> dict[str, float]:
             continue
         split = (cell.dataset, cell.seed, cell.profile.train_size)
         protocol = (cell.profile.cnn_budget, cell.profile.precision)
-        cost = 0.0
-        if (*split, protocol, BASELINE) not in seen:
+        cost = sum(family_cost(families[f], cell) for f in cell.families)
+        if any(families[f].baseline for f in cell.families) and (*split, protocol, BASELINE) not in seen:
             seen.add((*split, protocol, BASELINE))
-            cost += cnn_steps(cell, augmented=False)
-        if cell.model == BASELINE:
-            costs[cell.key] = cost + BASELINE_EVALUATION
-            continue
+            cost += STEP_S * cnn_steps(cell, augmented=False)
         model = (*split, cell.model_label, *((cell.noise_label, cell.severity) if cell.model_sees_noise else ()))
-        if model not in seen:
+        if cell.model != BASELINE and model not in seen:
             seen.add(model)
             cost += MODEL_TRAINING
-        costs[cell.key] = cost + EVALUATION + cnn_steps(cell, augmented=True)
+        costs[cell.key] = cost
     return costs

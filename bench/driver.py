@@ -33,7 +33,7 @@ from .grid import Cell, groups
 from .progress import Progress
 from .provenance import environment, now
 from .result import CellResult, Timings
-from .store import Owner, Store, needs_computing
+from .store import Owner, Store, pending
 from .summary import RunSummary
 
 #: Times a task is started again after its worker process died (``processes:N``; Dask reschedules by itself).
@@ -49,10 +49,10 @@ def _failed(cell: Cell, reason: str, device: str, exc: BaseException | None = No
                       Timings(0.0), traceback=trace)
 
 
-def _tasks(cells: list[Cell], spec: ExecutorSpec) -> list[tuple[Cell, ...]]:
+def _tasks(cells: list[Cell], spec: ExecutorSpec, families: dict[str, Any]) -> list[tuple[Cell, ...]]:
     if spec.kind == "local":
         return [(cell,) for cell in cells]
-    costs = expected_costs(cells)
+    costs = expected_costs(cells, families)
     return sorted(groups(cells), key=lambda g: -sum(costs[c.key] for c in g))  # longest first: less idle at the end
 
 
@@ -62,11 +62,11 @@ def drive(spec: ExecutorSpec, cells: list[Cell], store: Store, *, registry: Regi
     """Compute the cells of ``cells`` that need computing through the executor of ``spec``; store and
     report each cell as its record arrives."""
     summary = RunSummary()
-    statuses = store.statuses([c.key for c in cells])
-    todo = [c for c in cells if needs_computing(statuses.get(c.key), rerun)]
+    families = {e.name: e.spec for e in registry.list("families")}
+    todo = pending(store, cells, {name: f.version for name, f in families.items()}, rerun)
     summary.reused = len(cells) - len(todo)
-    tasks = _tasks(todo, spec)
-    costs = expected_costs([c for task in tasks for c in task])  # shared work is charged to the tasks that start first
+    tasks = _tasks(todo, spec, families)
+    costs = expected_costs([c for task in tasks for c in task], families)  # shared work is charged to the tasks that start first
     by_key = {c.key: c for c in todo}
     seen = store.ended(list(by_key))  # a change of a cell's end time: another run stored it
     queue = deque(enumerate(tasks))
@@ -135,7 +135,7 @@ def drive(spec: ExecutorSpec, cells: list[Cell], store: Store, *, registry: Regi
                         if not queue and deferred:  # only cells that other runs hold are left
                             progress.waiting(len(deferred))
                             time.sleep(WAIT_S)
-                            for task in _tasks([by_key[k] for k in sorted(deferred)], spec):
+                            for task in _tasks([by_key[k] for k in sorted(deferred)], spec, families):
                                 queue.append((next_id, task))
                                 next_id += 1
                             deferred.clear()  # claimed again (or deferred again) as they come out of the queue

@@ -1,7 +1,9 @@
 """Scores one cell on the whole metric suite: trains (or reuses) its model and returns its record.
 
-Work shared between cells is done once and kept in typed caches: the tensors of a split, each corrupted
-test set, the baseline CNN and its accuracies, and per trained model its codes, CNNs and figures. Every
+The metric families come from the registry (:mod:`bench.families` holds the built-in ones); each scores the
+cell from a :class:`bench.context.Context`. Work shared between cells and families is done once and kept in
+typed caches: the tensors of a split, each corrupted test set, the baseline CNN and its accuracies, and per
+trained model its codes, augmentation samples and what the families memoise. Every
 cached value is a function of its key alone (all random draws are seeded from the cell), so a cell's
 result does not depend on which cells ran before it in the process: a cache miss recomputes the same
 value. The caches keep the most recent splits and models (:data:`KEEP_SPLITS`, :data:`KEEP_MODELS`):
@@ -10,9 +12,7 @@ their size, not their contents, depends on the order cells run in.
 
 from __future__ import annotations
 
-import io
 import json
-import re
 import time
 import traceback
 from collections import OrderedDict
@@ -22,33 +22,27 @@ from typing import Any, Callable, Generic, Hashable, TypeVar
 import numpy as np
 import torch
 
-from registry import PluginError, Registry
+from registry import FamilySpec, PluginError, Registry
 from registry.capabilities import missing_capabilities
 
-from . import downstream, figures
+from . import downstream
 from .checkpoints import Checkpoints, training_key
 from .cnn import Fit, predict
+from .context import Context
 from .data import LoadedDataset, subset
 from .features import DomainFeatures, domain_features
 from .footprint import footprint
 from .grid import BASELINE, Cell, noise_params_at
 from .hashing import content_hash
-from .metrics import generative, score_reconstruction
-from .metrics.latent import active_units, encode, score_latent
-from .metrics.likelihood import score_likelihood
+from .metrics.latent import encode
 from .metrics.metric import MetricResult
 from .metrics.reconstruction import psnr_of, squared_error
-from .outcome import NotApplicable
 from .progress import Progress
 from .provenance import environment, now
-from .result import CellResult, CnnSteps, Footprint, Status, Timings, Training
+from .result import CellResult, CnnSteps, FamilyRun, Footprint, Status, Timings, Training
 from .seeding import derive_seed, seed_everything, seeded
-from .store import PRIOR_SAMPLES, SAMPLES
 from .train import train
 
-FIGURES_DIR = "figures"
-SAMPLE_COUNT = 8
-PRIOR_GRID = 32  # prior samples kept per cell for the report's grid
 #: Splits (dataset, seed, sizes) whose tensors, corrupted test sets and baseline CNNs stay in memory.
 KEEP_SPLITS = 1
 #: Trained models whose codes, augmented CNNs and figures stay in memory.
@@ -182,7 +176,8 @@ class SplitWork:
 
 @dataclass
 class ModelWork:
-    """A trained model and the results that depend on it alone (and on its split)."""
+    """A trained model and the work that depends on it alone (and on its split): its codes, its augmentation
+    samples, and what the families keep per model (:meth:`bench.context.Context.memo`)."""
 
     model: torch.nn.Module
     history: list[float]
@@ -190,16 +185,8 @@ class ModelWork:
     checkpoint: str | None = None  # file name in the checkpoint directory
     train_codes: np.ndarray | None = None
     test_codes: np.ndarray | None = None  # codes of the split's evaluation images
-    latent_clean: list[MetricResult] | None = None
-    likelihood: list[MetricResult] | None = None
     samples: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)  # augmentation, by noise
-    cnns: dict[str, tuple[torch.nn.Module, Fit]] = field(default_factory=dict)  # augmented CNNs by (protocol, noise)
-    cnn_validation: dict[str, float | None] = field(default_factory=dict)  # their validation accuracy
-    generative: dict[str, list[MetricResult]] = field(default_factory=dict)  # by sample source (and noise)
-    tstr: dict[str, torch.Tensor] = field(default_factory=dict)  # per-image correctness by (protocol, noise)
-    prior_grid: bytes | None = None  # the first prior samples, uint8 .npy, for the reports' grids
-    accuracies: dict[str, downstream.Accuracy] = field(default_factory=dict)  # by CNN and noise label
-    figures: dict[str, bytes | NotApplicable] = field(default_factory=dict)  # PNG by kind
+    memo: dict[bytes, Any] = field(default_factory=dict)
     footprint: Footprint | None = None
 
     def codes(self, split: SplitWork) -> tuple[np.ndarray, np.ndarray]:
@@ -223,19 +210,6 @@ def per_item(results: list[MetricResult], split: str) -> dict[str, dict[str, Any
         items_id = content_hash([f"{split}\x1f{name}\x1f{len(values)}"], chars=16, algorithm="blake2b")
         out[name] = {"test": r.metric.test, "items_id": items_id, "values": values}
     return out
-
-
-def _uint8_npy(images: torch.Tensor) -> bytes:
-    """Images in [0, 1] as a uint8 .npy file."""
-    buffer = io.BytesIO()
-    np.save(buffer, (images.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy(), allow_pickle=False)
-    return buffer.getvalue()
-
-
-def figure_name(cell: Cell, kind: str) -> str:
-    tags = "".join(f"_{tag}" for tag in cell.protocol_tags)  # none under the profile's defaults
-    stem = f"{cell.dataset}_{cell.model_label}_{cell.noise_label}_s{cell.severity}_seed{cell.seed}{tags}_{kind}.png"
-    return f"{FIGURES_DIR}/" + re.sub(r"[^A-Za-z0-9_.-]", "-", stem)
 
 
 class Evaluator:
@@ -425,17 +399,8 @@ class Evaluator:
         work = self._models.get(key, load_or_train)
         return work, source
 
-    # -- the families -----------------------------------------------------------------------------
-    def _latent(self, cell: Cell, work: ModelWork, split: SplitWork, noisy: torch.Tensor) -> list[MetricResult]:
-        train_codes, test_codes = work.codes(split)
-        train_y, test_y = split.train_y.cpu().numpy(), split.eval_y.cpu().numpy()
-        if work.latent_clean is None:
-            work.latent_clean = [*score_latent(train_codes, train_y, test_codes, test_y, seed=cell.seed),
-                                 active_units(test_codes)]
-        noisy_codes = encode(work.model, noisy[split.eval_idx])
-        return [*work.latent_clean, *score_latent(train_codes, train_y, noisy_codes, test_y, noisy=True, seed=cell.seed)]
-
-    def _augmentation(self, cell: Cell, work: ModelWork, split: SplitWork) -> tuple[str, torch.Tensor, torch.Tensor]:
+    # -- shared by the families ---------------------------------------------------------------
+    def augmentation(self, cell: Cell, work: ModelWork, split: SplitWork) -> tuple[str, torch.Tensor, torch.Tensor]:
         """The augmentation samples (``augment_k`` per training image, with its label) and their key: drawn
         once per model, and per noise for a model that reconstructs corrupted copies instead of generating
         (a model that generates by itself makes the same samples under every noise). The downstream CNN, the
@@ -450,149 +415,29 @@ class Evaluator:
                     corrupt=lambda batch: noise.function(batch, **cell.noise_params), generates=generates)
         return (sample_key, *work.samples[sample_key])
 
-    def _downstream(self, cell: Cell, work: ModelWork, split: SplitWork, cnn_info: dict[str, Any]) -> list[MetricResult]:
-        """The downstream family; ``cnn_info`` receives the optimizer steps of the augmented and baseline
-        CNNs and where the baseline came from."""
-        spec = self.registry.spec("models", cell.model)
-        severities = self.eval_severities(cell)
-        if not spec.generative:
-            return downstream.not_applicable(f"model '{cell.model}' cannot generate samples (its spec says so)",
-                                             severities)
-        if split.train_x.dim() != 4:
-            return downstream.not_applicable("the reference CNN takes images, the dataset has vectors", severities)
-        protocol = protocol_of(cell)
-        sample_key, x_gen, y_gen = self._augmentation(cell, work, split)
-        cnn_key = _canonical([[protocol.budget, protocol.precision], sample_key])
-        if cnn_key not in work.cnns:
-            with seeded(cnn_seed(cell.seed), self.device):
-                work.cnns[cnn_key] = downstream.train_cnn(
-                    torch.cat([split.train_x, x_gen]), torch.cat([split.train_y, y_gen]), len(split.classes),
-                    profile=cell.profile, baseline_size=len(split.train_x))
-        cnn, fit = work.cnns[cnn_key]
-        if cnn_key not in work.cnn_validation:
-            work.cnn_validation[cnn_key] = validation_accuracy(cnn, split, cell.profile.precision)
-        cnn_info["augmented_validation"] = work.cnn_validation[cnn_key]
-        acc_key = _canonical([cnn_key, cell.noise_label, cell.noise_overrides])
-        if acc_key not in work.accuracies:
-            work.accuracies[acc_key] = downstream.accuracy(cnn, split.eval_x, split.eval_y,
-                                                           self.corrupted_eval_sets(cell),
-                                                           precision=cell.profile.precision)
-        _, baseline_fit, source = self.baseline_cnn(cell)
-        baseline = self.baseline_accuracy(cell)
-        cnn_info.update(augmented=fit.steps, baseline=baseline_fit.steps, baseline_cnn=source)
-        return downstream.score_downstream(work.accuracies[acc_key], baseline, cell.severity)
-
-    def _generative(self, cell: Cell, work: ModelWork, split: SplitWork) -> list[MetricResult]:
-        """The generative family: prior samples and augmentation samples against as many real evaluation
-        images in the dataset's feature space, and the reference CNN trained on the augmentation samples
-        alone, tested on the real clean images."""
-        spec = self.registry.spec("models", cell.model)
-        features = self.domain_features(cell)
-        results = [generative.FEATURE_ACC.estimate(features.test_accuracy) if features.test_accuracy is not None
-                   else generative.FEATURE_ACC.not_applicable("vectors are their own features (standardised)")]
-        real = self.real_features(cell)
-        if "sample" not in spec.capabilities:
-            results += generative.not_applicable("prior", f"model '{cell.model}' has no prior to sample from "
-                                                 "(it declares no 'sample' capability)")
-        else:
-            if "prior" not in work.generative:
-                with seeded(derive_seed(cell.seed, "prior-samples"), self.device), torch.inference_mode():
-                    work.model.eval()
-                    fake = torch.cat([work.model.sample(min(1000, len(real) - i)).clamp(0, 1)
-                                      for i in range(0, len(real), 1000)])
-                if fake.shape[1:] != split.eval_x.shape[1:]:
-                    raise ValueError(f"model '{cell.model}' sampled shape {tuple(fake.shape[1:])}; expected "
-                                     f"{tuple(split.eval_x.shape[1:])}")
-                fake_features = features(fake)
-                with seeded(derive_seed(cell.seed, "kid", "prior"), self.device):
-                    work.generative["prior"] = generative.score_generative(real, fake_features, "prior")
-                if cell.train_noise:  # do the samples inherit the training set's noise?
-                    work.generative["prior"].append(generative.noisy_fid_result(
-                        "prior", self.noisy_features(cell), fake_features))
-                if fake.dim() == 4:
-                    work.prior_grid = _uint8_npy(fake[:PRIOR_GRID])
-            results += work.generative["prior"]
-        if not spec.generative:
-            why = f"model '{cell.model}' cannot generate samples (its spec says so)"
-            return [*results, *generative.not_applicable("aug", why), generative.TSTR.not_applicable(why)]
-        sample_key, x_gen, y_gen = self._augmentation(cell, work, split)
-        source_key = _canonical(["aug", sample_key])
-        if source_key not in work.generative:
-            m = min(len(x_gen), len(real))  # as many real images as samples
-            real_idx = subset(len(real), m, derive_seed(cell.seed, "generative-real")).sort().values
-            fake_idx = subset(len(x_gen), m, derive_seed(cell.seed, "generative-fake"))
-            fake_features = features(x_gen[fake_idx.to(x_gen.device)])
-            with seeded(derive_seed(cell.seed, "kid", "aug"), self.device):
-                work.generative[source_key] = generative.score_generative(real[real_idx], fake_features, "aug")
-            if cell.train_noise:
-                work.generative[source_key].append(generative.noisy_fid_result(
-                    "aug", self.noisy_features(cell)[real_idx], fake_features))
-        results += work.generative[source_key]
-        if split.train_x.dim() != 4:
-            return [*results, generative.TSTR.not_applicable("the reference CNN takes images, the dataset has vectors")]
-        protocol = protocol_of(cell)
-        tstr_key = _canonical([[protocol.budget, protocol.precision], sample_key])
-        if tstr_key not in work.tstr:
-            with seeded(cnn_seed(cell.seed), self.device):
-                cnn, _ = downstream.train_cnn(x_gen, y_gen, len(split.classes), profile=cell.profile,
-                                              baseline_size=len(split.train_x))
-            work.tstr[tstr_key] = (predict(cnn, split.eval_x, precision=cell.profile.precision) == split.eval_y).cpu()
-        return [*results, generative.TSTR.result(work.tstr[tstr_key])]
-
-    def _likelihood(self, cell: Cell, work: ModelWork, split: SplitWork) -> list[MetricResult]:
-        if work.likelihood is None:
-            spec = self.registry.spec("models", cell.model)
-            with seeded(derive_seed(cell.seed, "likelihood"), self.device):
-                work.likelihood = score_likelihood(work.model, split.eval_x, k=cell.profile.iw_samples,
-                                                   subset=cell.profile.iw_size, likelihood=spec.likelihood,
-                                                   posterior="posterior" in spec.capabilities)
-        return work.likelihood
-
-    def _figures(self, cell: Cell, work: ModelWork, split: SplitWork) -> tuple[dict[str, str], dict[str, bytes]]:
-        """The t-SNE and traversal PNGs of the cell: per kind a path or a not-applicable note, and the
-        images (stored in the results store under those paths)."""
-        _, codes = work.codes(split)
-        labels = split.eval_y.cpu().numpy()
-        idx = np.random.default_rng(cell.seed).permutation(len(codes))[: cell.profile.tsne_points]
-        title = f"{cell.model_label} on {cell.dataset}" + (f" ({cell.noise_label} s{cell.severity})"
-                                                    if self.registry.spec("models", cell.model).denoising else "")
-        makers = {
-            "tsne": lambda: figures.tsne_png(codes[idx], labels[idx], split.classes, title=f"t-SNE of {title}",
-                                             seed=cell.seed),
-            "traversal": lambda: figures.traversal_png(work.model, codes, tuple(split.train_x.shape[1:]),
-                                                       title=f"latent traversal of {title}"),
-        }
-        out, images = {}, {}
-        for kind, make in makers.items():
-            if kind not in work.figures:
-                try:
-                    work.figures[kind] = make()
-                except figures.NotApplicable as exc:
-                    work.figures[kind] = NotApplicable(str(exc))
-            made = work.figures[kind]
-            if isinstance(made, NotApplicable):
-                out[kind] = str(made)  # stored as its text
-                continue
-            out[kind] = figure_name(cell, kind)
-            images[out[kind]] = made
-        out["accuracy"] = figure_name(cell, "accuracy")  # drawn by the reports from the stored metrics
-        return out, images
-
-    def _samples(self, work: ModelWork, split: SplitWork, noisy: torch.Tensor) -> bytes | None:
-        """The first test images clean, corrupted and reconstructed, for the reports' grids."""
-        if split.test_x.dim() != 4:
-            return None
-        idx = split.eval_idx[:SAMPLE_COUNT]
-        with torch.no_grad():
-            recon = work.model(noisy[idx])
-        return _uint8_npy(torch.stack([split.test_x[idx], noisy[idx], recon.reshape(noisy[idx].shape)]))
-
     # -- one cell ---------------------------------------------------------------------------------
+    def family_gap(self, family: FamilySpec, cell: Cell) -> str | None:
+        """Why ``family`` does not apply to ``cell`` as its declaration says (a capability its model lacks,
+        a kind of data it does not take), or None."""
+        kind = self.registry.spec("datasets", cell.dataset_name).kind
+        if kind not in family.inputs:
+            return f"the {family.name} family takes {' or '.join(family.inputs)} inputs; the dataset has {kind}s"
+        if cell.model == BASELINE:
+            return None
+        spec = self.registry.spec("models", cell.model)
+        lacking = [c for c in family.needs if c not in spec.capabilities]
+        if lacking:
+            return (f"model '{cell.model}' does not declare the capabilit{'ies' if len(lacking) > 1 else 'y'} "
+                    f"{', '.join(repr(c) for c in lacking)} the {family.name} family needs")
+        return None
+
     def evaluate(self, cell: Cell, progress: Progress | None = None) -> CellResult:
-        """The cell's result: status, metrics, figures, provenance and timings. A plugin's failure fails the
-        cell: its result says why."""
+        """The cell's result for the families it names (``cell.families``): status, metrics, figures,
+        provenance and timings. A model that cannot be trained fails the cell; a family that raises fails
+        that family alone (its run says why), and the others are kept."""
         progress = progress or Progress(quiet=True)
         started_at, started = now(), time.perf_counter()
+        entries = [self.registry.entry("families", name) for name in cell.families]
 
         def ended(status: Status, reason: str | None = None, **found: Any) -> CellResult:
             provenance = {**environment(self.device), "started": started_at,
@@ -602,8 +447,10 @@ class Evaluator:
                               **found)
 
         if cell.skip:
-            return ended("skipped", cell.skip)
+            return ended("skipped", cell.skip, families={
+                e.name: FamilyRun(e.spec.version, "skipped", cell.skip) for e in entries})
         found: dict[str, Any] = {}
+        work = None
         try:
             split = self.split(cell)
             noisy = self.noisy_test(cell, cell.severity)
@@ -611,41 +458,66 @@ class Evaluator:
             found["eval_psnr"] = {
                 str(s): psnr_of(squared_error(xs, split.eval_x))
                 for s, xs in self.corrupted_eval_sets(cell).items()} if split.test_x.dim() == 4 else {}
-            cnn_info: dict[str, Any] = {}
-            if cell.model == BASELINE:
-                _, fit, source = self.baseline_cnn(cell)
-                cnn_info.update(baseline=fit.steps, baseline_cnn=source)
-                base = self.baseline_accuracy(cell)
-                results = downstream.score_downstream(base, base, cell.severity)
-            else:
+            if cell.model != BASELINE:
                 work, source = self.trained(cell, progress)
                 found["training"] = Training(source, work.seconds, len(work.history), work.history, work.checkpoint,
                                              len(split.train_x), len(split.test_x), len(split.eval_idx))
-                eval_started = time.perf_counter()
                 if work.footprint is None:
                     work.footprint = footprint(work.model, split.test_x)
                 found["footprint"] = work.footprint
-                results = [
-                    *score_reconstruction(work.model, noisy, split.test_x),
-                    *self._latent(cell, work, split, noisy),
-                    *self._likelihood(cell, work, split),
-                    *self._downstream(cell, work, split, cnn_info),
-                    *self._generative(cell, work, split),
-                ]
-                found["figures"], found["artifacts"] = self._figures(cell, work, split)
-                samples = self._samples(work, split, noisy)
-                if samples is not None:
-                    found["artifacts"][SAMPLES] = samples
-                if work.prior_grid is not None:
-                    found["artifacts"][PRIOR_SAMPLES] = work.prior_grid
-                found["eval_s"] = time.perf_counter() - eval_started
-            validation = {k: v for k, v in (("baseline", split.baseline_validation.get(protocol_of(cell))),
-                                            ("augmented", cnn_info.get("augmented_validation"))) if v is not None}
-            images = 0 if split.val_x is None else len(split.val_x)
-            found["cnn"] = CnnSteps(cnn_info.get("baseline"), cnn_info.get("augmented"), cnn_info.get("baseline_cnn"),
-                                    validation or None, images if cnn_info.get("baseline") else None)
-            return ended("done", metrics=[r.as_row() for r in results],
-                         items=per_item(results, SplitKey.of(cell).name), **found)
-        except Exception as exc:  # a plugin's failure fails its cell, not the run
+        except Exception as exc:  # the model or the data: every family of the cell fails with it
+            reason, trace = f"{type(exc).__name__}: {exc}", traceback.format_exc()
             kept = {k: found[k] for k in ("input_psnr", "training") if k in found}
-            return ended("failed", f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(), **kept)
+            return ended("failed", reason, traceback=trace, families={
+                e.name: FamilyRun(e.spec.version, "failed", reason, trace) for e in entries}, **kept)
+        eval_started = time.perf_counter()
+        context = Context(self, cell, work)
+        results: list[MetricResult] = []
+        runs: dict[str, FamilyRun] = {}
+        for entry in entries:
+            family, family_started = entry.spec, time.perf_counter()
+            try:
+                gap = self.family_gap(family, cell)
+                scored = ([m.not_applicable(gap) for m in family.metrics if not m.detail] if gap else
+                          family.score(context.for_family(family.name)))
+                _check_results(family, scored)
+            except Exception as exc:  # a family's failure fails that family of the cell, not the cell
+                context.outputs.pop(family.name, None)
+                runs[family.name] = FamilyRun(family.version, "failed", f"{type(exc).__name__}: {exc}",
+                                              traceback.format_exc(), time.perf_counter() - family_started)
+                continue
+            out = context.outputs.get(family.name)
+            runs[family.name] = FamilyRun(family.version, "done", None, None, time.perf_counter() - family_started,
+                                          tuple(out.figures) if out else (), tuple(out.artifacts) if out else ())
+            results += scored
+        found["eval_s"] = time.perf_counter() - eval_started
+        found["figures"] = {k: v for out in context.outputs.values() for k, v in out.figures.items()}
+        found["artifacts"] = {k: v for out in context.outputs.values() for k, v in out.artifacts.items()}
+        info = {k: v for out in context.outputs.values() for k, v in out.info.items()}
+        if "baseline" in info:
+            validation = {k: v for k, v in (("baseline", split.baseline_validation.get(protocol_of(cell))),
+                                            ("augmented", info.get("augmented_validation"))) if v is not None}
+            images = 0 if split.val_x is None else len(split.val_x)
+            found["cnn"] = CnnSteps(info.get("baseline"), info.get("augmented"), info.get("baseline_cnn"),
+                                    validation or None, images)
+        failed = [run for run in runs.values() if run.status == "failed"]
+        if runs and len(failed) == len(runs):
+            return ended("failed", failed[0].reason, traceback=failed[0].traceback, families=runs, **found)
+        return ended("done", families=runs, metrics=[r.as_row() for r in results],
+                     items=per_item(results, SplitKey.of(cell).name), **found)
+
+
+def _check_results(family: FamilySpec, results: Any) -> None:
+    """A family's results are its declared metrics, each once."""
+    declared = {m.name: m for m in family.metrics}
+    if not isinstance(results, list) or not all(isinstance(r, MetricResult) for r in results):
+        raise PluginError(f"family '{family.name}' returned {type(results).__name__}; score(context) returns a "
+                          "list of MetricResult")
+    names = [r.metric.name for r in results]
+    for r in results:
+        if declared.get(r.metric.name) != r.metric:
+            raise PluginError(f"family '{family.name}' returned the metric '{r.metric.name}', which it does not "
+                              f"declare (it declares {', '.join(declared)})")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise PluginError(f"family '{family.name}' returned the metric '{twice[0]}' twice")

@@ -13,7 +13,7 @@ from registry.selection import variant_label
 from .calibration import severity_params
 from .data import LoadedDataset
 from .hashing import content_hash
-from .profiles import PROFILES, Profile
+from .profiles import PROFILE_PROSE, PROFILES, Profile
 from .version import __version__
 
 
@@ -41,6 +41,8 @@ class Cell:
     model_sees_noise: bool = field(default=False, compare=False)
     dataset_name: str = ""  # the registry's name of the dataset: "stripes"
     dataset_params: dict[str, Any] = field(default_factory=dict, hash=False)  # resolved, passed to the loader
+    #: the metric families to compute for the cell (not in the key: results are kept per cell and family)
+    families: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dataset_name", self.dataset_name or self.dataset)
@@ -49,15 +51,7 @@ class Cell:
 
     @property
     def key(self) -> str:
-        return content_hash([{
-                "dataset": [self.dataset, self.dataset_fingerprint, *([self.dataset_params] if self.dataset_params else [])],
-                "model": [self.model, self.model_params],
-                "noise": [self.noise, self.noise_params, self.severity],
-                "seed": self.seed,
-                "train_noise": self.train_noise,
-                "profile": asdict(self.profile),
-                "versions": self.versions,
-            }], chars=20)
+        return key_of(self._columns())
 
     @property
     def label(self) -> str:
@@ -74,8 +68,11 @@ class Cell:
 
     def describe(self) -> dict[str, Any]:
         """The cell's identifying columns, as results and reports show them."""
+        columns = self._columns()
+        return {"key": key_of(columns), **columns}
+
+    def _columns(self) -> dict[str, Any]:
         return {
-            "key": self.key,
             "dataset": self.dataset,
             "dataset_name": self.dataset_name,
             "dataset_params": self.dataset_params,
@@ -98,6 +95,23 @@ class Cell:
         }
 
 
+def key_of(described: dict[str, Any]) -> str:
+    """The key of a cell from its :meth:`Cell.describe` columns: a hash of what decides its results and of
+    nothing else (no prose: a profile's summary is not in it; the families are kept per cell, not in it).
+    The store's migration re-keys cells stored under earlier keys with this function."""
+    profile = {k: v for k, v in described["profile_params"].items() if k not in PROFILE_PROSE}
+    params = described.get("dataset_params") or {}
+    return content_hash([{
+        "dataset": [described["dataset"], described["dataset_fingerprint"], *([params] if params else [])],
+        "model": [described["model_name"], described["model_params"]],
+        "noise": [described["noise_name"], described["noise_params"], described["severity"]],
+        "seed": described["seed"],
+        "train_noise": described["train_noise"],
+        "profile": profile,
+        "versions": described["versions"],
+    }], chars=20)
+
+
 def plan(
     registry: Registry,
     *,
@@ -111,6 +125,7 @@ def plan(
     train_noise: bool = False,
     budgets: list[str] | None = None,
     train_sizes: list[int] | None = None,
+    families: list[str] | None = None,
 ) -> list[Cell]:
     """Every combination of datasets, model variants, noise variants (``(name, parameters)``, as
     :func:`registry.select_variants` gives them), severities and seeds, ordered so that cells sharing a
@@ -122,7 +137,11 @@ def plan(
     is itself corrupted by the cell's noise (their rows are labelled ``<model>@noisy-train``). With several
     CNN ``budgets`` (default: the profile's) each combination has one cell per budget, side by side: the
     model they share is trained once. With ``train_sizes`` (default: the profile's one size) each
-    combination has one cell per size; the subsets are nested (see :func:`bench.data.subset`)."""
+    combination has one cell per size; the subsets are nested (see :func:`bench.data.subset`). Each cell
+    names the metric ``families`` to compute (default: the profile's); the baseline cells exist only when one
+    of them scores the baseline (``FamilySpec.baseline``), and name those."""
+    chosen = tuple(families or profile.families)
+    baseline_families = tuple(f for f in chosen if registry.spec("families", f).baseline)
     protocols = [profile.with_train_size(n).with_protocol(cnn_budget=b)
                  for n in (train_sizes or [None]) for b in (budgets or [profile.cnn_budget])]
     model_specs = [(name, over, registry.entry("models", name)) for name, over in models]
@@ -155,13 +174,14 @@ def plan(
                             model_label=variant_label(m_name, m_over) + ("@noisy-train" if train_noise and model else ""),
                             noise_label=variant_label(n_name, n_over), noise_overrides=dict(n_over),
                             train_noise=train_noise and model is not None,
-                            model_sees_noise=model is not None and (train_noise or model[2].spec.denoising))
+                            model_sees_noise=model is not None and (train_noise or model[2].spec.denoising),
+                            families=chosen if model else baseline_families)
 
             def levels(noise: tuple[str, dict]) -> list[int]:
                 spec = registry.spec("noises", noise[0])
                 return [0] if spec.calibrate is not None and spec.calibrate in noise[1] else list(severities)
 
-            for noise in noises:  # the baseline CNN's rows of the downstream leaderboard
+            for noise in noises if baseline_families else ():  # the baseline CNN's rows of the downstream leaderboard
                 n_spec = registry.spec("noises", noise[0])
                 skip = _noise_skip(n_spec, dataset, kind) or (
                     None if kind == "image" else f"the reference CNN takes images; dataset '{dataset}' has vectors")

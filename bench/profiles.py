@@ -19,6 +19,10 @@ from registry.selection import unknown_name_message
 BUDGETS = ("converged", "steps", "epochs")
 
 
+#: Fields of a profile that decide no result: prose, and the default families (results are kept per family).
+PROFILE_PROSE = ("summary", "families")
+
+
 @dataclass(frozen=True)
 class Profile:
     """Sizes and schedule of a run.
@@ -53,6 +57,8 @@ class Profile:
     precision: str = "fp32"  # the CNN's: "fp32" or "bf16"
     cnn_lr: float = 3e-3  # Adam's peak learning rate for the compute-matched CNNs (equal epochs: 1e-3, as before)
     cnn_batch: int = 128
+    #: the metric families a run computes unless told (``--families``); not part of a cell's key
+    families: tuple[str, ...] = ("reconstruction", "latent", "likelihood", "downstream", "generative")
 
     def epochs(self, spec: ModelSpec) -> int:
         return spec.epochs if self.max_epochs is None else min(spec.epochs, self.max_epochs)
@@ -126,6 +132,7 @@ PROFILES = {
         iw_samples=100,
         iw_size=500,
         tsne_points=500,
+        families=("reconstruction", "latent", "likelihood"),  # minutes: no reference CNN, no feature network
     ),
     "paper": Profile(
         "paper",

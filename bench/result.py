@@ -55,6 +55,30 @@ class Timings:
 
 
 @dataclass(frozen=True)
+class FamilyRun:
+    """How one metric family of a cell was computed: at which version, whether it ended, and what it made."""
+
+    version: str
+    status: Status
+    reason: str | None = None
+    traceback: str | None = None
+    wall_s: float = 0.0
+    figures: tuple[str, ...] = ()  # kinds of the cell's figures it drew
+    artifacts: tuple[str, ...] = ()  # names of the cell's artifacts it stored
+
+    def record(self) -> dict[str, Any]:
+        out = {"version": self.version, "status": self.status, "wall_s": self.wall_s}
+        out.update((k, v) for k, v in (("reason", self.reason), ("traceback", self.traceback),
+                                       ("figures", list(self.figures)), ("artifacts", list(self.artifacts))) if v)
+        return out
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> FamilyRun:
+        return cls(str(record["version"]), record["status"], record.get("reason"), record.get("traceback"),
+                   record.get("wall_s") or 0.0, tuple(record.get("figures") or ()), tuple(record.get("artifacts") or ()))
+
+
+@dataclass(frozen=True)
 class CellResult:
     cell: dict[str, Any]  # :meth:`bench.grid.Cell.describe`: key, names, labels, resolved parameters
     status: Status
@@ -72,6 +96,7 @@ class CellResult:
     artifacts: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)  # figures, samples
     run_id: int | None = None  # the run that stored it (when read back)
     traceback: str | None = None  # of a failed cell: where the exception came from (``bench show KEY`` prints it)
+    families: dict[str, FamilyRun] = field(default_factory=dict)  # by name: each family the cell has computed
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -101,6 +126,7 @@ class CellResult:
             "footprint": None if self.footprint is None else vars(self.footprint),
             "run_id": self.run_id,
             "traceback": self.traceback,
+            "families": {name: run.record() for name, run in self.families.items()} or None,
         }
         out.update((k, v) for k, v in optional.items() if v is not None)
         return out
@@ -123,4 +149,9 @@ class CellResult:
                    footprint=None if record.get("footprint") is None else Footprint(**record["footprint"]),
                    input_psnr=record.get("input_psnr"), eval_psnr=dict(record.get("eval_psnr") or {}),
                    items=dict(record.get("items") or {}), artifacts=dict(artifacts or {}),
-                   run_id=record.get("run_id"), traceback=record.get("traceback"))
+                   run_id=record.get("run_id"), traceback=record.get("traceback"),
+                   families={name: FamilyRun.from_record(r) for name, r in (record.get("families") or {}).items()})
+
+    def failed_families(self) -> dict[str, FamilyRun]:
+        """The families of a cell that did not end (a cell whose model failed has all of them here)."""
+        return {name: run for name, run in self.families.items() if run.status == "failed"}

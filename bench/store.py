@@ -15,6 +15,7 @@ correctness as bits, other values as float32: about 0.15 MB for a Fashion-MNIST 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -33,15 +34,16 @@ import numpy as np
 
 from registry import BenchError
 
-from .result import STATUSES, CellResult
+from .result import STATUSES, CellResult, FamilyRun
 
 STORE_NAME = "results.db"
 #: Artifact of a cell: its first test images clean / noisy / reconstructed, ``np.save`` of uint8 (3, n, *shape).
 SAMPLES = "samples.npy"
 PRIOR_SAMPLES = "prior_samples.npy"  # images decoded from the prior (uint8 [n, C, H, W]), for the reports' grids
 
-#: ``MIGRATIONS[v]`` takes a store at schema version ``v - 1`` to version ``v``.
-MIGRATIONS: dict[int, list[str]] = {
+#: ``MIGRATIONS[v]`` takes a store at schema version ``v - 1`` to version ``v``: SQL statements, or functions of
+#: the connection where SQL alone cannot (re-keying cells).
+MIGRATIONS: dict[int, list[Any]] = {
     1: [
         """CREATE TABLE runs (
                id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -91,6 +93,16 @@ MIGRATIONS: dict[int, list[str]] = {
         """CREATE TABLE claims (
                key TEXT PRIMARY KEY, owner TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,
                since TEXT NOT NULL, seen REAL NOT NULL)""",
+    ],
+    5: [
+        # results per cell and metric family: a family is computed (again) alone, at its own version
+        f"""CREATE TABLE families (
+               cell_key TEXT NOT NULL REFERENCES cells(key) ON DELETE CASCADE,
+               family TEXT NOT NULL, version TEXT NOT NULL,
+               status TEXT NOT NULL CHECK (status IN {STATUSES}), reason TEXT, traceback TEXT, wall_s REAL,
+               figures TEXT NOT NULL, artifacts TEXT NOT NULL,
+               PRIMARY KEY (cell_key, family))""",
+        lambda con: _per_family(con),
     ],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
@@ -144,9 +156,24 @@ class StoreError(BenchError):
     """The store cannot be opened or is from a newer version of bench."""
 
 
-def needs_computing(status: str | None, rerun: str | None) -> bool:
-    """Whether a cell stored with ``status`` (None: not stored) is computed under ``--rerun``."""
-    return status is None or rerun == "all" or (rerun == "failed" and status == "failed")
+def needs_computing(run: FamilyRun | None, version: str, rerun: str | None) -> bool:
+    """Whether a family of a cell stored as ``run`` (None: not stored) is computed at ``version`` under
+    ``--rerun``: not stored, stored at another version, or chosen by ``--rerun``."""
+    return (run is None or run.version != version or rerun == "all"
+            or (rerun == "failed" and run.status == "failed"))
+
+
+def pending(store: Store, cells: list[Any], versions: dict[str, str], rerun: str | None) -> list[Any]:
+    """The cells of ``cells`` (:class:`bench.grid.Cell`) that have families to compute, each naming only
+    those (``versions``: each family's current version)."""
+    stored = store.families([c.key for c in cells])
+    out = []
+    for cell in cells:
+        runs = stored.get(cell.key, {})
+        todo = tuple(f for f in cell.families if needs_computing(runs.get(f), versions[f], rerun))
+        if todo:
+            out.append(cell if todo == cell.families else dataclasses.replace(cell, families=todo))
+    return out
 
 
 def _finite(value: Any) -> Any:
@@ -225,7 +252,7 @@ class Store:
                              f"reads up to {SCHEMA_VERSION}. Upgrade bench, or use another --store")
         for v in range(version + 1, SCHEMA_VERSION + 1):
             for statement in MIGRATIONS[v]:
-                con.execute(statement)
+                statement(con) if callable(statement) else con.execute(statement)
         con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         con.execute("COMMIT")
 
@@ -272,15 +299,16 @@ class Store:
 
     # -- cells --------------------------------------------------------------------------------------
     def add(self, result: CellResult, *, run_id: int | None = None, owner: Owner | None = None) -> None:
-        """Store one cell's result (replacing an earlier result of its key) with its metrics, per-item values
-        and artifacts, atomically; the cell's claim goes with it, and ``owner``'s other claims are renewed."""
-        record = result.record()
-        cell = record["cell"]
-        provenance = record.get("provenance") or {}
-        known = {"cell", "status", "reason", "metrics", "provenance", "wall_s", "items", "run_id"}
-        extra = {k: v for k, v in record.items() if k not in known}
-        artifacts = result.artifacts
+        """Store one cell's result with its metrics, per-item values and artifacts, atomically; the cell's
+        claim goes with it, and ``owner``'s other claims are renewed. A result of some families of a cell
+        already stored replaces those families and keeps the others (:meth:`_merged`)."""
         with self._transaction() as con:
+            result = self._merged(con, result)
+            record = result.record()
+            cell = record["cell"]
+            provenance = record.get("provenance") or {}
+            known = {"cell", "status", "reason", "metrics", "provenance", "wall_s", "items", "run_id", "families"}
+            extra = {k: v for k, v in record.items() if k not in known}
             con.execute("DELETE FROM cells WHERE key = ?", (cell["key"],))  # cascades to metrics, artifacts
             con.execute("DELETE FROM claims WHERE key = ?", (cell["key"],))
             if owner is not None:
@@ -296,9 +324,45 @@ class Store:
                 f"INSERT INTO metrics (cell_key, {', '.join(_METRIC_FIELDS)}) VALUES (?{', ?' * len(_METRIC_FIELDS)})",
                 [(cell["key"], *(_finite(m.get(f)) for f in _METRIC_FIELDS)) for m in record.get("metrics") or []])
             con.executemany("INSERT INTO artifacts (cell_key, name, data) VALUES (?, ?, ?)",
-                            [(cell["key"], name, data) for name, data in (artifacts or {}).items()])
+                            [(cell["key"], name, data) for name, data in (result.artifacts or {}).items()])
             con.executemany("INSERT INTO items (cell_key, name, kind, items_id, n, data) VALUES (?, ?, ?, ?, ?, ?)",
                             [(cell["key"], name, *_items_row(v)) for name, v in (record.get("items") or {}).items()])
+            con.executemany("INSERT INTO families (cell_key, family, version, status, reason, traceback, wall_s, "
+                            "figures, artifacts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            [(cell["key"], name, run.version, run.status, run.reason, run.traceback, run.wall_s,
+                              json.dumps(list(run.figures)), json.dumps(list(run.artifacts)))
+                             for name, run in result.families.items()])
+
+    def _merged(self, con: sqlite3.Connection, result: CellResult) -> CellResult:
+        """``result`` with the stored families of its cell that it does not recompute: their metrics, per-item
+        values, figures, artifacts and facts (CNN steps) are kept. The cell is done while one of its
+        families is; a result whose model failed leaves what its families stored before as it was."""
+        stored = self._families(con, [result.key]).get(result.key, {})
+        kept = {name: run for name, run in stored.items() if name not in result.families}
+        if not kept or result.status == "skipped":
+            return result
+        old = self._records(con, [result.key])[0]
+        if result.status == "failed" and not result.families:
+            return result
+        metrics = [m for m in old["metrics"] if m["family"] in kept]
+        vectors = {m["items"] for m in metrics if m.get("items")}
+        items = {name: {"test": "mcnemar" if v.values.dtype == bool else "paired-t", "items_id": v.items_id,
+                        "values": v.values}
+                 for (_, name), v in self._items(con, [result.key]).items() if name in vectors}
+        figures = {kind: path for kind, path in (old.get("figures") or {}).items()
+                   if any(kind in run.figures for run in kept.values())}
+        names = {n for run in kept.values() for n in run.artifacts}
+        artifacts = {n: bytes(d) for n, d in con.execute("SELECT name, data FROM artifacts WHERE cell_key = ?",
+                                                        (result.key,)) if n in names}
+        previous = CellResult.from_record(old)
+        families = {**kept, **result.families}
+        done = any(run.status == "done" for run in families.values())
+        return dataclasses.replace(
+            result, status="done" if done else result.status, reason=None if done else result.reason,
+            metrics=[*metrics, *result.metrics], items={**items, **result.items},
+            figures={**figures, **result.figures}, artifacts={**artifacts, **result.artifacts}, families=families,
+            cnn=result.cnn or previous.cnn, training=result.training or previous.training,
+            footprint=result.footprint or previous.footprint)
 
     def statuses(self, keys: list[str] | None = None) -> dict[str, str]:
         with self._connect() as con:
@@ -345,21 +409,46 @@ class Store:
 
     def records(self) -> list[dict[str, Any]]:
         """Every cell's record in the order they were stored: ``{"cell", "status", "reason",
-        "metrics", "provenance", "wall_s", "run_id", ...extra}``."""
+        "metrics", "provenance", "wall_s", "run_id", "families", ...extra}``."""
         with self._connect() as con:
             con.execute("BEGIN")  # one consistent snapshot while other processes write
-            cells = con.execute("SELECT key, status, reason, params, provenance, extra, wall_s, run_id "
-                                "FROM cells ORDER BY rowid").fetchall()
-            metrics: dict[str, list[dict[str, Any]]] = {}
-            for row in con.execute(f"SELECT cell_key, {', '.join(_METRIC_FIELDS)} FROM metrics ORDER BY rowid"):
-                m = dict(zip(_METRIC_FIELDS, row[1:]))
-                m.update(value=_number(m["value"]), ci95=_number(m["ci95"]),
-                         higher_is_better=bool(m["higher_is_better"]), detail=bool(m["detail"]))
-                metrics.setdefault(row[0], []).append(m)
+            records = self._records(con)
             con.execute("COMMIT")
+        return records
+
+    def _records(self, con: sqlite3.Connection, keys: list[str] | None = None) -> list[dict[str, Any]]:
+        query = "SELECT key, status, reason, params, provenance, extra, wall_s, run_id FROM cells"
+        cells = (con.execute(f"{query} ORDER BY rowid").fetchall() if keys is None
+                 else _where_in(con, f"{query} WHERE key", keys))
+        query = f"SELECT cell_key, {', '.join(_METRIC_FIELDS)} FROM metrics"
+        rows = (con.execute(f"{query} ORDER BY rowid").fetchall() if keys is None
+                else _where_in(con, f"{query} WHERE cell_key", keys))
+        metrics: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            m = dict(zip(_METRIC_FIELDS, row[1:]))
+            m.update(value=_number(m["value"]), ci95=_number(m["ci95"]),
+                     higher_is_better=bool(m["higher_is_better"]), detail=bool(m["detail"]))
+            metrics.setdefault(row[0], []).append(m)
+        families = self._families(con, keys)
         return [{**json.loads(extra), "cell": json.loads(params), "status": status, "reason": reason,
-                 "metrics": metrics.get(key, []), "provenance": json.loads(prov), "wall_s": wall_s, "run_id": run_id}
+                 "metrics": metrics.get(key, []), "provenance": json.loads(prov), "wall_s": wall_s, "run_id": run_id,
+                 "families": {name: run.record() for name, run in families.get(key, {}).items()}}
                 for key, status, reason, params, prov, extra, wall_s, run_id in cells]
+
+    def _families(self, con: sqlite3.Connection, keys: list[str] | None = None) -> dict[str, dict[str, FamilyRun]]:
+        query = ("SELECT cell_key, family, version, status, reason, traceback, wall_s, figures, artifacts "
+                 "FROM families")
+        rows = con.execute(query).fetchall() if keys is None else _where_in(con, f"{query} WHERE cell_key", keys)
+        out: dict[str, dict[str, FamilyRun]] = {}
+        for key, family, version, status, reason, trace, wall_s, figures, artifacts in rows:
+            out.setdefault(key, {})[family] = FamilyRun(version, status, reason, trace, wall_s or 0.0,
+                                                        tuple(json.loads(figures)), tuple(json.loads(artifacts)))
+        return out
+
+    def families(self, keys: list[str]) -> dict[str, dict[str, FamilyRun]]:
+        """How each stored cell of ``keys`` computed its families, by key and family name."""
+        with self._connect() as con:
+            return self._families(con, keys)
 
     def results(self) -> list[CellResult]:
         """:meth:`records` as typed results (without their artifacts: :meth:`artifact` reads one)."""
@@ -367,9 +456,12 @@ class Store:
 
     def items(self, keys: list[str] | None = None) -> dict[tuple[str, str], Items]:
         """Per-item values by (cell key, vector name), of ``keys`` (default: every cell)."""
-        query = "SELECT cell_key, name, kind, items_id, n, data FROM items"
         with self._connect() as con:
-            rows = con.execute(query).fetchall() if keys is None else _where_in(con, f"{query} WHERE cell_key", keys)
+            return self._items(con, keys)
+
+    def _items(self, con: sqlite3.Connection, keys: list[str] | None = None) -> dict[tuple[str, str], Items]:
+        query = "SELECT cell_key, name, kind, items_id, n, data FROM items"
+        rows = con.execute(query).fetchall() if keys is None else _where_in(con, f"{query} WHERE cell_key", keys)
         return {(key, name): Items(items_id, unpack_items(kind, n, bytes(data))) for key, name, kind, items_id, n, data in rows}
 
     def artifact_names(self) -> list[tuple[str, str]]:
@@ -404,6 +496,53 @@ class Store:
             changes = con.execute("SELECT coalesce(max(ended), '') FROM cells").fetchone()[0]
             timings = con.execute("SELECT count(*) FROM timings").fetchone()[0]
         return f"{SCHEMA_VERSION}:{count}:{last}:{changes}:{timings}"
+
+
+#: What the built-in families of bench 0.1 made, for stores written before results were kept per family: each
+#: stored family's figures and artifacts, and the families a failed or skipped cell had (all five; the
+#: baseline's cells, the downstream family alone).
+_V4_FIGURES = {"tsne": "latent", "traversal": "latent", "accuracy": "downstream"}
+_V4_ARTIFACTS = {SAMPLES: "reconstruction", PRIOR_SAMPLES: "generative"}
+_V4_FAMILIES = ("reconstruction", "latent", "likelihood", "downstream", "generative")
+
+
+def _per_family(con: sqlite3.Connection) -> None:
+    """Schema 5: every stored cell re-keyed by :func:`bench.grid.key_of` (keys no longer hash a profile's
+    prose), and its families recorded at version "1" (the built-in families' first version), so that what
+    was computed counts as computed."""
+    from .grid import key_of
+
+    con.execute("PRAGMA defer_foreign_keys = ON")  # children and parents re-keyed in one transaction
+    rows = con.execute("SELECT key, params, status, reason, extra, wall_s FROM cells").fetchall()
+    for old, params, status, reason, extra, wall_s in rows:
+        cell = json.loads(params)
+        try:
+            new = key_of(cell)
+        except KeyError:  # a cell of a version that did not describe itself fully: left as it is
+            new = old
+        if new != old:
+            cell["key"] = new
+            con.execute("DELETE FROM cells WHERE key = ?", (new,))  # the same cell stored under both keys
+            con.execute("UPDATE cells SET key = ?, params = ? WHERE key = ?",
+                        (new, json.dumps(cell, sort_keys=True, default=str), old))
+            for table in ("metrics", "artifacts", "items"):
+                con.execute(f"UPDATE {table} SET cell_key = ? WHERE cell_key = ?", (new, old))
+            con.execute("DELETE FROM claims WHERE key = ?", (old,))
+        extra = json.loads(extra)
+        figures = dict(extra.get("figures") or {})
+        artifacts = [n for (n,) in con.execute("SELECT name FROM artifacts WHERE cell_key = ?", (new,))]
+        if status == "done":
+            found = [f for (f,) in con.execute("SELECT DISTINCT family FROM metrics WHERE cell_key = ?", (new,))]
+        else:
+            found = ["downstream"] if cell.get("model_name") == "baseline" else list(_V4_FAMILIES)
+        for family in found:
+            made_figures = [k for k in figures if _V4_FIGURES.get(k) == family]
+            made = [n for n in artifacts if _V4_ARTIFACTS.get(n, "latent" if n.startswith("figures/") else None) == family]
+            con.execute("INSERT INTO families (cell_key, family, version, status, reason, traceback, wall_s, figures,"
+                        " artifacts) VALUES (?, ?, '1', ?, ?, ?, ?, ?, ?)",
+                        (new, family, status, reason if status != "done" else None,
+                         extra.get("traceback") if status == "failed" else None, wall_s if status == "done" else 0.0,
+                         json.dumps(made_figures), json.dumps(made)))
 
 
 def _where_in(con: sqlite3.Connection, query: str, keys: list[str]) -> list[tuple]:

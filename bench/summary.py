@@ -20,7 +20,11 @@ class RunSummary:
     def count(self, result: CellResult, label: str) -> None:
         """Count a computed cell's result."""
         self.computed += 1
-        if result.status == "failed":
+        failed = result.failed_families()
+        if result.status == "failed" and len(failed) in (0, len(result.families)):  # the cell itself (its model)
             self.failed += 1
             self.failures.append(f"{label}: {result.reason} (key {result.key[:8]})")
+        elif failed:  # some families of a cell whose others ended
+            self.failed += 1
+            self.failures += [f"{label} [{name} family]: {run.reason} (key {result.key[:8]})" for name, run in failed.items()]
         self.skipped += result.status == "skipped"

@@ -8,8 +8,10 @@ import pluggy
 from .capabilities import CAPABILITIES, Generates, HasPosterior, SamplesPrior
 from .errors import BenchError, DatasetUnavailable, ParameterError, PluginError, SelectionError
 from .manager import BASELINE, Entry, Registry, load_registry
+from .metrics import Metric, MetricResult
+from .outcome import NotApplicable
 from .selection import select, select_variants
-from .specs import Dataset, DatasetSpec, ModelSpec, NoiseSpec, Param, resolve_params
+from .specs import Dataset, DatasetSpec, FamilySpec, ModelSpec, NoiseSpec, Param, resolve_params
 
 #: The marker for hook implementations: ``@hookimpl def bench_models(): ...``
 hookimpl = pluggy.HookimplMarker("bench")
@@ -37,6 +39,10 @@ __all__ = [
     "DatasetSpec",
     "DatasetUnavailable",
     "Entry",
+    "FamilySpec",
+    "Metric",
+    "MetricResult",
+    "NotApplicable",
     "ModelSpec",
     "NoiseSpec",
     "Param",

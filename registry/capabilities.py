@@ -80,3 +80,34 @@ def vocabulary_problem(spec: Any) -> str | None:
     if hasattr(spec, "likelihood") and spec.likelihood is not None and spec.likelihood not in LIKELIHOODS:
         return f"likelihood {spec.likelihood!r} is not one of {', '.join(map(repr, LIKELIHOODS))} or None"
     return None
+
+
+def family_problem(spec: Any) -> str | None:
+    """What is wrong with a metric family's declaration (:class:`registry.specs.FamilySpec`), or None."""
+    from .metrics import Metric
+
+    if not isinstance(spec.version, str) or not spec.version.strip():
+        return f"version {spec.version!r} must be a non-empty string (raise it when what the family computes changes)"
+    needs = spec.needs if not isinstance(spec.needs, str) else [spec.needs]
+    unknown = [c for c in needs if c not in CAPABILITIES]
+    if isinstance(spec.needs, str) or unknown:
+        return f"needs {spec.needs!r} must be a tuple of {', '.join(map(repr, CAPABILITIES))}"
+    if not spec.metrics or not all(isinstance(m, Metric) for m in spec.metrics):
+        return "metrics must be a non-empty tuple of registry.metrics.Metric"
+    names = [m.name for m in spec.metrics]
+    if len(set(names)) != len(names):
+        return f"metrics name {sorted(n for n in set(names) if names.count(n) > 1)[0]!r} twice"
+    foreign = [m.name for m in spec.metrics if m.family != spec.name]
+    if foreign:
+        return f"metric {foreign[0]!r} says it is of family {spec.metrics[names.index(foreign[0])].family!r}"
+    for field_name in ("headline", "compares", "matched"):
+        value = getattr(spec, field_name)
+        listed = [] if value is None else [value] if isinstance(value, str) else list(value)
+        missing = [n for n in listed if n not in names]
+        if missing:
+            return f"{field_name} names {missing[0]!r}, which is not one of its metrics"
+    if not callable(spec.score):
+        return "score must be a callable score(context) -> list[MetricResult]"
+    if not callable(spec.cost) and (not isinstance(spec.cost, (int, float)) or spec.cost < 0):
+        return f"cost {spec.cost!r} must be seconds >= 0, or a function of the cell giving them"
+    return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pluggy
 
-from .specs import DatasetSpec, ModelSpec, NoiseSpec
+from .specs import DatasetSpec, FamilySpec, ModelSpec, NoiseSpec
 
 hookspec = pluggy.HookspecMarker("bench")
 
@@ -40,4 +40,13 @@ def bench_datasets() -> list[DatasetSpec]:
 
     Each :class:`DatasetSpec` names ``loader(root, **params) -> Dataset``. Loading happens only when a
     run selects the dataset, so listing stays fast and offline.
+    """
+
+
+@hookspec
+def bench_families() -> list[FamilySpec]:
+    """Return the metric families this plugin provides.
+
+    Each :class:`FamilySpec` declares its name, version, metrics and needs, and names
+    ``score(context) -> list[MetricResult]``. Called once per process; must not compute anything.
     """

@@ -21,23 +21,25 @@ from typing import Any, Mapping
 import pluggy
 
 from . import hookspecs
-from .capabilities import missing_capabilities, undeclared_capabilities, vocabulary_problem
+from .capabilities import family_problem, missing_capabilities, undeclared_capabilities, vocabulary_problem
 from .errors import PluginError, SelectionError
-from .specs import DatasetSpec, ModelSpec, NoiseSpec
+from .specs import DatasetSpec, FamilySpec, ModelSpec, NoiseSpec
 
 GROUP = "bench"
 HOST_DISTRIBUTION = "aebench"  # the distribution that ships the harness and the built-in plugins
 # Used only when the project runs from a source tree that was never installed (no entry points).
-BUILTIN_MODULES = {"models": "plugins.models", "noises": "plugins.noises", "datasets": "plugins.datasets"}
+BUILTIN_MODULES = {"models": "plugins.models", "noises": "plugins.noises", "datasets": "plugins.datasets",
+                   "families": "bench.families"}
 
 KINDS: dict[str, tuple[str, type]] = {
     "models": ("bench_models", ModelSpec),
     "noises": ("bench_noises", NoiseSpec),
     "datasets": ("bench_datasets", DatasetSpec),
+    "families": ("bench_families", FamilySpec),
 }
 BASELINE = "baseline"  # the reference CNN's row in the downstream leaderboard: no model may take the name
 RESERVED = {"models": (BASELINE,)}  # the reference CNN's row in the downstream leaderboard
-SINGULAR = {"models": "model", "noises": "noise", "datasets": "dataset"}
+SINGULAR = {"models": "model", "noises": "noise", "datasets": "dataset", "families": "metric family"}
 
 
 class PluginLoadWarning(UserWarning):
@@ -116,7 +118,7 @@ class CapabilityWarning(UserWarning):
 def _check_spec(kind: str, spec: Any, where: str) -> None:
     """The spec's vocabularies, and a model's declared capabilities against its factory's class (a factory
     that is a function is checked when it builds a model): an error naming the plugin when wrong."""
-    problem = vocabulary_problem(spec)
+    problem = vocabulary_problem(spec) or (family_problem(spec) if kind == "families" else None)
     if problem:
         raise PluginError(f"{SINGULAR[kind]} '{spec.name}' of {where}: {problem}")
     if kind != "models" or not inspect.isclass(spec.factory):

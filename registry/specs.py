@@ -200,3 +200,47 @@ class DatasetSpec:
 
     def resolve(self, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
         return resolve_params(self.params, given or {}, f"dataset '{self.name}'")
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    """A metric family: metrics the harness computes for every cell that selects it.
+
+    ``score(context) -> list[MetricResult]`` scores one cell. The context (:class:`bench.context.Context`,
+    documented in the README's "Writing a metric family") hands out the cell's shared work, computed once and
+    lazily: the trained model, the split's tensors, the corrupted test sets, the model's codes, the
+    augmentation samples, the baseline CNN, the dataset's feature network. A result is a declared metric's
+    :meth:`~registry.metrics.Metric.result`, ``estimate`` or ``not_applicable``; every metric of ``metrics``
+    should be returned (not applicable, with the reason, where it has no value).
+
+    ``version``: raise it whenever what the family computes changes; stored results of another version are
+    computed again, the other families' are read back. ``metrics`` is the catalogue the reports read (each
+    metric's ``family`` is ``name``); ``headline`` names the one the leaderboards rank by. ``needs``: model
+    capabilities without which the family does not apply (a cell whose model lacks one gets every metric not
+    applicable, and a selection where no model has them is refused before any work); ``inputs``: the data
+    kinds it applies to. ``cost``: the expected seconds of one cell on one core (or a function of the cell
+    giving them), for the ETA and for starting the dearest work first. ``baseline=True``: the family also
+    scores the reference CNN's own cells (the downstream family's baseline rows). ``compares``: metrics whose
+    gain over the baseline cell a verdict tests, when the family has baseline cells; ``matched``: metrics
+    compared across noises at matched severity.
+    """
+
+    name: str
+    version: str
+    summary: str
+    metrics: tuple[Any, ...]  # registry.metrics.Metric
+    score: Callable[[Any], list[Any]]
+    headline: str | None = None
+    needs: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ("image", "vector")
+    cost: float | Callable[[Any], float] = 10.0
+    baseline: bool = False
+    compares: tuple[str, ...] = ()
+    matched: tuple[str, ...] = ()
+
+    def metric(self, name: str) -> Any:
+        """The declared metric ``name``."""
+        for m in self.metrics:
+            if m.name == name:
+                return m
+        raise KeyError(f"family '{self.name}' declares no metric '{name}'")

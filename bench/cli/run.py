@@ -45,7 +45,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                    severities=parse_ints(args.severities, "--severities", low=1) if args.severities else None,
                    cnn_budget=args.cnn_budget, precision=args.precision, train_noise=args.train_noise,
                    train_sizes=parse_ints(args.train_sizes, "--train-sizes", low=1) if args.train_sizes else None,
-                   rerun=args.rerun, executor=args.executor, threads=args.threads, device=args.device)
+                   rerun=args.rerun, executor=args.executor, threads=args.threads, device=args.device,
+                   families=args.families)
     store = plan.store
     _check_free_space(out, store.path.parent, plan.cells)
     try:
@@ -102,6 +103,10 @@ def add_parser(verbs: Any) -> None:
                           "value instead of the calibrated severities (default: gaussian,erasing)")
     add_datasets_profile(run, profile_help="quick (default): minutes on 2 CPU cores; paper: the protocol of the "
                                            "comparison")
+    run.add_argument("--families", metavar="LIST",
+                     help="metric families to compute: names separated by commas, 'all', or +NAME to add to the "
+                          "profile's (quick: reconstruction, latent, likelihood; paper: all). A family added on a "
+                          "store that has the others computes only that family (bench list families)")
     run.add_argument("--severities", metavar="1,3,5", help="severity levels (default: the profile's)")
     run.add_argument("--train-noise", action="store_true",
                      help="corrupt the models' training set too (the noisy-training-set scenario): plain models "

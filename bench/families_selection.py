@@ -1,0 +1,43 @@
+"""``--families``: which metric families a run computes, checked against what the grid can serve."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from registry import BenchError, Registry, SelectionError
+from registry.selection import unknown_name_message
+
+
+def parse_families(given: str | Sequence[str] | None, registry: Registry, defaults: Sequence[str]) -> tuple[
+        list[str], list[str]]:
+    """The families to compute and those the user named. ``None``: the profile's ``defaults``; ``"all"``:
+    every installed family; ``"reconstruction,latent"``: exactly those; ``"+generative"``: the defaults and
+    those (every name starting with ``+`` adds)."""
+    if given is None:
+        return list(defaults), []
+    parts = [p.strip() for p in (given.split(",") if isinstance(given, str) else given)]
+    if not parts or any(not p or p == "+" for p in parts):
+        raise BenchError(f"--families takes family names separated by commas, 'all', or +NAME to add to the "
+                         f"profile's ({', '.join(defaults)}). Got {given!r} instead.")
+    if parts == ["all"]:
+        return registry.names("families"), registry.names("families")
+    named = [p.lstrip("+") for p in parts]
+    for name in named:
+        if name not in registry.entries["families"]:
+            raise SelectionError(unknown_name_message("metric family", name, registry.names("families")))
+    chosen = [*defaults, *named] if any(p.startswith("+") for p in parts) else named
+    return list(dict.fromkeys(chosen)), list(dict.fromkeys(named))
+
+
+def check_served(named: list[str], registry: Registry, models: list[str], kinds: set[str]) -> None:
+    """A family the user named that no selected model or dataset can serve: one line, before any work."""
+    for name in named:
+        family: Any = registry.spec("families", name)
+        if not kinds & set(family.inputs):
+            raise BenchError(f"--families: the {name} family takes {' or '.join(family.inputs)} inputs and no "
+                             f"selected dataset has them ({', '.join(sorted(kinds))}); drop it or add a dataset")
+        if family.needs and not family.baseline and not any(
+                set(family.needs) <= set(registry.spec("models", m).capabilities) for m in models):
+            raise BenchError(f"--families: the {name} family needs models with {', '.join(family.needs)}, and "
+                             f"none of {', '.join(models)} declares {'it' if len(family.needs) == 1 else 'them'}; "
+                             f"drop it or add such a model (bench list models)")
