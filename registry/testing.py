@@ -4,9 +4,9 @@ per claim, tried on small inputs so that a plugin author sees what breaks before
 In a plugin's own test suite, one decorator runs every check on every spec::
 
     from registry.testing import parametrize_with_checks
-    from my_plugin import bench_datasets, bench_models, bench_noises
+    from my_plugin import bench_datasets, bench_families, bench_models, bench_noises
 
-    @parametrize_with_checks(bench_models() + bench_noises() + bench_datasets())
+    @parametrize_with_checks(bench_models() + bench_noises() + bench_datasets() + bench_families())
     def test_bench_contract(spec, check):
         check(spec)
 
@@ -21,7 +21,11 @@ runs the same functions through :func:`run_checks`.
 - noises: the function takes the declared parameters; every severity's parameters are declared; the
   output keeps shape and dtype with values in [0, 1]; the same seed gives the same corruption;
 - datasets: the loader takes the declared parameters and returns float32 inputs in [0, 1] of the
-  declared kind with int64 labels and a class name per label; two loads give the same tensors.
+  declared kind with int64 labels and a class name per label; two loads give the same tensors;
+- metric families: the declaration is complete (version, metrics of the family, headline among them);
+  ``score`` on a small VAE's cell (:mod:`registry.kit_context`) returns each declared metric once (not
+  applicable with a reason where it has no value) and the same values twice. A family that uses what only a
+  grid provides (the reference CNN, the feature network) is not tried here, and the kit says so.
 """
 
 from __future__ import annotations
@@ -35,12 +39,14 @@ from typing import Any, Callable
 
 import torch
 
-from .specs import Dataset, DatasetSpec, ModelSpec, NoiseSpec
+from .kit_context import NotInKit
+from .metrics import MetricResult
+from .specs import Dataset, DatasetSpec, FamilySpec, ModelSpec, NoiseSpec
 
 IMAGE_SHAPE, VECTOR_SHAPE, BATCH = (1, 28, 28), (20,), 16
 
 __all__ = ["Check", "ContractError", "checks_for", "parametrize_with_checks", "run_checks",
-           "MODEL_CHECKS", "NOISE_CHECKS", "DATASET_CHECKS"]
+           "MODEL_CHECKS", "NOISE_CHECKS", "DATASET_CHECKS", "FAMILY_CHECKS"]
 
 
 class ContractError(AssertionError):
@@ -318,6 +324,48 @@ def check_dataset_deterministic(spec: DatasetSpec, root: Path | None = None) -> 
 
 
 # The first check of each tuple is the one the others need: when it fails, run_checks stops there.
+# -- metric families ----------------------------------------------------------------------------------------
+
+def _score(spec: FamilySpec) -> list[MetricResult]:
+    from .kit_context import KitContext
+
+    return spec.score(KitContext().for_family(spec.name))
+
+
+@_claim("declaration is complete")
+def check_family_declared(spec: FamilySpec) -> None:
+    from .capabilities import family_problem, vocabulary_problem
+
+    _fail_if(vocabulary_problem(spec) or family_problem(spec))
+
+
+@_claim("scores every declared metric once, and only those")
+def check_family_scores(spec: FamilySpec) -> None:
+    results = _score(spec)
+    if not isinstance(results, list) or not all(isinstance(r, MetricResult) for r in results):
+        raise ContractError(f"score returned {type(results).__name__}, expected a list of MetricResult")
+    declared = {m.name: m for m in spec.metrics}
+    names = [r.metric.name for r in results]
+    foreign = [n for n in names if n not in declared]
+    _fail_if(f"returned {foreign[0]!r}, which it does not declare" if foreign else None)
+    twice = sorted({n for n in names if names.count(n) > 1})
+    _fail_if(f"returned {twice[0]!r} twice" if twice else None)
+    missing = [m.name for m in spec.metrics if not m.detail and m.name not in names]
+    _fail_if(f"did not return {', '.join(missing)} (return not_applicable(why) where there is no value)"
+             if missing else None)
+    for r in results:
+        if r.note is None and not math.isfinite(r.value) and not math.isinf(r.value):
+            raise ContractError(f"{r.metric.name} is NaN without saying why (return not_applicable(why))")
+
+
+@_claim("same cell, same values")
+def check_family_deterministic(spec: FamilySpec) -> None:
+    first, second = ({r.metric.name: r.value for r in _score(spec)} for _ in range(2))
+    differ = [n for n in first if not (first[n] == second.get(n) or (math.isnan(first[n]) and math.isnan(second[n])))]
+    _fail_if(f"{differ[0]} gave {first[differ[0]]!r}, then {second[differ[0]]!r}: draw randomness through "
+             "context.seeded(...)" if differ else None)
+
+
 MODEL_CHECKS = (check_model_builds, check_model_parameters_declared, check_model_encode_shape,
                 check_model_decode_output, check_model_forward_output, check_model_loss_scalar,
                 check_model_capabilities, check_model_samples, check_model_deterministic, check_model_learns)
@@ -325,11 +373,13 @@ NOISE_CHECKS = (check_noise_severities_declared, check_noise_parameters_declared
                 check_noise_deterministic)
 DATASET_CHECKS = (check_dataset_loads, check_dataset_parameters_declared, check_dataset_splits, check_dataset_kind,
                   check_dataset_classes, check_dataset_deterministic)
-_BY_TYPE = {ModelSpec: ("model", MODEL_CHECKS), NoiseSpec: ("noise", NOISE_CHECKS), DatasetSpec: ("dataset", DATASET_CHECKS)}
+FAMILY_CHECKS = (check_family_declared, check_family_scores, check_family_deterministic)
+_BY_TYPE = {ModelSpec: ("model", MODEL_CHECKS), NoiseSpec: ("noise", NOISE_CHECKS), DatasetSpec: ("dataset", DATASET_CHECKS),
+            FamilySpec: ("family", FAMILY_CHECKS)}
 
 
 def checks_for(spec: Any) -> tuple[Callable, ...]:
-    """Every check that applies to ``spec`` (a ModelSpec, NoiseSpec or DatasetSpec)."""
+    """Every check that applies to ``spec`` (a ModelSpec, NoiseSpec, DatasetSpec or FamilySpec)."""
     for cls, (_, checks) in _BY_TYPE.items():
         if isinstance(spec, cls):
             return checks
@@ -348,6 +398,9 @@ def run_checks(spec: Any, root: Path | None = None) -> list[Check]:
             problem = None
         except ContractError as exc:
             problem = str(exc)
+        except NotInKit as exc:  # the family needs a grid: not a failure of the family
+            results.append(Check(kind, spec.name, check.description, True, f"not tried: {exc}"))
+            continue
         except Exception as exc:
             problem = f"raised {type(exc).__name__}: {exc}"
         results.append(Check(kind, spec.name, check.description, problem is None, problem or ""))
@@ -360,8 +413,20 @@ def run_checks(spec: Any, root: Path | None = None) -> list[Check]:
 def parametrize_with_checks(specs: list[Any]):
     """A ``pytest.mark.parametrize`` over every (spec, check) pair: ``check(spec)`` raises
     :class:`ContractError` where the spec breaks a claim. Test ids read ``<spec name>-<check name>``."""
+    import functools
+
     import pytest
 
-    cases = [pytest.param(spec, check, id=f"{spec.name}-{check.__name__.removeprefix('check_')}")
+    def skipping(check: Callable) -> Callable:  # a family that needs a grid is skipped, saying why
+        @functools.wraps(check)
+        def run(spec: Any, *args: Any) -> None:
+            try:
+                check(spec, *args)
+            except NotInKit as exc:
+                pytest.skip(str(exc))
+
+        return run
+
+    cases = [pytest.param(spec, skipping(check), id=f"{spec.name}-{check.__name__.removeprefix('check_')}")
              for spec in specs for check in checks_for(spec)]
     return pytest.mark.parametrize("spec, check", cases)

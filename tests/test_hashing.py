@@ -13,13 +13,26 @@ from bench.profiles import get_profile
 from bench.seeding import derive_seed
 
 
-def test_a_cell_key_is_stable_for_one_profile():
-    # the key hashes the whole profile: adding the converged CNN protocol's fields to it changed every key
-    # once (b787c55d27cf497d8b90 before); this pins the value so that an accidental change fails
-    cell = Cell(dataset="digits", model="vae", noise="gaussian", severity=3, seed=1, profile=get_profile("quick"),
+def _cell(profile):
+    return Cell(dataset="digits", model="vae", noise="gaussian", severity=3, seed=1, profile=profile,
                 model_params={"latent_dim": 4, "hidden": 128}, noise_params={"sigma": 0.25},
                 versions={"bench": "0.1.0"}, dataset_fingerprint="abc123")
-    assert cell.key == "9e6a6ef77b40a28839cc"
+
+
+def test_a_cell_key_is_stable_for_one_profile():
+    # the key hashes what of the profile decides results: leaving its prose out changed every key once
+    # (9e6a6ef77b40a28839cc before; the store's schema 5 re-keys stored cells); this pins the value so that an
+    # accidental change fails
+    assert _cell(get_profile("quick")).key == "271d53a18717f8f0def2"
+
+
+def test_one_space_more_in_a_profiles_summary_or_other_default_families_leave_every_key_as_it_was():
+    from dataclasses import replace
+
+    quick = get_profile("quick")
+    assert _cell(replace(quick, summary=quick.summary + " ")).key == _cell(quick).key
+    assert _cell(replace(quick, families=("reconstruction",))).key == _cell(quick).key
+    assert _cell(replace(quick, train_size=quick.train_size + 1)).key != _cell(quick).key
 
 
 def test_a_checkpoint_key_and_a_derived_seed_are_the_ones_earlier_versions_used():

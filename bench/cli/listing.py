@@ -1,4 +1,5 @@
-"""``bench list``: the installed models, noises and datasets with their distributions and parameters."""
+"""``bench list``: the installed models, noises, datasets and metric families with their distributions and
+parameters (a family: its version and metrics)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     for kind in kinds:
         for e in registry.list(kind):
             row = {"name": e.name, "kind": e.kind, "distribution": e.distribution, "version": e.version,
-                   "summary": e.summary, "parameters": _param_rows(e.spec.params)}
+                   "summary": e.summary, "parameters": _param_rows(getattr(e.spec, "params", ()))}
+            if kind == "families":
+                row.update(family_version=e.spec.version, headline=e.spec.headline,
+                           metrics=[m.name for m in e.spec.metrics if not m.detail])
             if dataset is not None:
                 table = calibrate(e, dataset) if ds_spec.kind in e.spec.inputs else {}
                 row["calibration"] = {str(s): v for s, v in table.items()}
@@ -43,6 +47,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     text = []
     for row in rows:
         params = ", ".join(f"{p['name']}={p['default']} ({p['allowed']})" for p in row["parameters"])
+        if "metrics" in row:  # a family: its version and metrics, the headline first
+            params = f"version {row['family_version']}: " + ", ".join(
+                sorted(row["metrics"], key=lambda m: m != row["headline"]))
         line = [row["name"], row["kind"], row["distribution"], row["version"], params or "-", row["summary"]]
         if "calibration" in row:
             line[4:4] = [f"{v['value']:.4g} ({v['psnr']:.1f} dB)" if (v := row["calibration"].get(str(s))) else "-"
@@ -56,7 +63,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def add_parser(verbs: Any) -> None:
-    lst = verbs.add_parser("list", help="list installed models, noises and datasets",
+    lst = verbs.add_parser("list", help="list installed models, noises, datasets and metric families",
                            description="List installed plugins' specs, sorted, with their distributions.")
     lst.add_argument("kind", nargs="?", choices=KINDS, help="only this kind")
     lst.add_argument("--format", default="text", choices=("text", "json"), help="(default: text)")

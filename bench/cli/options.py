@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import NoReturn
 
 OK, FAILED, USAGE_ERROR, INTERRUPTED = 0, 1, 2, 130
-KINDS = ("models", "noises", "datasets")
+KINDS = ("models", "noises", "datasets", "families")
 
 
 class Parser(argparse.ArgumentParser):

@@ -24,10 +24,11 @@ def cmd_plugins_check(args: argparse.Namespace) -> int:
         if not found:
             dists = sorted({e.distribution for kind in KINDS for e in registry.list(kind)})
             raise BenchError(f"no installed plugin distribution or spec named {name!r}; distributions: "
-                             f"{', '.join(dists)} (or a model, noise or dataset name from 'bench list')")
+                             f"{', '.join(dists)} (or a model, noise, dataset or family name from 'bench list')")
         entries += [e for e in found if e not in entries]
     checks = [c for e in entries for c in run_checks(e.spec, data_root())]
-    rows = [[c.kind, c.name, c.check, "ok" if c.ok else f"FAIL: {c.detail}"] for c in checks]
+    rows = [[c.kind, c.name, c.check, (f"ok ({c.detail})" if c.detail else "ok") if c.ok else f"FAIL: {c.detail}"]
+            for c in checks]
     print(tabulate(rows, headers=["kind", "name", "check", "result"], tablefmt="github", disable_numparse=True))
     failed = sum(not c.ok for c in checks)
     print(f"{len(checks)} checks on {len(entries)} specs: {len(checks) - failed} passed, {failed} failed",
@@ -43,7 +44,8 @@ def add_parser(verbs: Any) -> None:
         "check", help="run a plugin's specs through the contract checks",
         description="Run every spec of a plugin distribution (or the specs named) through the contract checks: "
                     "shapes, value range, determinism under a seed, declared parameters, and for models a loss "
-                    "that decreases on a tiny batch. Exit code 1 when a check fails.")
+                    "that decreases on a tiny batch; for a metric family its declaration and what it scores on a "
+                    "small VAE's cell. Exit code 1 when a check fails.")
     check.add_argument("names", nargs="+", metavar="NAME",
-                       help="a distribution (e.g. bench-plugin-example) or a model, noise or dataset name")
+                       help="a distribution (e.g. bench-plugin-example) or a model, noise, dataset or family name")
     check.set_defaults(func=cmd_plugins_check)

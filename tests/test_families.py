@@ -1,0 +1,122 @@
+"""Claims about metric families as plugins: results are kept per cell and family, a family is computed alone
+when it is added or its version changes, a failing family fails alone, and stores written before migrate."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import CHEAP_CNN, add_site, make_distribution, run_bench
+
+from bench import cli
+from bench.store import open_store
+
+GRID = ["--executor", "local", "--datasets", "digits", "--models", "ae", "--noise", "gaussian", "--severities", "1"]
+
+THIRD_PARTY_FAMILY = '''
+from registry import FamilySpec, Metric, hookimpl
+
+L1 = Metric("recon_l1", "l1", False, "", "mean absolute error of the reconstruction per pixel", test="paired-t")
+CALLS = []
+
+
+def score(ctx):
+    if {boom!r}:
+        raise RuntimeError("the l1 family broke")
+    recon = ctx.model(ctx.noisy_test).clamp(0, 1)
+    return [L1.result((recon - ctx.test_x).abs().flatten(1).mean(1).detach())]
+
+
+@hookimpl
+def bench_families():
+    return [FamilySpec("l1", {version!r}, "mean absolute error of the reconstruction", (L1,), score,
+                       headline="recon_l1", cost=1.0)]
+'''
+
+
+def _family_site(root: Path, monkeypatch, version: str = "1", boom: bool = False) -> Path:
+    """The distribution ``bench-l1`` with the family ``l1`` (a module of its own per call: this process may
+    have imported another one's)."""
+    module = f"bench_l1_{root.name}_{version}_{int(boom)}"
+    site = make_distribution(root, "bench-l1", "0.1.0", module, THIRD_PARTY_FAMILY.format(version=version, boom=boom))
+    add_site(site, monkeypatch)
+    return site
+
+
+def _runs(store_path: Path) -> dict[str, dict]:
+    store = open_store(store_path)
+    return {r.cell["model"]: r.families for r in store.results()}
+
+
+def test_a_family_added_later_is_computed_alone_and_reuses_the_trained_model(tmp_path):
+    first = run_bench("run", *GRID, *CHEAP_CNN, "--out", str(tmp_path), "--quiet")
+    assert first.returncode == 0, first.stderr
+    before = open_store(tmp_path).results()
+    assert [sorted(r.families) for r in before] == [["latent", "likelihood", "reconstruction"]]  # quick's defaults
+    again = run_bench("run", *GRID, *CHEAP_CNN, "--families", "+downstream", "--out", str(tmp_path), "--quiet")
+    assert again.returncode == 0, again.stderr
+    after = {r.cell["model"]: r for r in open_store(tmp_path).results()}
+    ae = after["ae"]
+    assert sorted(ae.families) == ["downstream", "latent", "likelihood", "reconstruction"]
+    assert after["baseline"].families.keys() == {"downstream"}  # the baseline's cell comes with the family
+    old = before[0]
+    assert all(ae.families[f] == old.families[f] for f in old.families)  # read back, not computed again
+    assert ae.training.source == "checkpoint"  # the model was loaded, not trained again
+    values = lambda rows: {m["metric"]: str(m["value"]) for m in rows if m["family"] != "downstream"}  # noqa: E731
+    assert values(ae.metrics) == values(old.metrics)  # NaN (not applicable) as 'nan' 
+    assert {"acc_clean", "acc_noisy"} <= {m["metric"] for m in ae.metrics}
+    assert ae.figures.keys() >= {"tsne", "accuracy"}
+
+
+def test_a_family_whose_version_changed_is_computed_again_and_the_others_are_read_back(tmp_path, monkeypatch):
+    site = _family_site(tmp_path / "v1", monkeypatch)
+    assert cli.main(["run", *GRID, "--families", "reconstruction,l1", "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    first = _runs(tmp_path / "out")["ae"]
+    assert first["l1"].version == "1" and first["l1"].status == "done"
+    monkeypatch.syspath_prepend(str(_family_site(tmp_path / "v2", monkeypatch, version="2")))
+    shutil.rmtree(site)  # the distribution upgraded: one version installed
+    assert cli.main(["run", *GRID, "--families", "reconstruction,l1", "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    second = _runs(tmp_path / "out")["ae"]
+    assert second["l1"].version == "2" and second["reconstruction"] == first["reconstruction"]
+    assert cli.main(["run", *GRID, "--families", "reconstruction,l1", "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    assert _runs(tmp_path / "out")["ae"] == second  # nothing left to compute
+
+
+def test_a_family_that_raises_fails_alone_and_the_cells_other_families_are_stored(tmp_path, monkeypatch, capsys):
+    _family_site(tmp_path / "site", monkeypatch, boom=True)
+    code = cli.main(["run", *GRID, "--families", "reconstruction,l1", "--out", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "digits/ae/gaussian@1/seed0 [l1 family]: RuntimeError: the l1 family broke" in err
+    (cell,) = open_store(tmp_path / "out").results()
+    assert cell.status == "done" and cell.families["reconstruction"].status == "done"
+    assert cell.families["l1"].status == "failed" and "the l1 family broke" in cell.families["l1"].traceback
+    assert {m["family"] for m in cell.metrics} == {"reconstruction"}
+
+
+@pytest.mark.parametrize("families, expected", [
+    ("nosuch", "unknown metric family 'nosuch'"),
+    ("likelihood", "the likelihood family needs models with posterior, and none of ae declares it"),
+    (",", "--families takes family names separated by commas"),
+])
+def test_an_unknown_family_or_one_no_selected_model_serves_gets_one_line_and_exit_2(families, expected, tmp_path,
+                                                                                   capsys):
+    assert cli.main(["run", *GRID, "--families", families, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and err.count("\n") == 1
+    assert not (tmp_path / "results.db").exists()  # before any work
+
+
+def test_a_store_written_before_results_were_kept_per_family_migrates_and_its_cells_count_as_computed(tmp_path):
+    # tests/data/store_v4.db: `bench run --datasets digits --models ae,vae --noise gaussian --severities 1
+    # --cnn-budget epochs` of schema 4, whose keys hashed the profile's summary
+    store = tmp_path / "results.db"
+    shutil.copy(Path(__file__).parent / "data" / "store_v4.db", store)
+    again = run_bench("run", "--datasets", "digits", "--models", "ae,vae", "--noise", "gaussian", "--severities", "1",
+                      "--cnn-budget", "epochs", "--families", "all", "--store", str(store), "--out", str(tmp_path))
+    assert again.returncode == 0, again.stderr
+    assert "3 cells: 0 computed, 3 already in" in again.stderr
+    runs = _runs(store)
+    assert runs["baseline"].keys() == {"downstream"} and all(run.version == "1" for run in runs["vae"].values())
+    assert set(runs["vae"]["generative"].artifacts) == {"prior_samples.npy"}
