@@ -68,7 +68,7 @@ class KitContext:
         self.profile = SimpleNamespace(name="kit", train_size=TRAIN, eval_size=TEST, iw_samples=8, iw_size=16,
                                        tsne_points=TEST, augment_k=1, cnn_budget="epochs", precision="fp32")
         self.cell = SimpleNamespace(dataset="kit", model="kit_vae", noise="gaussian", severity=1, seed=0,
-                                    model_label="kit_vae", noise_label="gaussian", train_noise=False,
+                                    model_label="kit_vae", noise_label="gaussian", noise_overrides={}, train_noise=False,
                                     profile=self.profile)
         self.outputs: dict[str, dict[str, Any]] = {}
         self.model = _trained_vae()
@@ -81,7 +81,7 @@ class KitContext:
         self.noisy_test = (self.test_x + 0.2 * torch.randn(self.test_x.shape, generator=g)).clamp(0, 1)
         self.split = SimpleNamespace(train_x=self.train_x, train_y=self.train_y, test_x=self.test_x,
                                      eval_x=self.eval_x, eval_y=self.eval_y, eval_idx=torch.arange(TEST),
-                                     classes=self.classes)
+                                     classes=self.classes, val_x=None, val_y=None)
         self._memo: dict[str, Any] = {}
         self._family = ""
 
