@@ -24,8 +24,10 @@ from .seeding import derive_seed, seeded
 
 if TYPE_CHECKING:
     from .downstream import Accuracy
-    from .evaluator import Evaluator, ModelWork, SplitWork
     from .features import DomainFeatures
+
+#: The evaluator's types (bench.evaluator imports this module: naming them here would make a cycle).
+Evaluator = ModelWork = SplitWork = Any
 
 
 FIGURES_DIR = "figures"

@@ -13,6 +13,7 @@ features are the vectors standardised by the training split's mean and standard 
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,7 +83,11 @@ def domain_features(data, dataset: str, fingerprint: str, *, device: torch.devic
                                   seconds=stored.seconds)
         started = time.perf_counter()
         x, y = train_x.to(device), data.train_y.to(device)
-        fit = train_classifier(network, x, y, batch_size=BATCH, lr=LR, steps=max(MIN_STEPS, EPOCHS * -(-len(x) // BATCH)))
+        steps = max(MIN_STEPS, EPOCHS * -(-len(x) // BATCH))
+        # not progress (a worker has none): the one long wait of a first run must say what it is
+        print(f"bench: training the {dataset} feature network for the generative family, once per machine "
+              f"({steps} steps; other cells of {dataset} wait for it)", file=sys.stderr, flush=True)
+        fit = train_classifier(network, x, y, batch_size=BATCH, lr=LR, steps=steps)
         seconds = time.perf_counter() - started
         accuracy = (predict(network, data.test_x.to(device)) == data.test_y.to(device)).double().mean().item()
         network.to(memory_format=torch.contiguous_format)

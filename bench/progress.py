@@ -39,6 +39,9 @@ class Progress:
         self.total, self.done, self._started = total, 0, time.perf_counter()
         self.total_cost, self.done_cost, self.busy = (float(total) if cost is None else cost), 0.0, 0.0
         self.workers = max(1, workers)
+        if not self.quiet and not self.interactive:  # the first line comes at once, not after the first cell
+            print(f"computing {total} cell{'s' * (total != 1)} on {self.workers} worker{'s' * (self.workers != 1)}; "
+                  "each line below is a cell that ended, with the time left", file=self.stream, flush=True)
         if self.interactive:
             self._cells = tqdm(total=total, unit="cell", file=self.stream, dynamic_ncols=True,
                                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")

@@ -27,15 +27,15 @@ def test_the_readme_python_example_runs_as_written(tmp_path, monkeypatch, capsys
     results, board, frame = namespace["results"], namespace["board"], namespace["frame"]
     assert (tmp_path / "runs" / "digits" / "results.db").exists()
     assert results.summary.computed == len(results.cells) and results.summary.failed == 0
-    assert set(frame.model) == {"ae", "vae", "baseline"} and set(frame.seed) == {0, 1}
-    assert {"psnr", "probe_acc", "acc_clean"} <= set(frame.metric)
+    assert set(frame.model) == {"ae", "vae"} and set(frame.seed) == {0, 1}  # quick: no CNN, no baseline rows
+    assert {"psnr", "probe_acc", "iw_nll"} <= set(frame.metric) and "acc_clean" not in set(frame.metric)
     assert set(board.model) == {"ae", "vae"} and set(board.severity) == {1}
     assert "probe_acc" not in board.columns and "psnr_tied" in board.columns
     printed = capsys.readouterr().out
     assert "psnr" in printed and "probe_acc" in printed
 
     again = bench.run(models="ae,vae", noises="gaussian", datasets="digits", seeds=2, store="runs/digits",
-                      severities=[1], cnn_budget="epochs")
+                      severities=[1])
     assert again.summary.computed == 0 and again.summary.reused == len(again.cells)
     assert again.frame().equals(frame)
 

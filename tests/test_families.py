@@ -7,11 +7,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import CHEAP_CNN, add_site, make_distribution, run_bench
+from conftest import add_site, make_distribution, run_bench
 
 from bench import cli
 from bench.store import open_store
 
+EPOCHS = ("--cnn-budget", "epochs")  # the cheap CNN budget (the CNN budget is part of a cell's key)
 GRID = ["--executor", "local", "--datasets", "digits", "--models", "ae", "--noise", "gaussian", "--severities", "1"]
 
 THIRD_PARTY_FAMILY = '''
@@ -50,11 +51,11 @@ def _runs(store_path: Path) -> dict[str, dict]:
 
 
 def test_a_family_added_later_is_computed_alone_and_reuses_the_trained_model(tmp_path):
-    first = run_bench("run", *GRID, *CHEAP_CNN, "--out", str(tmp_path), "--quiet")
+    first = run_bench("run", *GRID, *EPOCHS, "--out", str(tmp_path), "--quiet")
     assert first.returncode == 0, first.stderr
     before = open_store(tmp_path).results()
     assert [sorted(r.families) for r in before] == [["latent", "likelihood", "reconstruction"]]  # quick's defaults
-    again = run_bench("run", *GRID, *CHEAP_CNN, "--families", "+downstream", "--out", str(tmp_path), "--quiet")
+    again = run_bench("run", *GRID, *EPOCHS, "--families", "+downstream", "--out", str(tmp_path), "--quiet")
     assert again.returncode == 0, again.stderr
     after = {r.cell["model"]: r for r in open_store(tmp_path).results()}
     ae = after["ae"]

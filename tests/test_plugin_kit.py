@@ -105,7 +105,7 @@ def test_the_example_installs_with_its_dependency_on_aebench_resolved_from_a_whe
 def test_the_installed_example_passes_the_contract_checks(fresh):
     result = run_bench("plugins", "check", "bench-plugin-example", python=fresh, cwd=fresh.parent)
     assert result.returncode == 0, result.stdout + result.stderr
-    for name in ("example_ae", "pixel_dropout", "stripes"):
+    for name in ("example_ae", "pixel_dropout", "stripes", "gmsd"):
         assert f"| {name}" in result.stdout
     assert "FAIL" not in result.stdout and "0 failed" in result.stderr
 
@@ -119,6 +119,8 @@ def test_the_installed_example_runs_in_a_grid_with_dataset_parameters_as_separat
     results = pd.read_csv(out / "results.csv")
     done = results[results.status == "done"]
     assert {"example_ae", "ae", "baseline"} <= set(done.model) and set(done.noise) == {"pixel_dropout"}
+    gmsd = done[done.metric == "gmsd"]  # the example's metric family, in the grid with the built-in ones
+    assert set(gmsd.model) == {"example_ae", "ae"} and gmsd.value.between(0, 1).all()
     assert set(done.dataset) == {"stripes:noise=0.1", "stripes:noise=0.2"}
     records = open_store(out).records()
     params = {r["cell"]["dataset"]: r["cell"]["dataset_params"] for r in records}

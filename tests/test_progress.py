@@ -40,8 +40,10 @@ def test_each_cell_line_names_the_cell_its_time_and_the_eta(clock):
     bar = progress.Progress(stream=stream)
     bar.begin(total=2, cost=2.0)
     clock[0] = 4.2
+    first = stream.getvalue()
     bar.end_cell("digits/ae/gaussian@1/seed0", "done", 4.2, cost=1.0)
-    assert stream.getvalue() == "[1/2] digits/ae/gaussian@1/seed0: done in 4.2s (eta 4s)\n"
+    assert first.startswith("computing 2 cells on 1 worker;")  # at once, not after the first cell
+    assert stream.getvalue()[len(first):] == "[1/2] digits/ae/gaussian@1/seed0: done in 4.2s (eta 4s)\n"
 
 
 def test_the_baseline_cnn_and_a_shared_model_are_charged_once_to_the_first_cell_that_needs_them():

@@ -53,8 +53,8 @@ def counted_steps(monkeypatch):
 
 
 def _run(tmp_path, *extra: str) -> int:
-    return cli.main(["run", "--datasets", "digits", "--models", "ae,vae", "--noise", "gaussian", "--severities", "2",
-                     "--executor", "local", "--format", "csv", "--out", str(tmp_path), "--quiet", *extra])
+    return cli.main(["run", "--families", "all", "--datasets", "digits", "--models", "ae,vae", "--noise", "gaussian",
+                     "--severities", "2", "--executor", "local", "--format", "csv", "--out", str(tmp_path), "--quiet", *extra])
 
 
 def test_the_compute_matched_baseline_takes_exactly_as_many_optimizer_steps_as_each_augmented_and_synthetic_cnn(

@@ -20,8 +20,8 @@ from bench.checkpoints import Checkpoints
 from bench.store import SCHEMA_VERSION, StoreError, open_store
 
 # One process (the kill and resume claims are about it) and the cheap CNN budget: these tests are about storing.
-GRID = [*CHEAP_CNN, "--families", "+downstream", "--executor", "local", "--datasets", "digits", "--models", "dae,vae",
-        "--noise", "gaussian,erasing", "--severities", "1", "--quiet"]
+GRID = [*CHEAP_CNN, "--executor", "local", "--datasets", "digits", "--models", "dae,vae", "--noise", "gaussian,erasing",
+        "--severities", "1", "--quiet"]
 CELLS = (2 + 1) * 2  # (models + the baseline CNN) × noises: a denoising model per noise, a plain one for both
 
 

@@ -1,15 +1,17 @@
-"""An example bench plugin: one model, one noise and one dataset, each returned by its hook.
+"""An example bench plugin: one model, one noise, one dataset and one metric family, each returned by its hook.
 
-Install it (``pip install -e .``) and bench finds it: ``bench list`` shows the three specs under the
+Install it (``pip install -e .``) and bench finds it: ``bench list`` shows the four specs under the
 distribution ``bench-plugin-example``, ``bench plugins check bench-plugin-example`` runs them through the
-contract checks, and ``bench run --models example_ae --noise pixel_dropout --datasets stripes`` uses them.
+contract checks, and ``bench run --models example_ae --noise pixel_dropout --datasets stripes --families
++gmsd`` uses them.
 """
 
 from __future__ import annotations
 
-from registry import DatasetSpec, ModelSpec, NoiseSpec, Param, hookimpl
+from registry import DatasetSpec, FamilySpec, ModelSpec, NoiseSpec, Param, hookimpl
 
 from .dataset import load_stripes
+from .family import FAMILY
 from .model import TiedAutoencoder
 from .noise import pixel_dropout
 
@@ -53,3 +55,8 @@ def bench_datasets() -> list[DatasetSpec]:
             kind="image",
         )
     ]
+
+
+@hookimpl
+def bench_families() -> list[FamilySpec]:
+    return [FAMILY]
