@@ -66,7 +66,7 @@ def write_reports(store: Store, out_dir: Path, formats: tuple[str, ...] = FORMAT
     tables = leaderboard_tables(board, results, cells, extra=found.tables)
     ranked = ranking_tables(found.rankings)
     blocks = verdict(board, results, cells, items, found.thresholds)
-    notices = [n for n in (untested_notice(cells),) if n]
+    notices = [n for n in (untested_notice(cells), precision_notice(cells)) if n]
     figure_paths = {r.key: r.figures["accuracy"] for r in cells if r.status == "done" and "accuracy" in r.figures}
     write_accuracy_figures(board, cells, out_dir, figure_paths)
     extra_paths: list[Path] = []
@@ -142,6 +142,17 @@ def untested_notice(cells: list[CellResult]) -> str | None:
             "rows are compared only over seeds (a paired t-test, no mark with one seed) and their CNNs ran "
             "the equal-epochs protocol. Run their grid again to get the per-image tests and the "
             "compute-matched protocol.")
+
+
+def precision_notice(cells: list[CellResult]) -> str | None:
+    """One line when the store's cells ran their CNNs at more than one precision: their rows are in separate
+    tables, never compared with one another."""
+    found = sorted({r.cell.get("precision", "fp32") for r in cells if r.status == "done"})
+    if len(found) < 2:
+        return None
+    counts = {p: sum(r.cell.get("precision", "fp32") == p for r in cells if r.status == "done") for p in found}
+    return (f"This store mixes CNN precisions ({', '.join(f'{p}: {n} cells' for p, n in counts.items())}): each "
+            "precision has its own tables, and no row is compared with a row of another precision.")
 
 
 def _first_seed(cells: list[CellResult]) -> dict[tuple, int]:

@@ -258,3 +258,15 @@ def test_a_store_from_before_per_image_values_still_reports_and_says_once_that_i
     assert (tmp_path / "report.html").read_text().count("did not keep per-image values") == 1
     board = pd.read_csv(tmp_path / "leaderboard.csv").set_index("model")
     assert board.loc["b", "acc_clean_rank"] == 2 and pd.isna(board.loc["b", "acc_clean_p_best"])
+
+
+def test_a_report_of_a_store_that_mixes_cnn_precisions_says_so():
+    from bench.result import CellResult, Timings
+    from reports.outputs import precision_notice
+
+    def cell(key, precision):
+        return CellResult({"key": key, "precision": precision}, "done", None, {}, Timings(1.0))
+
+    assert precision_notice([cell("a", "fp32"), cell("b", "fp32")]) is None
+    notice = precision_notice([cell("a", "fp32"), cell("b", "bf16"), cell("c", "bf16")])
+    assert "mixes CNN precisions (bf16: 2 cells, fp32: 1 cells)" in notice
