@@ -19,8 +19,8 @@ def parse_families(given: str | Sequence[str] | None, registry: Registry, defaul
     if not parts or any(not p or p == "+" for p in parts):
         raise BenchError(f"--families takes family names separated by commas, 'all', or +NAME to add to the "
                          f"profile's ({', '.join(defaults)}). Got {given!r} instead.")
-    if parts == ["all"]:
-        return registry.names("families"), registry.names("families")
+    if parts == ["all"]:  # each where it applies: not a request that every model serve every family
+        return registry.names("families"), []
     named = [p.lstrip("+") for p in parts]
     for name in named:
         if name not in registry.entries["families"]:

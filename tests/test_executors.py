@@ -16,6 +16,8 @@ from bench.executors import parse_executor
 from bench.grid import groups
 from bench.store import open_store
 
+#: Families whose grid has the baseline CNN's cells (the downstream family scores them).
+WITH_BASELINE = ["reconstruction", "downstream"]
 GRID = [*CHEAP_CNN, "--datasets", "digits", "--models", "ae", "--noise", "gaussian", "--severities", "1", "--quiet",
         "--format", "csv"]
 
@@ -129,14 +131,14 @@ def test_cells_are_grouped_by_the_model_they_share_as_the_local_runner_orders_th
     registry = load_registry()
     cells = plan(registry, datasets=["tabular"], models=[("ae", {}), ("vae", {})], noises=[("gaussian", {})],
                  severities=[1, 2], seeds=[0, 1], profile=get_profile("quick"),
-                 loaded={"tabular": load(registry.spec("datasets", "tabular"))})
+                 loaded={"tabular": load(registry.spec("datasets", "tabular"))}, families=WITH_BASELINE)
     grouped = groups(cells)
     assert sum(len(g) for g in grouped) == len(cells) == 12
     for group in grouped:
         assert len({(c.dataset, c.seed, c.model_label) for c in group}) == 1 and len(group) == 2
     denoising = plan(registry, datasets=["tabular"], models=[("dae", {})], noises=[("gaussian", {})],
                      severities=[1, 2], seeds=[0], profile=get_profile("quick"), budgets=["steps", "epochs"],
-                     loaded={"tabular": load(registry.spec("datasets", "tabular"))})
+                     loaded={"tabular": load(registry.spec("datasets", "tabular"))}, families=WITH_BASELINE)
     # a denoising model trains per noise and severity: a group for each, its two CNN budgets together
     assert [[(c.model, c.severity, c.profile.cnn_budget) for c in g] for g in groups(denoising)] == [
         [("baseline", 1, "steps"), ("baseline", 1, "epochs"), ("baseline", 2, "steps"), ("baseline", 2, "epochs")],
@@ -153,7 +155,7 @@ def test_by_default_a_run_uses_one_worker_process_per_core_and_never_more_than_i
     registry = load_registry()
     cells = plan(registry, datasets=["tabular"], models=[("ae", {}), ("dae", {})], noises=[("gaussian", {})],
                  severities=[1, 2], seeds=[0], profile=get_profile("quick"),
-                 loaded={"tabular": load(registry.spec("datasets", "tabular"))})
+                 loaded={"tabular": load(registry.spec("datasets", "tabular"))}, families=WITH_BASELINE)
     monkeypatch.setattr(executors, "usable_cores", lambda: 4)
     assert executors.default_executor(cells, 1, "cpu").label == "processes:4"  # baseline, ae, dae@1, dae@2
     assert executors.default_executor(cells, 2, "cpu").label == "processes:2"  # two threads per cell

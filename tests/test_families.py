@@ -65,7 +65,7 @@ def test_a_family_added_later_is_computed_alone_and_reuses_the_trained_model(tmp
     assert all(ae.families[f] == old.families[f] for f in old.families)  # read back, not computed again
     assert ae.training.source == "checkpoint"  # the model was loaded, not trained again
     values = lambda rows: {m["metric"]: str(m["value"]) for m in rows if m["family"] != "downstream"}  # noqa: E731
-    assert values(ae.metrics) == values(old.metrics)  # NaN (not applicable) as 'nan' 
+    assert values(ae.metrics) == values(old.metrics)  # NaN (not applicable) as 'nan'
     assert {"acc_clean", "acc_noisy"} <= {m["metric"] for m in ae.metrics}
     assert ae.figures.keys() >= {"tsne", "accuracy"}
 
