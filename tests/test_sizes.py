@@ -26,8 +26,8 @@ def sweep(tmp_path_factory):
     converged one)."""
     out = tmp_path_factory.mktemp("sweep")
     code = cli.main(["run", "--cnn-budget", "steps", "--families", "all", "--datasets", "digits", "--models",
-                     "ae,dae,vae", "--noise", "gaussian", "--severities", "1", "--train-sizes", "400,100", "--executor", "local", "--out", str(out),
-                     "--quiet"])
+                     "ae,dae,vae", "--noise", "gaussian", "--severities", "1", "--train-sizes", "400,100",
+                     "--executor", "local", "--out", str(out), "--quiet"])
     assert code == 0
     assert cli.main(["report", "--out", str(out), "--format", "md,csv,html,json"]) == 0
     return out
