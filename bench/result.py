@@ -65,17 +65,20 @@ class FamilyRun:
     wall_s: float = 0.0
     figures: tuple[str, ...] = ()  # kinds of the cell's figures it drew
     artifacts: tuple[str, ...] = ()  # names of the cell's artifacts it stored
+    run_id: int | None = None  # the run that computed it (once stored)
 
     def record(self) -> dict[str, Any]:
         out = {"version": self.version, "status": self.status, "wall_s": self.wall_s}
         out.update((k, v) for k, v in (("reason", self.reason), ("traceback", self.traceback),
-                                       ("figures", list(self.figures)), ("artifacts", list(self.artifacts))) if v)
+                                       ("figures", list(self.figures)), ("artifacts", list(self.artifacts)),
+                                       ("run_id", self.run_id)) if v)
         return out
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> FamilyRun:
         return cls(str(record["version"]), record["status"], record.get("reason"), record.get("traceback"),
-                   record.get("wall_s") or 0.0, tuple(record.get("figures") or ()), tuple(record.get("artifacts") or ()))
+                   record.get("wall_s") or 0.0, tuple(record.get("figures") or ()), tuple(record.get("artifacts") or ()),
+                   record.get("run_id"))
 
 
 @dataclass(frozen=True)

@@ -100,7 +100,7 @@ MIGRATIONS: dict[int, list[Any]] = {
                cell_key TEXT NOT NULL REFERENCES cells(key) ON DELETE CASCADE,
                family TEXT NOT NULL, version TEXT NOT NULL,
                status TEXT NOT NULL CHECK (status IN {STATUSES}), reason TEXT, traceback TEXT, wall_s REAL,
-               figures TEXT NOT NULL, artifacts TEXT NOT NULL,
+               figures TEXT NOT NULL, artifacts TEXT NOT NULL, run_id INTEGER REFERENCES runs(id),
                PRIMARY KEY (cell_key, family))""",
         lambda con: _per_family(con),
     ],
@@ -328,9 +328,10 @@ class Store:
             con.executemany("INSERT INTO items (cell_key, name, kind, items_id, n, data) VALUES (?, ?, ?, ?, ?, ?)",
                             [(cell["key"], name, *_items_row(v)) for name, v in (record.get("items") or {}).items()])
             con.executemany("INSERT INTO families (cell_key, family, version, status, reason, traceback, wall_s, "
-                            "figures, artifacts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            "figures, artifacts, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             [(cell["key"], name, run.version, run.status, run.reason, run.traceback, run.wall_s,
-                              json.dumps(list(run.figures)), json.dumps(list(run.artifacts)))
+                              json.dumps(list(run.figures)), json.dumps(list(run.artifacts)),
+                              run_id if run.run_id is None else run.run_id)
                              for name, run in result.families.items()])
 
     def _merged(self, con: sqlite3.Connection, result: CellResult) -> CellResult:
@@ -436,13 +437,13 @@ class Store:
                 for key, status, reason, params, prov, extra, wall_s, run_id in cells]
 
     def _families(self, con: sqlite3.Connection, keys: list[str] | None = None) -> dict[str, dict[str, FamilyRun]]:
-        query = ("SELECT cell_key, family, version, status, reason, traceback, wall_s, figures, artifacts "
+        query = ("SELECT cell_key, family, version, status, reason, traceback, wall_s, figures, artifacts, run_id "
                  "FROM families")
         rows = con.execute(query).fetchall() if keys is None else _where_in(con, f"{query} WHERE cell_key", keys)
         out: dict[str, dict[str, FamilyRun]] = {}
-        for key, family, version, status, reason, trace, wall_s, figures, artifacts in rows:
+        for key, family, version, status, reason, trace, wall_s, figures, artifacts, run_id in rows:
             out.setdefault(key, {})[family] = FamilyRun(version, status, reason, trace, wall_s or 0.0,
-                                                        tuple(json.loads(figures)), tuple(json.loads(artifacts)))
+                                                        tuple(json.loads(figures)), tuple(json.loads(artifacts)), run_id)
         return out
 
     def families(self, keys: list[str]) -> dict[str, dict[str, FamilyRun]]:
@@ -513,8 +514,8 @@ def _per_family(con: sqlite3.Connection) -> None:
     from .grid import key_of
 
     con.execute("PRAGMA defer_foreign_keys = ON")  # children and parents re-keyed in one transaction
-    rows = con.execute("SELECT key, params, status, reason, extra, wall_s FROM cells").fetchall()
-    for old, params, status, reason, extra, wall_s in rows:
+    rows = con.execute("SELECT key, params, status, reason, extra, wall_s, run_id FROM cells").fetchall()
+    for old, params, status, reason, extra, wall_s, run_id in rows:
         cell = json.loads(params)
         try:
             new = key_of(cell)
@@ -539,10 +540,10 @@ def _per_family(con: sqlite3.Connection) -> None:
             made_figures = [k for k in figures if _V4_FIGURES.get(k) == family]
             made = [n for n in artifacts if _V4_ARTIFACTS.get(n, "latent" if n.startswith("figures/") else None) == family]
             con.execute("INSERT INTO families (cell_key, family, version, status, reason, traceback, wall_s, figures,"
-                        " artifacts) VALUES (?, ?, '1', ?, ?, ?, ?, ?, ?)",
+                        " artifacts, run_id) VALUES (?, ?, '1', ?, ?, ?, ?, ?, ?, ?)",
                         (new, family, status, reason if status != "done" else None,
                          extra.get("traceback") if status == "failed" else None, wall_s if status == "done" else 0.0,
-                         json.dumps(made_figures), json.dumps(made)))
+                         json.dumps(made_figures), json.dumps(made), run_id))
 
 
 def _where_in(con: sqlite3.Connection, query: str, keys: list[str]) -> list[tuple]:

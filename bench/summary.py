@@ -16,10 +16,12 @@ class RunSummary:
     skipped: int = 0
     reused: int = 0  # cells already in the store, not computed again
     failures: list[str] = field(default_factory=list)
+    families: set[str] = field(default_factory=set)  # the metric families computed, on some cell at least
 
     def count(self, result: CellResult, label: str) -> None:
         """Count a computed cell's result."""
         self.computed += 1
+        self.families.update(result.families)
         failed = result.failed_families()
         if result.status == "failed" and len(failed) in (0, len(result.families)):  # the cell itself (its model)
             self.failed += 1

@@ -55,14 +55,16 @@ def test_a_family_added_later_is_computed_alone_and_reuses_the_trained_model(tmp
     assert first.returncode == 0, first.stderr
     before = open_store(tmp_path).results()
     assert [sorted(r.families) for r in before] == [["latent", "likelihood", "reconstruction"]]  # quick's defaults
-    again = run_bench("run", *GRID, *EPOCHS, "--families", "+downstream", "--out", str(tmp_path), "--quiet")
+    again = run_bench("run", *GRID, *EPOCHS, "--families", "+downstream", "--out", str(tmp_path))
     assert again.returncode == 0, again.stderr
+    assert "2 cells: 2 computed (downstream), 0 already in" in again.stderr
     after = {r.cell["model"]: r for r in open_store(tmp_path).results()}
     ae = after["ae"]
     assert sorted(ae.families) == ["downstream", "latent", "likelihood", "reconstruction"]
     assert after["baseline"].families.keys() == {"downstream"}  # the baseline's cell comes with the family
     old = before[0]
     assert all(ae.families[f] == old.families[f] for f in old.families)  # read back, not computed again
+    assert {run.run_id for run in old.families.values()} == {1} and ae.families["downstream"].run_id == 2
     assert ae.training.source == "checkpoint"  # the model was loaded, not trained again
     values = lambda rows: {m["metric"]: str(m["value"]) for m in rows if m["family"] != "downstream"}  # noqa: E731
     assert values(ae.metrics) == values(old.metrics)  # NaN (not applicable) as 'nan'

@@ -59,7 +59,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     summary = results.summary
     paths = write_reports(store, out, formats, force=summary.computed > 0)
     if not args.quiet:
-        print(f"{len(plan.cells)} cells: {summary.computed} computed, {summary.reused} already in {store.path}, "
+        which = f" ({', '.join(sorted(summary.families))})" if summary.families else ""
+        print(f"{len(plan.cells)} cells: {summary.computed} computed{which}, {summary.reused} already in {store.path}, "
               f"{summary.failed} failed, {summary.skipped} skipped (impossible pairs, reasons in the report)",
               file=sys.stderr)
     for failure in summary.failures:  # not progress: named even with --quiet
