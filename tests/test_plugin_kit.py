@@ -66,16 +66,18 @@ _OURS = ("aebench", "__editable__.aebench", "__editable___aebench", "bench_plugi
 
 @pytest.fixture(scope="module")
 def fresh(tmp_path_factory) -> Path:
-    """A fresh virtual environment into which pip installs the example *with* dependency resolution: its
-    requirement ``aebench`` comes from a wheel built from this checkout (``--find-links``, no index), as a
-    third party's users would get it from the package index. The heavy dependencies this environment
+    """A fresh virtual environment into which pip installs the example's wheel *with* dependency resolution:
+    the example and its requirement ``aebench`` come from wheels built from this checkout (``--find-links``,
+    no index), as a third party's users would get them from the package index. The heavy dependencies this environment
     already has (torch, ...) are visible to the fresh one as installed packages, less this project."""
     root = tmp_path_factory.mktemp("fresh")
     wheels = root / "wheels"
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                            "--wheel-dir", str(wheels), str(REPO)], capture_output=True, text=True, timeout=600)
-    assert built.returncode == 0, built.stderr
-    assert [w.name.split("-")[0] for w in wheels.glob("*.whl")] == ["aebench"]
+    for project in (REPO, EXAMPLE):  # local wheels of the harness and of the example, as an index would serve them
+        built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                                "--wheel-dir", str(wheels), str(project)], capture_output=True, text=True, timeout=600,
+                               cwd=root)
+        assert built.returncode == 0, built.stderr
+    assert sorted(w.name.split("-")[0] for w in wheels.glob("*.whl")) == ["aebench", "bench_plugin_example"]
     venv.create(root / "venv", with_pip=False)
     python = root / "venv" / "bin" / "python"
     fresh_site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
@@ -87,7 +89,7 @@ def fresh(tmp_path_factory) -> Path:
             (shared / item.name).symlink_to(item)
     (fresh_site / "shared.pth").write_text(f"{shared}\n")
     done = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-index",
-                           "--find-links", str(wheels), "--no-build-isolation", str(EXAMPLE)],
+                           "--find-links", str(wheels), "--no-build-isolation", "bench-plugin-example"],
                           capture_output=True, text=True, timeout=600, cwd=root)
     assert done.returncode == 0, done.stdout + done.stderr
     listed = subprocess.run([str(python), "-m", "pip", "list", "--path", str(fresh_site), "--format", "freeze"],
