@@ -29,6 +29,7 @@ import numpy as np
 
 from registry import BenchError
 
+from .grid import key_of
 from .result import STATUSES, CellResult
 from .store import TIMING_FIELDS, Store, pack_items, unpack_items
 from .version import __version__
@@ -134,6 +135,10 @@ def _cell(i: int, raw: Any) -> CellResult:
         items[name] = {"test": "mcnemar" if v["kind"] == "bits" else "paired-t", "items_id": v["items_id"],
                        "values": values}
     record["items"] = items
+    try:  # a document of a bench whose keys hashed a profile's prose: the key this bench gives the cell
+        record["cell"] = {**record["cell"], "key": key_of(record["cell"])}
+    except KeyError:
+        pass  # a cell described without every column a key needs: kept under its own key
     artifacts = {name: base64.b64decode(data, validate=True) for name, data in (raw.get("artifacts") or {}).items()}
     return CellResult.from_record(record, artifacts)
 

@@ -302,6 +302,12 @@ class Store:
         """Store one cell's result with its metrics, per-item values and artifacts, atomically; the cell's
         claim goes with it, and ``owner``'s other claims are renewed. A result of some families of a cell
         already stored replaces those families and keeps the others (:meth:`_merged`)."""
+        if not result.families and result.status != "skipped":  # a result of an older bench (bench import)
+            result = dataclasses.replace(result, families=_v4_families(
+                result.status, result.reason, result.traceback, result.timings.wall_s,
+                list(dict.fromkeys(m["family"] for m in result.metrics)), result.figures, list(result.artifacts),
+                result.cell.get("model_name") == "baseline"))
+        computed = set(result.families)  # the run storing them computed these; the others were kept
         with self._transaction() as con:
             result = self._merged(con, result)
             record = result.record()
@@ -331,7 +337,7 @@ class Store:
                             "figures, artifacts, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             [(cell["key"], name, run.version, run.status, run.reason, run.traceback, run.wall_s,
                               json.dumps(list(run.figures)), json.dumps(list(run.artifacts)),
-                              run_id if run.run_id is None else run.run_id)
+                              run_id if name in computed else run.run_id)
                              for name, run in result.families.items()])
 
     def _merged(self, con: sqlite3.Connection, result: CellResult) -> CellResult:
@@ -530,20 +536,28 @@ def _per_family(con: sqlite3.Connection) -> None:
                 con.execute(f"UPDATE {table} SET cell_key = ? WHERE cell_key = ?", (new, old))
             con.execute("DELETE FROM claims WHERE key = ?", (old,))
         extra = json.loads(extra)
-        figures = dict(extra.get("figures") or {})
         artifacts = [n for (n,) in con.execute("SELECT name FROM artifacts WHERE cell_key = ?", (new,))]
-        if status == "done":
-            found = [f for (f,) in con.execute("SELECT DISTINCT family FROM metrics WHERE cell_key = ?", (new,))]
-        else:
-            found = ["downstream"] if cell.get("model_name") == "baseline" else list(_V4_FAMILIES)
-        for family in found:
-            made_figures = [k for k in figures if _V4_FIGURES.get(k) == family]
-            made = [n for n in artifacts if _V4_ARTIFACTS.get(n, "latent" if n.startswith("figures/") else None) == family]
-            con.execute("INSERT INTO families (cell_key, family, version, status, reason, traceback, wall_s, figures,"
-                        " artifacts, run_id) VALUES (?, ?, '1', ?, ?, ?, ?, ?, ?, ?)",
-                        (new, family, status, reason if status != "done" else None,
-                         extra.get("traceback") if status == "failed" else None, wall_s if status == "done" else 0.0,
-                         json.dumps(made_figures), json.dumps(made), run_id))
+        found = [f for (f,) in con.execute("SELECT DISTINCT family FROM metrics WHERE cell_key = ?", (new,))]
+        runs = _v4_families(status, reason, extra.get("traceback"), wall_s, found, dict(extra.get("figures") or {}),
+                            artifacts, cell.get("model_name") == "baseline")
+        con.executemany("INSERT INTO families (cell_key, family, version, status, reason, traceback, wall_s, figures,"
+                        " artifacts, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [(new, name, r.version, r.status, r.reason, r.traceback, r.wall_s, json.dumps(list(r.figures)),
+                          json.dumps(list(r.artifacts)), run_id) for name, r in runs.items()])
+
+
+def _v4_families(status: str, reason: str | None, trace: str | None, wall_s: float | None, found: list[str],
+                 figures: dict[str, str], artifacts: list[str], baseline: bool) -> dict[str, FamilyRun]:
+    """The families a cell stored before results were kept per family computed, at the built-in families'
+    first version: a done cell's, from the families of its metric rows; a failed or skipped cell's, every
+    family (the baseline's cells: the downstream family)."""
+    if status != "done":
+        found = ["downstream"] if baseline else list(_V4_FAMILIES)
+    return {family: FamilyRun(
+        "1", status, reason if status != "done" else None, trace if status == "failed" else None,
+        (wall_s or 0.0) if status == "done" else 0.0, tuple(k for k in figures if _V4_FIGURES.get(k) == family),
+        tuple(n for n in artifacts if _V4_ARTIFACTS.get(n, "latent" if n.startswith("figures/") else None) == family))
+        for family in found}
 
 
 def _where_in(con: sqlite3.Connection, query: str, keys: list[str]) -> list[tuple]:

@@ -123,3 +123,25 @@ def test_a_store_written_before_results_were_kept_per_family_migrates_and_its_ce
     runs = _runs(store)
     assert runs["baseline"].keys() == {"downstream"} and all(run.version == "1" for run in runs["vae"].values())
     assert set(runs["vae"]["generative"].artifacts) == {"prior_samples.npy"}
+
+
+def test_a_results_document_of_an_older_bench_imports_with_its_families_counted_as_computed(tmp_path):
+    import json
+
+    from bench.document import import_document, read_document, write_document
+
+    store = tmp_path / "v4.db"
+    shutil.copy(Path(__file__).parent / "data" / "store_v4.db", store)
+    path = write_document(open_store(store), tmp_path / "results.json")
+    raw = json.loads(path.read_text())
+    for cell in raw["cells"]:  # as a bench that kept no families wrote it, under the keys it gave
+        cell.pop("families", None)
+        cell["cell"]["key"] = "0" * 20 if cell["cell"]["model"] == "ae" else cell["cell"]["key"]
+    path.write_text(json.dumps(raw))
+    fresh = open_store(tmp_path / "fresh.db")
+    summary = import_document(read_document(path), fresh)
+    assert len(summary.added) == 3
+    runs = {r.cell["model"]: (r.key, r.families) for r in fresh.results()}
+    assert runs["ae"][0] == next(r.key for r in open_store(store).results() if r.cell["model"] == "ae")  # re-keyed
+    assert sorted(runs["ae"][1]) == ["downstream", "generative", "latent", "likelihood", "reconstruction"]
+    assert all(run.version == "1" and run.run_id == 1 for run in runs["ae"][1].values())
