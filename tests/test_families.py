@@ -96,6 +96,12 @@ def test_a_family_that_raises_fails_alone_and_the_cells_other_families_are_store
     assert cell.status == "done" and cell.families["reconstruction"].status == "done"
     assert cell.families["l1"].status == "failed" and "the l1 family broke" in cell.families["l1"].traceback
     assert {m["family"] for m in cell.metrics} == {"reconstruction"}
+    assert cli.main(["report", "--out", str(tmp_path / "out"), "--format", "csv"]) == 0
+    assert f"bench: failed l1 family of cell {cell.key}" in capsys.readouterr().err
+    assert cli.main(["show", cell.key[:8], "--out", str(tmp_path / "out")]) == 0
+    shown = capsys.readouterr().out
+    assert "family l1 (version 1): failed: RuntimeError: the l1 family broke" in shown
+    assert "traceback of the l1 family:" in shown and 'raise RuntimeError("the l1 family broke")' in shown
 
 
 @pytest.mark.parametrize("families, expected", [

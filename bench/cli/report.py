@@ -21,7 +21,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise BenchError(f"no results in {store.path}: run 'bench run --out {args.out}' first")
     for path in write_reports(store, Path(args.out), formats):
         print(path)
-    name_failed([r for r in store.results() if r.status == "failed"], sys.stderr)
+    name_failed([r for r in store.results() if r.status == "failed" or r.failed_families()], sys.stderr)
     return OK
 
 
@@ -31,10 +31,15 @@ def _label(cell: dict[str, Any]) -> str:
 
 
 def name_failed(results: list, stream) -> None:
-    """One line per failed cell on ``stream``: its key, what it was and why, and how to see the traceback."""
+    """One line per failed cell, or failed family of a cell whose other families ended, on ``stream``: its
+    key, what it was and why, and how to see the traceback."""
     for r in results:
-        print(f"bench: failed cell {r.key} ({_label(r.cell)}, {r.cell.get('cnn_budget', '-')}): {r.reason}",
-              file=stream)
+        where = f"{r.key} ({_label(r.cell)}, {r.cell.get('cnn_budget', '-')})"
+        if r.status == "failed":
+            print(f"bench: failed cell {where}: {r.reason}", file=stream)
+            continue
+        for name, run in r.failed_families().items():
+            print(f"bench: failed {name} family of cell {where}: {run.reason}", file=stream)
     if results:
         print(f"bench: 'bench show KEY' prints a failed cell's traceback (e.g. bench show {results[0].key[:8]})",
               file=stream)
@@ -48,7 +53,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     results = store.results()
     found = [r for r in results if r.key.startswith(args.key)]
     if len(found) != 1:
-        failed = [r.key for r in results if r.status == "failed"]
+        failed = [r.key for r in results if r.status == "failed" or r.failed_families()]
         hint = (f"failed cells: {', '.join(k[:8] for k in failed[:5])}{' ...' if len(failed) > 5 else ''}" if failed
                 else "the keys are the 'key' column of results.csv; a key or its first characters name one")
         what = "no cell" if not found else f"{len(found)} cells"
@@ -68,11 +73,18 @@ def cmd_show(args: argparse.Namespace) -> int:
         text = (m.get("note") or "-") if value is None else f"{value:.4g}" + (
             f" ± {m['ci95']:.2g}" if m.get("ci95") is not None and math.isfinite(m["ci95"]) else "")
         print(f"  {m['metric']:<16} {text}")
+    for name, run in sorted(r.families.items()):
+        print(f"family {name} (version {run.version}): {run.status}" + (f": {run.reason}" if run.reason else "")
+              + (f", {run.wall_s:.1f} s" if run.status == "done" else "") + (f", run {run.run_id}" if run.run_id else ""))
     if r.traceback:
         print("traceback:")
         print(r.traceback.rstrip())
     elif r.status == "failed":
         print("traceback: not stored (the cell failed under a bench that did not keep tracebacks)")
+    for name, run in sorted(r.failed_families().items()):
+        if run.traceback and run.traceback != r.traceback:
+            print(f"traceback of the {name} family:")
+            print(run.traceback.rstrip())
     return OK
 
 
