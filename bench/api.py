@@ -61,7 +61,7 @@ class Results:
         """One row per cell x metric: the cell's columns, ``metric``, ``value``, ``ci95``, ``n``, status."""
         from reports import results_frame
 
-        return results_frame(self.results())
+        return results_frame(self.results(), self.store.catalogue())
 
     def leaderboard(self, metrics: str | Sequence[str] | None = None) -> pd.DataFrame:
         """One row per dataset x protocol x noise x severity x model: per metric the mean over seeds, its
@@ -230,6 +230,8 @@ def execute(plan: RunPlan, *, argv: list[str] | None = None, progress: Progress 
     store, cells = plan.store, plan.cells
     todo = pending(store, cells, {f.name: f.spec.version for f in plan.registry.list("families")}, plan.rerun)
     executor = plan.executor or default_executor(todo, plan.threads, plan.device)
+    used = dict.fromkeys(f for c in cells for f in c.families)  # the reports read what they declare
+    store.describe_families([plan.registry.spec("families", f).describe() for f in used])
     run_id = store.begin_run(argv or ["bench.run"], {**environment(plan.device), "executor": executor.label,
                                                      "threads": plan.threads}, now())
     if todo:

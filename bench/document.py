@@ -48,6 +48,7 @@ class DocumentError(BenchError):
 class Document:
     cells: list[CellResult]
     timings: list[dict[str, Any]] = field(default_factory=list)
+    catalogue: dict[str, dict[str, Any]] = field(default_factory=dict)  # what each family declares, by name
 
 
 def _clean(value: Any) -> Any:
@@ -99,7 +100,7 @@ def export_document(store: Store, *, annotate: Callable[[CellResult, dict[str, A
     timings = [{**{f: t[f] for f in TIMING_FIELDS}, "provenance": t.get("provenance") or {}} for t in store.timings()]
     return _clean({"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "bench": __version__,
                    "generated": generated or datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                   "cells": cells, "timings": timings})
+                   "cells": cells, "timings": timings, "catalogue": store.catalogue()})
 
 
 def write_document(store: Store, path: Path, **kwargs: Any) -> Path:
@@ -172,7 +173,12 @@ def read_document(path: Path) -> Document:
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
         raise DocumentError(f"{path} is not a valid bench results document: {what}. Nothing was imported.") from None
-    return Document(cells, timings)
+    catalogue = raw.get("catalogue") or {}
+    if not isinstance(catalogue, dict) or not all(isinstance(e, dict) and "name" in e and "version" in e
+                                                  for e in catalogue.values()):
+        raise DocumentError(f"{path} is not a valid bench results document: its catalogue is not an object of family "
+                            "declarations. Nothing was imported.")
+    return Document(cells, timings, catalogue)
 
 
 def _same(a: CellResult, a_items: dict[str, Any], b: CellResult, b_items: dict[str, Any]) -> bool:
@@ -228,6 +234,8 @@ def import_document(document: Document, store: Store, *, replace: bool = False,
     if not todo and not new_timings:
         return summary
     run_id = store.begin_run(argv or ["bench", "import"], environment("cpu"), now())
+    known_families = store.catalogue()
+    store.describe_families([e for f, e in document.catalogue.items() if f not in known_families or replace])
     for result in todo:
         store.add(result, run_id=run_id)
     by_provenance: dict[str, list[dict[str, Any]]] = {}

@@ -102,6 +102,8 @@ MIGRATIONS: dict[int, list[Any]] = {
                status TEXT NOT NULL CHECK (status IN {STATUSES}), reason TEXT, traceback TEXT, wall_s REAL,
                figures TEXT NOT NULL, artifacts TEXT NOT NULL, run_id INTEGER REFERENCES runs(id),
                PRIMARY KEY (cell_key, family))""",
+        # what each family declares (FamilySpec.describe): the reports' catalogue, installed or not
+        "CREATE TABLE catalogue (family TEXT PRIMARY KEY, version TEXT NOT NULL, entry TEXT NOT NULL)",
         lambda con: _per_family(con),
     ],
 }
@@ -452,6 +454,22 @@ class Store:
                                                         tuple(json.loads(figures)), tuple(json.loads(artifacts)), run_id)
         return out
 
+    def describe_families(self, entries: list[dict[str, Any]]) -> None:
+        """Keep what each family declares (:meth:`registry.FamilySpec.describe`), the latest version's."""
+        kept = {f: json.dumps(e, sort_keys=True) for f, e in self.catalogue().items()}
+        changed = [(e["name"], e["version"], json.dumps(e, sort_keys=True)) for e in entries
+                   if kept.get(e["name"]) != json.dumps(e, sort_keys=True)]
+        if not changed:  # an unchanged catalogue is not written: a run with nothing to do writes nothing
+            return
+        with self._transaction() as con:
+            con.executemany("INSERT INTO catalogue (family, version, entry) VALUES (?, ?, ?) ON CONFLICT (family) "
+                            "DO UPDATE SET version = excluded.version, entry = excluded.entry", changed)
+
+    def catalogue(self) -> dict[str, dict[str, Any]]:
+        """What each family of the store's results declares, by name, in the order they were first kept."""
+        with self._connect() as con:
+            return {f: json.loads(e) for f, e in con.execute("SELECT family, entry FROM catalogue ORDER BY rowid")}
+
     def families(self, keys: list[str]) -> dict[str, dict[str, FamilyRun]]:
         """How each stored cell of ``keys`` computed its families, by key and family name."""
         with self._connect() as con:
@@ -520,6 +538,11 @@ def _per_family(con: sqlite3.Connection) -> None:
     from .grid import key_of
 
     con.execute("PRAGMA defer_foreign_keys = ON")  # children and parents re-keyed in one transaction
+    if con.execute("SELECT count(*) FROM cells").fetchone()[0]:  # the built-in families computed them
+        from .families import BUILTIN
+
+        con.executemany("INSERT INTO catalogue (family, version, entry) VALUES (?, ?, ?)",
+                        [(f.name, f.version, json.dumps(f.describe())) for f in BUILTIN])
     rows = con.execute("SELECT key, params, status, reason, extra, wall_s, run_id FROM cells").fetchall()
     for old, params, status, reason, extra, wall_s, run_id in rows:
         cell = json.loads(params)

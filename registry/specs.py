@@ -222,7 +222,7 @@ class FamilySpec:
     giving them), for the ETA and for starting the dearest work first. ``baseline=True``: the family also
     scores the reference CNN's own cells (the downstream family's baseline rows). ``compares``: metrics whose
     gain over the baseline cell a verdict tests, when the family has baseline cells; ``matched``: metrics
-    compared across noises at matched severity.
+    compared across noises at matched severity; ``title``: the family in report headings.
     """
 
     name: str
@@ -237,6 +237,16 @@ class FamilySpec:
     baseline: bool = False
     compares: tuple[str, ...] = ()
     matched: tuple[str, ...] = ()
+    title: str = ""  # the family in report headings (default: its name)
+
+    def describe(self) -> dict[str, Any]:
+        """The declaration as JSON: what a results store keeps so that reports read the catalogue of the
+        families that computed its results, installed or not."""
+        return {"name": self.name, "version": self.version, "title": self.title or self.name, "summary": self.summary,
+                "headline": self.headline, "compares": list(self.compares), "matched": list(self.matched),
+                "baseline": self.baseline,
+                "metrics": [{"name": m.name, "higher_is_better": m.higher_is_better, "unit": m.unit, "summary": m.summary,
+                             "detail": m.detail, "test": m.test, "items": m.items} for m in self.metrics]}
 
     def metric(self, name: str) -> Any:
         """The declared metric ``name``."""

@@ -14,7 +14,7 @@ from bench.result import CellResult
 
 from . import curves as curves_
 from . import pareto, ranking
-from .leaderboard import Evidence, Table, metric_meta
+from .leaderboard import Evidence, Table, headlines, metric_meta
 
 
 @dataclass
@@ -46,7 +46,7 @@ def aggregate(board: pd.DataFrame, results: pd.DataFrame, cells: list[CellResult
     evidence = Evidence.of(results, items)
     return Aggregates(points, curves_.auc_frame(points, evidence), curves_.thresholds(board, evidence),
                       ranking.rankings(board, results, items), costs,
-                      pareto.quality_frame(board, ranking.HEADLINE, higher), board=board)
+                      pareto.quality_frame(board, headlines(meta), higher), board=board)
 
 
 def _write(path: Path, png: bytes) -> Path:

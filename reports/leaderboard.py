@@ -28,10 +28,6 @@ ROW = [*GROUP, "model"]
 TABLE = ["dataset", "profile", "train_size", "cnn_budget", "precision", "noise"]
 #: The claims of one dataset and protocol are corrected together (every noise and severity of it).
 FAMILY_OF_CLAIMS = ["dataset", "profile", "train_size", "cnn_budget", "precision"]
-#: The metric of each family that carries the marks (bold, ≈) and decides "best" in the verdict; the others
-#: are shown with their intervals and no mark, so that a family makes one claim per group, not one per column.
-HEADLINE = {"reconstruction": "psnr", "latent": "probe_acc", "likelihood": "iw_nll", "downstream": "acc_noisy",
-            "generative": "fid_prior"}
 #: How a row of a headline column is marked: the only possibly-best row; one of several that could be the
 #: best; beaten with support by some row; not tested against training noise (one seed, or no values to test).
 MARKS = ("best", "possibly best", "behind", "untested")
@@ -44,13 +40,12 @@ def table_order(key: tuple) -> tuple:
     dataset, profile, size, budget, precision, noise = key
     order = {"converged": 0, "steps": 1, "epochs": 2}
     return dataset, profile, noise, size, order.get(budget, 3), budget, precision != "fp32", precision
-FAMILY_TITLES = {"reconstruction": "reconstruction", "latent": "latent separability",
-                 "likelihood": "likelihood (VAEs)", "downstream": "downstream accuracy (generative augmentation)",
-                 "generative": "generative quality (domain features)"}
 
 
-def results_frame(results: Iterable[CellResult]) -> pd.DataFrame:
-    """One row per cell × metric with the cell's parameters; a failed cell keeps one row with its reason."""
+def results_frame(results: Iterable[CellResult], catalogue: dict[str, dict[str, Any]] | None = None) -> pd.DataFrame:
+    """One row per cell × metric with the cell's parameters; a failed cell keeps one row with its reason.
+    ``catalogue``: what each family declares (:meth:`bench.store.Store.catalogue`), kept with the frame
+    (``attrs``) for :func:`metric_meta`: which metric is a family's headline, the family's title."""
     rows = []
     for result in results:
         cell = result.cell
@@ -71,20 +66,37 @@ def results_frame(results: Iterable[CellResult]) -> pd.DataFrame:
         rows.extend({**base, **{c: m.get(c) for c in METRIC_COLUMNS}} for m in metrics)
     columns = ["key", *CELL_COLUMNS, "model_params", "noise_params", *METRIC_COLUMNS, "input_psnr", "status",
                "reason", "wall_s"]
-    return pd.DataFrame(rows, columns=columns)
+    frame = pd.DataFrame(rows, columns=columns)
+    frame.attrs["catalogue"] = dict(catalogue or {})
+    return frame
 
 
 def metric_meta(results: pd.DataFrame) -> pd.DataFrame:
-    """Metric name, family, direction, paired test and whether it is a breakdown, in the order they first
-    appear."""
+    """Metric name, family, direction, paired test and whether it is a breakdown, with what the families
+    declare (the frame's catalogue, :func:`results_frame`): ``headline`` (the metric of its family that
+    carries the marks and decides "best"; the others are shown with their intervals and no mark, so that a
+    family makes one claim per group, not one per column), ``matched`` (compared across noises at matched
+    severity), ``title`` and ``baseline`` (the family scores the reference CNN's own rows). In the
+    catalogue's order of families, then the order metrics first appear."""
+    catalogue: dict[str, dict[str, Any]] = results.attrs.get("catalogue") or {}
     done = results[(results["status"] == "done") & results["metric"].notna()]
     tested = done.dropna(subset=["test"]).drop_duplicates("metric").set_index("metric")
     meta = done.drop_duplicates("metric")[["metric", "family", "higher_is_better", "unit", "detail"]]
-    order = {family: i for i, family in enumerate(FAMILY_TITLES)}
+    order = {family: i for i, family in enumerate(catalogue)}
+    declared = [catalogue.get(f) or {} for f in meta["family"]]
     meta = meta.assign(detail=meta["detail"].fillna(False).astype(bool),
                        test=meta["metric"].map(tested["test"]), items=meta["metric"].map(tested["items"]),
+                       headline=[d.get("headline") == m for d, m in zip(declared, meta["metric"])],
+                       matched=[m in (d.get("matched") or ()) for d, m in zip(declared, meta["metric"])],
+                       title=[d.get("title") or f for d, f in zip(declared, meta["family"])],
+                       baseline=[bool(d.get("baseline")) for d in declared],
                        _order=meta["family"].map(order).fillna(len(order)))
     return meta.sort_values("_order", kind="stable").drop(columns="_order").reset_index(drop=True)
+
+
+def headlines(meta: pd.DataFrame) -> dict[str, str]:
+    """Each family's headline metric (:func:`metric_meta`), by family, in the catalogue's order."""
+    return dict(zip(meta.loc[meta["headline"], "family"], meta.loc[meta["headline"], "metric"]))
 
 
 def latest(done: pd.DataFrame) -> pd.DataFrame:
@@ -155,7 +167,7 @@ def leaderboard_frame(results: pd.DataFrame, items: dict | None = None) -> pd.Da
     (``_ci_low``, ``_ci_high`` and its half-width ``_ci95``: over seeds when there are several, else over
     test items), the rank among the models of its group (``_rank``, 1 is best), the paired test against
     the best row (``_p_best``, its name in ``_test``; see :mod:`reports.significance`). For each family's
-    headline metric (:data:`HEADLINE`) also the set of rows that could be the best: ``_p_adj`` (the
+    headline metric (:func:`headlines`) also the set of rows that could be the best: ``_p_adj`` (the
     Bonferroni-adjusted p-value of the strongest evidence that another row beats this one), ``_tied``
     (whether it could be the best) and ``_mark`` (:data:`MARKS`); with one seed every row is "untested".
     ``items`` are the per-item values of :meth:`bench.store.Store.items`."""
@@ -165,6 +177,7 @@ def leaderboard_frame(results: pd.DataFrame, items: dict | None = None) -> pd.Da
         return pd.DataFrame(columns=ROW)
     done = latest(done.assign(value=pd.to_numeric(done["value"]), ci95=pd.to_numeric(done["ci95"])))
     evidence = Evidence(done, meta, items)
+    heads = set(headlines(meta).values())
     cells: dict[tuple, dict[str, Any]] = {}
     for key, group in done.groupby([*ROW, "metric"], sort=False):
         *row, metric = key
@@ -199,7 +212,7 @@ def leaderboard_frame(results: pd.DataFrame, items: dict | None = None) -> pd.Da
         board[f"{name}_p_adj"] = math.nan
         board[f"{name}_tied"] = pd.array([pd.NA] * len(board), dtype="boolean")
         board[f"{name}_mark"] = ""
-        if name in HEADLINE.values():
+        if name in heads:
             _mark(board, name, evidence)
         board = board.copy()  # columns added one by one fragment the frame (pandas warns past 100)
     ordered = ROW + ["seeds", "input_psnr"]
@@ -282,7 +295,7 @@ def _family_table(block: pd.DataFrame, fam: pd.DataFrame, results: pd.DataFrame,
     header = ["severity", "model", "input PSNR (dB)"]
     header += [f"{m['metric']} {'↑' if m['higher_is_better'] else '↓'}" + (f" ({m['unit']})" if m["unit"] else "")
                for _, m in fam.iterrows()]
-    headline = HEADLINE.get(str(fam["family"].iloc[0]))
+    headline = next(iter(fam.loc[fam["headline"], "metric"]), None)
     marks = rows_with_values[f"{headline}_mark"] if headline in names else pd.Series(dtype=str)
     any_tested = marks.isin(["best", "possibly best", "behind"]).any()
     rows = []
@@ -374,14 +387,11 @@ def table_title(key: tuple, protocol: dict[tuple, str], what: str) -> str:
     return " · ".join(p for p in parts if p)
 
 
-MATCHED = ("psnr", "acc_noisy")  # the metrics compared across noises at matched severity
-
-
 def _matched_severity(board: pd.DataFrame, meta: pd.DataFrame, protocol: dict) -> list[Table]:
     """Per dataset and metric: models × severity against noises. Severities are calibrated to the same
     input PSNR for every noise, so a row compares noise types at equal strength."""
     tables: list[Table] = []
-    for metric in (m for m in MATCHED if m in set(meta["metric"])):
+    for metric in meta.loc[meta["matched"], "metric"]:  # what the families declare ``matched``
         arrow = "↑" if bool(meta.set_index("metric").loc[metric, "higher_is_better"]) else "↓"
         by = ["dataset", "profile", "train_size", "cnn_budget", "precision"]
         for (dataset, profile, size, budget, precision), block in board[board["severity"] > 0].groupby(by, sort=True):
@@ -422,8 +432,8 @@ def leaderboard_tables(board: pd.DataFrame, results: pd.DataFrame, cells: list[C
                        extra: list[Table] | None = None) -> list[Table]:
     """Every table of the leaderboard in order: per dataset × noise × profile × CNN budget one per metric
     family, then the matched-severity comparisons, cells skipped or failed, figures not drawn. A family
-    that involves no CNN (all but the downstream one) has the same values under every CNN budget: its
-    table is shown once, and its title names the budgets it stands for."""
+    whose table is the same under every CNN budget (one that trains no CNN) is shown once, its title naming
+    the budgets it stands for; a family with the baseline's rows is always shown per budget."""
     meta = metric_meta(results)
     shown = meta[~meta["detail"]]
     protocol = protocols(cells)
@@ -433,12 +443,12 @@ def leaderboard_tables(board: pd.DataFrame, results: pd.DataFrame, cells: list[C
         for key, block in sorted(board.groupby(TABLE), key=lambda kv: table_order(kv[0])):
             dataset, profile, size, budget, precision, noise = key
             for family, fam in shown.groupby("family", sort=False):
-                what = FAMILY_TITLES.get(family, family)
+                what = str(fam["title"].iloc[0])
                 table = _family_table(block, fam, results, table_title(key, protocol, what))
                 if table is None:
                     continue
                 same = seen.get((dataset, profile, size, precision, noise, family))
-                if family != "downstream" and same is not None and same.rows == table.rows:
+                if not fam["baseline"].iloc[0] and same is not None and same.rows == table.rows:
                     same.title += f"; the same under {protocol.get((profile, size, budget, precision), budget)}"
                     continue
                 seen.setdefault((dataset, profile, size, precision, noise, family), table)
@@ -448,21 +458,20 @@ def leaderboard_tables(board: pd.DataFrame, results: pd.DataFrame, cells: list[C
     return tables + [t for t in (_not_done(results), _figures_not_drawn(cells)) if t is not None]
 
 
-LEGEND = ("Values are means over seeds ± their standard deviation with the 95% interval of the mean in "
-          "brackets; with one seed, the value ± the half-width of its 95% interval over test images. "
-          "↑ higher is better, ↓ lower is better. Marks are on each family's headline metric (psnr, probe_acc, "
-          "iw_nll, acc_noisy, fid_prior) and need several seeds: **bold** is the only model that could be the "
-          "best at that severity, ≈ marks each of several models that could be (none is bold then), a plain "
-          "value is beaten with support, and (untested) a row without the values to test. A model is beaten "
-          "when some model is better by a t over seeds and test images (the seeds score the same images), "
-          "Bonferroni-corrected over every pair of models and every noise × severity of the dataset and protocol: "
-          "measured with two copies of one model that differ only in their initial weights, some mark separates "
-          "them in at most 5% of runs. With one seed nothing is marked: only test-image noise could be measured, "
-          "and training noise (initial weights, batch order) is larger. leaderboard.csv keeps for every metric "
-          "the test against the best row (`_p_best`, `_test`; with one seed labelled \"test images only\") "
-          "and for the headline metrics `_p_adj`, `_tied` and `_mark`. `input PSNR` is the noisy input "
-          "against the clean image. `baseline` is the reference CNN trained on the limited subset alone; each "
-          "title names the CNN protocol.")
+LEGEND = ("Values are means over seeds ± their standard deviation with the 95% interval of the mean in brackets; "
+          "with one seed, the value ± the half-width of its 95% interval over test images. ↑ higher is better, ↓ "
+          "lower is better. Marks are on each family's headline metric (the one its declaration names: `bench list "
+          "families` shows it first) and need several seeds: **bold** is the only model that could be the best at "
+          "that severity, ≈ marks each of several models that could be (none is bold then), a plain value is beaten"
+          " with support, and (untested) a row without the values to test. A model is beaten when some model is "
+          "better by a t over seeds and test images (the seeds score the same images), Bonferroni-corrected over "
+          "every pair of models and every noise × severity of the dataset and protocol: measured with two copies of"
+          " one model that differ only in their initial weights, some mark separates them in at most 5% of runs. "
+          "With one seed nothing is marked: only test-image noise could be measured, and training noise (initial "
+          "weights, batch order) is larger. leaderboard.csv keeps for every metric the test against the best row "
+          "(`_p_best`, `_test`; with one seed labelled \"test images only\") and for the headline metrics `_p_adj`, "
+          "`_tied` and `_mark`. `input PSNR` is the noisy input against the clean image. `baseline` is the "
+          "reference CNN trained on the limited subset alone; each title names the CNN protocol.")
 
 
 def _escape(text: Any) -> str:

@@ -58,7 +58,7 @@ def write_reports(store: Store, out_dir: Path, formats: tuple[str, ...] = FORMAT
             target = out_dir / name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(store.artifact(key, name) or b"")
-    results = results_frame(cells)
+    results = results_frame(cells, store.catalogue())
     items = store.items()
     board = leaderboard_frame(results, items)
     found = aggregate(board, results, cells, items, store.timings())

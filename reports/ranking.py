@@ -30,7 +30,7 @@ import pandas as pd
 
 from registry import BASELINE
 
-from .leaderboard import HEADLINE, ROW, Evidence, Table, metric_meta
+from .leaderboard import ROW, Evidence, Table, headlines, metric_meta
 from .significance import ALPHA, MIN_SEEDS
 
 PROTOCOL = ["profile", "cnn_budget", "precision"]
@@ -209,7 +209,7 @@ def rankings(board: pd.DataFrame, results: pd.DataFrame, items: dict | None, *,
     out = []
     for protocol, rows in board.groupby(PROTOCOL, sort=True, dropna=False):
         families = []
-        for family, metric in HEADLINE.items():
+        for family, metric in headlines(meta).items():
             if metric not in rows or rows[metric].isna().all():
                 continue
             models = sorted(rows.loc[rows[metric].notna(), "model"].unique())

@@ -18,12 +18,11 @@ from registry import BASELINE
 from .curves import curve_title, threshold_lines
 from .leaderboard import (
     FAMILY_OF_CLAIMS,
-    FAMILY_TITLES,
     GROUP,
-    HEADLINE,
     ROW,
     TABLE,
     Evidence,
+    headlines,
     metric_meta,
     protocols,
     size_text,
@@ -55,14 +54,14 @@ def _best_lines(block: pd.DataFrame, meta: pd.DataFrame) -> list[str]:
     lines: list[str] = []
     one_seed: list[str] = []
     by_name = meta.set_index("metric")
-    for family, metric in HEADLINE.items():
+    for family, metric in headlines(meta).items():
         if metric not in block or metric not in by_name.index or block[metric].isna().all():
             continue
         m = by_name.loc[metric]
         arrow = "↑" if m["higher_is_better"] else "↓"
-        what = f"{FAMILY_TITLES[family]} ({metric} {arrow})"
+        what = f"{m['title']} ({metric} {arrow})"
         rows_all = block[block[metric].notna()]
-        if family != "downstream":
+        if not m["baseline"]:  # the baseline CNN's rows compete only in a family that scores them
             rows_all = rows_all[rows_all["model"] != BASELINE]
         if not rows_all[f"{metric}_mark"].isin(["best", "possibly best", "behind"]).any():
             seeds = int(rows_all["seeds"].max()) if not rows_all.empty else 0

@@ -63,4 +63,5 @@ DOWNSTREAM = FamilySpec(
     "downstream", "1", "accuracy of the reference CNN trained on the limited subset plus the model's samples, "
     "on clean and corrupted test images, against the CNN trained on the subset alone",
     (*downstream.DOWNSTREAM, *SEVERITY_METRICS), score, headline="acc_noisy", inputs=("image",), cost=cost,
-    baseline=True, compares=("acc_clean", "acc_noisy"), matched=("acc_noisy",))
+    baseline=True, compares=("acc_clean", "acc_noisy"), matched=("acc_noisy",),
+    title="downstream accuracy (generative augmentation)")

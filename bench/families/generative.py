@@ -103,4 +103,5 @@ GENERATIVE = FamilySpec(
     "generative", "1", "samples of the prior and the augmentation samples against real test images in the "
     "dataset's feature space (FID, KID, precision, recall, density, coverage), and train-on-synthetic accuracy",
     (*generative.PRIOR.values(), *generative.AUG.values(), generative.noisy_fid("prior"), generative.noisy_fid("aug"),
-     generative.TSTR, generative.FEATURE_ACC), score, headline="fid_prior", cost=cost)
+     generative.TSTR, generative.FEATURE_ACC), score, headline="fid_prior", cost=cost,
+    title="generative quality (domain features)")
