@@ -230,8 +230,8 @@ def execute(plan: RunPlan, *, argv: list[str] | None = None, progress: Progress 
     store, cells = plan.store, plan.cells
     todo = pending(store, cells, {f.name: f.spec.version for f in plan.registry.list("families")}, plan.rerun)
     executor = plan.executor or default_executor(todo, plan.threads, plan.device)
-    used = dict.fromkeys(f for c in cells for f in c.families)  # the reports read what they declare
-    store.describe_families([plan.registry.spec("families", f).describe() for f in used])
+    used = {f for c in cells for f in c.families}  # the reports read what they declare, in the registry's order
+    store.describe_families([e.spec.describe() for name, e in plan.registry.entries["families"].items() if name in used])
     run_id = store.begin_run(argv or ["bench.run"], {**environment(plan.device), "executor": executor.label,
                                                      "threads": plan.threads}, now())
     if todo:

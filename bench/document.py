@@ -100,7 +100,7 @@ def export_document(store: Store, *, annotate: Callable[[CellResult, dict[str, A
     timings = [{**{f: t[f] for f in TIMING_FIELDS}, "provenance": t.get("provenance") or {}} for t in store.timings()]
     return _clean({"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "bench": __version__,
                    "generated": generated or datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                   "cells": cells, "timings": timings, "catalogue": store.catalogue()})
+                   "cells": cells, "timings": timings, "catalogue": list(store.catalogue().values())})
 
 
 def write_document(store: Store, path: Path, **kwargs: Any) -> Path:
@@ -173,12 +173,12 @@ def read_document(path: Path) -> Document:
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
         raise DocumentError(f"{path} is not a valid bench results document: {what}. Nothing was imported.") from None
-    catalogue = raw.get("catalogue") or {}
-    if not isinstance(catalogue, dict) or not all(isinstance(e, dict) and "name" in e and "version" in e
-                                                  for e in catalogue.values()):
-        raise DocumentError(f"{path} is not a valid bench results document: its catalogue is not an object of family "
+    catalogue = raw.get("catalogue") or []  # a list: the order of the families is the reports' order
+    if not isinstance(catalogue, list) or not all(isinstance(e, dict) and "name" in e and "version" in e
+                                                  for e in catalogue):
+        raise DocumentError(f"{path} is not a valid bench results document: its catalogue is not a list of family "
                             "declarations. Nothing was imported.")
-    return Document(cells, timings, catalogue)
+    return Document(cells, timings, {e["name"]: e for e in catalogue})
 
 
 def _same(a: CellResult, a_items: dict[str, Any], b: CellResult, b_items: dict[str, Any]) -> bool:

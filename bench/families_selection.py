@@ -15,12 +15,13 @@ def parse_families(given: str | Sequence[str] | None, registry: Registry, defaul
     those (every name starting with ``+`` adds)."""
     if given is None:
         return list(defaults), []
-    parts = [p.strip() for p in (given.split(",") if isinstance(given, str) else given)]
+    listed = given.split(",") if isinstance(given, str) else list(given) if isinstance(given, (list, tuple)) else None
+    parts = [p.strip() for p in listed] if listed is not None and all(isinstance(p, str) for p in listed) else []
     if not parts or any(not p or p == "+" for p in parts):
         raise BenchError(f"--families takes family names separated by commas, 'all', or +NAME to add to the "
                          f"profile's ({', '.join(defaults)}). Got {given!r} instead.")
     if parts == ["all"]:  # each where it applies: not a request that every model serve every family
-        return registry.names("families"), []
+        return list(registry.entries["families"]), []
     named = [p.lstrip("+") for p in parts]
     for name in named:
         if name not in registry.entries["families"]:

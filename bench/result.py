@@ -9,6 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
+#: Artifact of a cell: its first test images clean / noisy / reconstructed, ``np.save`` of uint8 (3, n, *shape).
+SAMPLES = "samples.npy"
+PRIOR_SAMPLES = "prior_samples.npy"  # images decoded from the prior (uint8 [n, C, H, W]), for the reports' grids
+
 Status = Literal["done", "failed", "skipped"]
 STATUSES: tuple[Status, ...] = ("done", "failed", "skipped")
 

@@ -34,12 +34,9 @@ import numpy as np
 
 from registry import BenchError
 
-from .result import STATUSES, CellResult, FamilyRun
+from .result import PRIOR_SAMPLES, SAMPLES, STATUSES, CellResult, FamilyRun
 
 STORE_NAME = "results.db"
-#: Artifact of a cell: its first test images clean / noisy / reconstructed, ``np.save`` of uint8 (3, n, *shape).
-SAMPLES = "samples.npy"
-PRIOR_SAMPLES = "prior_samples.npy"  # images decoded from the prior (uint8 [n, C, H, W]), for the reports' grids
 
 #: ``MIGRATIONS[v]`` takes a store at schema version ``v - 1`` to version ``v``: SQL statements, or functions of
 #: the connection where SQL alone cannot (re-keying cells).
@@ -539,10 +536,12 @@ def _per_family(con: sqlite3.Connection) -> None:
 
     con.execute("PRAGMA defer_foreign_keys = ON")  # children and parents re-keyed in one transaction
     if con.execute("SELECT count(*) FROM cells").fetchone()[0]:  # the built-in families computed them
-        from .families import BUILTIN
+        from registry import load_registry  # (through the entry point: bench.families imports this module)
 
+        built_in = [e.spec for e in load_registry(autoload=False).list("families") if e.name in _V4_FAMILIES]
         con.executemany("INSERT INTO catalogue (family, version, entry) VALUES (?, ?, ?)",
-                        [(f.name, f.version, json.dumps(f.describe())) for f in BUILTIN])
+                        [(f.name, f.version, json.dumps(f.describe())) for f in
+                         sorted(built_in, key=lambda f: _V4_FAMILIES.index(f.name))])
     rows = con.execute("SELECT key, params, status, reason, extra, wall_s, run_id FROM cells").fetchall()
     for old, params, status, reason, extra, wall_s, run_id in rows:
         cell = json.loads(params)

@@ -44,8 +44,9 @@ def table_order(key: tuple) -> tuple:
 
 def results_frame(results: Iterable[CellResult], catalogue: dict[str, dict[str, Any]] | None = None) -> pd.DataFrame:
     """One row per cell × metric with the cell's parameters; a failed cell keeps one row with its reason.
-    ``catalogue``: what each family declares (:meth:`bench.store.Store.catalogue`), kept with the frame
-    (``attrs``) for :func:`metric_meta`: which metric is a family's headline, the family's title."""
+    ``catalogue``: what each family declares (:meth:`bench.store.Store.catalogue`; a family it lacks, as the
+    installed family declares it), kept with the frame (``attrs``) for :func:`metric_meta`: which metric is a
+    family's headline, the family's title."""
     rows = []
     for result in results:
         cell = result.cell
@@ -67,8 +68,18 @@ def results_frame(results: Iterable[CellResult], catalogue: dict[str, dict[str, 
     columns = ["key", *CELL_COLUMNS, "model_params", "noise_params", *METRIC_COLUMNS, "input_psnr", "status",
                "reason", "wall_s"]
     frame = pd.DataFrame(rows, columns=columns)
-    frame.attrs["catalogue"] = dict(catalogue or {})
+    known = dict(catalogue or {})
+    if set(frame["family"].dropna()) - set(known):  # results of families the store does not describe
+        known.update((f, e) for f, e in installed_catalogue().items() if f not in known)
+    frame.attrs["catalogue"] = known
     return frame
+
+
+def installed_catalogue() -> dict[str, dict[str, Any]]:
+    """What the installed metric families declare, in the order the registry found them."""
+    from registry import load_registry
+
+    return {name: entry.spec.describe() for name, entry in load_registry().entries["families"].items()}
 
 
 def metric_meta(results: pd.DataFrame) -> pd.DataFrame:

@@ -52,7 +52,9 @@ def test_bad_input_to_the_api_raises_the_cli_one_line_error_before_any_work(tmp_
                          (dict(precision="fp16"), "--precision takes one of fp32, bf16, auto. Got 'fp16'"),
                          (dict(cnn_budget="flops"), "--cnn-budget takes converged, steps, epochs"),
                          (dict(executor="bogus"), "--executor takes local, processes:N"),
-                         (dict(profile="slow"), "unknown profile 'slow'")):
+                         (dict(profile="slow"), "unknown profile 'slow'"),
+                         (dict(families=3), "--families takes family names separated by commas"),
+                         (dict(families="nosuch"), "unknown metric family 'nosuch'")):
         with pytest.raises(BenchError, match=re.escape(message)):
             bench.run(models="ae", datasets="digits", store=tmp_path, **bad)
     assert not (tmp_path / "results.db").exists()  # nothing was computed, not even a store opened
@@ -65,7 +67,8 @@ def test_a_notebook_sees_every_parameter_of_bench_run_and_importing_bench_stays_
 
     parameters = inspect.signature(bench.run).parameters
     assert {"models", "noises", "datasets", "profile", "seeds", "seed", "store", "severities", "cnn_budget",
-            "precision", "train_noise", "train_sizes", "rerun", "executor", "threads", "device", "quiet"} <= set(parameters)
+            "precision", "train_noise", "train_sizes", "rerun", "executor", "threads", "device", "families",
+            "quiet"} <= set(parameters)
     assert not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
     assert all(name in bench.run.__doc__ for name in ("cnn_budget", "train_sizes", "executor"))
     heavy = subprocess.run([sys.executable, "-c", "import sys, bench; print(sorted({'torch', 'pandas', 'reports', "

@@ -72,6 +72,20 @@ def test_a_family_added_later_is_computed_alone_and_reuses_the_trained_model(tmp
     assert ae.figures.keys() >= {"tsne", "accuracy"}
 
 
+def test_a_third_party_familys_headline_is_marked_and_ranked_as_a_built_in_ones(tmp_path, monkeypatch):
+    import pandas as pd
+
+    _family_site(tmp_path / "site", monkeypatch)
+    grid = [*GRID[:5], "ae,vae", *GRID[6:]]
+    assert cli.main(["run", *grid, "--families", "l1", "--seeds", "2", "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    assert open_store(tmp_path / "out").catalogue()["l1"]["headline"] == "recon_l1"
+    board = pd.read_csv(tmp_path / "out" / "leaderboard.csv")
+    assert set(board["recon_l1_mark"].dropna()) <= {"best", "possibly best", "behind"}
+    assert board["recon_l1_mark"].notna().all()  # two seeds: every row tested on its headline
+    text = (tmp_path / "out" / "leaderboard.md").read_text()
+    assert "Ranking · l1 (recon_l1)" in text and "- l1 (recon_l1 ↓): s1:" in text
+
+
 def test_a_family_whose_version_changed_is_computed_again_and_the_others_are_read_back(tmp_path, monkeypatch):
     site = _family_site(tmp_path / "v1", monkeypatch)
     assert cli.main(["run", *GRID, "--families", "reconstruction,l1", "--out", str(tmp_path / "out"), "--quiet"]) == 0
@@ -129,6 +143,9 @@ def test_a_store_written_before_results_were_kept_per_family_migrates_and_its_ce
     runs = _runs(store)
     assert runs["baseline"].keys() == {"downstream"} and all(run.version == "1" for run in runs["vae"].values())
     assert set(runs["vae"]["generative"].artifacts) == {"prior_samples.npy"}
+    catalogue = open_store(store).catalogue()  # what the reports read: the built-in families that computed them
+    assert list(catalogue) == ["reconstruction", "latent", "likelihood", "downstream", "generative"]
+    assert catalogue["downstream"]["headline"] == "acc_noisy" and catalogue["downstream"]["baseline"]
 
 
 def test_a_results_document_of_an_older_bench_imports_with_its_families_counted_as_computed(tmp_path):

@@ -13,7 +13,7 @@ from ..context import Context
 from ..cost import STEP_S, cnn_steps
 from ..data import subset
 from ..metrics import generative
-from ..store import PRIOR_SAMPLES
+from ..result import PRIOR_SAMPLES
 from .images import uint8_npy
 
 PRIOR_GRID = 32  # prior samples kept per cell for the report's grid

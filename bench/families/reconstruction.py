@@ -11,7 +11,7 @@ from registry import FamilySpec, MetricResult
 from ..context import Context
 from ..metrics.reconstruction import RECONSTRUCTION as METRICS
 from ..metrics.reconstruction import score_reconstruction
-from ..store import SAMPLES
+from ..result import SAMPLES
 from .images import uint8_npy
 
 SAMPLE_COUNT = 8
