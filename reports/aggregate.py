@@ -32,21 +32,24 @@ class Aggregates:
     @property
     def tables(self) -> list[Table]:
         """The learning-curve and cost tables (the ranking's go above the verdict)."""
-        return curves_.curve_tables(self.aucs, self.thresholds, self.board) + pareto.cost_tables(self.costs)
+        return (curves_.curve_tables(self.aucs, self.thresholds, self.board, self.curve_metrics)
+                + pareto.cost_tables(self.costs))
 
     board: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)  # the leaderboard they come from
+    curve_metrics: list[str] = field(default_factory=list)  # what the learning curves follow
 
 
 def aggregate(board: pd.DataFrame, results: pd.DataFrame, cells: list[CellResult], items: dict,
               timings: list[dict[str, Any]]) -> Aggregates:
     meta = metric_meta(results)
-    points = curves_.curve_frame(board)
+    followed, gain = curves_.curve_metrics(meta)
+    points = curves_.curve_frame(board, followed)
     costs = pareto.cost_frame(cells, timings)
     higher = dict(zip(meta["metric"], meta["higher_is_better"].astype(bool)))
     evidence = Evidence.of(results, items)
-    return Aggregates(points, curves_.auc_frame(points, evidence), curves_.thresholds(board, evidence),
+    return Aggregates(points, curves_.auc_frame(points, evidence), curves_.thresholds(board, evidence, gain),
                       ranking.rankings(board, results, items), costs,
-                      pareto.quality_frame(board, headlines(meta), higher), board=board)
+                      pareto.quality_frame(board, headlines(meta), higher), board=board, curve_metrics=followed)
 
 
 def _write(path: Path, png: bytes) -> Path:

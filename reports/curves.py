@@ -29,9 +29,6 @@ from .significance import ALPHA, MIN_SEEDS, holm
 
 #: A curve family: one figure and one table; severities, models and metrics are its curves.
 FAMILY = ["dataset", "profile", "cnn_budget", "precision", "noise"]
-#: The headline metric of each family the curves follow; the downstream one is compared with the baseline.
-METRICS = ("psnr", "probe_acc", "acc_noisy")
-GAIN = "acc_noisy"
 
 
 def swept(board: pd.DataFrame) -> pd.DataFrame:
@@ -42,11 +39,19 @@ def swept(board: pd.DataFrame) -> pd.DataFrame:
     return board[sizes > 1]
 
 
-def curve_frame(board: pd.DataFrame) -> pd.DataFrame:
+def curve_metrics(meta: pd.DataFrame) -> tuple[list[str], str | None]:
+    """The metrics the curves follow, each family's headline with per-image values (:func:`headlines`), and
+    the one compared with the baseline CNN: the headline of a family that scores the baseline's rows."""
+    heads = meta[meta["headline"]]
+    gain = next(iter(heads.loc[heads["baseline"], "metric"]), None)
+    return list(heads.loc[heads["test"].notna(), "metric"]), gain
+
+
+def curve_frame(board: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     """One row per curve family × severity × model × metric × size: value and 95% interval."""
     rows = []
     for _, row in swept(board).iterrows():
-        for metric in METRICS:
+        for metric in metrics:
             if metric in row and pd.notna(row[metric]):
                 rows.append({**{c: row[c] for c in [*FAMILY, "severity", "model", "train_size"]}, "metric": metric,
                              "value": row[metric], "ci_low": row.get(f"{metric}_ci_low"),
@@ -108,6 +113,7 @@ class Threshold:
     family: tuple
     severity: int
     model: str
+    metric: str  # compared with the baseline row's
     size: int | None
     sizes: tuple[int, ...]
     gains: tuple[float, ...]  # accuracy points, model minus baseline, per size (NaN: no row)
@@ -135,11 +141,12 @@ class Threshold:
         return text + ("" if self.holds_above or self.size == self.sizes[-1] else ", not at every larger size")
 
 
-def thresholds(board: pd.DataFrame, evidence: Evidence) -> list[Threshold]:
-    """Per curve family × severity × model, the smallest size at which the model beats the baseline."""
+def thresholds(board: pd.DataFrame, evidence: Evidence, gain: str | None) -> list[Threshold]:
+    """Per curve family × severity × model, the smallest size at which the model beats the baseline on the
+    metric ``gain`` (:func:`curve_metrics`)."""
     out: list[Threshold] = []
     rows = swept(board)
-    if rows.empty or GAIN not in rows:
+    if rows.empty or gain is None or gain not in rows:
         return out
     for family, block in rows.groupby(FAMILY, sort=True, dropna=False):
         sizes = tuple(sorted(int(s) for s in block["train_size"].unique()))
@@ -147,11 +154,11 @@ def thresholds(board: pd.DataFrame, evidence: Evidence) -> list[Threshold]:
         tested: dict[tuple, bool] = {}
         for (severity, size), group in block.groupby(["severity", "train_size"], sort=True):
             base = group[group["model"] == BASELINE]
-            if base.empty or pd.isna(base.iloc[0][GAIN]):
+            if base.empty or pd.isna(base.iloc[0][gain]):
                 continue
-            for _, row in group[(group["model"] != BASELINE) & group[GAIN].notna()].iterrows():
-                found = evidence.compare(tuple(row[ROW]), tuple(base.iloc[0][ROW]), GAIN)
-                gap = 100 * float(row[GAIN] - base.iloc[0][GAIN])
+            for _, row in group[(group["model"] != BASELINE) & group[gain].notna()].iterrows():
+                found = evidence.compare(tuple(row[ROW]), tuple(base.iloc[0][ROW]), gain)
+                gap = 100 * float(row[gain] - base.iloc[0][gain])
                 tests[(int(severity), row["model"], int(size))] = (gap, found.p if found.about_models else math.nan)
                 tested[(int(severity), row["model"])] = found.about_models
         order = sorted(tests)
@@ -160,7 +167,7 @@ def thresholds(board: pd.DataFrame, evidence: Evidence) -> list[Threshold]:
             gains = tuple(tests.get((severity, model, s), (math.nan, math.nan))[0] for s in sizes)
             ps = tuple(adjusted.get((severity, model, s), math.nan) for s in sizes)
             first = next((s for s, g, p in zip(sizes, gains, ps) if g > 0 and p < ALPHA), None)
-            out.append(Threshold(tuple(family), severity, model, first, sizes, gains, ps,
+            out.append(Threshold(tuple(family), severity, model, gain, first, sizes, gains, ps,
                                  tested.get((severity, model), False)))
     return out
 
@@ -177,7 +184,7 @@ def curve_title(family: tuple, board: pd.DataFrame, what: str) -> str:
     return " · ".join(p for p in parts if p)
 
 
-def curve_tables(aucs: pd.DataFrame, found: list[Threshold], board: pd.DataFrame) -> list[Table]:
+def curve_tables(aucs: pd.DataFrame, found: list[Threshold], board: pd.DataFrame, metrics: list[str]) -> list[Table]:
     """Per curve family: severity, model, each headline metric's area over log size with its interval, the
     gain over the baseline at each size and where the model starts to beat it."""
     tables = []
@@ -185,17 +192,18 @@ def curve_tables(aucs: pd.DataFrame, found: list[Threshold], board: pd.DataFrame
     for t in found:
         by_family.setdefault(t.family, []).append(t)
     for family, block in aucs.groupby(FAMILY, sort=True, dropna=False):
-        metrics = [m for m in METRICS if m in set(block["metric"])]
-        header = ["severity", "model", *(f"{m} AUC (log size)" for m in metrics)]
+        shown = [m for m in metrics if m in set(block["metric"])]
+        header = ["severity", "model", *(f"{m} AUC (log size)" for m in shown)]
         mine = {(t.severity, t.model): t for t in by_family.get(tuple(family), [])}
         sizes = next(iter(mine.values())).sizes if mine else ()
         if mine:
-            header += [f"{GAIN} − baseline (points) at " + " / ".join(f"{s:,}" for s in sizes), "beats the baseline"]
+            gain = next(iter(mine.values())).metric
+            header += [f"{gain} − baseline (points) at " + " / ".join(f"{s:,}" for s in sizes), "beats the baseline"]
         rows = []
         for (severity, model), curves in block.groupby(["severity", "model"], sort=True):
             by_metric = curves.set_index("metric")
             row = [(str(severity), ""), (str(model), "")]
-            for m in metrics:
+            for m in shown:
                 if m in by_metric.index:
                     r = by_metric.loc[m]
                     row.append((f"{r['auc']:.4g} [{r['auc_low']:.4g}, {r['auc_high']:.4g}]" if pd.notna(r["auc_low"])
@@ -219,8 +227,8 @@ def threshold_lines(found: list[Threshold]) -> dict[tuple, list[str]]:
     """The verdict's sentences per curve family."""
     lines: dict[tuple, list[str]] = {}
     for t in found:
-        what = (f"augmentation beats the baseline CNN ({GAIN}) {t.text()}" if t.size is not None else
-                f"augmentation against the baseline CNN ({GAIN}): {t.text()}")
+        what = (f"augmentation beats the baseline CNN ({t.metric}) {t.text()}" if t.size is not None else
+                f"augmentation against the baseline CNN ({t.metric}): {t.text()}")
         lines.setdefault(t.family, []).append(f"s{t.severity} · {t.model}: {what}")
     return lines
 
@@ -238,7 +246,7 @@ def learning_curve_png(curves: pd.DataFrame, family: tuple) -> bytes | None:
     mine = curves[(curves[FAMILY] == pd.Series(family, index=FAMILY)).all(axis=1)]
     if mine.empty:
         return None
-    metrics = [m for m in METRICS if m in set(mine["metric"])]
+    metrics = list(dict.fromkeys(mine["metric"]))  # in the order curve_frame followed them
     severities = sorted(mine["severity"].unique())
     fig, axes = plt.subplots(len(metrics), len(severities), figsize=(3.4 * len(severities), 2.6 * len(metrics)),
                              squeeze=False)
@@ -285,7 +293,7 @@ def curve_csv(aucs: pd.DataFrame, found: list[Threshold]) -> pd.DataFrame:
     ``beats_baseline_from`` (empty: no supported gain within the sizes run, or not tested)."""
     extra = []
     for t in found:
-        extra.append({**dict(zip(FAMILY, t.family)), "severity": t.severity, "model": t.model, "metric": GAIN,
+        extra.append({**dict(zip(FAMILY, t.family)), "severity": t.severity, "model": t.model, "metric": t.metric,
                       "gains_points": ";".join(f"{g:.10g}" for g in t.gains),
                       "p_holm": ";".join(f"{p:.6g}" for p in t.p_holm),
                       "beats_baseline_from": t.size})
