@@ -13,9 +13,10 @@ from .metrics.metric import Metric, MetricResult
 from .profiles import Profile
 
 FAMILY = "downstream"
-ACC_CLEAN = Metric("acc_clean", FAMILY, True, "", "CNN accuracy on the clean test set", test="mcnemar")
+ACC_CLEAN = Metric("acc_clean", FAMILY, True, "", "CNN accuracy on the clean test set", test="mcnemar",
+                   label="clean accuracy")
 ACC_NOISY = Metric("acc_noisy", FAMILY, True, "", "CNN accuracy on the test set corrupted at the cell's severity",
-                   test="mcnemar")
+                   test="mcnemar", label="noisy accuracy")
 ACC_CORRUPTED = Metric("acc_corrupted", FAMILY, True, "", "CNN accuracy averaged over the noise's severities",
                        test="paired-t")
 # Every row of a comparison divides by the same baseline's errors, so rel_ce orders rows as the errors

@@ -27,6 +27,7 @@ class Metric:
     detail: bool = False  # a breakdown (e.g. per severity): in the CSVs, not in the markdown tables
     test: str | None = None  # one of TESTS: how two models are compared on the same test items
     items: str | None = None  # the per-item values that test uses, when they are another metric's (psnr: mse)
+    label: str = ""  # the metric in report sentences ("clean accuracy"; default: its name)
 
     @property
     def items_name(self) -> str | None:

@@ -246,7 +246,8 @@ class FamilySpec:
                 "headline": self.headline, "compares": list(self.compares), "matched": list(self.matched),
                 "baseline": self.baseline,
                 "metrics": [{"name": m.name, "higher_is_better": m.higher_is_better, "unit": m.unit, "summary": m.summary,
-                             "detail": m.detail, "test": m.test, "items": m.items} for m in self.metrics]}
+                             "detail": m.detail, "test": m.test, "items": m.items, "label": m.label or m.name}
+                            for m in self.metrics]}
 
     def metric(self, name: str) -> Any:
         """The declared metric ``name``."""

@@ -87,7 +87,8 @@ def metric_meta(results: pd.DataFrame) -> pd.DataFrame:
     declare (the frame's catalogue, :func:`results_frame`): ``headline`` (the metric of its family that
     carries the marks and decides "best"; the others are shown with their intervals and no mark, so that a
     family makes one claim per group, not one per column), ``matched`` (compared across noises at matched
-    severity), ``title`` and ``baseline`` (the family scores the reference CNN's own rows). In the
+    severity), ``compares`` (its gain over the baseline CNN's row is a verdict's claim), ``label`` (the
+    metric in sentences), ``title`` and ``baseline`` (the family scores the reference CNN's own rows). In the
     catalogue's order of families, then the order metrics first appear."""
     catalogue: dict[str, dict[str, Any]] = results.attrs.get("catalogue") or {}
     done = results[(results["status"] == "done") & results["metric"].notna()]
@@ -99,6 +100,10 @@ def metric_meta(results: pd.DataFrame) -> pd.DataFrame:
                        test=meta["metric"].map(tested["test"]), items=meta["metric"].map(tested["items"]),
                        headline=[d.get("headline") == m for d, m in zip(declared, meta["metric"])],
                        matched=[m in (d.get("matched") or ()) for d, m in zip(declared, meta["metric"])],
+                       compares=[m in (d.get("compares") or ()) and bool(d.get("baseline"))
+                                 for d, m in zip(declared, meta["metric"])],
+                       label=[next((x.get("label") for x in d.get("metrics") or () if x.get("name") == m), None) or m
+                              for d, m in zip(declared, meta["metric"])],
                        title=[d.get("title") or f for d, f in zip(declared, meta["family"])],
                        baseline=[bool(d.get("baseline")) for d in declared],
                        _order=meta["family"].map(order).fillna(len(order)))

@@ -32,8 +32,6 @@ from .leaderboard import (
 from .significance import ALPHA, MIN_SEEDS, Comparison, holm, seeds_images_t
 
 PROTOCOL_NAMES = {"converged": "converged", "steps": "compute-matched", "epochs": "equal-epochs"}
-#: Accuracies the augmentation sentences report, against the baseline CNN.
-GAINS = ("acc_clean", "acc_noisy")
 
 
 @dataclass
@@ -141,10 +139,10 @@ def _change(what: str, comparison: tuple[float, Comparison], p_adj: float) -> st
     return f"{what}: no supported change ({points:+.1f} points, p = {p_adj:.2g})"
 
 
-def _augmentation_tests(block: pd.DataFrame, evidence: Evidence) -> dict[tuple, tuple[float, Comparison]]:
-    """Per (model, severity, metric) the gap of the means to the baseline row of the same group and its
-    test; a clean-accuracy gap the same at every severity (one CNN behind them all) is one test
-    (severity None)."""
+def _augmentation_tests(block: pd.DataFrame, evidence: Evidence, gains: list[str]) -> dict[tuple, tuple[float, Comparison]]:
+    """Per (model, severity, metric of ``gains``: what the families declare ``compares``) the gap of the
+    means to the baseline row of the same group and its test; a gap the same at every severity (one CNN
+    behind them all, as a VAE's clean accuracy) is one test (severity None)."""
     tests: dict[tuple[str, int | None, str], tuple[float, Comparison]] = {}
     for severity, rows in block.groupby("severity", sort=True):
         base = rows[rows["model"] == BASELINE]
@@ -152,45 +150,43 @@ def _augmentation_tests(block: pd.DataFrame, evidence: Evidence) -> dict[tuple, 
             continue
         base_row = tuple(base.iloc[0][ROW])
         for _, row in rows[rows["model"] != BASELINE].iterrows():
-            for metric in GAINS:
+            for metric in gains:
                 if metric in row and pd.notna(row[metric]) and pd.notna(base.iloc[0].get(metric)):
                     tests[(row["model"], int(severity), metric)] = (
                         float(row[metric] - base.iloc[0][metric]), evidence.compare(tuple(row[ROW]), base_row, metric))
-    for model in {m for m, _, _ in tests}:  # one CNN behind every severity: one clean-accuracy test
-        clean = {k: c for k, c in tests.items() if k[0] == model and k[2] == "acc_clean"}
-        if len(clean) > 1 and len({(gap, c.p) for gap, c in clean.values()}) == 1:
-            first = clean[min(clean)]
-            for k in clean:
+    for model, metric in {(m, g) for m, _, g in tests}:  # one CNN behind every severity: one test
+        same = {k: c for k, c in tests.items() if k[0] == model and k[2] == metric}
+        if len(same) > 1 and len({(gap, c.p) for gap, c in same.values()}) == 1:
+            first = same[min(same)]
+            for k in same:
                 del tests[k]
-            tests[(model, None, "acc_clean")] = first
+            tests[(model, None, metric)] = first
     return tests
 
 
 def _augmentation_lines(tests: dict[tuple, tuple[float, Comparison]], adjusted: dict[tuple, float],
-                        budget: str) -> list[str]:
-    """What each model's samples change against the baseline CNN of the same protocol: clean accuracy (once
-    when one CNN serves every severity, as a VAE's does) and accuracy on the noisy test set at each severity.
-    ``adjusted``: Holm's correction over every such test of the dataset and protocol."""
+                        budget: str, labels: dict[str, str]) -> list[str]:
+    """What each model's samples change against the baseline CNN of the same protocol, per metric the
+    families declare ``compares`` (``labels``: each metric in words): once when one CNN serves every
+    severity (a VAE's clean accuracy), else at each severity. ``adjusted``: Holm's correction over every such
+    test of the dataset and protocol."""
     protocol = PROTOCOL_NAMES.get(budget, budget)
     order = sorted(tests, key=lambda k: (k[0], -1 if k[1] is None else k[1], k[2]))
     lines = []
     for model in sorted({k[0] for k in order}):
         mine = [k for k in order if k[0] == model]
         if not any(tests[k][1].about_models for k in mine):  # one seed: the gaps, in one line, without a claim
-            gaps = ", ".join(f"{'clean' if k[2] == 'acc_clean' else 'noisy'}{'' if k[1] is None else f' s{k[1]}'} "
+            gaps = ", ".join(f"{labels.get(k[2], k[2])}{'' if k[1] is None else f' s{k[1]}'} "
                              f"{100 * tests[k][0]:+.1f}" for k in mine)
             lines.append(f"samples from {model} against the {protocol} baseline, in accuracy points (one seed: not "
                          f"tested): {gaps}")
             continue
-        shared = [k for k in mine if k[1] is None]
-        if shared:
-            lines.append(f"samples from {model} change " + _change("clean accuracy", tests[shared[0]],
-                                                                    adjusted[shared[0]])
+        for k in (k for k in mine if k[1] is None):
+            lines.append(f"samples from {model} change " + _change(labels.get(k[2], k[2]), tests[k], adjusted[k])
                          + f" against the {protocol} baseline (one CNN for every severity)")
         for severity in sorted({k[1] for k in mine if k[1] is not None}):
-            parts = [_change("clean accuracy" if metric == "acc_clean" else f"accuracy at s{severity}",
-                             tests[(model, severity, metric)], adjusted[(model, severity, metric)])
-                     for metric in GAINS if (model, severity, metric) in tests]
+            parts = [_change(f"{labels.get(k[2], k[2])} at s{severity}", tests[k], adjusted[k])
+                     for k in mine if k[1] == severity]
             lines.append(f"s{severity}: samples from {model} change " + " and ".join(parts)
                          + f" against the {protocol} baseline")
     return lines
@@ -218,11 +214,12 @@ def _gain_difference(evidence: Evidence, rows: dict[str, tuple], bases: dict[str
     return seeds_images_t(per_seed)[2], len(seeds)
 
 
-def _disagreements(board: pd.DataFrame, evidence: Evidence) -> list[str]:
-    """Gains over the baseline (clean accuracy, accuracy on the noisy test set) whose sign differs between
-    two CNN protocols of the same grid, said only where the difference between the two gains is supported
-    (t over seeds and images, Holm over every such pair). A clean-accuracy gain the same at every severity
-    (one CNN behind them all, as a VAE's) is said once."""
+def _disagreements(board: pd.DataFrame, evidence: Evidence, gains: list[str], labels: dict[str, str]) -> list[str]:
+    """Gains over the baseline (the metrics the families declare ``compares``: clean accuracy, accuracy on
+    the noisy test set) whose sign differs between two CNN protocols of the same grid, said only where the
+    difference between the two gains is supported (t over seeds and images, Holm over every such pair). A
+    gain the same at every severity (one CNN behind them all, as a VAE's clean accuracy) is said once,
+    without a severity."""
     budgets = sorted(board["cnn_budget"].unique())
     if len(budgets) < 2:
         return []
@@ -232,22 +229,31 @@ def _disagreements(board: pd.DataFrame, evidence: Evidence) -> list[str]:
         base = board[(board[GROUP] == row[GROUP]).all(axis=1) & (board["model"] == BASELINE)]
         if base.empty:
             continue
-        for metric in GAINS:
+        for metric in gains:
             if metric in row and pd.notna(row[metric]) and pd.notna(base.iloc[0].get(metric)):
                 found.setdefault((*row[keys], metric, int(row["severity"])), {})[row["cnn_budget"]] = (
                     100 * (row[metric] - base.iloc[0][metric]), tuple(row[ROW]), tuple(base.iloc[0][ROW]))
     candidates, untested = [], 0
     said: set[tuple] = set()
+    per_severity: dict[tuple, set] = {}  # (*keys, metric, a, b) -> the distinct pairs of gains over severities
+    for key, by_budget in found.items():
+        for a, b in ((a, b) for i, a in enumerate(budgets) for b in budgets[i + 1:]):
+            if a in by_budget and b in by_budget:
+                per_severity.setdefault((*key[:-1], a, b), set()).add(
+                    (round(by_budget[a][0], 9), round(by_budget[b][0], 9)))
+    severities = {key[:-1]: 0 for key in found}
+    for key in found:
+        severities[key[:-1]] += 1
     for key, by_budget in sorted(found.items()):
         (dataset, profile, size, precision, noise, model, metric, severity) = key
         for a, b in ((a, b) for i, a in enumerate(budgets) for b in budgets[i + 1:]):
             if a not in by_budget or b not in by_budget or by_budget[a][0] * by_budget[b][0] >= 0:
                 continue
-            gains = (round(by_budget[a][0], 9), round(by_budget[b][0], 9))
-            clean_once = (dataset, profile, size, precision, noise, model, a, b, gains)
-            if metric == "acc_clean" and clean_once in said:
+            pair = (round(by_budget[a][0], 9), round(by_budget[b][0], 9))
+            once = (dataset, profile, size, precision, noise, model, metric, a, b, pair)
+            if once in said:
                 continue
-            said.add(clean_once)
+            said.add(once)
             p, _ = _gain_difference(evidence, {a: by_budget[a][1], b: by_budget[b][1]},
                                     {a: by_budget[a][2], b: by_budget[b][2]}, metric, a, b)
             if math.isnan(p):
@@ -262,7 +268,9 @@ def _disagreements(board: pd.DataFrame, evidence: Evidence) -> list[str]:
             continue
         dataset, profile, size, precision, noise, model, metric, severity = key
         at = f" · {size_text(size)}" if sizes > 1 else ""
-        what = "clean-accuracy" if metric == "acc_clean" else f"s{severity} noisy-accuracy"
+        label = labels.get(metric, metric).replace(" ", "-")
+        constant = severities[key[:-1]] > 1 and len(per_severity[(*key[:-1], a, b)]) == 1
+        what = label if constant else f"s{severity} {label}"
         lines.append(f"{dataset}{at} · {noise} · {model}: {what} gain {gain_a:+.1f} points under "
                      f"{PROTOCOL_NAMES.get(a, a)}, {gain_b:+.1f} under {PROTOCOL_NAMES.get(b, b)}: the sign depends "
                      f"on the protocol (difference of the gains p = {p:.2g})")
@@ -282,7 +290,9 @@ def verdict(board: pd.DataFrame, results: pd.DataFrame, cells: list[CellResult],
     evidence = Evidence.of(results, items)
     protocol = protocols(cells)
     ordered = sorted(board.groupby(TABLE), key=lambda kv: table_order(kv[0]))
-    tests = {key: _augmentation_tests(block, evidence) for key, block in ordered}
+    gains = list(meta.loc[meta["compares"], "metric"])
+    labels = dict(zip(meta["metric"], meta["label"]))
+    tests = {key: _augmentation_tests(block, evidence, gains) for key, block in ordered}
     adjusted: dict[tuple, dict] = {key: {} for key in tests}
     families: dict[tuple, list[tuple]] = {}
     for key, found in tests.items():
@@ -297,14 +307,14 @@ def verdict(board: pd.DataFrame, results: pd.DataFrame, cells: list[CellResult],
     blocks = []
     for key, block in ordered:
         lines = (_best_lines(block, meta)
-                 + _augmentation_lines(tests[key], adjusted[key], key[TABLE.index("cnn_budget")])
+                 + _augmentation_lines(tests[key], adjusted[key], key[TABLE.index("cnn_budget")], labels)
                  + _inheritance_lines(block, evidence))
         if lines:
             blocks.append(VerdictBlock(table_title(key, protocol, ""), lines))
     for family, lines in sorted(threshold_lines(thresholds or []).items()):
         blocks.append(VerdictBlock(curve_title(family, board, "where augmentation starts to beat the baseline"),
                                    lines))
-    disagreements = _disagreements(board, evidence)
+    disagreements = _disagreements(board, evidence, gains, labels)
     if disagreements:
         blocks.append(VerdictBlock("Where two CNN protocols disagree on the sign of a gain", disagreements))
     return blocks

@@ -226,7 +226,7 @@ def test_the_verdict_says_where_two_cnn_protocols_disagree_on_the_sign_of_a_gain
              for line in block.lines]
     assert not any("the sign depends on the protocol" in line for line in lines)
     assert any("needs --seeds 2 or more" in line for line in lines)
-    assert any("(one seed: not tested): clean -3.0" in line for line in lines), lines
+    assert any("(one seed: not tested): clean accuracy -3.0" in line for line in lines), lines
 
 
 def test_a_store_from_before_per_image_values_still_reports_and_says_once_that_its_marks_need_a_rerun(tmp_path):
