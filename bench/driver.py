@@ -32,7 +32,7 @@ from .executors import ExecutorSpec, open_executor
 from .grid import Cell, groups
 from .progress import Progress
 from .provenance import environment, now
-from .result import CellResult, Timings
+from .result import CellResult, FamilyRun, Timings
 from .store import Owner, Store, pending
 from .summary import RunSummary
 
@@ -42,11 +42,15 @@ RETRIES = 2
 WAIT_S = 2.0
 
 
-def _failed(cell: Cell, reason: str, device: str, exc: BaseException | None = None) -> CellResult:
+def _failed(cell: Cell, reason: str, device: str, versions: dict[str, str],
+            exc: BaseException | None = None) -> CellResult:
+    """A cell its worker could not finish: each family it was to compute failed (``versions``: each family's),
+    so the families it has stored are kept."""
     stamp = now()
     trace = None if exc is None else "".join(traceback.format_exception(exc))
     return CellResult(cell.describe(), "failed", reason, {**environment(device), "started": stamp, "ended": stamp},
-                      Timings(0.0), traceback=trace)
+                      Timings(0.0), traceback=trace,
+                      families={f: FamilyRun(versions[f], "failed", reason, trace) for f in cell.families})
 
 
 def _tasks(cells: list[Cell], spec: ExecutorSpec, families: dict[str, Any]) -> list[tuple[Cell, ...]]:
@@ -63,7 +67,8 @@ def drive(spec: ExecutorSpec, cells: list[Cell], store: Store, *, registry: Regi
     report each cell as its record arrives."""
     summary = RunSummary()
     families = {e.name: e.spec for e in registry.list("families")}
-    todo = pending(store, cells, {name: f.version for name, f in families.items()}, rerun)
+    versions = {name: f.version for name, f in families.items()}
+    todo = pending(store, cells, versions, rerun)
     summary.reused = len(cells) - len(todo)
     tasks = _tasks(todo, spec, families)
     costs = expected_costs([c for task in tasks for c in task], families)  # shared work is charged to the tasks that start first
@@ -152,11 +157,11 @@ def drive(spec: ExecutorSpec, cells: list[Cell], store: Store, *, registry: Regi
                             continue
                         except Exception as exc:  # the task itself failed on the worker (or Dask gave up)
                             for cell in unfinished(task):
-                                keep(_failed(cell, f"worker failed: {type(exc).__name__}: {exc}", device, exc))
+                                keep(_failed(cell, f"worker failed: {type(exc).__name__}: {exc}", device, versions, exc))
                         for result in pool.channel.drain():  # sent before the task returned
                             keep(result)
                         for cell in unfinished(task):
-                            keep(_failed(cell, "its worker returned without sending the cell's result", device))
+                            keep(_failed(cell, "its worker returned without sending the cell's result", device, versions))
                 if broken:
                     for future, item in running.items():
                         future.cancel()
@@ -167,7 +172,7 @@ def drive(spec: ExecutorSpec, cells: list[Cell], store: Store, *, registry: Regi
                         attempts[i] += 1
                         if attempts[i] > RETRIES:
                             for cell in unfinished(task):
-                                keep(_failed(cell, f"its worker process died {attempts[i]} times", device))
+                                keep(_failed(cell, f"its worker process died {attempts[i]} times", device, versions))
                         elif unfinished(task):
                             queue.appendleft((i, unfinished(task)))
     finally:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import CHEAP_CNN
+from conftest import EVERY_FAMILY
 
 from bench import cli, features
 from bench.metrics import generative
@@ -110,7 +110,7 @@ def generative_runs(tmp_path_factory):
     mp.setenv("BENCH_DATA", str(tmp_path_factory.mktemp("data-cache")))
     mp.setattr(features, "train_classifier", lambda *a, **k: trained.append(1) or original(*a, **k))
     try:
-        common = [*CHEAP_CNN, "--datasets", "digits", "--noise", "gaussian", "--executor", "local", "--quiet"]
+        common = [*EVERY_FAMILY, "--datasets", "digits", "--noise", "gaussian", "--executor", "local", "--quiet"]
         assert cli.main(["run", "--models", "ae,vae", "--severities", "1,3", *common, "--out", str(out)]) == 0
         first = len(trained)
         assert cli.main(["run", "--models", "vae", "--severities", "1", *common, "--out", str(other)]) == 0

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import CHEAP_CNN, REPO, add_site, make_distribution, run_bench
+from conftest import EVERY_FAMILY, REPO, add_site, make_distribution, run_bench
 
 from bench import cli
 from bench.store import open_store
@@ -114,7 +114,7 @@ def test_the_installed_example_passes_the_contract_checks(fresh):
 
 def test_the_installed_example_runs_in_a_grid_with_dataset_parameters_as_separate_cells(fresh, tmp_path):
     out = tmp_path / "run"
-    result = run_bench("run", *CHEAP_CNN, "--models", "example_ae,ae", "--noise", "pixel_dropout", "--datasets",
+    result = run_bench("run", *EVERY_FAMILY, "--models", "example_ae,ae", "--noise", "pixel_dropout", "--datasets",
                        "stripes:noise=0.1,stripes:noise=0.2", "--severities", "1", "--out", str(out), "--format", "csv",
                        "--quiet", python=fresh, cwd=fresh.parent)
     assert result.returncode == 0, result.stderr

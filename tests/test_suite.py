@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import CHEAP_CNN, add_site, make_distribution
+from conftest import CHEAP_CNN, EVERY_FAMILY, add_site, make_distribution
 
 from bench import cli, downstream, figures
 from bench.metrics.latent import active_units, score_latent
@@ -182,7 +182,7 @@ def test_the_baseline_cnn_is_trained_once_per_dataset_and_seed_for_a_grid_of_mod
         return real(x, y, classes, **budget)
 
     monkeypatch.setattr(downstream, "train_cnn", counting)
-    code = cli.main(["run", *CHEAP_CNN, "--datasets", "digits", "--models", "ae,vae,dvae", "--noise", "gaussian,erasing",
+    code = cli.main(["run", *EVERY_FAMILY, "--datasets", "digits", "--models", "ae,vae,dvae", "--noise", "gaussian,erasing",
                      "--severities", "2", "--executor", "local", "--out", str(tmp_path), "--quiet"])
     assert code == 0
     assert sizes.count(1347) == 1  # the baseline: the training split alone

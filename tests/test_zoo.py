@@ -8,7 +8,7 @@ import math
 import pandas as pd
 import pytest
 import torch
-from conftest import CHEAP_CNN, FASHION_SYSTEM_DIR
+from conftest import CHEAP_CNN, EVERY_FAMILY, FASHION_SYSTEM_DIR
 
 from bench import cli
 from bench.seeding import seed_everything
@@ -129,7 +129,7 @@ def test_parameters_select_variants_and_a_native_noise_value_runs_once_at_severi
 
 
 def test_train_noise_corrupts_the_training_set_and_labels_the_rows(tmp_path):
-    common = ["run", *CHEAP_CNN, "--datasets", "digits", "--models", "ae", "--noise", "gaussian", "--severities", "5",
+    common = ["run", *EVERY_FAMILY, "--datasets", "digits", "--models", "ae", "--noise", "gaussian", "--severities", "5",
               "--out", str(tmp_path), "--quiet"]
     assert cli.main(common) == 0
     assert cli.main([*common, "--train-noise"]) == 0
