@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass, field
@@ -71,15 +72,35 @@ def results_frame(results: Iterable[CellResult], catalogue: dict[str, dict[str, 
     known = dict(catalogue or {})
     if set(frame["family"].dropna()) - set(known):  # results of families the store does not describe
         known.update((f, e) for f, e in installed_catalogue().items() if f not in known)
-    frame.attrs["catalogue"] = known
+    frame.attrs["catalogue"] = Catalogue(known)
     return frame
 
 
+class Catalogue:
+    """What each family declares, by name, riding along with a results frame (``attrs``): pandas copies a
+    frame's attrs deeply at every operation, so this one shares itself instead (it is never changed)."""
+
+    def __init__(self, entries: dict[str, dict[str, Any]]):
+        self.entries = entries
+
+    def __deepcopy__(self, memo: dict) -> Catalogue:
+        return self
+
+
 def installed_catalogue() -> dict[str, dict[str, Any]]:
-    """What the installed metric families declare, in the order the registry found them."""
+    """What the installed metric families declare, in the order the registry found them (loaded once per set
+    of installed plugins: a report of many frames does not load the registry for each)."""
+    from importlib import metadata
+
+    installed = tuple(sorted((ep.name, ep.value) for ep in metadata.entry_points(group="bench")))
+    return dict(_catalogue_of(installed))
+
+
+@functools.lru_cache(maxsize=4)
+def _catalogue_of(installed: tuple) -> tuple:
     from registry import load_registry
 
-    return {name: entry.spec.describe() for name, entry in load_registry().entries["families"].items()}
+    return tuple((name, entry.spec.describe()) for name, entry in load_registry().entries["families"].items())
 
 
 def metric_meta(results: pd.DataFrame) -> pd.DataFrame:
@@ -90,7 +111,8 @@ def metric_meta(results: pd.DataFrame) -> pd.DataFrame:
     severity), ``compares`` (its gain over the baseline CNN's row is a verdict's claim), ``label`` (the
     metric in sentences), ``title`` and ``baseline`` (the family scores the reference CNN's own rows). In the
     catalogue's order of families, then the order metrics first appear."""
-    catalogue: dict[str, dict[str, Any]] = results.attrs.get("catalogue") or {}
+    found = results.attrs.get("catalogue")
+    catalogue: dict[str, dict[str, Any]] = found.entries if isinstance(found, Catalogue) else {}
     done = results[(results["status"] == "done") & results["metric"].notna()]
     tested = done.dropna(subset=["test"]).drop_duplicates("metric").set_index("metric")
     meta = done.drop_duplicates("metric")[["metric", "family", "higher_is_better", "unit", "detail"]]
