@@ -47,5 +47,5 @@ def _figures(ctx: Context, codes: np.ndarray, labels: np.ndarray) -> None:
 LATENT = FamilySpec(
     "latent", "1", "separability of the classes in the codes of clean and corrupted test images: k-NN, linear "
     "probe, silhouette, Davies-Bouldin, k-means NMI, active units; t-SNE and traversal figures",
-    (*_metrics("").values(), ACTIVE_UNITS, *_metrics("_noisy").values()), score, headline="probe_acc", cost=0.7,
+    (*_metrics("").values(), ACTIVE_UNITS, *_metrics("_noisy").values()), score, headline="probe_acc", cost=0.3,
     title="latent separability")

@@ -22,4 +22,4 @@ def score(ctx: Context) -> list[MetricResult]:
 
 LIKELIHOOD = FamilySpec(
     "likelihood", "1", "negative ELBO and importance-weighted NLL per test image (a posterior and a declared "
-    "decoder likelihood)", METRICS, score, headline="iw_nll", needs=("posterior",), cost=0.2, title="likelihood (VAEs)")
+    "decoder likelihood)", METRICS, score, headline="iw_nll", needs=("posterior",), cost=0.1, title="likelihood (VAEs)")

@@ -30,4 +30,4 @@ def score(ctx: Context) -> list[MetricResult]:
 
 RECONSTRUCTION = FamilySpec(
     "reconstruction", "1", "BCE, MSE, PSNR, SSIM and PSNR gain of the reconstruction of corrupted test images",
-    METRICS, score, headline="psnr", cost=0.5, matched=("psnr",), title="reconstruction")
+    METRICS, score, headline="psnr", cost=0.3, matched=("psnr",), title="reconstruction")
