@@ -332,24 +332,18 @@ class Store:
                             [(cell["key"], name, data) for name, data in (result.artifacts or {}).items()])
             con.executemany("INSERT INTO items (cell_key, name, kind, items_id, n, data) VALUES (?, ?, ?, ?, ?, ?)",
                             [(cell["key"], name, *_items_row(v)) for name, v in (record.get("items") or {}).items()])
-            con.executemany("INSERT INTO families (cell_key, family, version, status, reason, traceback, wall_s, "
-                            "figures, artifacts, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            [(cell["key"], name, run.version, run.status, run.reason, run.traceback, run.wall_s,
-                              json.dumps(list(run.figures)), json.dumps(list(run.artifacts)),
-                              run_id if name in computed else run.run_id)
-                             for name, run in result.families.items()])
+            _insert_families(con, cell["key"], {name: dataclasses.replace(run, run_id=run_id) if name in computed
+                                                else run for name, run in result.families.items()})
 
     def _merged(self, con: sqlite3.Connection, result: CellResult) -> CellResult:
         """``result`` with the stored families of its cell that it does not recompute: their metrics, per-item
         values, figures, artifacts and facts (CNN steps) are kept. The cell is done while one of its
-        families is; a result whose model failed leaves what its families stored before as it was."""
+        families is."""
         stored = self._families(con, [result.key]).get(result.key, {})
         kept = {name: run for name, run in stored.items() if name not in result.families}
         if not kept or result.status == "skipped":
             return result
         old = self._records(con, [result.key])[0]
-        if result.status == "failed" and not result.families:
-            return result
         metrics = [m for m in old["metrics"] if m["family"] in kept]
         vectors = {m["items"] for m in metrics if m.get("items")}
         items = {name: {"test": "mcnemar" if v.values.dtype == bool else "paired-t", "items_id": v.items_id,
@@ -562,10 +556,14 @@ def _per_family(con: sqlite3.Connection) -> None:
         found = [f for (f,) in con.execute("SELECT DISTINCT family FROM metrics WHERE cell_key = ?", (new,))]
         runs = _v4_families(status, reason, extra.get("traceback"), wall_s, found, dict(extra.get("figures") or {}),
                             artifacts, cell.get("model_name") == "baseline")
-        con.executemany("INSERT INTO families (cell_key, family, version, status, reason, traceback, wall_s, figures,"
-                        " artifacts, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [(new, name, r.version, r.status, r.reason, r.traceback, r.wall_s, json.dumps(list(r.figures)),
-                          json.dumps(list(r.artifacts)), run_id) for name, r in runs.items()])
+        _insert_families(con, new, {name: dataclasses.replace(r, run_id=run_id) for name, r in runs.items()})
+
+
+def _insert_families(con: sqlite3.Connection, key: str, runs: dict[str, FamilyRun]) -> None:
+    con.executemany("INSERT INTO families (cell_key, family, version, status, reason, traceback, wall_s, figures, "
+                    "artifacts, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(key, name, r.version, r.status, r.reason, r.traceback, r.wall_s, json.dumps(list(r.figures)),
+                      json.dumps(list(r.artifacts)), r.run_id) for name, r in runs.items()])
 
 
 def _v4_families(status: str, reason: str | None, trace: str | None, wall_s: float | None, found: list[str],
