@@ -11,7 +11,7 @@ from .manager import BASELINE, Entry, Registry, load_registry
 from .metrics import Metric, MetricResult
 from .outcome import NotApplicable
 from .selection import select, select_variants
-from .specs import Dataset, DatasetSpec, FamilySpec, ModelSpec, NoiseSpec, Param, resolve_params
+from .specs import Contrast, Dataset, DatasetSpec, FamilySpec, ModelSpec, NoiseSpec, Param, resolve_params
 
 #: The marker for hook implementations: ``@hookimpl def bench_models(): ...``
 hookimpl = pluggy.HookimplMarker("bench")
@@ -35,6 +35,7 @@ __all__ = [
     "HasPosterior",
     "SamplesPrior",
     "BenchError",
+    "Contrast",
     "Dataset",
     "DatasetSpec",
     "DatasetUnavailable",

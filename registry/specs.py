@@ -6,6 +6,7 @@ lives in the callables; specs only describe.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
@@ -203,6 +204,21 @@ class DatasetSpec:
 
 
 @dataclass(frozen=True)
+class Contrast:
+    """One distance against two references, declared by a family for a verdict: does ``subject`` lie closer to
+    ``near`` (the metric ``metric``) or to ``far`` (the metric ``against``)? With seeds, a paired test over them
+    says ``claim`` when ``metric`` is the smaller with support, ``counterclaim`` when ``against`` is."""
+
+    metric: str  # fid_prior_noisy
+    against: str  # fid_prior
+    subject: str  # "prior samples"
+    near: str  # "the noisy test images"
+    far: str  # "the clean test images"
+    claim: str  # "they inherit the training set's noise"
+    counterclaim: str  # "they do not inherit the training set's noise"
+
+
+@dataclass(frozen=True)
 class FamilySpec:
     """A metric family: metrics the harness computes for every cell that selects it.
 
@@ -223,6 +239,13 @@ class FamilySpec:
     scores the reference CNN's own cells (the downstream family's baseline rows). ``compares``: metrics whose
     gain over the baseline cell a verdict tests, when the family has baseline cells; ``matched``: metrics
     compared across noises at matched severity; ``title``: the family in report headings.
+
+    What the reports draw: ``by_severity``, a template (``"acc_sev{}"``) naming the metric that holds the first
+    ``matched`` metric's value at each evaluated severity, drawn against severity as the figure
+    ``severity_figure`` (per cell, against the baseline cell; per dataset × noise, every model at its matched
+    severity); ``plots``, metrics drawn against severity one panel each where some model's values depend on it;
+    ``contrasts``, pairs of metrics of one distance against two references (:class:`Contrast`) that a
+    verdict compares with a paired test over seeds.
     """
 
     name: str
@@ -238,13 +261,18 @@ class FamilySpec:
     compares: tuple[str, ...] = ()
     matched: tuple[str, ...] = ()
     title: str = ""  # the family in report headings (default: its name)
+    by_severity: str = ""
+    severity_figure: str = ""
+    plots: tuple[str, ...] = ()
+    contrasts: tuple[Contrast, ...] = ()
 
     def describe(self) -> dict[str, Any]:
         """The declaration as JSON: what a results store keeps so that reports read the catalogue of the
         families that computed its results, installed or not."""
         return {"name": self.name, "version": self.version, "title": self.title or self.name, "summary": self.summary,
                 "headline": self.headline, "compares": list(self.compares), "matched": list(self.matched),
-                "baseline": self.baseline,
+                "baseline": self.baseline, "by_severity": self.by_severity, "severity_figure": self.severity_figure,
+                "plots": list(self.plots), "contrasts": [dataclasses.asdict(c) for c in self.contrasts],
                 "metrics": [{"name": m.name, "higher_is_better": m.higher_is_better, "unit": m.unit, "summary": m.summary,
                              "detail": m.detail, "test": m.test, "items": m.items, "label": m.label or m.name}
                             for m in self.metrics]}

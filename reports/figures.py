@@ -1,5 +1,6 @@
-"""Figures drawn from stored results alone: accuracy against severity (the model's CNN against the
-baseline CNN, per cell and per dataset × noise), training curves and reconstruction grids."""
+"""Figures drawn from stored results alone: what the metric families declare to draw against severity
+(:attr:`registry.FamilySpec.severity_figure`, per cell against the baseline cell and per dataset × noise;
+:attr:`registry.FamilySpec.plots`), training curves and reconstruction grids."""
 
 from __future__ import annotations
 
@@ -19,8 +20,6 @@ from registry import BASELINE  # noqa: E402
 
 from .leaderboard import cell_size, default_size, size_text  # noqa: E402
 
-_SEVERITY = re.compile(r"^acc_sev(\d+)$")
-
 
 def _save(fig: plt.Figure, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -29,13 +28,13 @@ def _save(fig: plt.Figure, path: Path) -> None:
 
 
 def noise_figure_path(out_dir: Path, dataset: str, noise: str, profile: str = "quick", budget: str = "converged",
-                      precision: str = "fp32", size: int | None = None) -> Path:
-    """Where the accuracy-at-matched-severity figure of one dataset × noise × protocol goes (the default
+                      precision: str = "fp32", size: int | None = None, figure: str = "accuracy") -> Path:
+    """Where a family's ``figure`` at matched severity of one dataset × noise × protocol goes (the default
     protocol's keeps the plain name; a training-set size other than the profile's is tagged)."""
     tags = "".join(f"_{t}" for t, default in ((profile, "quick"), (f"n{size}", f"n{default_size(profile)}"),
                                               (f"cnn-{budget}", "cnn-converged"), (precision, "fp32"))
                    if t != default and t not in ("nNone", "n0"))
-    return out_dir / "figures" / re.sub(r"[^A-Za-z0-9_.-]", "-", f"{dataset}_{noise}{tags}_accuracy.png")
+    return out_dir / "figures" / re.sub(r"[^A-Za-z0-9_.-]", "-", f"{dataset}_{noise}{tags}_{figure}.png")
 
 
 def _level_psnr(results: list[CellResult]) -> dict[tuple, dict[int, float]]:
@@ -72,135 +71,158 @@ def _x(level: int, levels: dict[int, float]) -> float:
     return levels.get(level, float(level))
 
 
-def write_accuracy_figures(board: pd.DataFrame, results: list[CellResult], out_dir: Path,
-                           figure_paths: dict[str, str]) -> list[Path]:
-    """Per model cell (``figure_paths``: cell key → relative path): its CNN's accuracy at each evaluated
-    severity against the baseline CNN's, with 95% intervals over test images. Per dataset × noise ×
-    protocol: every model's CNN accuracy at the severity it was made for, with the leaderboard's
-    intervals (over seeds, or over test images with one seed); a noise run at a custom value (severity
-    0) shows its CNNs at every calibrated level and at the custom one. Returns the files written."""
+def severity_families(catalogue: dict[str, dict]) -> list[dict]:
+    """The families that declare a figure of their matched metric against severity (``severity_figure``,
+    ``by_severity``), in the catalogue's order."""
+    return [f for f in catalogue.values()
+            if f.get("severity_figure") and f.get("by_severity") and f.get("matched")]
+
+
+def _label(family: dict, metric: str) -> str:
+    return next((m.get("label") or metric for m in family.get("metrics", ()) if m.get("name") == metric), metric)
+
+
+def write_severity_figures(board: pd.DataFrame, results: list[CellResult], out_dir: Path,
+                           catalogue: dict[str, dict]) -> list[Path]:
+    """For each family of ``catalogue`` that declares a severity figure (:func:`severity_families`): per model
+    cell, the family's metric at each evaluated severity (``by_severity``) against the baseline cell's, with
+    95% intervals over test images, at the path the cell's figure names; per dataset × noise × protocol, every
+    model's first ``matched`` metric at the severity it was made for, with the leaderboard's intervals (over
+    seeds, or over test images with one seed); a noise run at a custom value (severity 0) shows every
+    calibrated level and the custom one. Returns the files written."""
     written: list[Path] = []
     levels_of = _level_psnr(results)
     done = [r for r in results if r.status == "done"]
-    by_key = {r.key: r for r in done}
     protocol = lambda c: (c["dataset"], c["noise"], c["seed"], c["profile"], cell_size(c),  # noqa: E731
                           c.get("cnn_budget", "epochs"), c.get("precision", "fp32"))
     baselines = {protocol(r.cell): r for r in done if r.cell["model"] == BASELINE}
+    for family in severity_families(catalogue):
+        figure, matched = family["severity_figure"], family["matched"][0]
+        pattern = re.compile("^" + re.escape(family["by_severity"]).replace(re.escape("{}"), r"(\d+)") + "$")
+        at = family["by_severity"].format
+        label = _label(family, matched)
 
-    def curve(result: CellResult) -> tuple[list[int], list[float], list[float]]:
-        found = sorted((int(m_.group(1)), m["value"], m["ci95"]) for m in result.metrics
-                       if (m_ := _SEVERITY.match(m["metric"])) and m["value"] == m["value"])
-        return [f[0] for f in found], [f[1] for f in found], [f[2] if f[2] == f[2] else 0.0 for f in found]
+        def curve(result: CellResult) -> tuple[list[int], list[float], list[float]]:
+            found = sorted((int(m_.group(1)), m["value"], m["ci95"]) for m in result.metrics  # noqa: B023
+                           if (m_ := pattern.match(m["metric"])) and m["value"] == m["value"])  # noqa: B023
+            return [f[0] for f in found], [f[1] for f in found], [f[2] if f[2] == f[2] else 0.0 for f in found]
 
-    for key, rel in figure_paths.items():
-        result = by_key.get(key)
-        if result is None:
-            continue
-        cell = result.cell
-        levels = levels_of.get((cell["dataset"], cell["noise"]), {})
-        fig, ax = plt.subplots(figsize=(5, 3.5))
-        drawn = False
-        for r, style in ((result, {"marker": "o", "label": f"{cell['model']} (augmented)"}),
-                         (baselines.get(protocol(cell)), {"marker": "s", "linestyle": "--", "color": "grey",
-                                                          "label": "baseline"})):
-            if r is None:
+        for result in done:
+            rel = result.figures.get(figure)
+            if not rel or result.cell["model"] == BASELINE:
                 continue
-            sev, acc, ci = curve(r)
-            if sev:
-                drawn = True
-                _errorbar(ax, [_x(s, levels) for s in sev], acc, np.subtract(acc, ci), np.add(acc, ci), **style)
-        if not drawn:
-            plt.close(fig)
-            continue
-        ax.axvline(_x(int(cell["severity"]), levels), color="#ccc", linewidth=0.8, zorder=0)
-        _axis(ax, {s: p for s, p in levels.items()}, cell["noise"])
-        ax.set(ylabel="accuracy (95% CI over images)",
-               title=f"{cell['dataset']}: {cell['model']} ({cell['noise']} s{cell['severity']}) vs baseline")
-        ax.title.set_fontsize(9)
-        ax.legend(fontsize=8)
-        _save(fig, out_dir / rel)
-        written.append(out_dir / rel)
+            cell = result.cell
+            levels = levels_of.get((cell["dataset"], cell["noise"]), {})
+            fig, ax = plt.subplots(figsize=(5, 3.5))
+            drawn = False
+            for r, style in ((result, {"marker": "o", "label": f"{cell['model']}"}),
+                             (baselines.get(protocol(cell)), {"marker": "s", "linestyle": "--", "color": "grey",
+                                                              "label": "baseline"})):
+                if r is None:
+                    continue
+                sev, value, ci = curve(r)
+                if sev:
+                    drawn = True
+                    _errorbar(ax, [_x(s, levels) for s in sev], value, np.subtract(value, ci), np.add(value, ci),
+                              **style)
+            if not drawn:
+                plt.close(fig)
+                continue
+            ax.axvline(_x(int(cell["severity"]), levels), color="#ccc", linewidth=0.8, zorder=0)
+            _axis(ax, dict(levels), cell["noise"])
+            ax.set(ylabel=f"{label} (95% CI over images)",
+                   title=f"{cell['dataset']}: {cell['model']} ({cell['noise']} s{cell['severity']}) vs baseline")
+            ax.title.set_fontsize(9)
+            ax.legend(fontsize=8)
+            _save(fig, out_dir / rel)
+            written.append(out_dir / rel)
 
-    if board.empty or "acc_noisy" not in board:
-        return written
-    for (dataset, profile, size, budget, precision, noise), block in board.groupby(
-            ["dataset", "profile", "train_size", "cnn_budget", "precision", "noise"]):
-        block = block[block["acc_noisy"].notna()]
-        if block.empty:
+        if board.empty or matched not in board:
             continue
-        levels = levels_of.get((dataset, noise), {})
-        fig, ax = plt.subplots(figsize=(5.5, 3.8))
-        custom = (block["severity"] == 0).all()
-        for model, rows in block.groupby("model"):
-            style = {"linestyle": "--", "color": "grey", "marker": "s"} if model == BASELINE else {"marker": "o"}
-            if custom:  # one custom level: the CNNs at every calibrated level too, the custom one starred
-                row = rows.iloc[0]
-                sev = sorted(int(c[len("acc_sev"):]) for c in row.index if _SEVERITY.match(str(c)) and pd.notna(row[c]))
-                names = [f"acc_sev{s}" for s in sev]
-                _errorbar(ax, [_x(s, levels) for s in sev], row[names], row[[f"{n}_ci_low" for n in names]],
-                          row[[f"{n}_ci_high" for n in names]], label=model, **style)
-                if 0 in sev:
-                    ax.plot([_x(0, levels)], [row["acc_sev0"]], marker="*", markersize=12,
-                            color=ax.lines[-1].get_color(), linestyle="none")
-            else:
-                rows = rows.sort_values("severity")
-                x = [row["input_psnr"] if pd.notna(row["input_psnr"]) else _x(int(row["severity"]), levels)
-                     for _, row in rows.iterrows()]
-                _errorbar(ax, x, rows["acc_noisy"], rows["acc_noisy_ci_low"], rows["acc_noisy_ci_high"],
-                          label=model, **style)
-        shown = levels if custom else {int(r["severity"]): r["input_psnr"] for _, r in
-                                       block.drop_duplicates("severity").iterrows() if pd.notna(r["input_psnr"])}
-        _axis(ax, dict(sorted(shown.items(), key=lambda kv: -kv[1])), noise)
-        interval = "over seeds" if block["seeds"].max() > 1 else "over images"
-        ax.set(ylabel=f"accuracy (95% CI {interval})",
-               title=f"{dataset} · {noise}: CNN accuracy at matched severity ({profile}, {size_text(size)}, "
-                     f"CNN {budget})")
-        ax.title.set_fontsize(9)
-        ax.legend(fontsize=8)
-        path = noise_figure_path(out_dir, dataset, noise, profile, budget, precision, int(size))
-        _save(fig, path)
-        written.append(path)
+        for (dataset, profile, size, budget, precision, noise), block in board.groupby(
+                ["dataset", "profile", "train_size", "cnn_budget", "precision", "noise"]):
+            block = block[block[matched].notna()]
+            if block.empty:
+                continue
+            levels = levels_of.get((dataset, noise), {})
+            fig, ax = plt.subplots(figsize=(5.5, 3.8))
+            custom = (block["severity"] == 0).all()
+            for model, rows in block.groupby("model"):
+                style = {"linestyle": "--", "color": "grey", "marker": "s"} if model == BASELINE else {"marker": "o"}
+                if custom:  # one custom level: every calibrated level too, the custom one starred
+                    row = rows.iloc[0]
+                    sev = sorted(int(m_.group(1)) for c in row.index
+                                 if (m_ := pattern.match(str(c))) and pd.notna(row[c]))
+                    names = [at(s) for s in sev]
+                    _errorbar(ax, [_x(s, levels) for s in sev], row[names], row[[f"{n}_ci_low" for n in names]],
+                              row[[f"{n}_ci_high" for n in names]], label=model, **style)
+                    if 0 in sev:
+                        ax.plot([_x(0, levels)], [row[at(0)]], marker="*", markersize=12,
+                                color=ax.lines[-1].get_color(), linestyle="none")
+                else:
+                    rows = rows.sort_values("severity")
+                    x = [row["input_psnr"] if pd.notna(row["input_psnr"]) else _x(int(row["severity"]), levels)
+                         for _, row in rows.iterrows()]
+                    _errorbar(ax, x, rows[matched], rows[f"{matched}_ci_low"], rows[f"{matched}_ci_high"],
+                              label=model, **style)
+            shown = levels if custom else {int(r["severity"]): r["input_psnr"] for _, r in
+                                           block.drop_duplicates("severity").iterrows() if pd.notna(r["input_psnr"])}
+            _axis(ax, dict(sorted(shown.items(), key=lambda kv: -kv[1])), noise)
+            interval = "over seeds" if block["seeds"].max() > 1 else "over images"
+            ax.set(ylabel=f"{label} (95% CI {interval})",
+                   title=f"{dataset} · {noise}: {label} at matched severity ({profile}, {size_text(size)}, "
+                         f"CNN {budget})")
+            ax.title.set_fontsize(9)
+            ax.legend(fontsize=8)
+            path = noise_figure_path(out_dir, dataset, noise, profile, budget, precision, int(size), figure)
+            _save(fig, path)
+            written.append(path)
     return written
 
 
-GENERATIVE_PANELS = ("fid_prior", "precision_prior", "recall_prior", "fid_aug", "precision_aug", "recall_aug")
-
-
-def generative_severity_pngs(board: pd.DataFrame) -> list[tuple[str, str, str, bytes]]:
-    """Per dataset × noise × protocol where some model's samples depend on the severity (a denoising model,
-    trained at each one, or a noisy training set): FID, precision and recall of both sample sources against
-    the severity, a line per model. Returns (dataset, noise, title, PNG)."""
+def severity_plots_pngs(board: pd.DataFrame, catalogue: dict[str, dict]) -> list[tuple[str, str, str, bytes]]:
+    """Per family that declares ``plots``, and per dataset × noise × protocol where some model's values of
+    them depend on the severity (a denoising model, trained at each one, or a noisy training set): each
+    declared metric against the severity, one panel each, a line per model. Returns (dataset, noise, title,
+    PNG)."""
     from .leaderboard import TABLE
 
-    panels = [m for m in GENERATIVE_PANELS if m in board]
     out: list[tuple[str, str, str, bytes]] = []
-    if not panels:
-        return out
-    for (dataset, profile, size, budget, precision, noise), block in board.groupby(TABLE, sort=True, dropna=False):
-        block = block[block[panels].notna().any(axis=1)]
-        if block["severity"].nunique() < 2 or not any(
-                (block.groupby("model")[m].nunique() > 1).any() for m in panels):
+    for family in catalogue.values():
+        panels = [m for m in family.get("plots") or () if m in board]
+        if not panels:
             continue
-        fig, axes = plt.subplots(2, 3, figsize=(12, 6.5), squeeze=False)
-        colours = {model: f"C{i}" for i, model in enumerate(sorted(block["model"].unique()))}
-        for ax, metric in zip(axes.flat, GENERATIVE_PANELS):
-            for model, rows in block.groupby("model"):
-                rows = rows.sort_values("severity")
-                if metric not in rows or rows[metric].isna().all():
-                    continue
-                _errorbar(ax, list(rows["severity"]), rows[metric], rows[f"{metric}_ci_low"],
-                          rows[f"{metric}_ci_high"], label=model, marker="o", color=colours[model])
-            arrow = "↓" if metric.startswith("fid") else "↑"
-            ax.set_title(f"{metric} {arrow}", fontsize=9)
-            ax.set_xlabel(f"{noise} severity", fontsize=8)
-            ax.set_xticks(sorted(block["severity"].unique()))
-        handles = {label: h for ax in axes.flat for h, label in zip(*ax.get_legend_handles_labels())}
-        fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=len(handles), fontsize=8)
-        title = (f"{dataset} · {noise}: generative quality against severity ({profile}, {size_text(size)}, CNN "
-                 f"{budget}{', ' + precision if precision != 'fp32' else ''}); 95% intervals where the metric has one")
-        fig.suptitle(title, fontsize=9)
-        fig.tight_layout(rect=(0, 0.05, 1, 1))
-        out.append((dataset, noise, title, _png(fig)))
+        lower = {m["name"] for m in family.get("metrics", ()) if not m.get("higher_is_better")}
+        for (dataset, profile, size, budget, precision, noise), block in board.groupby(TABLE, sort=True,
+                                                                                      dropna=False):
+            block = block[block[panels].notna().any(axis=1)]
+            if block["severity"].nunique() < 2 or not any(
+                    (block.groupby("model")[m].nunique() > 1).any() for m in panels):
+                continue
+            cols = min(3, len(panels))
+            fig, axes = plt.subplots(-(-len(panels) // cols), cols, figsize=(4 * cols, 3.25 * -(-len(panels) // cols)),
+                                     squeeze=False)
+            colours = {model: f"C{i}" for i, model in enumerate(sorted(block["model"].unique()))}
+            for ax, metric in zip(axes.flat, panels):
+                for model, rows in block.groupby("model"):
+                    rows = rows.sort_values("severity")
+                    if rows[metric].isna().all():
+                        continue
+                    _errorbar(ax, list(rows["severity"]), rows[metric], rows[f"{metric}_ci_low"],
+                              rows[f"{metric}_ci_high"], label=model, marker="o", color=colours[model])
+                ax.set_title(f"{metric} {'↓' if metric in lower else '↑'}", fontsize=9)
+                ax.set_xlabel(f"{noise} severity", fontsize=8)
+                ax.set_xticks(sorted(block["severity"].unique()))
+            for ax in list(axes.flat)[len(panels):]:
+                ax.axis("off")
+            handles = {label: h for ax in axes.flat for h, label in zip(*ax.get_legend_handles_labels())}
+            fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=len(handles), fontsize=8)
+            title = (f"{dataset} · {noise}: {family.get('title') or family['name']} against severity ({profile}, "
+                     f"{size_text(size)}, CNN {budget}{', ' + precision if precision != 'fp32' else ''}); 95% "
+                     "intervals where the metric has one")
+            fig.suptitle(title, fontsize=9)
+            fig.tight_layout(rect=(0, 0.05, 1, 1))
+            out.append((dataset, noise, title, _png(fig)))
     return out
 
 

@@ -72,6 +72,10 @@ def results_frame(results: Iterable[CellResult], catalogue: dict[str, dict[str, 
     known = dict(catalogue or {})
     if set(frame["family"].dropna()) - set(known):  # results of families the store does not describe
         known.update((f, e) for f, e in installed_catalogue().items() if f not in known)
+    if any("plots" not in e for e in known.values()):  # described by a bench without the drawing declarations
+        installed = installed_catalogue()
+        known = {f: {**installed[f], **e} if f in installed and installed[f]["version"] == e.get("version") else e
+                 for f, e in known.items()}
     frame.attrs["catalogue"] = Catalogue(known)
     return frame
 
@@ -111,25 +115,31 @@ def metric_meta(results: pd.DataFrame) -> pd.DataFrame:
     severity), ``compares`` (its gain over the baseline CNN's row is a verdict's claim), ``label`` (the
     metric in sentences), ``title`` and ``baseline`` (the family scores the reference CNN's own rows). In the
     catalogue's order of families, then the order metrics first appear."""
-    found = results.attrs.get("catalogue")
-    catalogue: dict[str, dict[str, Any]] = found.entries if isinstance(found, Catalogue) else {}
+    catalogue = declared(results)
     done = results[(results["status"] == "done") & results["metric"].notna()]
     tested = done.dropna(subset=["test"]).drop_duplicates("metric").set_index("metric")
     meta = done.drop_duplicates("metric")[["metric", "family", "higher_is_better", "unit", "detail"]]
     order = {family: i for i, family in enumerate(catalogue)}
-    declared = [catalogue.get(f) or {} for f in meta["family"]]
+    entries = [catalogue.get(f) or {} for f in meta["family"]]
     meta = meta.assign(detail=meta["detail"].fillna(False).astype(bool),
                        test=meta["metric"].map(tested["test"]), items=meta["metric"].map(tested["items"]),
-                       headline=[d.get("headline") == m for d, m in zip(declared, meta["metric"])],
-                       matched=[m in (d.get("matched") or ()) for d, m in zip(declared, meta["metric"])],
+                       headline=[d.get("headline") == m for d, m in zip(entries, meta["metric"])],
+                       matched=[m in (d.get("matched") or ()) for d, m in zip(entries, meta["metric"])],
                        compares=[m in (d.get("compares") or ()) and bool(d.get("baseline"))
-                                 for d, m in zip(declared, meta["metric"])],
+                                 for d, m in zip(entries, meta["metric"])],
                        label=[next((x.get("label") for x in d.get("metrics") or () if x.get("name") == m), None) or m
-                              for d, m in zip(declared, meta["metric"])],
-                       title=[d.get("title") or f for d, f in zip(declared, meta["family"])],
-                       baseline=[bool(d.get("baseline")) for d in declared],
+                              for d, m in zip(entries, meta["metric"])],
+                       title=[d.get("title") or f for d, f in zip(entries, meta["family"])],
+                       baseline=[bool(d.get("baseline")) for d in entries],
                        _order=meta["family"].map(order).fillna(len(order)))
     return meta.sort_values("_order", kind="stable").drop(columns="_order").reset_index(drop=True)
+
+
+def declared(results: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """What each family declares (:meth:`registry.FamilySpec.describe`), by name, as the results frame
+    ``results`` carries it (:func:`results_frame`)."""
+    found = results.attrs.get("catalogue")
+    return found.entries if isinstance(found, Catalogue) else {}
 
 
 def headlines(meta: pd.DataFrame) -> dict[str, str]:

@@ -44,9 +44,16 @@ def write_reports(store: Store, out_dir: Path, formats: tuple[str, ...] = FORMAT
         except (OSError, ValueError):
             pass
     from .aggregate import aggregate, draw, write_csvs
-    from .figures import write_accuracy_figures  # pandas and matplotlib load only when there is drawing to do
+    from .figures import write_severity_figures  # pandas and matplotlib load only when there is drawing to do
     from .html import Figure, render_html
-    from .leaderboard import leaderboard_frame, leaderboard_tables, render_markdown, render_ranking_markdown, results_frame
+    from .leaderboard import (
+        declared,
+        leaderboard_frame,
+        leaderboard_tables,
+        render_markdown,
+        render_ranking_markdown,
+        results_frame,
+    )
     from .pareto import with_costs
     from .ranking import RANKING_LEGEND, ranking_tables
     from .timing import timing_frame, timing_tables, write_timing
@@ -67,8 +74,7 @@ def write_reports(store: Store, out_dir: Path, formats: tuple[str, ...] = FORMAT
     ranked = ranking_tables(found.rankings)
     blocks = verdict(board, results, cells, items, found.thresholds)
     notices = [n for n in (untested_notice(cells), precision_notice(cells)) if n]
-    figure_paths = {r.key: r.figures["accuracy"] for r in cells if r.status == "done" and "accuracy" in r.figures}
-    write_accuracy_figures(board, cells, out_dir, figure_paths)
+    write_severity_figures(board, cells, out_dir, declared(results))
     extra_paths: list[Path] = []
     if "csv" in formats:
         results.to_csv(out_dir / "results.csv", index=False)
@@ -85,7 +91,7 @@ def write_reports(store: Store, out_dir: Path, formats: tuple[str, ...] = FORMAT
         write_document(store, out_dir / "results.json", annotate=_annotator(board))
     timing_paths = write_timing(store, out_dir, formats)
     if "html" in formats:
-        data = _report_data(store, out_dir, cells, tables, board)
+        data = _report_data(store, out_dir, cells, tables, board, declared(results))
         for (dataset, profile, budget, precision, noise), path in found.curve_figures.items():
             data.per_noise.setdefault((dataset, noise), []).insert(0, Figure(
                 f"{dataset} · {noise}: learning curves of each family's headline metric, 95% intervals "
@@ -164,14 +170,21 @@ def _first_seed(cells: list[CellResult]) -> dict[tuple, int]:
     return seeds
 
 
-def _report_data(store: Store, out_dir: Path, cells: list[CellResult], tables, board):
-    """The figures of the HTML page: per dataset × noise the accuracy figure, the generative metrics against
-    severity and a reconstruction grid per model; per dataset the training curves; per dataset × model the
+def _report_data(store: Store, out_dir: Path, cells: list[CellResult], tables, board, catalogue: dict):
+    """The figures of the HTML page: per dataset × noise the families' figures against severity (``catalogue``:
+    what they declare) and a reconstruction grid per model; per dataset the training curves; per dataset × model the
     suite's figures of the first seed and its prior samples (each distinct image once: a model trained once
     is drawn once, whatever the noise)."""
     import numpy as np
 
-    from .figures import generative_severity_pngs, noise_figure_path, prior_grid_png, reconstruction_grid_png, training_curves_png
+    from .figures import (
+        noise_figure_path,
+        prior_grid_png,
+        reconstruction_grid_png,
+        severity_families,
+        severity_plots_pngs,
+        training_curves_png,
+    )
     from .html import Figure, ReportData
     from .leaderboard import cell_size, size_text
 
@@ -183,12 +196,14 @@ def _report_data(store: Store, out_dir: Path, cells: list[CellResult], tables, b
             {(c["dataset"], c["noise"], c["profile"], cell_size(c), c.get("cnn_budget", "epochs"),
               c.get("precision", "fp32"))
              for c in (r.cell for r in done)}):
-        path = noise_figure_path(out_dir, dataset, noise, profile, budget, precision, size)
-        if path.is_file():
-            data.per_noise.setdefault((dataset, noise), []).append(
-                Figure(f"{dataset} · {noise}: CNN accuracy at matched severity ({profile} profile, {size_text(size)}, CNN budget "
-                       f"{budget}{', ' + precision if precision != 'fp32' else ''})", path.read_bytes()))
-    for dataset, noise, title, png in generative_severity_pngs(board):
+        for family in severity_families(catalogue):
+            path = noise_figure_path(out_dir, dataset, noise, profile, budget, precision, size, family["severity_figure"])
+            if path.is_file():
+                data.per_noise.setdefault((dataset, noise), []).append(
+                    Figure(f"{dataset} · {noise}: {family.get('title') or family['name']} at matched severity ({profile} "
+                           f"profile, {size_text(size)}, CNN budget {budget}{', ' + precision if precision != 'fp32' else ''})",
+                           path.read_bytes()))
+    for dataset, noise, title, png in severity_plots_pngs(board, catalogue):
         data.per_noise.setdefault((dataset, noise), []).append(Figure(title, png))
     samples: dict[tuple[str, str, str], dict[int, Any]] = defaultdict(dict)
     for r in done:

@@ -22,6 +22,7 @@ from .leaderboard import (
     ROW,
     TABLE,
     Evidence,
+    declared,
     headlines,
     metric_meta,
     protocols,
@@ -96,35 +97,35 @@ def _best_lines(block: pd.DataFrame, meta: pd.DataFrame) -> list[str]:
     return lines
 
 
-def _inheritance_lines(block: pd.DataFrame, evidence: Evidence) -> list[str]:
-    """For models trained on a noisy training set (``--train-noise``): are their samples closer to the noisy
-    test images than to the clean ones (FID in the domain feature space against each)? Said with a paired t
-    over seeds of the two FIDs; with one seed, the two values and "not tested"."""
+def _contrast_lines(block: pd.DataFrame, evidence: Evidence, contrasts: list[dict]) -> list[str]:
+    """What the families declare as contrasts (:class:`registry.Contrast`: one distance against two references,
+    such as the FIDs of samples against the noisy and the clean test images, computed for a noisy training
+    set): which reference is nearer, said with a paired t over seeds; with one seed, the two values and "not
+    tested"."""
     from .significance import compare_seeds
 
     lines = []
-    for source, what in (("prior", "prior samples"), ("aug", "augmentation samples")):
-        noisy = f"fid_{source}_noisy"
-        if noisy not in block:
+    for c in contrasts:
+        near, far = c["metric"], c["against"]
+        if near not in block or far not in block:
             continue
-        for _, row in block[block[noisy].notna()].sort_values(["model", "severity"]).iterrows():
-            clean = row.get(f"fid_{source}")
-            if pd.isna(clean):
+        for _, row in block[block[near].notna()].sort_values(["model", "severity"]).iterrows():
+            if pd.isna(row[far]):
                 continue
             key = tuple(row[ROW])
-            test = compare_seeds(evidence.values.get((*key, noisy), {}), evidence.values.get((*key, f"fid_{source}"), {}))
-            closer = "noisy" if row[noisy] < clean else "clean"
-            values = f"FID {row[noisy]:.4g} against the noisy, {clean:.4g} against the clean"
+            test = compare_seeds(evidence.values.get((*key, near), {}), evidence.values.get((*key, far), {}))
+            closer = c["near"] if row[near] < row[far] else c["far"]
+            values = f"{near} {row[near]:.4g} against {c['near']}, {far} {row[far]:.4g} against {c['far']}"
+            what = f"{c['subject']} of {row['model']}"
             if not test.about_models:
-                lines.append(f"s{row['severity']}: {what} of {row['model']}: {values} (one seed: not tested; whether "
-                             f"they inherit the training set's noise needs --seeds {MIN_SEEDS} or more)")
+                lines.append(f"s{row['severity']}: {what}: {values} (one seed: not tested; needs --seeds {MIN_SEEDS} "
+                             "or more)")
             elif test.p < ALPHA:
-                lines.append(f"s{row['severity']}: {what} of {row['model']} are closer to the {closer} test images "
-                             f"({values}, p = {test.p:.2g}): they {'inherit' if closer == 'noisy' else 'do not inherit'} "
-                             "the training set's noise")
+                lines.append(f"s{row['severity']}: {what} are closer to {closer} ({values}, p = {test.p:.2g}): "
+                             f"{c['claim'] if closer == c['near'] else c['counterclaim']}")
             else:
-                lines.append(f"s{row['severity']}: {what} of {row['model']}: no supported difference between their "
-                             f"distance to the noisy and to the clean test images ({values}, p = {test.p:.2g})")
+                lines.append(f"s{row['severity']}: {what}: no supported difference between their distance to "
+                             f"{c['near']} and to {c['far']} ({values}, p = {test.p:.2g})")
     return lines
 
 
@@ -292,6 +293,7 @@ def verdict(board: pd.DataFrame, results: pd.DataFrame, cells: list[CellResult],
     ordered = sorted(board.groupby(TABLE), key=lambda kv: table_order(kv[0]))
     gains = list(meta.loc[meta["compares"], "metric"])
     labels = dict(zip(meta["metric"], meta["label"]))
+    contrasts = [c for family in declared(results).values() for c in family.get("contrasts") or ()]
     tests = {key: _augmentation_tests(block, evidence, gains) for key, block in ordered}
     adjusted: dict[tuple, dict] = {key: {} for key in tests}
     families: dict[tuple, list[tuple]] = {}
@@ -308,7 +310,7 @@ def verdict(board: pd.DataFrame, results: pd.DataFrame, cells: list[CellResult],
     for key, block in ordered:
         lines = (_best_lines(block, meta)
                  + _augmentation_lines(tests[key], adjusted[key], key[TABLE.index("cnn_budget")], labels)
-                 + _inheritance_lines(block, evidence))
+                 + _contrast_lines(block, evidence, contrasts))
         if lines:
             blocks.append(VerdictBlock(table_title(key, protocol, ""), lines))
     for family, lines in sorted(threshold_lines(thresholds or []).items()):

@@ -168,3 +168,15 @@ def test_a_results_document_of_an_older_bench_imports_with_its_families_counted_
     assert runs["ae"][0] == next(r.key for r in open_store(store).results() if r.cell["model"] == "ae")  # re-keyed
     assert sorted(runs["ae"][1]) == ["downstream", "generative", "latent", "likelihood", "reconstruction"]
     assert all(run.version == "1" and run.run_id == 1 for run in runs["ae"][1].values())
+
+
+def test_a_catalogue_stored_before_the_drawing_declarations_draws_as_the_installed_family_of_its_version():
+    from reports.leaderboard import declared, installed_catalogue, results_frame
+
+    installed = installed_catalogue()
+    older = {name: {k: v for k, v in entry.items() if k not in ("by_severity", "severity_figure", "plots", "contrasts")}
+             for name, entry in installed.items()}
+    older["generative"] = {**older["generative"], "version": "0"}  # another version: not filled in
+    found = declared(results_frame([], older))
+    assert found["downstream"]["severity_figure"] == "accuracy" and found["downstream"]["by_severity"] == "acc_sev{}"
+    assert "plots" not in found["generative"]

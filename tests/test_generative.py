@@ -155,4 +155,4 @@ def test_the_report_shows_prior_samples_per_model_and_how_a_denoising_models_sam
     assert "vae: samples from the prior, z ~ N(0, I) (seed 0)" in page  # one grid: the same samples at every severity
     assert "dvae: samples from the prior, z ~ N(0, I) (seed 0, trained on gaussian)" in page  # a row per severity
     assert "digits · ae: samples from the prior" not in page
-    assert "digits · gaussian: generative quality against severity" in page
+    assert "digits · gaussian: generative quality (domain features) against severity" in page

@@ -124,7 +124,7 @@ def test_the_html_report_is_one_self_contained_page_with_every_part(small_run):
     images = re.findall(r'<img alt="([^"]*)" src="([^"]{0,30})', page)
     assert all(src.startswith("data:image/png;base64,") for _, src in images)
     captions = " ".join(alt for alt, _ in images)
-    for part in ("clean / noisy / reconstructed", "training loss", "CNN accuracy", "tsne", "traversal"):
+    for part in ("clean / noisy / reconstructed", "training loss", "at matched severity", "tsne", "traversal"):
         assert part in captions, part
     assert "http://" not in page and "https://" not in page
 

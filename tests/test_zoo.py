@@ -146,4 +146,4 @@ def test_train_noise_corrupts_the_training_set_and_labels_the_rows(tmp_path):
     assert noisy_train["fid_aug_noisy"] > 0 and noisy_train["fid_aug"] > 0
     assert pd.isna(board.set_index("model").loc["ae", "fid_aug_noisy"])
     verdict = (tmp_path / "leaderboard.md").read_text()
-    assert "augmentation samples of ae@noisy-train: FID" in verdict and "(one seed: not tested" in verdict
+    assert "augmentation samples of ae@noisy-train: fid_aug_noisy" in verdict and "(one seed: not tested" in verdict

@@ -54,7 +54,7 @@ def score(ctx: Context) -> list[MetricResult]:
                         lambda: downstream.accuracy(cnn, ctx.eval_x, ctx.eval_y, ctx.corrupted_eval_sets(),
                                                     precision=profile.precision))
     _, baseline_fit, source = ctx.baseline_cnn()
-    ctx.add_figure("accuracy", None)  # accuracy against severity: the reports draw it from the metrics
+    ctx.add_figure("accuracy", None)  # drawn by the reports: the family's severity_figure
     ctx.note(augmented=fit.steps, baseline=baseline_fit.steps, baseline_cnn=source, augmented_validation=validation)
     return downstream.score_downstream(accuracy, ctx.baseline_accuracy(), cell.severity)
 
@@ -64,4 +64,5 @@ DOWNSTREAM = FamilySpec(
     "on clean and corrupted test images, against the CNN trained on the subset alone",
     (*downstream.DOWNSTREAM, *SEVERITY_METRICS), score, headline="acc_noisy", inputs=("image",), cost=cost,
     baseline=True, compares=("acc_clean", "acc_noisy"), matched=("acc_noisy",),
-    title="downstream accuracy (generative augmentation)")
+    title="downstream accuracy (generative augmentation)", by_severity="acc_sev{}",
+    severity_figure="accuracy")
