@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import torch
 from registry import Entry, NoiseSpec
 
 from .data import LoadedDataset, data_root
+from .files import atomic_write, locked
 from .metrics.reconstruction import psnr_of, squared_error
 from .seeding import seeded
 
@@ -75,10 +75,7 @@ def calibrate(entry: Entry, dataset: LoadedDataset, fixed: dict[str, Any] | None
     fixed = {k: v for k, v in (fixed or {}).items() if k != spec.calibrate}
     key = f"{spec.name}@{entry.distribution}-{entry.version}" + (json.dumps(fixed, sort_keys=True) if fixed else "")
     if str(path) not in _MEMORY:
-        try:
-            _MEMORY[str(path)] = json.loads(path.read_text())
-        except (OSError, ValueError):
-            _MEMORY[str(path)] = {}
+        _MEMORY[str(path)] = _read(path)
     cache = _MEMORY[str(path)]
     if key not in cache:
         g = torch.Generator().manual_seed(SEED)
@@ -89,18 +86,21 @@ def calibrate(entry: Entry, dataset: LoadedDataset, fixed: dict[str, Any] | None
             value, reached = search(spec, x, target, fixed)
             table[str(severity)] = {"value": value, "psnr": round(reached, 3), "target": target}
         cache[key] = table
-        tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        try:  # merged with what other processes wrote meanwhile, replaced atomically: never half a file
-            path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                cache.update({k: v for k, v in json.loads(path.read_text()).items() if k not in cache})
-            except (OSError, ValueError):
-                pass
-            tmp.write_text(json.dumps(cache, indent=1, sort_keys=True))
-            os.replace(tmp, path)
+        try:  # read, merged and replaced under the file's lock: a noise another process wrote meanwhile is kept
+            with locked(path.with_name(f".{path.name}.lock")):
+                cache.update({k: v for k, v in _read(path).items() if k not in cache})
+                atomic_write(path, json.dumps(cache, indent=1, sort_keys=True))
         except OSError:
-            tmp.unlink(missing_ok=True)  # an unwritable data root costs a recalibration next time, nothing else
+            pass  # an unwritable data root costs a recalibration next time, nothing else
     return {int(s): v for s, v in cache[key].items()}
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def severity_params(entry: Entry, dataset: LoadedDataset, severity: int,

@@ -4,8 +4,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,6 +12,7 @@ from typing import Any, Iterator
 
 import torch
 
+from .files import atomic_write, locked
 from .hashing import content_hash
 
 FORMAT = 1
@@ -40,39 +39,18 @@ class Checkpoints:
 
     @contextmanager
     def lock(self, key: str) -> Iterator[None]:
-        """Hold ``key`` against other processes on this machine (an advisory file lock): the first to
-        take it trains and saves, the others wait and then load the file it wrote."""
-        try:
-            import fcntl
-        except ImportError:  # no fcntl (Windows): at worst two processes train the same weights
+        """Hold ``key`` against other processes (a file lock, :func:`bench.files.locked`): the first to take
+        it trains and saves, the others wait and then load the file it wrote."""
+        with locked(self.directory / f"{key}.lock"):
             yield
-            return
-        self.directory.mkdir(parents=True, exist_ok=True)
-        with open(self.directory / f"{key}.lock", "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def save(self, key: str, model: torch.nn.Module, history: list[float], seconds: float,
              extra: dict[str, Any] | None = None) -> Path:
         """Write atomically (a kill mid-write leaves no half file under the final name)."""
-        self.directory.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         payload = {"format": FORMAT, "state_dict": state, "history": [float(h) for h in history],
                    "seconds": float(seconds), "extra": dict(extra or {})}
-        fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(payload, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path(key))
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return self.path(key)
+        return atomic_write(self.path(key), lambda handle: torch.save(payload, handle))
 
     def load(self, key: str, model: torch.nn.Module) -> Checkpoint | None:
         """Load the weights of ``key`` into ``model``; None when there is no usable checkpoint (an

@@ -18,6 +18,7 @@ import torch
 from registry import Dataset, DatasetSpec, DatasetUnavailable, Registry, select_variants
 from registry.selection import variant_label
 
+from .files import atomic_write, locked
 from .hashing import content_hash
 
 FINGERPRINTS = "fingerprints.json"
@@ -96,15 +97,13 @@ def _remembered(root: Path) -> dict[str, str]:
 
 
 def _remember(root: Path, key: str, fingerprint: str) -> None:
-    remembered = _remembered(root)
-    remembered[key] = fingerprint
-    tmp = root / f".{FINGERPRINTS}.{os.getpid()}"
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(remembered, indent=1))
-        os.replace(tmp, root / FINGERPRINTS)
+    try:  # read, added to and replaced under the file's lock: what another process remembered meanwhile is kept
+        with locked(root / f".{FINGERPRINTS}.lock"):
+            remembered = _remembered(root)
+            remembered[key] = fingerprint
+            atomic_write(root / FINGERPRINTS, json.dumps(remembered, indent=1))
     except OSError:
-        tmp.unlink(missing_ok=True)  # an unwritable data root costs a re-read next time, nothing else
+        pass  # an unwritable data root costs a re-read next time, nothing else
 
 
 def dataset_variants(registry: Registry, selection: str) -> dict[str, tuple[str, dict[str, Any]]]:

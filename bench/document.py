@@ -29,6 +29,7 @@ import numpy as np
 
 from registry import BenchError
 
+from .files import atomic_write
 from .grid import key_of
 from .result import STATUSES, CellResult
 from .store import TIMING_FIELDS, Store, pack_items, unpack_items
@@ -106,10 +107,7 @@ def export_document(store: Store, *, annotate: Callable[[CellResult, dict[str, A
 def write_document(store: Store, path: Path, **kwargs: Any) -> Path:
     path = Path(path)
     text = json.dumps(export_document(store, **kwargs), sort_keys=True, allow_nan=False)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)  # a reader never sees half a document
-    return path
+    return atomic_write(path, text)  # a reader never sees half a document
 
 
 def _cell(i: int, raw: Any) -> CellResult:

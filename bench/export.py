@@ -26,6 +26,7 @@ from torch import nn
 
 from registry import BenchError
 
+from .files import atomic_write
 from .grid import Cell
 
 OPSET = 20
@@ -191,7 +192,7 @@ def export_model(model: nn.Module, images: torch.Tensor, directory: Path, *, dat
     if not result.ok:
         enc_path.unlink(missing_ok=True)
         dec_path.unlink(missing_ok=True)
-    (directory / f"{stem}.json").write_text(json.dumps(asdict(result), indent=1, sort_keys=True))
+    atomic_write(directory / f"{stem}.json", json.dumps(asdict(result), indent=1, sort_keys=True))
     return result
 
 

@@ -139,16 +139,14 @@ def _alive(host: str, pid: int, seen: float, clock: float) -> bool:
     the claim within :data:`CLAIM_TTL_S` (on another)."""
     if host != socket.gethostname():
         return clock - seen < CLAIM_TTL_S
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    import psutil
+
+    try:  # a process that ended but was not yet reaped by its parent (a zombie) still has a pid
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
-        return True  # another user's live process
-    try:  # on Linux a process that ended but was not yet reaped by its parent still has a pid
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
+    except psutil.Error:
+        return True  # exists, but cannot be inspected (another user's)
 
 
 class StoreError(BenchError):

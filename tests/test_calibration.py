@@ -63,6 +63,51 @@ def test_calibration_is_cached_on_disk_and_reused(tmp_path):
     assert calls == []
 
 
+CALIBRATE_ONE = """
+import sys, time
+from pathlib import Path
+
+from bench import calibration
+from bench.data import load
+from registry import load_registry
+
+noise, here = sys.argv[1], Path(sys.argv[2])
+registry = load_registry()
+loaded = load(registry.spec("datasets", "digits"))
+real = calibration.atomic_write
+
+
+def write_together(path, data):
+    # each process writes only once the other is about to write too, or after 5 s: without a lock both have
+    # read the cache before either wrote it; with one, the second waits for the first's lock meanwhile
+    (here / f"writing-{noise}").touch()
+    start = time.monotonic()
+    while len(list(here.glob("writing-*"))) < 2 and time.monotonic() - start < 5:
+        time.sleep(0.01)
+    return real(path, data)
+
+
+calibration.atomic_write = write_together
+calibration.calibrate(registry.entry("noises", noise), loaded)
+"""
+
+
+def test_two_processes_calibrating_one_dataset_at_once_both_finish_and_the_cache_keeps_both_noises(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "BENCH_DATA": str(tmp_path)}
+    procs = [subprocess.Popen([sys.executable, "-c", CALIBRATE_ONE, noise, str(tmp_path)], env=env,
+                              stderr=subprocess.PIPE, text=True) for noise in ("gaussian", "erasing")]
+    for proc in procs:
+        _, err = proc.communicate(timeout=240)
+        assert proc.returncode == 0, err
+    (cache,) = (tmp_path / "calibration").glob("digits-*.json")
+    assert sorted(key.split("@")[0] for key in json.loads(cache.read_text())) == ["erasing", "gaussian"]
+
+
 def noise(name):
     return load_registry().spec("noises", name).function
 

@@ -40,20 +40,13 @@ def idx_sources(root: Path, class_name: str) -> list[Path]:
 
 @contextlib.contextmanager
 def _exclusive(path: Path) -> Iterator[None]:
-    """Hold an advisory lock on ``path`` (none where the OS has no fcntl): files are extracted and their
-    digests recorded by one process at a time, so no process reads or digests a half-written file."""
-    try:
-        import fcntl
-    except ImportError:
-        yield
-        return
+    """Hold the lock file ``path`` (:mod:`filelock`): files are extracted and their digests recorded by one
+    process at a time, so no process reads or digests a half-written file."""
+    from filelock import FileLock
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with FileLock(path):
+        yield
 
 
 def _have_raw(raw: Path) -> bool:
