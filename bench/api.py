@@ -78,6 +78,47 @@ class Results:
         return board.loc[rows, [c for c in board.columns if _metric_of(c, board) in wanted | {None}]].reset_index(drop=True)
 
 
+    def report(self, formats: str | Sequence[str] = "md,csv,html", out: str | Path | None = None, *,
+               tracking_uri: str | None = None, experiment: str | None = None) -> list[Path]:
+        """Write the reports of this run's store (:func:`report`); ``out`` defaults to the store's directory."""
+        return report(self.store.path, formats, out, tracking_uri=tracking_uri, experiment=experiment)
+
+
+def report(store: str | Path = "bench-out/results.db", formats: str | Sequence[str] = "md,csv,html",
+           out: str | Path | None = None, *, tracking_uri: str | None = None,
+           experiment: str | None = None) -> list[Path]:
+    """Write the reports ``formats`` names from every result in ``store`` (``bench report``): installed
+    reporters (``bench list reporters``): ``md``, ``csv``, ``html``, ``json``, ``mlflow`` (with the extra
+    ``aebench[mlflow]``: an MLflow run per cell at ``tracking_uri``, default ``$MLFLOW_TRACKING_URI``, in
+    ``experiment``, default ``"bench"``), third parties'. ``out``: where files go (default: the store's
+    directory). Returns the files written. An unknown format, a missing extra or an unreachable server
+    raises :class:`registry.BenchError` (one line) before anything is written."""
+    from reports import check_reporters, write_reports
+
+    from .store import open_store
+
+    opened = open_store(Path(store), must_exist=True)
+    chosen = tuple(_format_list(formats))
+    options = report_options(tracking_uri, experiment)
+    check_reporters(chosen, options)
+    return write_reports(opened, Path(out) if out is not None else opened.path.parent, chosen, options=options)
+
+
+def report_options(tracking_uri: str | None, experiment: str | None) -> dict[str, Any]:
+    """What the reporters read (:class:`registry.ReporterSpec` ``options``), the unset ones left out."""
+    return {k: v for k, v in (("tracking_uri", tracking_uri), ("experiment", experiment)) if v is not None}
+
+
+def _format_list(formats: str | Sequence[str]) -> list[str]:
+    from registry import BenchError
+
+    if isinstance(formats, str):
+        formats = [f.strip() for f in formats.split(",") if f.strip()]
+    if not formats or not all(isinstance(f, str) for f in formats):
+        raise BenchError(f"formats takes report format names (bench list reporters). Got {formats!r} instead.")
+    return list(dict.fromkeys(formats))
+
+
 def _metric_of(column: str, board: pd.DataFrame) -> str | None:
     """The metric a leaderboard column belongs to (``psnr_gain_ci95`` -> ``psnr_gain``), None for the
     columns that identify a row."""

@@ -11,7 +11,7 @@ from .manager import BASELINE, Entry, Registry, load_registry
 from .metrics import Metric, MetricResult
 from .outcome import NotApplicable
 from .selection import select, select_variants
-from .specs import Contrast, Dataset, DatasetSpec, FamilySpec, ModelSpec, NoiseSpec, Param, resolve_params
+from .specs import Contrast, Dataset, DatasetSpec, FamilySpec, ModelSpec, NoiseSpec, Param, ReporterSpec, resolve_params
 
 #: The marker for hook implementations: ``@hookimpl def bench_models(): ...``
 hookimpl = pluggy.HookimplMarker("bench")
@@ -48,6 +48,7 @@ __all__ = [
     "NoiseSpec",
     "Param",
     "ParameterError",
+    "ReporterSpec",
     "PluginError",
     "Registry",
     "SelectionError",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pluggy
 
-from .specs import DatasetSpec, FamilySpec, ModelSpec, NoiseSpec
+from .specs import DatasetSpec, FamilySpec, ModelSpec, NoiseSpec, ReporterSpec
 
 hookspec = pluggy.HookspecMarker("bench")
 
@@ -49,4 +49,13 @@ def bench_families() -> list[FamilySpec]:
 
     Each :class:`FamilySpec` declares its name, version, metrics and needs, and names
     ``score(context) -> list[MetricResult]``. Called once per process; must not compute anything.
+    """
+
+
+@hookspec
+def bench_reporters() -> list[ReporterSpec]:
+    """Return the report formats this plugin provides.
+
+    Each :class:`ReporterSpec` names ``write(report) -> list[Path]``. Called once per process; must not
+    write, connect or import anything heavy (import inside ``write``).
     """

@@ -23,23 +23,25 @@ import pluggy
 from . import hookspecs
 from .capabilities import family_problem, missing_capabilities, undeclared_capabilities, vocabulary_problem
 from .errors import PluginError, SelectionError
-from .specs import DatasetSpec, FamilySpec, ModelSpec, NoiseSpec
+from .specs import DatasetSpec, FamilySpec, ModelSpec, NoiseSpec, ReporterSpec
 
 GROUP = "bench"
 HOST_DISTRIBUTION = "aebench"  # the distribution that ships the harness and the built-in plugins
 # Used only when the project runs from a source tree that was never installed (no entry points).
 BUILTIN_MODULES = {"models": "plugins.models", "noises": "plugins.noises", "datasets": "plugins.datasets",
-                   "families": "bench.families"}
+                   "families": "bench.families", "reporters": "reports.reporters"}
 
 KINDS: dict[str, tuple[str, type]] = {
     "models": ("bench_models", ModelSpec),
     "noises": ("bench_noises", NoiseSpec),
     "datasets": ("bench_datasets", DatasetSpec),
     "families": ("bench_families", FamilySpec),
+    "reporters": ("bench_reporters", ReporterSpec),
 }
 BASELINE = "baseline"  # the reference CNN's row in the downstream leaderboard: no model may take the name
 RESERVED = {"models": (BASELINE,)}  # the reference CNN's row in the downstream leaderboard
-SINGULAR = {"models": "model", "noises": "noise", "datasets": "dataset", "families": "metric family"}
+SINGULAR = {"models": "model", "noises": "noise", "datasets": "dataset", "families": "metric family",
+            "reporters": "report format"}
 
 
 class PluginLoadWarning(UserWarning):

@@ -283,3 +283,41 @@ class FamilySpec:
             if m.name == name:
                 return m
         raise KeyError(f"family '{self.name}' declares no metric '{name}'")
+
+
+@dataclass(frozen=True)
+class ReporterSpec:
+    """A report format: what ``bench run --format NAME`` and ``bench report --format NAME`` write.
+
+    ``write(report) -> list[Path]`` writes it from a :class:`reports.report.Report`: the store, the output
+    directory, the options given (``report.options``: ``tracking_uri``, ``experiment``) and the shared
+    tables, verdicts and figures, each built once on first use whichever reporters ask. It returns the files
+    it wrote (none for a reporter that sends results elsewhere). ``files``: the files it writes into the
+    output directory, so that an unchanged store skips the rebuild (a reporter with none always runs).
+    ``requires``: modules it imports, installed with the extra ``extra`` (``pip install "aebench[mlflow]"``):
+    without them the format is refused in one line, before any work. ``check(options)``, optional, raises
+    :class:`registry.BenchError` (e.g. an unreachable server) before any work too. ``default``: written when
+    ``--format`` is not given. ``options``: the report options it reads.
+    """
+
+    name: str
+    summary: str
+    write: Callable[[Any], list[Path]]
+    files: tuple[str, ...] = ()
+    requires: tuple[str, ...] = ()
+    extra: str = ""
+    check: Callable[[Mapping[str, Any]], None] | None = None
+    default: bool = False
+    options: tuple[str, ...] = ()
+
+    def missing(self) -> list[str]:
+        """The modules of ``requires`` that cannot be imported here."""
+        import importlib
+
+        missing = []
+        for module in self.requires:
+            try:
+                importlib.import_module(module)
+            except ImportError:
+                missing.append(module)
+        return missing

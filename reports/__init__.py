@@ -4,11 +4,11 @@ Names load on first use, so that a command with nothing to draw does not pay for
 
 from importlib import import_module
 
-from .outputs import FORMATS, write_reports
+from .outputs import FORMATS, check_reporters, write_reports
 
 _LAZY = {name: ".leaderboard" for name in ("leaderboard_frame", "leaderboard_tables", "render_markdown",
                                            "results_frame")}
-__all__ = ["FORMATS", "write_reports", *_LAZY]
+__all__ = ["FORMATS", "check_reporters", "write_reports", *_LAZY]
 
 
 def __getattr__(name: str):

@@ -1,5 +1,6 @@
-"""Everything ``bench report`` writes, from the results store alone: ``results.csv``,
-``leaderboard.csv``, ``leaderboard.md``, ``report.html`` and the figures under ``figures/``."""
+"""Writing reports from the results store alone: the installed reporters ``--format`` names
+(:mod:`reports.reporters`: md, csv, html, json, mlflow; third parties' through the entry-point group), what
+the HTML page shows, and the notices every format carries."""
 
 from __future__ import annotations
 
@@ -14,100 +15,75 @@ from bench.outcome import NotApplicable
 from bench.result import CellResult
 from bench.store import PRIOR_SAMPLES, SAMPLES, Store
 
-FORMATS = ("md", "csv", "html")  # the default; "json" writes results.json too
+FORMATS = ("md", "csv", "html")  # the built-in reporters written when --format is not given
 STATE = ".report-state.json"  # what the files in the directory were built from
-
-
-def _files(out_dir: Path, formats: tuple[str, ...]) -> list[Path]:
-    names = {"csv": ["results.csv", "leaderboard.csv"], "md": ["leaderboard.md"], "html": ["report.html"],
-             "json": ["results.json"]}
-    return [out_dir / name for fmt in ("csv", "md", "html", "json") if fmt in formats for name in names[fmt]]
 
 
 def _timing_files(out_dir: Path, formats: tuple[str, ...]) -> list[Path]:
     return [out_dir / f"timing.{fmt}" for fmt in ("csv", "md") if fmt in formats and (out_dir / f"timing.{fmt}").exists()]
 
 
+def reporters(formats: tuple[str, ...]) -> list[Any]:
+    """The installed reporters named by ``formats`` (:class:`registry.ReporterSpec`), in that order; an
+    unknown name, or one whose extra is not installed, is a :class:`registry.SelectionError`."""
+    from registry import SelectionError, load_registry
+
+    installed = load_registry().entries["reporters"]
+    unknown = [f for f in formats if f not in installed]
+    if unknown:
+        raise SelectionError(f"--format: unknown report format {unknown[0]!r}; installed: {', '.join(installed)} "
+                             "(bench list reporters)")
+    specs = [installed[f].spec for f in formats]
+    for spec in specs:
+        if spec.missing():
+            raise SelectionError(f"--format {spec.name}: needs {', '.join(spec.missing())}, which is not installed; "
+                                 f"install the extra: pip install \"aebench[{spec.extra or spec.name}]\"")
+    return specs
+
+
+def check_reporters(formats: tuple[str, ...], options: dict[str, Any] | None = None) -> list[Any]:
+    """:func:`reporters`, and each one's own check of ``options`` (a tracking server it cannot reach): called
+    before any work, so that a run does not compute for a report it cannot write."""
+    specs = reporters(formats)
+    for spec in specs:
+        if spec.check is not None:
+            spec.check(dict(options or {}))
+    return specs
+
+
 def write_reports(store: Store, out_dir: Path, formats: tuple[str, ...] = FORMATS, *,
-                  force: bool = True) -> list[Path]:
-    """Write the reports of every result in ``store`` into ``out_dir``; returns the files. With
-    ``force=False`` nothing is redrawn when the store has not changed since these files were built."""
+                  force: bool = True, options: dict[str, Any] | None = None) -> list[Path]:
+    """Write the reports ``formats`` names (installed reporters, :class:`registry.ReporterSpec`) of every
+    result in ``store`` into ``out_dir`` (``options``: ``tracking_uri``, ``experiment``); returns the files.
+    With ``force=False`` the files are not rebuilt when the store has not changed since they were; a reporter
+    that writes no files (MLflow) runs whatever the state, and adds nothing already logged."""
+    from .report import Report
+
+    specs = reporters(tuple(formats))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = _files(out_dir, formats)
-    state = {"store": str(store.path.resolve()), "fingerprint": store.fingerprint(), "formats": sorted(formats)}
+    report = Report(store, out_dir, options)
+    state = {"store": str(store.path.resolve()), "fingerprint": store.fingerprint(),
+             "formats": sorted(s.name for s in specs if s.files)}
     state_file = out_dir / STATE
-    if not force and all(p.exists() for p in paths) and state_file.exists():
+    current = False
+    if not force and state_file.exists() and all((out_dir / f).exists() for s in specs for f in s.files):
         try:
-            if json.loads(state_file.read_text()) == state:
-                return paths + _timing_files(out_dir, formats)
+            current = json.loads(state_file.read_text()) == state
         except (OSError, ValueError):
             pass
-    from .aggregate import aggregate, draw, write_csvs
-    from .figures import write_severity_figures  # pandas and matplotlib load only when there is drawing to do
-    from .html import Figure, render_html
-    from .leaderboard import (
-        declared,
-        leaderboard_frame,
-        leaderboard_tables,
-        render_markdown,
-        render_ranking_markdown,
-        results_frame,
-    )
-    from .pareto import with_costs
-    from .ranking import RANKING_LEGEND, ranking_tables
-    from .timing import timing_frame, timing_tables, write_timing
-    from .verdict import render_verdict_markdown, verdict, verdict_preamble
-
-    cells = store.results()
-    for key, name in store.artifact_names():  # figures the evaluator drew, kept in the store
-        if name.endswith(".png"):
-            target = out_dir / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(store.artifact(key, name) or b"")
-    results = results_frame(cells, store.catalogue())
-    items = store.items()
-    board = leaderboard_frame(results, items)
-    found = aggregate(board, results, cells, items, store.timings())
-    draw(found, out_dir)
-    tables = leaderboard_tables(board, results, cells, extra=found.tables)
-    ranked = ranking_tables(found.rankings)
-    blocks = verdict(board, results, cells, items, found.thresholds)
-    notices = [n for n in (untested_notice(cells), precision_notice(cells)) if n]
-    write_severity_figures(board, cells, out_dir, declared(results))
-    extra_paths: list[Path] = []
-    if "csv" in formats:
-        results.to_csv(out_dir / "results.csv", index=False)
-        with_costs(board, found.costs).to_csv(out_dir / "leaderboard.csv", index=False)
-        extra_paths += write_csvs(found, out_dir)
-    if "md" in formats:
-        preface = [*(f"> {n}\n" for n in notices), *render_ranking_markdown(ranked, RANKING_LEGEND),
-                   *render_verdict_markdown(blocks, board)]
-        (out_dir / "leaderboard.md").write_text(render_markdown(tables, empty=board.empty, preface=preface),
-                                                encoding="utf-8")
-    if "json" in formats:
-        from bench.document import write_document
-
-        write_document(store, out_dir / "results.json", annotate=_annotator(board))
-    timing_paths = write_timing(store, out_dir, formats)
-    if "html" in formats:
-        data = _report_data(store, out_dir, cells, tables, board, declared(results))
-        for (dataset, profile, budget, precision, noise), path in found.curve_figures.items():
-            data.per_noise.setdefault((dataset, noise), []).insert(0, Figure(
-                f"{dataset} · {noise}: learning curves of each family's headline metric, 95% intervals "
-                f"({profile} profile, CNN {budget})", path.read_bytes()))
-        data.timing = timing_tables(timing_frame(store.timings()))
-        data.verdict, data.notices, data.ranking = blocks, notices, ranked
-        data.ranking_figures = [Figure(p.stem.replace("_", " "), p.read_bytes()) for p in found.cd_figures]
-        data.pareto = [Figure(f"{dataset} · {family}: quality against cost, Pareto front named", path.read_bytes())
-                       for dataset, family, path in found.pareto_figures]
-        data.verdict_preamble = verdict_preamble(board) if blocks else ""
-        (out_dir / "report.html").write_text(render_html(data), encoding="utf-8")
-    state_file.write_text(json.dumps(state))
-    return paths + extra_paths + timing_paths
+    written: list[Path] = []
+    for spec in specs:
+        if current and spec.files:
+            written += [out_dir / f for f in spec.files] + _timing_files(out_dir, (spec.name,))
+            continue
+        written += spec.write(report)
+    if not current:
+        report.write(STATE, json.dumps(state))
+    return written
 
 
-def _annotator(board):
+def annotator(board):
     """For ``results.json``: per cell and metric, its leaderboard row's rank, mean over seeds with interval,
     and the paired test against the best row with its raw and Holm-corrected p-values."""
     import pandas as pd
@@ -170,11 +146,11 @@ def _first_seed(cells: list[CellResult]) -> dict[tuple, int]:
     return seeds
 
 
-def _report_data(store: Store, out_dir: Path, cells: list[CellResult], tables, board, catalogue: dict):
-    """The figures of the HTML page: per dataset × noise the families' figures against severity (``catalogue``:
-    what they declare) and a reconstruction grid per model; per dataset the training curves; per dataset × model the
-    suite's figures of the first seed and its prior samples (each distinct image once: a model trained once
-    is drawn once, whatever the noise)."""
+def report_data(report: Any) -> Any:
+    """The figures of the HTML page of ``report`` (:class:`reports.report.Report`): per dataset × noise the
+    families' figures against severity (what the catalogue declares) and a reconstruction grid per model; per
+    dataset the training curves; per dataset × model the suite's figures of the first seed and its prior
+    samples (each distinct image once: a model trained once is drawn once, whatever the noise)."""
     import numpy as np
 
     from .figures import (
@@ -188,6 +164,8 @@ def _report_data(store: Store, out_dir: Path, cells: list[CellResult], tables, b
     from .html import Figure, ReportData
     from .leaderboard import cell_size, size_text
 
+    store, out_dir, cells, board, catalogue = report.store, report.out_dir, report.cells, report.board, report.catalogue
+    tables = report.tables
     done = [r for r in cells if r.status == "done"]
     first = _first_seed(done)
     data = ReportData(title="bench report", store=str(store.path), tables=tables, results=cells, runs=store.runs(),

@@ -1,5 +1,6 @@
-"""``bench list``: the installed models, noises, datasets and metric families with their distributions and
-parameters (a family: its version and metrics)."""
+"""``bench list``: the installed models, noises, datasets, metric families and report formats with their
+distributions and parameters (a family: its version and metrics; a reporter: its options, whether its extra is
+installed)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,11 @@ def cmd_list(args: argparse.Namespace) -> int:
             if kind == "families":
                 row.update(family_version=e.spec.version, headline=e.spec.headline,
                            metrics=[m.name for m in e.spec.metrics if not m.detail])
+            if kind == "reporters":
+                missing = e.spec.missing()
+                row.update(default=e.spec.default, files=list(e.spec.files), options=list(e.spec.options),
+                           installed=not missing,
+                           extra=e.spec.extra or None)
             if dataset is not None:
                 table = calibrate(e, dataset) if ds_spec.kind in e.spec.inputs else {}
                 row["calibration"] = {str(s): v for s, v in table.items()}
@@ -47,6 +53,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     text = []
     for row in rows:
         params = ", ".join(f"{p['name']}={p['default']} ({p['allowed']})" for p in row["parameters"])
+        if "installed" in row:  # a reporter: whether it is ready, its options
+            params = ("default; " if row["default"] else "") + (
+                ", ".join(f"--{o.replace('_', '-')}" for o in row["options"]) or "-") + (
+                "" if row["installed"] else f"; needs pip install \"aebench[{row['extra']}]\"")
         if "metrics" in row:  # a family: its version and metrics, the headline first
             params = f"version {row['family_version']}: " + ", ".join(
                 sorted(row["metrics"], key=lambda m: m != row["headline"]))
@@ -63,7 +73,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def add_parser(verbs: Any) -> None:
-    lst = verbs.add_parser("list", help="list installed models, noises, datasets and metric families",
+    lst = verbs.add_parser("list", help="list installed models, noises, datasets, metric families and report formats",
                            description="List installed plugins' specs, sorted, with their distributions.")
     lst.add_argument("kind", nargs="?", choices=KINDS, help="only this kind")
     lst.add_argument("--format", default="text", choices=("text", "json"), help="(default: text)")

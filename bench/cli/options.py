@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import NoReturn
 
 OK, FAILED, USAGE_ERROR, INTERRUPTED = 0, 1, 2, 130
-KINDS = ("models", "noises", "datasets", "families")
+KINDS = ("models", "noises", "datasets", "families", "reporters")
 
 
 class Parser(argparse.ArgumentParser):
@@ -46,14 +46,34 @@ def open_store_of(args: argparse.Namespace, out: Path, *, must_exist: bool = Fal
 
 
 def parse_formats(text: str) -> tuple[str, ...]:
-    """``--format``: report formats, checked."""
-    from registry import SelectionError, select
+    """``--format``: names of installed reporters (``all``, comma lists and wildcards as for models), checked:
+    an unknown one, or one whose extra is missing, is one line and exit 2."""
+    from registry import SelectionError, load_registry, select
 
-    choices = ("md", "csv", "html", "json")  # reports.FORMATS; the CLI checks them before importing reports
     try:
-        return tuple(select(text, list(choices), "report format"))
+        chosen = tuple(select(text, list(load_registry().entries["reporters"]), "report format"))
     except SelectionError as exc:
         raise SelectionError(f"--format: {exc}") from None
+    return chosen
+
+
+def add_report_options(parser: argparse.ArgumentParser) -> None:
+    """Options the reporters read (:class:`registry.ReporterSpec` ``options``)."""
+    parser.add_argument("--tracking-uri", metavar="URI",
+                        help="--format mlflow: the tracking server (http://HOST:PORT) or store (file:DIR, "
+                             "sqlite:///FILE) (default: $MLFLOW_TRACKING_URI, else MLflow's default)")
+    parser.add_argument("--experiment", metavar="NAME", help="--format mlflow: the experiment (default: bench)")
+
+
+def report_options_of(args: argparse.Namespace, formats: tuple[str, ...]) -> dict:
+    """The reporters' options from the command line, checked with the reporters (an extra that is missing, a
+    server that does not answer): one line and exit 2 before any work."""
+    from bench.api import report_options
+    from reports import check_reporters
+
+    options = report_options(args.tracking_uri, args.experiment)
+    check_reporters(formats, options)
+    return options
 
 
 def add_out_store(parser: argparse.ArgumentParser, *, out_help: str = "output directory (default: ./bench-out)",

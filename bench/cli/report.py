@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .options import FAILED, OK, add_out_store, open_store_of, parse_formats
+from .options import FAILED, OK, add_out_store, add_report_options, open_store_of, parse_formats, report_options_of
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -16,10 +16,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     from reports import write_reports
 
     formats = parse_formats(args.format)
+    options = report_options_of(args, formats)
     store = open_store_of(args, Path(args.out), must_exist=True)
     if not store.statuses():
         raise BenchError(f"no results in {store.path}: run 'bench run --out {args.out}' first")
-    for path in write_reports(store, Path(args.out), formats):
+    for path in write_reports(store, Path(args.out), formats, options=options):
         print(path)
     name_failed([r for r in store.results() if r.status == "failed" or r.failed_families()], sys.stderr)
     return OK
@@ -122,8 +123,10 @@ def add_parsers(verbs: Any) -> None:
                                           "into DIR from every result in the store (any mix of runs).")
     add_out_store(report, store_help="results store to read (default: DIR/results.db)")
     report.add_argument("--format", default="md,csv,html", metavar="LIST",
-                        help="md, csv, html, json (results.json: every cell with its metrics, intervals, "
-                             "p-values and provenance; see the README) (default: md,csv,html)")
+                        help="installed reporters (bench list reporters): md, csv, html, json (results.json: every "
+                             "cell with its metrics, intervals, p-values and provenance), mlflow (an MLflow run per "
+                             "cell; the extra aebench[mlflow]), third parties' (default: md,csv,html)")
+    add_report_options(report)
     report.set_defaults(func=cmd_report)
 
     show = verbs.add_parser("show", help="one stored cell: status, reason, metrics, a failed cell's traceback",

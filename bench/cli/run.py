@@ -9,7 +9,18 @@ from typing import Any
 
 from bench.api import DEFAULT_MODELS, DEFAULT_NOISES
 
-from .options import FAILED, INTERRUPTED, OK, add_datasets_profile, add_out_store, add_quiet, parse_formats, parse_ints
+from .options import (
+    FAILED,
+    INTERRUPTED,
+    OK,
+    add_datasets_profile,
+    add_out_store,
+    add_quiet,
+    add_report_options,
+    parse_formats,
+    parse_ints,
+    report_options_of,
+)
 
 
 def seeds_of(args: argparse.Namespace) -> list[int]:
@@ -33,6 +44,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from reports import write_reports
 
     formats = parse_formats(args.format)
+    options = report_options_of(args, formats)
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -52,12 +64,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         results = execute(plan, argv=args.argv, progress=Progress(quiet=args.quiet))
     except KeyboardInterrupt:
-        write_reports(store, out, formats)
+        write_reports(store, out, formats, options=options)
         print(f"bench: interrupted; every finished cell is kept in {store.path}. Run the same command again "
               "to compute only the missing cells.", file=sys.stderr)
         return INTERRUPTED
     summary = results.summary
-    paths = write_reports(store, out, formats, force=summary.computed > 0)
+    paths = write_reports(store, out, formats, force=summary.computed > 0, options=options)
     if not args.quiet:
         which = f" ({', '.join(sorted(summary.families))})" if summary.families else ""
         print(f"{len(plan.cells)} cells: {summary.computed} computed{which}, {summary.reused} already in {store.path}, "
@@ -118,7 +130,10 @@ def add_parser(verbs: Any) -> None:
                                                      "these seeds (--seeds 0,1,2); leaderboards then show mean ± std "
                                                      "and a 95%% interval over seeds")
     add_out_store(run, store_help="results store to use, e.g. one shared by several runs (default: DIR/results.db)")
-    run.add_argument("--format", default="md,csv,html", metavar="LIST", help="reports to write (default: md,csv,html)")
+    run.add_argument("--format", default="md,csv,html", metavar="LIST",
+                     help="reports to write: installed reporters (bench list reporters): md, csv, html, json, mlflow, "
+                          "third parties' (default: md,csv,html)")
+    add_report_options(run)
     run.add_argument("--rerun", choices=("failed", "all"),
                      help="recompute cells already in the store: only failed ones, or all (default: none; a cell "
                           "already stored is never computed again)")
