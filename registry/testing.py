@@ -25,7 +25,13 @@ runs the same functions through :func:`run_checks`.
 - metric families: the declaration is complete (version, metrics of the family, headline among them);
   ``score`` on a small VAE's cell (:mod:`registry.kit_context`) returns each declared metric once (not
   applicable with a reason where it has no value) and the same values twice. A family that uses what only a
-  grid provides (the reference CNN, the feature network) is not tried here, and the kit says so.
+  grid provides (the reference CNN, the feature network) is not tried here, and the kit says so;
+- reporters: the declaration is complete (``write`` callable, ``files`` names inside the output directory);
+  the modules it requires import (skipped, naming the extra, where the extra is not installed).
+
+A check that does not apply to a spec (a model without ``sample`` has no samples to check, a dataset whose
+files are not here and cannot be fetched) raises :class:`CheckSkipped`: ``bench plugins check`` reports it as
+skipped with the reason, and :func:`parametrize_with_checks` as a pytest skip; it never counts as passed.
 """
 
 from __future__ import annotations
@@ -41,27 +47,33 @@ import torch
 
 from .kit_context import NotInKit
 from .metrics import MetricResult
-from .specs import Dataset, DatasetSpec, FamilySpec, ModelSpec, NoiseSpec
+from .specs import Dataset, DatasetSpec, FamilySpec, ModelSpec, NoiseSpec, ReporterSpec
 
 IMAGE_SHAPE, VECTOR_SHAPE, BATCH = (1, 28, 28), (20,), 16
 
-__all__ = ["Check", "ContractError", "checks_for", "parametrize_with_checks", "run_checks",
-           "MODEL_CHECKS", "NOISE_CHECKS", "DATASET_CHECKS", "FAMILY_CHECKS"]
+__all__ = ["Check", "CheckSkipped", "ContractError", "checks_for", "parametrize_with_checks", "run_checks",
+           "MODEL_CHECKS", "NOISE_CHECKS", "DATASET_CHECKS", "FAMILY_CHECKS", "REPORTER_CHECKS"]
 
 
 class ContractError(AssertionError):
     """A spec breaks a claim the harness relies on; the message says what is wrong."""
 
 
+class CheckSkipped(Exception):
+    """A check does not apply to this spec, or cannot be tried here (a dataset that cannot be obtained, a
+    family that needs a grid); the message says why. Reported as skipped, never as passed."""
+
+
 @dataclass(frozen=True)
 class Check:
     """One check's outcome, as ``bench plugins check`` lists it."""
 
-    kind: str  # "model", "noise", "dataset"
+    kind: str  # "model", "noise", "dataset", "family"
     name: str
     check: str
-    ok: bool
+    ok: bool  # passed, or skipped
     detail: str = ""
+    skipped: bool = False  # did not apply, or could not be tried here: ``detail`` says why
 
 
 def _claim(description: str) -> Callable[[Callable], Callable]:
@@ -184,7 +196,7 @@ def check_model_capabilities(spec: ModelSpec) -> None:
 @_claim("declared prior samples have the input shape in [0, 1]")
 def check_model_samples(spec: ModelSpec) -> None:
     if "sample" not in spec.capabilities:
-        return
+        raise CheckSkipped("the model declares no 'sample' capability")
     model = _build(spec)
     with torch.no_grad():
         _fail_if(_output(model.sample(BATCH), "sample", _model_shape(spec)))
@@ -266,8 +278,13 @@ def _load(spec: DatasetSpec, root: Path | None, *, again: bool = False) -> Datas
     key = (spec.name, id(spec.loader), str(root))
     if not again and key in _LAST_LOAD:
         return _LAST_LOAD[key]
+    from .errors import DatasetUnavailable
+
     with tempfile.TemporaryDirectory() as tmp:
-        data = spec.loader(Path(root) if root is not None else Path(tmp), **spec.resolve({}))
+        try:
+            data = spec.loader(Path(root) if root is not None else Path(tmp), **spec.resolve({}))
+        except DatasetUnavailable as exc:  # not the plugin's fault: its files are not here and cannot be fetched
+            raise CheckSkipped(f"the dataset cannot be loaded here: {exc}") from None
     if not isinstance(data, Dataset):
         raise ContractError("the loader did not return a registry.Dataset")
     if not again:
@@ -366,6 +383,28 @@ def check_family_deterministic(spec: FamilySpec) -> None:
              "context.seeded(...)" if differ else None)
 
 
+# -- reporters ----------------------------------------------------------------------------------------------
+
+@_claim("declaration is complete")
+def check_reporter_declared(spec: ReporterSpec) -> None:
+    _fail_if(None if callable(spec.write) else "write is not callable")
+    _fail_if(None if spec.check is None or callable(spec.check) else "check is neither None nor callable")
+    for field_name in ("files", "requires", "options"):
+        value = getattr(spec, field_name)
+        _fail_if(None if isinstance(value, tuple) and all(isinstance(v, str) for v in value)
+                 else f"{field_name} must be a tuple of strings, not {value!r}")
+    absolute = [f for f in spec.files if Path(f).is_absolute() or ".." in Path(f).parts]
+    _fail_if(f"files must be names inside the output directory, not {absolute[0]!r}" if absolute else None)
+
+
+@_claim("the modules it requires import")
+def check_reporter_requires(spec: ReporterSpec) -> None:
+    missing = spec.missing()
+    if missing and spec.extra:
+        raise CheckSkipped(f"needs {', '.join(missing)}: its extra '{spec.extra}' is not installed here")
+    _fail_if(f"needs {', '.join(missing)}, and names no extra that installs it" if missing else None)
+
+
 MODEL_CHECKS = (check_model_builds, check_model_parameters_declared, check_model_encode_shape,
                 check_model_decode_output, check_model_forward_output, check_model_loss_scalar,
                 check_model_capabilities, check_model_samples, check_model_deterministic, check_model_learns)
@@ -374,8 +413,9 @@ NOISE_CHECKS = (check_noise_severities_declared, check_noise_parameters_declared
 DATASET_CHECKS = (check_dataset_loads, check_dataset_parameters_declared, check_dataset_splits, check_dataset_kind,
                   check_dataset_classes, check_dataset_deterministic)
 FAMILY_CHECKS = (check_family_declared, check_family_scores, check_family_deterministic)
+REPORTER_CHECKS = (check_reporter_declared, check_reporter_requires)
 _BY_TYPE = {ModelSpec: ("model", MODEL_CHECKS), NoiseSpec: ("noise", NOISE_CHECKS), DatasetSpec: ("dataset", DATASET_CHECKS),
-            FamilySpec: ("family", FAMILY_CHECKS)}
+            FamilySpec: ("family", FAMILY_CHECKS), ReporterSpec: ("reporter", REPORTER_CHECKS)}
 
 
 def checks_for(spec: Any) -> tuple[Callable, ...]:
@@ -383,7 +423,8 @@ def checks_for(spec: Any) -> tuple[Callable, ...]:
     for cls, (_, checks) in _BY_TYPE.items():
         if isinstance(spec, cls):
             return checks
-    raise TypeError(f"not a bench spec: {spec!r} (expected a ModelSpec, NoiseSpec or DatasetSpec)")
+    raise TypeError(f"not a bench spec: {spec!r} (expected a ModelSpec, NoiseSpec, DatasetSpec, FamilySpec or "
+                    "ReporterSpec)")
 
 
 def run_checks(spec: Any, root: Path | None = None) -> list[Check]:
@@ -398,8 +439,10 @@ def run_checks(spec: Any, root: Path | None = None) -> list[Check]:
             problem = None
         except ContractError as exc:
             problem = str(exc)
-        except NotInKit as exc:  # the family needs a grid: not a failure of the family
-            results.append(Check(kind, spec.name, check.description, True, f"not tried: {exc}"))
+        except (CheckSkipped, NotInKit) as exc:  # does not apply, or needs what only a grid has: not a failure
+            results.append(Check(kind, spec.name, check.description, True, str(exc), skipped=True))
+            if i == 0:
+                break
             continue
         except Exception as exc:
             problem = f"raised {type(exc).__name__}: {exc}"
@@ -417,12 +460,12 @@ def parametrize_with_checks(specs: list[Any]):
 
     import pytest
 
-    def skipping(check: Callable) -> Callable:  # a family that needs a grid is skipped, saying why
+    def skipping(check: Callable) -> Callable:  # a check that does not apply is skipped, saying why
         @functools.wraps(check)
         def run(spec: Any, *args: Any) -> None:
             try:
                 check(spec, *args)
-            except NotInKit as exc:
+            except (CheckSkipped, NotInKit) as exc:
                 pytest.skip(str(exc))
 
         return run

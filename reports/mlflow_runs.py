@@ -60,10 +60,10 @@ def check_tracking(options: Mapping[str, Any]) -> None:
 
 def log_report(report: Report) -> list[Path]:
     """Log every stored cell of ``report`` (:mod:`reports.mlflow_runs`); returns no files."""
+    import sys
+
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
-
-    import sys
 
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # a line per run; bench says one
     uri = tracking_uri(report.options)

@@ -51,7 +51,13 @@ def test_a_models_footprint_counts_parameters_and_two_flops_per_multiply_add():
     ('{"schema": "bench.results", "schema_version": 1, "cells": [{"cell": {"key": "k"', "not valid JSON"),
     ('[1, 2]', "is not a bench results document: its schema is 'list'"),
     ('{"schema": "bench.results", "schema_version": 7, "cells": []}', "was written by a newer bench"),
-    ('{"schema": "bench.results", "schema_version": 1, "cells": [{"cell": {"key": "k"}}]}', "lacks dataset"),
+    ('{"schema": "bench.results", "schema_version": 1, "cells": [{"cell": {"key": "k"}, "status": "done"}]}',
+     "at $.cells[0].cell: 'dataset' is a required property (schema rule "),
+    ('{"schema": "bench.results", "schema_version": 1, "cells": [{"cell": {"key": "k", "dataset": "d", "model": "m", '
+     '"noise": "n", "severity": 1, "seed": 0, "profile": "quick"}, "status": "finished"}]}',
+     "at $.cells[0].status: 'finished' is not one of ['done', 'failed', 'skipped']"),
+    ('{"schema": "bench.results", "schema_version": 1, "cells": [], "catalogue": [{"name": "x"}]}',
+     "at $.catalogue[0]: 'version' is a required property"),
     ('{"schema": "bench.results", "schema_version": 1, "cells": [{"cell": {"key": "k", "dataset": "d", "model": "m", '
      '"noise": "n", "severity": 1, "seed": 0, "profile": "quick"}, "status": "done", "metrics": [], '
      '"items": {"mse": {"kind": "f4", "items_id": "x", "n": 3, "data": "!!"}}}]}', "not a valid bench results"),

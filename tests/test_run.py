@@ -24,8 +24,8 @@ def digits_run(tmp_path_factory):
 
 def test_bench_run_on_digits_writes_its_reports_with_one_row_per_cell(digits_run):
     out, result = digits_run
-    assert result.stdout.split() == [str(out / n) for n in ("results.csv", "leaderboard.csv", "leaderboard.md",
-                                                            "report.html", "ranking.csv")]
+    assert result.stdout.split() == [str(out / n) for n in ("leaderboard.md", "results.csv", "leaderboard.csv",
+                                                            "ranking.csv", "report.html")]  # --format's order
     board = pd.read_csv(out / "leaderboard.csv")
     assert len(board) == (4 + 1) * 2 * 2  # (models + the baseline CNN) × noises × severities
     assert set(board["model"]) == {"ae", "dae", "vae", "dvae", "baseline"} and set(board["severity"]) == {1, 3}

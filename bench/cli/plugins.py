@@ -27,12 +27,13 @@ def cmd_plugins_check(args: argparse.Namespace) -> int:
                              f"{', '.join(dists)} (or a model, noise, dataset or family name from 'bench list')")
         entries += [e for e in found if e not in entries]
     checks = [c for e in entries for c in run_checks(e.spec, data_root())]
-    rows = [[c.kind, c.name, c.check, (f"ok ({c.detail})" if c.detail else "ok") if c.ok else f"FAIL: {c.detail}"]
-            for c in checks]
+    rows = [[c.kind, c.name, c.check, f"skipped: {c.detail}" if c.skipped else
+             (f"ok ({c.detail})" if c.detail else "ok") if c.ok else f"FAIL: {c.detail}"] for c in checks]
     print(tabulate(rows, headers=["kind", "name", "check", "result"], tablefmt="github", disable_numparse=True))
     failed = sum(not c.ok for c in checks)
-    print(f"{len(checks)} checks on {len(entries)} specs: {len(checks) - failed} passed, {failed} failed",
-          file=sys.stderr)
+    skipped = sum(c.skipped for c in checks)
+    print(f"{len(checks)} checks on {len(entries)} specs: {len(checks) - failed - skipped} passed, {skipped} skipped "
+          f"(did not apply or could not be tried here), {failed} failed", file=sys.stderr)
     return FAILED if failed else OK
 
 
