@@ -83,7 +83,7 @@ class Report:
 
     @cached_property
     def notices(self) -> list[str]:
-        from .outputs import precision_notice, untested_notice
+        from .notices import precision_notice, untested_notice
 
         return [n for n in (untested_notice(self.cells), precision_notice(self.cells)) if n]
 

@@ -12,7 +12,6 @@ import urllib.request
 
 import pandas as pd
 import pytest
-from conftest import run_bench
 
 import bench
 from bench import cli
@@ -61,11 +60,15 @@ def _runs(uri: str, experiment: str = "bench") -> list:
     return [] if found is None else client.search_runs([found.experiment_id], max_results=1000)
 
 
-def test_a_run_logs_every_cell_once_under_its_bench_run_with_the_leaderboards_values(server, tmp_path):
+def _bench(capsys, *args: str) -> str:
+    assert cli.main(list(args)) == 0
+    return capsys.readouterr().err
+
+
+def test_a_run_logs_every_cell_once_under_its_bench_run_with_the_leaderboards_values(server, tmp_path, capsys):
     out = tmp_path / "out"
-    first = run_bench(*GRID, *FIRST, "--out", str(out), "--format", "csv,mlflow", "--tracking-uri", server)
-    assert first.returncode == 0, first.stderr
-    assert "bench: mlflow: 4 cell runs added" in first.stderr
+    first = _bench(capsys, *GRID, *FIRST, "--out", str(out), "--format", "csv,mlflow", "--tracking-uri", server)
+    assert "bench: mlflow: 4 cell runs added" in first
     runs = _runs(server)
     cells = [r for r in runs if r.data.tags.get("bench.kind") == "cell"]
     (parent,) = [r for r in runs if r.data.tags.get("bench.kind") == "run"]
@@ -82,16 +85,14 @@ def test_a_run_logs_every_cell_once_under_its_bench_run_with_the_leaderboards_va
         artifacts = {a.path for a in MlflowClient(server).list_artifacts(run.info.run_id)}
         assert "cell.json" in artifacts and "figures" in artifacts
 
-    again = run_bench(*GRID, *FIRST, "--out", str(out), "--format", "csv,mlflow", "--tracking-uri", server)
-    assert again.returncode == 0, again.stderr
-    assert "0 cell runs added, 0 brought up to date, 4 already logged" in again.stderr
+    again = _bench(capsys, *GRID, *FIRST, "--out", str(out), "--format", "csv,mlflow", "--tracking-uri", server)
+    assert "0 cell runs added, 0 brought up to date, 4 already logged" in again
     assert len(_runs(server)) == len(runs)
 
     # a family added later: the same runs, brought up to date, the vae's with its likelihood
-    later = run_bench(*GRID, "--out", str(out), "--format", "mlflow", "--tracking-uri", server, "--families",
-                      "reconstruction,latent,likelihood")
-    assert later.returncode == 0, later.stderr
-    assert "0 cell runs added, 4 brought up to date" in later.stderr
+    later = _bench(capsys, *GRID, "--out", str(out), "--format", "mlflow", "--tracking-uri", server, "--families",
+                   "reconstruction,latent,likelihood")
+    assert "0 cell runs added, 4 brought up to date" in later
     updated = [r for r in _runs(server) if r.data.tags.get("bench.kind") == "cell"]
     assert len(updated) == 4
     assert all(("iw_nll" in r.data.metrics) == (r.data.params["model"] == "vae") for r in updated)

@@ -262,7 +262,7 @@ def test_a_store_from_before_per_image_values_still_reports_and_says_once_that_i
 
 def test_a_report_of_a_store_that_mixes_cnn_precisions_says_so():
     from bench.result import CellResult, Timings
-    from reports.outputs import precision_notice
+    from reports.notices import precision_notice
 
     def cell(key, precision):
         return CellResult({"key": key, "precision": precision}, "done", None, {}, Timings(1.0))

@@ -1,0 +1,29 @@
+"""Notices every report format carries above its tables: what about the stored cells limits the claims."""
+
+from __future__ import annotations
+
+from bench.result import CellResult
+
+
+def untested_notice(cells: list[CellResult]) -> str | None:
+    """One line when the store holds cells from before per-image values were kept: their rows' marks can
+    only come from a test over seeds."""
+    old = [r for r in cells if r.status == "done" and r.metrics
+           and all(m.get("test") is None and m.get("items") is None for m in r.metrics)]
+    if not old:
+        return None
+    return (f"{len(old)} of the stored cells were computed by a bench that did not keep per-image values: their "
+            "rows are compared only over seeds (a paired t-test, no mark with one seed) and their CNNs ran "
+            "the equal-epochs protocol. Run their grid again to get the per-image tests and the "
+            "compute-matched protocol.")
+
+
+def precision_notice(cells: list[CellResult]) -> str | None:
+    """One line when the store's cells ran their CNNs at more than one precision: their rows are in separate
+    tables, never compared with one another."""
+    found = sorted({r.cell.get("precision", "fp32") for r in cells if r.status == "done"})
+    if len(found) < 2:
+        return None
+    counts = {p: sum(r.cell.get("precision", "fp32") == p for r in cells if r.status == "done") for p in found}
+    return (f"This store mixes CNN precisions ({', '.join(f'{p}: {n} cells' for p, n in counts.items())}): each "
+            "precision has its own tables, and no row is compared with a row of another precision.")
