@@ -4,6 +4,8 @@ again adds no run; a family added later updates the cells' runs; bad input is on
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -37,7 +39,8 @@ def server(tmp_path_factory):
     proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
                              "--backend-store-uri", f"sqlite:///{where}/mlflow.db", "--default-artifact-root",
                              str(where / "artifacts"), "--workers", "1"],
-                            stdout=subprocess.DEVNULL, stderr=open(where / "server.log", "w"))
+                            stdout=subprocess.DEVNULL, stderr=open(where / "server.log", "w"),
+                            start_new_session=True)  # its workers and job runner in one group, ended together
     uri = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while True:
@@ -46,12 +49,18 @@ def server(tmp_path_factory):
                 break
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
+                os.killpg(proc.pid, signal.SIGKILL)
                 pytest.fail(f"mlflow server did not start: {(where / 'server.log').read_text()[-2000:]}")
             time.sleep(0.5)
     yield uri
-    proc.terminate()
-    proc.wait(timeout=30)
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # whatever of the group outlived the terminate
+        except ProcessLookupError:
+            pass
 
 
 def _runs(uri: str, experiment: str = "bench") -> list:
