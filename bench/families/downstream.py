@@ -11,7 +11,6 @@ from registry import FamilySpec, MetricResult
 from .. import downstream
 from ..context import Context
 from ..cost import STEP_S, cnn_steps
-from ..evaluator import validation_accuracy
 from ..grid import BASELINE
 
 #: Severities a noise declares (1-5), and 0: a noise given its native parameter (``gaussian:sigma=0.1``).
@@ -38,6 +37,8 @@ def score(ctx: Context) -> list[MetricResult]:
     if not ctx.model_spec.generative:
         return downstream.not_applicable(f"model '{cell.model}' cannot generate samples (its spec says so)",
                                          severities)
+    from ..evaluator import validation_accuracy
+
     sample_key, x_gen, y_gen = ctx.augmentation()
     cnn_key = ["cnn", protocol_key(ctx), sample_key]
 

@@ -7,7 +7,6 @@ import numpy as np
 
 from registry import FamilySpec, MetricResult, NotApplicable
 
-from .. import figures
 from ..context import Context
 from ..metrics.latent import ACTIVE_UNITS, _metrics, active_units, encode, score_latent
 
@@ -24,6 +23,8 @@ def score(ctx: Context) -> list[MetricResult]:
 
 def _figures(ctx: Context, codes: np.ndarray, labels: np.ndarray) -> None:
     """The t-SNE of the evaluation codes and a traversal of the latent space (once per model)."""
+    from .. import figures  # matplotlib and scikit-learn's t-SNE load when there is drawing to do
+
     cell = ctx.cell
     idx = np.random.default_rng(cell.seed).permutation(len(codes))[: cell.profile.tsne_points]
     title = f"{cell.model_label} on {cell.dataset}" + (f" ({cell.noise_label} s{cell.severity})"

@@ -8,11 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.cluster import KMeans
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import davies_bouldin_score, normalized_mutual_info_score, silhouette_samples
-from sklearn.neighbors import KNeighborsClassifier
-from sklearn.preprocessing import StandardScaler
 
 from .metric import Metric, MetricResult
 
@@ -73,6 +68,12 @@ def score_latent(
 
     Each metric that cannot be computed says why (not applicable) and the others still run.
     """
+    from sklearn.cluster import KMeans  # scikit-learn loads when codes are scored, not when the family is listed
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import davies_bouldin_score, normalized_mutual_info_score, silhouette_samples
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.preprocessing import StandardScaler
+
     m = _metrics("_noisy" if noisy else "")
     problem = _problem(train_codes, train_y, test_codes, test_y)
     if problem:
