@@ -130,12 +130,19 @@ def drive(spec: ExecutorSpec, cells: list[Cell], store: Store, *, registry: Regi
             with open_executor(spec) as pool:
                 running: dict[Future, tuple[int, tuple[Cell, ...]]] = {}
                 broken: list[tuple[int, tuple[Cell, ...]]] = []
+                refused = False  # a worker died since the last wait: this pool takes no more tasks
                 while (queue or running or deferred) and not broken:
-                    while queue and len(running) < spec.workers:
+                    while queue and len(running) < spec.workers and not refused:
                         i, task = queue.popleft()
                         mine = claim(task)
                         if mine:
-                            running[submit(pool, mine)] = (i, mine)
+                            try:
+                                running[submit(pool, mine)] = (i, mine)
+                            except BrokenExecutor:  # sent again to a new pool, without counting an attempt
+                                queue.appendleft((i, mine))
+                                refused = True
+                    if refused and not running:
+                        break
                     if not running:
                         if not queue and deferred:  # only cells that other runs hold are left
                             progress.waiting(len(deferred))

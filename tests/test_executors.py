@@ -183,3 +183,32 @@ def test_executor_forms_parse():
     assert (parse_executor("processes:3").kind, parse_executor("processes:3").workers) == ("processes", 3)
     assert parse_executor("dask://10.0.0.5:8786").address == "10.0.0.5:8786"
     assert parse_executor("dask-local:2").label == "dask-local:2"
+
+
+def test_a_pool_that_a_dead_worker_broke_before_it_took_a_task_is_replaced_and_the_task_sent_again(tmp_path, monkeypatch):
+    # a worker can die between two waits: the next submit is refused (BrokenProcessPool) before any future
+    # says so; the task goes to a new pool, and every cell is stored once
+    from concurrent.futures.process import BrokenProcessPool
+    from contextlib import contextmanager
+
+    from bench import driver, executors
+
+    pools = []
+
+    @contextmanager
+    def refusing_first(spec):
+        with executors.open_executor(spec) as pool:
+            pools.append(pool)
+            if len(pools) == 1:
+                def refuse(*args, **kwargs):
+                    raise BrokenProcessPool("a child process terminated abruptly")
+
+                pool.submit = refuse
+            yield pool
+
+    monkeypatch.setattr(driver, "open_executor", refusing_first)
+    out = tmp_path / "run"
+    assert cli.main(["run", "--datasets", "digits", "--models", "ae", "--noise", "gaussian", "--severities", "1",
+                     "--families", "reconstruction", "--quiet", "--format", "csv", "--out", str(out)]) == 0
+    assert len(pools) == 2
+    assert [r["status"] for r in open_store(out).records()] == ["done"]
