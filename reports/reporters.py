@@ -32,7 +32,6 @@ def write_csv(report: Report) -> list[Path]:
     from .pareto import with_costs
     from .timing import write_timing
 
-    report.figures  # noqa: B018
     written = [report.write("results.csv", report.results.to_csv(index=False)),
                report.write("leaderboard.csv", with_costs(report.board, report.found.costs).to_csv(index=False))]
     return written + write_csvs(report.found, report.out_dir) + write_timing(report.store, report.out_dir, ("csv",))
