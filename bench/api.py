@@ -77,7 +77,6 @@ class Results:
         rows = board[present].notna().any(axis=1) if present else board.index == board.index
         return board.loc[rows, [c for c in board.columns if _metric_of(c, board) in wanted | {None}]].reset_index(drop=True)
 
-
     def report(self, formats: str | Sequence[str] = "md,csv,html", out: str | Path | None = None, *,
                tracking_uri: str | None = None, experiment: str | None = None) -> list[Path]:
         """Write the reports of this run's store (:func:`report`); ``out`` defaults to the store's directory."""
