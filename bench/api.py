@@ -174,7 +174,7 @@ def device_of(name: str) -> str:
 
 def prepare(models: str | Sequence[str] = DEFAULT_MODELS, noises: str | Sequence[str] = DEFAULT_NOISES,
             datasets: str | Sequence[str] = DEFAULT_DATASETS, *, profile: str = "quick",
-            seeds: int | Sequence[int] = 1, seed: int = 0, store: str | Path = "bench-out/results.db",
+            seeds: int | Sequence[int] | None = None, seed: int = 0, store: str | Path = "bench-out/results.db",
             severities: Sequence[int] | None = None, cnn_budget: str = "converged", precision: str = "fp32",
             train_noise: bool = False, train_sizes: Sequence[int] | None = None, rerun: str | None = None,
             executor: str | None = None,
@@ -212,7 +212,7 @@ def prepare(models: str | Sequence[str] = DEFAULT_MODELS, noises: str | Sequence
     for model, overrides in model_variants:
         registry.spec("models", model).resolve(overrides)
     chosen_families, named_families = parse_families(families, registry, chosen_profile.families)
-    seed_list = _seed_list(seeds, seed)
+    seed_list = _seed_list(chosen_profile.seeds if seeds is None else seeds, seed)
     chosen_device = device_of(device)
     chosen_profile = chosen_profile.with_protocol(precision=resolve_precision(precision, chosen_device))
     if threads is not None and threads < 1:
@@ -289,7 +289,7 @@ def execute(plan: RunPlan, *, argv: list[str] | None = None, progress: Progress 
 
 def run(models: str | Sequence[str] = DEFAULT_MODELS, noises: str | Sequence[str] = DEFAULT_NOISES,
         datasets: str | Sequence[str] = DEFAULT_DATASETS, *, profile: str = "quick",
-        seeds: int | Sequence[int] = 1, seed: int = 0, store: str | Path = "bench-out/results.db",
+        seeds: int | Sequence[int] | None = None, seed: int = 0, store: str | Path = "bench-out/results.db",
         severities: Sequence[int] | None = None, cnn_budget: str = "converged", precision: str = "fp32",
         train_noise: bool = False, train_sizes: Sequence[int] | None = None, rerun: str | None = None,
         executor: str | None = None, threads: int | None = None, device: str = "cpu",

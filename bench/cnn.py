@@ -1,4 +1,5 @@
-"""The reference CNN of the downstream protocol (docs/ARCHITECTURE.md, "Reference CNN"), and training and inference for it."""
+"""The reference classifiers (docs/ARCHITECTURE.md, "Reference CNN"): the CNN for images, a small MLP for
+vectors; training and inference for them."""
 
 from __future__ import annotations
 
@@ -38,6 +39,25 @@ class ReferenceCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
+
+
+class ReferenceMLP(nn.Module):
+    """The reference classifier of vector data: linear 128 · ReLU · linear 128 · ReLU · linear → classes."""
+
+    def __init__(self, shape: tuple[int, ...], classes: int):
+        super().__init__()
+        (features,) = shape
+        self.classifier = nn.Sequential(nn.Linear(features, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(),
+                                        nn.Linear(128, classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(x)
+
+
+def new_classifier(shape: tuple[int, ...], classes: int) -> nn.Module:
+    """The reference classifier of data of ``shape`` (one item's): the CNN for images ``[C, H, W]``, the MLP
+    for vectors ``[D]``."""
+    return ReferenceCNN(shape, classes) if len(shape) == 3 else ReferenceMLP(shape, classes)
 
 
 @dataclass(frozen=True)
@@ -120,3 +140,23 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 128, precision:
         with autocast(precision, x.device):
             out.append(model(batch).argmax(1))
     return torch.cat(out)
+
+
+@dataclass(frozen=True)
+class ReferenceClassifier:
+    """The classifier a family hands its inputs to (:meth:`bench.context.Context.reference_classifier`): the
+    reference CNN (images) or MLP (vectors) trained once per dataset, seed and training subset on the clean
+    limited subset under the converged protocol, shared by every cell and family of that split (for images
+    the same network and checkpoint as the augmentation protocol's baseline). ``steps``: its optimizer steps;
+    ``source``: "trained", "checkpoint" or "memory"; ``validation``: its accuracy on training-split images
+    outside the subset (None where there are none)."""
+
+    network: nn.Module
+    steps: int
+    source: str
+    precision: str
+    validation: float | None
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """Predicted classes of ``x`` (items shaped as the training subset's)."""
+        return predict(self.network, x, precision=self.precision)

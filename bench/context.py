@@ -23,7 +23,8 @@ from .hashing import canonical
 from .seeding import derive_seed, seeded
 
 if TYPE_CHECKING:
-    from .downstream import Accuracy
+    from .augmentation import Accuracy
+    from .cnn import ReferenceClassifier
     from .features import DomainFeatures
 
 #: The evaluator's types (bench.evaluator imports this module: naming them here would make a cycle).
@@ -120,6 +121,12 @@ class Context:
         """The test images corrupted by the cell's noise at its severity (made once, shared by every model)."""
         return self._evaluator.noisy_test(self.cell, self.cell.severity)
 
+    @property
+    def noisy_eval(self) -> torch.Tensor:
+        """The evaluation images corrupted by the cell's noise at its severity (the same images as
+        :attr:`noisy_test`, restricted to :attr:`eval_x`)."""
+        return self.noisy_test[self.split.eval_idx]
+
     def severities(self) -> list[int]:
         """Every severity the noise declares, and the cell's own when it is custom (0)."""
         return self._evaluator.eval_severities(self.cell)
@@ -154,6 +161,16 @@ class Context:
             self.work.memo[name] = compute()
         return self.work.memo[name]
 
+    def shared(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """``compute()``, once per split (dataset, seed, training subset, test images) and ``key``: what every
+        model of the split shares (the reference classifier's predictions on the clean or the noisy images;
+        include the noise and severity in the key where the value depends on them)."""
+        name = bytes(canonical(key))
+        memo = self.split.memo
+        if name not in memo:
+            memo[name] = compute()
+        return memo[name]
+
     def augmentation(self) -> tuple[str, torch.Tensor, torch.Tensor]:
         """The augmentation samples, ``augment_k`` per training image with its label, and their key: drawn
         once per model (and per noise for a model that does not generate by itself)."""
@@ -163,6 +180,12 @@ class Context:
     def baseline_cnn(self) -> tuple[torch.nn.Module, Any, str]:
         """The reference CNN trained on the subset alone, its fit, and where it came from."""
         return self._evaluator.baseline_cnn(self.cell)
+
+    def reference_classifier(self) -> ReferenceClassifier:
+        """The reference classifier of the cell's split (:class:`bench.cnn.ReferenceClassifier`): trained once
+        on the clean limited subset under the converged protocol, shared by every cell and family of the
+        split, kept as a checkpoint. ``predict(x)`` gives its predicted classes."""
+        return self._evaluator.reference_classifier(self.cell)
 
     def baseline_accuracy(self) -> Accuracy:
         return self._evaluator.baseline_accuracy(self.cell)

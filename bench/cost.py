@@ -2,7 +2,9 @@
 executors start the dearest groups first.
 
 A cell costs its model's training (once per trained model), the baseline CNN (once per split and protocol,
-charged to the first cell of a family that scores the baseline) and each of its families' declared costs
+charged to the first cell of a family that scores the baseline), the reference classifier (once per split,
+charged to the first cell of a family that uses it: the converged baseline CNN, so shared with the baseline
+under the converged protocol) and each of its families' declared costs
 (``FamilySpec.cost``: seconds, or a function of the cell). The figures are coarse on purpose; they only need
 to rank cells and to keep the ETA honest. Measured on Fashion-MNIST (quick profile, one thread of a 2-core
 machine): one optimizer step of the reference CNN at batch 128 took about a quarter of a second; a cell
@@ -51,6 +53,11 @@ def expected_costs(cells: list[Cell], families: dict[str, Any]) -> dict[str, flo
         if any(families[f].baseline for f in cell.families) and (*split, protocol, BASELINE) not in seen:
             seen.add((*split, protocol, BASELINE))
             cost += STEP_S * cnn_steps(cell, augmented=False)
+        reference = ("converged", cell.profile.precision)  # the reference classifier: the converged baseline CNN
+        if any(getattr(families[f], "reference", False) for f in cell.families) and (*split, reference, BASELINE) \
+                not in seen:
+            seen.add((*split, reference, BASELINE))
+            cost += STEP_S * cell.profile.with_protocol(cnn_budget="converged").cnn_steps(cell.profile.train_size)
         model = (*split, cell.model_label, *((cell.noise_label, cell.severity) if cell.model_sees_noise else ()))
         if cell.model != BASELINE and model not in seen:
             seen.add(model)

@@ -34,7 +34,7 @@ from registry import BenchError
 from .files import atomic_write
 from .grid import key_of
 from .result import CellResult
-from .store import TIMING_FIELDS, Store, pack_items, unpack_items
+from .store import LEGACY_DOWNSTREAM, TIMING_FIELDS, Store, legacy_downstream, pack_items, renamed_entry, unpack_items
 from .version import __version__
 
 SCHEMA = "bench.results"
@@ -133,7 +133,7 @@ def schema_problem(raw: Any) -> str | None:
     return f"at {error.json_path}: {error.message} (schema rule {rule})"
 
 
-def _cell(i: int, raw: Any) -> CellResult:
+def _cell(i: int, raw: Any, legacy: bool = False) -> CellResult:
     """A cell record the schema has checked; what the schema cannot say (base64, vector sizes) is checked here."""
     where = f"cell {raw['cell']['key']}"
     metrics = raw.get("metrics") or []
@@ -147,6 +147,13 @@ def _cell(i: int, raw: Any) -> CellResult:
         items[name] = {"test": "mcnemar" if v["kind"] == "bits" else "paired-t", "items_id": v["items_id"],
                        "values": values}
     record["items"] = items
+    if legacy:  # a document of a bench that named the augmentation family "downstream" (the store's schema 6)
+        record["metrics"] = [{**m, "family": LEGACY_DOWNSTREAM} if m.get("family") == "downstream" else m
+                             for m in record["metrics"]]
+        families = dict(record.get("families") or {})
+        if "downstream" in families:
+            families[LEGACY_DOWNSTREAM] = families.pop("downstream")
+        record["families"] = families
     try:  # a document of a bench whose keys hashed a profile's prose: the key this bench gives the cell
         record["cell"] = {**record["cell"], "key": key_of(record["cell"])}
     except KeyError:
@@ -180,15 +187,19 @@ def read_document(path: Path) -> Document:
     problem = schema_problem(raw)
     if problem:
         raise DocumentError(f"{path} is not a valid bench results document: {problem}. Nothing was imported.")
+    catalogue = raw.get("catalogue") or []  # a list: the order of the families is the reports' order
+    # "downstream" was the augmentation family's name until bench gave it to denoise-then-classify: a document
+    # whose catalogue does not declare today's downstream family is of that time
+    legacy = not any(e.get("name") == "downstream" and not legacy_downstream(e) for e in catalogue)
     try:
-        cells = [_cell(i, c) for i, c in enumerate(raw.get("cells") or [])]
+        cells = [_cell(i, c, legacy) for i, c in enumerate(raw.get("cells") or [])]
         timings = [{**{f: t[f] for f in TIMING_FIELDS}, "provenance": t.get("provenance") or {}}
                    for t in raw.get("timings") or []]
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
         raise DocumentError(f"{path} is not a valid bench results document: {what}. Nothing was imported.") from None
-    catalogue = raw.get("catalogue") or []  # a list: the order of the families is the reports' order
-    return Document(cells, timings, {e["name"]: e for e in catalogue})
+    renamed = [renamed_entry(e) for e in catalogue]
+    return Document(cells, timings, {e["name"]: e for e in renamed})
 
 
 def _same(a: CellResult, a_items: dict[str, Any], b: CellResult, b_items: dict[str, Any]) -> bool:

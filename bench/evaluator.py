@@ -12,6 +12,7 @@ their size, not their contents, depends on the order cells run in.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import traceback
@@ -25,9 +26,9 @@ import torch
 from registry import FamilySpec, PluginError, Registry
 from registry.capabilities import missing_capabilities
 
-from . import downstream
+from . import augmentation
 from .checkpoints import Checkpoints, training_key
-from .cnn import Fit, predict
+from .cnn import Fit, ReferenceClassifier, predict
 from .context import Context
 from .data import LoadedDataset, subset
 from .features import DomainFeatures, domain_features
@@ -162,8 +163,9 @@ class SplitWork:
     noisy: dict[str, torch.Tensor] = field(default_factory=dict)  # the test side's: shared by every training size
     features: dict[str, torch.Tensor] = field(default_factory=dict)  # the test side's too
     baseline_cnns: dict[Protocol, tuple[torch.nn.Module, Fit, str]] = field(default_factory=dict)  # with source
-    baseline_accuracy: dict[tuple[Protocol, str], downstream.Accuracy] = field(default_factory=dict)
+    baseline_accuracy: dict[tuple[Protocol, str], augmentation.Accuracy] = field(default_factory=dict)
     baseline_validation: dict[Protocol, float | None] = field(default_factory=dict)
+    memo: dict[bytes, Any] = field(default_factory=dict)  # what the families share per split (Context.shared)
 
     @property
     def eval_x(self) -> torch.Tensor:
@@ -281,7 +283,8 @@ class Evaluator:
         return {s: self.noisy_test(cell, s)[split.eval_idx] for s in self.eval_severities(cell)}
 
     def baseline_cnn(self, cell: Cell) -> tuple[torch.nn.Module, Fit, str]:
-        """The reference CNN trained on the limited subset alone under the cell's CNN budget and precision,
+        """The reference CNN (a small MLP for vectors: :func:`bench.cnn.new_classifier`) trained on the limited
+        subset alone under the cell's CNN budget and precision,
         and where it came from ("trained", "checkpoint", or "memory" when an earlier call made it): once
         per (dataset, seed, profile), kept as a checkpoint so that other workers, resumed runs and later
         runs load it (a file lock makes concurrent workers train it once)."""
@@ -292,14 +295,14 @@ class Evaluator:
         key = training_key(kind=BASELINE, dataset=[cell.dataset, cell.dataset_fingerprint], seed=cell.seed,
                            profile=cell.profile.cnn_training(), bench=cell.versions.get("bench"))
         with self.checkpoints.lock(key), seeded(cnn_seed(cell.seed), self.device):
-            cnn = downstream.new_cnn(split.train_x, len(split.classes))
+            cnn = augmentation.new_cnn(split.train_x, len(split.classes))
             stored = self.checkpoints.load(key, cnn)
             if stored is not None and "steps" in stored.extra:
                 fit, source = Fit(stored.history, int(stored.extra["steps"])), "checkpoint"
             else:
                 source = "trained"
                 started = time.perf_counter()
-                cnn, fit = downstream.train_cnn(split.train_x, split.train_y, len(split.classes),
+                cnn, fit = augmentation.train_cnn(split.train_x, split.train_y, len(split.classes),
                                                 profile=cell.profile, baseline_size=len(split.train_x), cnn=cnn)
                 self.checkpoints.save(key, cnn, fit.history, time.perf_counter() - started, {"steps": fit.steps})
         cnn.eval()
@@ -307,13 +310,22 @@ class Evaluator:
         split.baseline_validation[protocol] = validation_accuracy(cnn, split, cell.profile.precision)
         return cnn, fit, source
 
-    def baseline_accuracy(self, cell: Cell) -> downstream.Accuracy:
+    def reference_classifier(self, cell: Cell) -> ReferenceClassifier:
+        """The reference classifier of the cell's split: the baseline CNN (a small MLP for vectors) under the
+        converged protocol whatever the cell's CNN budget, in the cell's precision; trained once per
+        (dataset, seed, subset, precision) and kept as a checkpoint (:meth:`baseline_cnn`)."""
+        converged = dataclasses.replace(cell, profile=cell.profile.with_protocol(cnn_budget="converged"))
+        network, fit, source = self.baseline_cnn(converged)
+        return ReferenceClassifier(network, fit.steps, source, cell.profile.precision,
+                                   self.split(cell).baseline_validation.get(protocol_of(converged)))
+
+    def baseline_accuracy(self, cell: Cell) -> augmentation.Accuracy:
         """The baseline CNN's per-image correctness on the cell's test sets, once per noise."""
         split = self.split(cell)
         key = (protocol_of(cell), _canonical([cell.noise_label, cell.noise_overrides]))
         if key not in split.baseline_accuracy:
             cnn = self.baseline_cnn(cell)[0]
-            split.baseline_accuracy[key] = downstream.accuracy(cnn, split.eval_x, split.eval_y,
+            split.baseline_accuracy[key] = augmentation.accuracy(cnn, split.eval_x, split.eval_y,
                                                                self.corrupted_eval_sets(cell),
                                                                precision=cell.profile.precision)
         return split.baseline_accuracy[key]
@@ -410,7 +422,7 @@ class Evaluator:
         if sample_key not in work.samples:
             noise = self.registry.spec("noises", cell.noise)
             with seeded(derive_seed(cell.seed, "augment"), self.device):
-                work.samples[sample_key] = downstream.augment(
+                work.samples[sample_key] = augmentation.augment(
                     work.model, split.train_x, split.train_y, k=cell.profile.augment_k,
                     corrupt=lambda batch: noise.function(batch, **cell.noise_params), generates=generates)
         return (sample_key, *work.samples[sample_key])
@@ -494,12 +506,15 @@ class Evaluator:
         found["figures"] = {k: v for out in context.outputs.values() for k, v in out.figures.items()}
         found["artifacts"] = {k: v for out in context.outputs.values() for k, v in out.artifacts.items()}
         info = {k: v for out in context.outputs.values() for k, v in out.info.items()}
-        if "baseline" in info:
-            validation = {k: v for k, v in (("baseline", split.baseline_validation.get(protocol_of(cell))),
-                                            ("augmented", info.get("augmented_validation"))) if v is not None}
+        if "baseline" in info or "reference" in info:
+            validation = {k: v for k, v in (("baseline", split.baseline_validation.get(protocol_of(cell))
+                                             if "baseline" in info else None),
+                                            ("augmented", info.get("augmented_validation")),
+                                            ("reference", info.get("reference_validation"))) if v is not None}
             images = 0 if split.val_x is None else len(split.val_x)
-            found["cnn"] = CnnSteps(info.get("baseline"), info.get("augmented"), info.get("baseline_cnn"),
-                                    validation or None, images)
+            found["cnn"] = CnnSteps(info.get("baseline"), info.get("augmented"),
+                                    info.get("baseline_cnn", info.get("reference_source")), validation or None, images,
+                                    info.get("reference"))
         failed = [run for run in runs.values() if run.status == "failed"]
         if runs and len(failed) == len(runs):
             return ended("failed", failed[0].reason, traceback=failed[0].traceback, families=runs, **found)

@@ -8,7 +8,7 @@ from typing import Any
 from registry import BenchError, ModelSpec, SelectionError
 from registry.selection import unknown_name_message
 
-#: How the CNNs of the downstream family are given compute, each protocol named by the question it answers:
+#: How the CNNs of the augmentation family are given compute, each protocol named by the question it answers:
 #: ``converged`` (the default; "do the samples help?"): every CNN trained to convergence on its own training
 #: set, ``cnn_converged_epochs`` passes over it and at least ``cnn_min_steps`` optimizer steps, the learning
 #: rate decaying on a cosine (an augmented CNN with k samples per image takes (1+k)x the baseline's steps);
@@ -19,8 +19,9 @@ from registry.selection import unknown_name_message
 BUDGETS = ("converged", "steps", "epochs")
 
 
-#: Fields of a profile that decide no result: prose, and the default families (results are kept per family).
-PROFILE_PROSE = ("summary", "families")
+#: Fields of a profile that decide no result: prose, the default families (results are kept per family) and
+#: the default number of seeds (each seed is its own cell).
+PROFILE_PROSE = ("summary", "families", "seeds")
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class Profile:
     ``train_size`` images are drawn from the training split with the cell's seed (all of it when the
     split is smaller); ``test_size=None`` scores on the full test split. ``max_epochs=None`` trains for
     the model's own protocol epochs; an int caps them. ``batch_size=None`` uses the model's own.
-    ``cnn_budget`` picks the downstream protocol (see :data:`BUDGETS`). Under ``steps`` every CNN of a
+    ``cnn_budget`` picks the augmentation protocol (see :data:`BUDGETS`). Under ``steps`` every CNN of a
     comparison takes the optimizer steps of ``cnn_matched_epochs`` passes over the baseline's training
     subset (:meth:`cnn_steps`), with a learning rate decaying from ``cnn_lr`` to 0; under ``epochs`` each
     CNN takes ``cnn_epochs`` passes over its own training set at a constant learning rate of 1e-3.
@@ -44,7 +45,7 @@ class Profile:
     max_epochs: int | None
     batch_size: int | None
     severities: tuple[int, ...]
-    eval_size: int | None  # test images for the latent, downstream and likelihood families (None: all)
+    eval_size: int | None  # test images for every family but reconstruction (None: all)
     cnn_epochs: int  # the equal-epochs protocol: passes of every CNN over its own training set
     cnn_matched_epochs: int  # the compute-matched protocol: every CNN takes this many baseline epochs' steps
     augment_k: int  # generated samples per training image for the augmented CNN
@@ -58,7 +59,9 @@ class Profile:
     cnn_lr: float = 3e-3  # Adam's peak learning rate for the compute-matched CNNs (equal epochs: 1e-3, as before)
     cnn_batch: int = 128
     #: the metric families a run computes unless told (``--families``); not part of a cell's key
-    families: tuple[str, ...] = ("reconstruction", "latent", "likelihood", "downstream", "generative")
+    families: tuple[str, ...] = ("reconstruction", "latent", "downstream", "likelihood", "augmentation", "generative")
+    #: the seeds a run computes unless told (``--seeds``): enough for the claims; not part of a cell's key
+    seeds: int = 1
 
     def epochs(self, spec: ModelSpec) -> int:
         return spec.epochs if self.max_epochs is None else min(spec.epochs, self.max_epochs)
@@ -132,7 +135,9 @@ PROFILES = {
         iw_samples=100,
         iw_size=500,
         tsne_points=500,
-        families=("reconstruction", "latent", "likelihood"),  # minutes: no reference CNN, no feature network
+        # minutes: one reference CNN per seed (downstream), no CNN per cell, no feature network
+        families=("reconstruction", "latent", "downstream", "likelihood"),
+        seeds=3,  # the claims rest on seeds: one seed supports none
     ),
     "paper": Profile(
         "paper",

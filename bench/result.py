@@ -33,7 +33,8 @@ class Training:
 
 @dataclass(frozen=True)
 class CnnSteps:
-    """Optimizer steps of the downstream family's CNNs, and where the baseline CNN came from."""
+    """Optimizer steps of the CNNs a cell's families used (the augmentation protocol's baseline and augmented
+    CNNs, the downstream family's reference classifier), and where the baseline CNN came from."""
 
     baseline: int | None = None
     augmented: int | None = None
@@ -42,6 +43,7 @@ class CnnSteps:
     #: set), and how many there were (0: the subset is the whole split; None: not measured)
     validation: dict[str, float] | None = None
     validation_images: int | None = None
+    reference: int | None = None  # the reference classifier's steps (the converged baseline CNN, or the MLP)
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,8 @@ class CellResult:
             "cnn_validation": None if self.cnn is None or self.cnn.validation_images is None else {
                 "images": self.cnn.validation_images, **(self.cnn.validation or {})},
             "cnn_steps": None if self.cnn is None else {k: v for k, v in (("augmented", self.cnn.augmented),
-                                                                            ("baseline", self.cnn.baseline))
+                                                                            ("baseline", self.cnn.baseline),
+                                                                            ("reference", self.cnn.reference))
                                                         if v is not None},
             "footprint": None if self.footprint is None else vars(self.footprint),
             "run_id": self.run_id,
@@ -146,7 +149,7 @@ class CellResult:
             found = dict(record.get("cnn_validation") or {})
             images = found.pop("images", None)
             cnn = CnnSteps((steps or {}).get("baseline"), (steps or {}).get("augmented"), record.get("baseline_cnn"),
-                           found or None, images)
+                           found or None, images, (steps or {}).get("reference"))
         return cls(cell=record["cell"], status=record["status"], reason=record.get("reason"),
                    provenance=record.get("provenance") or {},
                    timings=Timings(record.get("wall_s") or 0.0, record.get("eval_s")),

@@ -103,6 +103,12 @@ MIGRATIONS: dict[int, list[Any]] = {
         "CREATE TABLE catalogue (family TEXT PRIMARY KEY, version TEXT NOT NULL, entry TEXT NOT NULL)",
         lambda con: _per_family(con),
     ],
+    6: [
+        # the augmentation protocol's family was named "downstream" before that name went to denoise-then-classify
+        "UPDATE families SET family = 'augmentation' WHERE family = 'downstream'",
+        "UPDATE metrics SET family = 'augmentation' WHERE family = 'downstream'",
+        lambda con: _renamed_catalogue(con),
+    ],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 _METRIC_FIELDS = ("metric", "family", "value", "ci95", "n", "higher_is_better", "unit", "detail", "note", "test",
@@ -555,6 +561,36 @@ def _per_family(con: sqlite3.Connection) -> None:
         runs = _v4_families(status, reason, extra.get("traceback"), wall_s, found, dict(extra.get("figures") or {}),
                             artifacts, cell.get("model_name") == "baseline")
         _insert_families(con, new, {name: dataclasses.replace(r, run_id=run_id) for name, r in runs.items()})
+
+
+#: What the family stored as "downstream" before schema 6 (the augmentation protocol) is named now, and the
+#: metric names that tell its results apart in a document of that time.
+LEGACY_DOWNSTREAM = "augmentation"
+LEGACY_DOWNSTREAM_METRICS = ("acc_clean", "acc_noisy", "acc_corrupted", "rel_ce")
+
+
+def legacy_downstream(entry: dict[str, Any]) -> bool:
+    """Whether a catalogue entry named "downstream" is the augmentation protocol's of an earlier bench."""
+    return entry.get("name") == "downstream" and entry.get("headline") in LEGACY_DOWNSTREAM_METRICS
+
+
+def renamed_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """A catalogue entry of an earlier bench under today's name (the augmentation family's, see schema 6)."""
+    if not legacy_downstream(entry):
+        return entry
+    metrics = [{**m, "family": LEGACY_DOWNSTREAM} if m.get("family") == "downstream" else m
+               for m in entry.get("metrics", ())]
+    return {**entry, "name": LEGACY_DOWNSTREAM, "metrics": metrics}
+
+
+def _renamed_catalogue(con: sqlite3.Connection) -> None:
+    """Schema 6: the stored declaration of the augmentation family, stored as "downstream", renamed."""
+    row = con.execute("SELECT version, entry FROM catalogue WHERE family = 'downstream'").fetchone()
+    if row is None:
+        return
+    con.execute("DELETE FROM catalogue WHERE family = 'downstream'")
+    con.execute("INSERT OR REPLACE INTO catalogue (family, version, entry) VALUES (?, ?, ?)",
+                (LEGACY_DOWNSTREAM, row[0], json.dumps(renamed_entry({**json.loads(row[1]), "name": "downstream"}))))
 
 
 def _insert_families(con: sqlite3.Connection, key: str, runs: dict[str, FamilyRun]) -> None:

@@ -22,7 +22,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from bench import downstream
+from bench import augmentation
 from bench.cnn import predict
 from bench.data import load, subset
 from bench.profiles import get_profile
@@ -51,7 +51,7 @@ def _samples(x: torch.Tensor, y: torch.Tensor, seed: int) -> tuple[torch.Tensor,
     model = spec.factory(tuple(x.shape[1:]))
     train(model, x, epochs=PROFILE.epochs(spec), batch_size=PROFILE.batch(spec), lr=spec.lr)
     torch.manual_seed(derive_seed(seed, "augment"))
-    return downstream.augment(model, x, y, k=PROFILE.augment_k, corrupt=lambda b: b, generates=True)
+    return augmentation.augment(model, x, y, k=PROFILE.augment_k, corrupt=lambda b: b, generates=True)
 
 
 def _protocol(protocol: str, epochs: int, least: int):
@@ -87,7 +87,7 @@ def curve(dataset: str, size: int, seeds: list[int], epochs: list[int], min_step
             for cnn, (tx, ty) in sets.items():
                 torch.manual_seed(derive_seed(seed, "cnn"))
                 started = time.perf_counter()
-                model, fit = downstream.train_cnn(tx, ty, len(data.classes), profile=profile, baseline_size=len(x))
+                model, fit = augmentation.train_cnn(tx, ty, len(data.classes), profile=profile, baseline_size=len(x))
                 acc = float((predict(model, vx) == vy).double().mean())
                 rows.append({"dataset": dataset, "size": size, "seed": seed, "protocol": protocol, "cnn": cnn, "epochs": e,
                              "steps": fit.steps, "val_acc": acc, "seconds": time.perf_counter() - started,

@@ -12,7 +12,7 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from bench import downstream
+from bench import augmentation
 from bench.cnn import ReferenceCNN, train_classifier
 from bench.profiles import get_profile
 from plugins.noises.gaussian import gaussian
@@ -75,11 +75,11 @@ def test_downstream_cell_harness(benchmark, data):
     vae = MLPVAE((1, 28, 28))
 
     def cell():
-        gen_x, gen_y = downstream.augment(vae, x, y, k=2, corrupt=lambda b: gaussian(b, sigma=0.2),
+        gen_x, gen_y = augmentation.augment(vae, x, y, k=2, corrupt=lambda b: gaussian(b, sigma=0.2),
                                           generates=True)
-        cnn, _ = downstream.train_cnn(torch.cat([x, gen_x]), torch.cat([y, gen_y]), 10, profile=EQUAL_EPOCHS,
+        cnn, _ = augmentation.train_cnn(torch.cat([x, gen_x]), torch.cat([y, gen_y]), 10, profile=EQUAL_EPOCHS,
                                       baseline_size=len(x))
-        return downstream.accuracy(cnn, test_x, test_y, corrupted)
+        return augmentation.accuracy(cnn, test_x, test_y, corrupted)
 
     benchmark.pedantic(cell, rounds=3, warmup_rounds=1)
     benchmark.extra_info["images_per_s"] = _images_of_one_cell() / benchmark.stats.stats.mean

@@ -38,8 +38,8 @@ KINDS: dict[str, tuple[str, type]] = {
     "families": ("bench_families", FamilySpec),
     "reporters": ("bench_reporters", ReporterSpec),
 }
-BASELINE = "baseline"  # the reference CNN's row in the downstream leaderboard: no model may take the name
-RESERVED = {"models": (BASELINE,)}  # the reference CNN's row in the downstream leaderboard
+BASELINE = "baseline"  # the reference CNN's row in the augmentation leaderboard: no model may take the name
+RESERVED = {"models": (BASELINE,)}  # the reference CNN's row in the augmentation leaderboard
 SINGULAR = {"models": "model", "noises": "noise", "datasets": "dataset", "families": "metric family",
             "reporters": "report format"}
 

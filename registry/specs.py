@@ -236,7 +236,7 @@ class FamilySpec:
     applicable, and a selection where no model has them is refused before any work); ``inputs``: the data
     kinds it applies to. ``cost``: the expected seconds of one cell on one core (or a function of the cell
     giving them), for the ETA and for starting the dearest work first. ``baseline=True``: the family also
-    scores the reference CNN's own cells (the downstream family's baseline rows). ``compares``: metrics whose
+    scores the reference CNN's own cells (the augmentation family's baseline rows). ``compares``: metrics whose
     gain over the baseline cell a verdict tests, when the family has baseline cells; ``matched``: metrics
     compared across noises at matched severity; ``title``: the family in report headings.
 
@@ -246,6 +246,10 @@ class FamilySpec:
     severity); ``plots``, metrics drawn against severity one panel each where some model's values depend on it;
     ``contrasts``, pairs of metrics of one distance against two references (:class:`Contrast`) that a
     verdict compares with a paired test over seeds.
+
+    ``reference=True``: the family uses the reference classifier the context hands out
+    (``context.reference_classifier()``), trained once per dataset, seed and training subset: bench charges
+    its training once in the ETA, not to every cell.
     """
 
     name: str
@@ -265,6 +269,7 @@ class FamilySpec:
     severity_figure: str = ""
     plots: tuple[str, ...] = ()
     contrasts: tuple[Contrast, ...] = ()
+    reference: bool = False
 
     def describe(self) -> dict[str, Any]:
         """The declaration as JSON: what a results store keeps so that reports read the catalogue of the

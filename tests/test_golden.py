@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench import downstream
+from bench import augmentation
 from bench.families import BUILTIN
 from bench.features import DomainFeatures
 from registry.kit_context import KitContext
@@ -34,20 +34,20 @@ class GoldenContext(KitContext):
     def augmentation(self):
         def draw():
             with self.seeded("augment"):
-                return downstream.augment(self.model, self.train_x, self.train_y, k=1, corrupt=None, generates=True)
+                return augmentation.augment(self.model, self.train_x, self.train_y, k=1, corrupt=None, generates=True)
 
         return ("kit", *self.memo(["augmentation"], draw))
 
     def baseline_cnn(self):
         if self._baseline is None:
             with self.seeded("cnn"):
-                cnn, fit = downstream.train_cnn(self.train_x, self.train_y, 3, profile=self.profile,
+                cnn, fit = augmentation.train_cnn(self.train_x, self.train_y, 3, profile=self.profile,
                                                 baseline_size=len(self.train_x))
             self._baseline = (cnn.eval(), fit, "trained")
         return self._baseline
 
     def baseline_accuracy(self):
-        return downstream.accuracy(self.baseline_cnn()[0], self.eval_x, self.eval_y, self.corrupted_eval_sets())
+        return augmentation.accuracy(self.baseline_cnn()[0], self.eval_x, self.eval_y, self.corrupted_eval_sets())
 
     def domain_features(self):
         flat = self.train_x.flatten(1)

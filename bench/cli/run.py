@@ -23,14 +23,15 @@ from .options import (
 )
 
 
-def seeds_of(args: argparse.Namespace) -> list[int]:
-    """``--seeds 3``: three seeds from ``--seed`` on; ``--seeds 0,1,2``: exactly those."""
+def seeds_of(args: argparse.Namespace) -> list[int] | None:
+    """``--seeds 3``: three seeds from ``--seed`` on; ``--seeds 0,1,2``: exactly those; neither: None (the
+    profile's number of seeds from ``--seed`` on)."""
     from registry import BenchError
 
     if args.seed < 0:
         raise BenchError(f"--seed takes an integer >= 0. Got {args.seed} instead.")
     if args.seeds is None:
-        return [args.seed]
+        return None
     if "," not in args.seeds:
         count = parse_ints(args.seeds, "--seeds", low=1)[0]
         return list(range(args.seed, args.seed + count))
@@ -52,7 +53,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         (out / ".write-test").unlink()
     except OSError as exc:
         raise BenchError(f"cannot write to --out {str(out)!r}: {exc.strerror}; choose another directory") from None
-    plan = prepare(args.models, args.noise, args.datasets, profile=args.profile, seeds=seeds_of(args),
+    plan = prepare(args.models, args.noise, args.datasets, profile=args.profile, seeds=seeds_of(args), seed=args.seed,
                    store=Path(args.store) if args.store else out,
                    severities=parse_ints(args.severities, "--severities", low=1) if args.severities else None,
                    cnn_budget=args.cnn_budget, precision=args.precision, train_noise=args.train_noise,
@@ -118,7 +119,7 @@ def add_parser(verbs: Any) -> None:
                                            "comparison")
     run.add_argument("--families", metavar="LIST",
                      help="metric families to compute: names separated by commas, 'all', or +NAME to add to the "
-                          "profile's (quick: reconstruction, latent, likelihood; paper: all). A family added on a "
+                          "profile's (quick: reconstruction, latent, downstream, likelihood; paper: all). A family added on a "
                           "store that has the others computes only that family (bench list families)")
     run.add_argument("--severities", metavar="1,3,5", help="severity levels (default: the profile's)")
     run.add_argument("--train-noise", action="store_true",
@@ -127,8 +128,8 @@ def add_parser(verbs: Any) -> None:
     run.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the cells, or the first of --seeds "
                                                                       "(default: 0)")
     run.add_argument("--seeds", metavar="K|LIST", help="repeat every cell: K seeds from --seed on (--seeds 3), or "
-                                                     "these seeds (--seeds 0,1,2); leaderboards then show mean ± std "
-                                                     "and a 95%% interval over seeds")
+                                                     "these seeds (--seeds 0,1,2); leaderboards show mean ± std and a "
+                                                     "95%% interval over seeds (default: the profile's, quick 3, paper 1)")
     add_out_store(run, store_help="results store to use, e.g. one shared by several runs (default: DIR/results.db)")
     run.add_argument("--format", default="md,csv,html", metavar="LIST",
                      help="reports to write: installed reporters (bench list reporters): md, csv, html, json, mlflow, "

@@ -4,13 +4,14 @@
 
 from registry import FamilySpec, hookimpl
 
+from .augmentation import AUGMENTATION
 from .downstream import DOWNSTREAM
 from .generative import GENERATIVE
 from .latent import LATENT
 from .likelihood import LIKELIHOOD
 from .reconstruction import RECONSTRUCTION
 
-BUILTIN: tuple[FamilySpec, ...] = (RECONSTRUCTION, LATENT, LIKELIHOOD, DOWNSTREAM, GENERATIVE)
+BUILTIN: tuple[FamilySpec, ...] = (RECONSTRUCTION, LATENT, DOWNSTREAM, LIKELIHOOD, AUGMENTATION, GENERATIVE)
 
 
 @hookimpl

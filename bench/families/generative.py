@@ -8,7 +8,7 @@ import torch
 
 from registry import Contrast, FamilySpec, MetricResult
 
-from .. import downstream
+from .. import augmentation
 from ..context import Context
 from ..cost import STEP_S, cnn_steps
 from ..data import subset
@@ -73,7 +73,7 @@ def _tstr(ctx: Context) -> MetricResult:
         from ..cnn import predict
 
         with ctx.seeded("cnn"):
-            cnn, _ = downstream.train_cnn(x_gen, y_gen, len(ctx.classes), profile=profile,
+            cnn, _ = augmentation.train_cnn(x_gen, y_gen, len(ctx.classes), profile=profile,
                                           baseline_size=len(ctx.train_x))
         return (predict(cnn, ctx.eval_x, precision=profile.precision) == ctx.eval_y).cpu()
 

@@ -1,4 +1,4 @@
-"""Downstream accuracy by generative augmentation: does adding a model's samples to the limited
+"""The augmentation protocol (downstream accuracy by generative augmentation): does adding a model's samples to the limited
 training set help the reference CNN, on clean and on corrupted test images?"""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ from typing import Callable
 
 import torch
 
-from .cnn import Fit, ReferenceCNN, predict, train_classifier
+from .cnn import Fit, new_classifier, predict, train_classifier
 from .metrics.metric import Metric, MetricResult
 from .profiles import Profile
 
-FAMILY = "downstream"
+FAMILY = "augmentation"
 ACC_CLEAN = Metric("acc_clean", FAMILY, True, "", "CNN accuracy on the clean test set", test="mcnemar",
                    label="clean accuracy")
 ACC_NOISY = Metric("acc_noisy", FAMILY, True, "", "CNN accuracy on the test set corrupted at the cell's severity",
@@ -24,7 +24,7 @@ ACC_CORRUPTED = Metric("acc_corrupted", FAMILY, True, "", "CNN accuracy averaged
 REL_CE = Metric("rel_ce", FAMILY, False, "",
                 "relative corruption error: summed errors over severities, against the baseline CNN's",
                 test="paired-t", items="acc_corrupted")
-DOWNSTREAM = (ACC_CLEAN, ACC_NOISY, ACC_CORRUPTED, REL_CE)
+AUGMENTATION = (ACC_CLEAN, ACC_NOISY, ACC_CORRUPTED, REL_CE)
 EQUAL_EPOCHS_LR = 1e-3  # the constant learning rate of the equal-epochs protocol (as it was published)
 
 
@@ -59,12 +59,13 @@ def augment(
     return torch.cat(samples).reshape(k * len(x), *x.shape[1:]), y.repeat(k)
 
 
-def new_cnn(x: torch.Tensor, classes: int) -> ReferenceCNN:
-    return ReferenceCNN(tuple(x.shape[1:]), classes).to(x.device)
+def new_cnn(x: torch.Tensor, classes: int) -> torch.nn.Module:
+    """The reference classifier of ``x``'s items (:func:`bench.cnn.new_classifier`), on ``x``'s device."""
+    return new_classifier(tuple(x.shape[1:]), classes).to(x.device)
 
 
 def train_cnn(x: torch.Tensor, y: torch.Tensor, classes: int, *, profile: Profile, baseline_size: int,
-              cnn: ReferenceCNN | None = None) -> tuple[ReferenceCNN, Fit]:
+              cnn: torch.nn.Module | None = None) -> tuple[torch.nn.Module, Fit]:
     """The reference CNN trained on ``x`` under the profile's budget: converged, ``cnn_converged_epochs``
     passes over ``x`` and at least ``cnn_min_steps`` steps, the learning rate decaying on a cosine;
     compute-matched, the optimizer steps the profile gives a baseline of ``baseline_size`` images,
@@ -88,7 +89,7 @@ def accuracy(cnn: torch.nn.Module, clean: torch.Tensor, y: torch.Tensor, corrupt
     )
 
 
-def score_downstream(acc: Accuracy, baseline: Accuracy, severity: int) -> list[MetricResult]:
+def score_augmentation(acc: Accuracy, baseline: Accuracy, severity: int) -> list[MetricResult]:
     corrupted = torch.stack([c.double() for c in acc.by_severity.values()]).mean(0)
     base_errors = baseline.errors()
     rel = REL_CE.estimate(acc.errors() / base_errors) if base_errors > 0 else REL_CE.not_applicable(
@@ -103,4 +104,4 @@ def score_downstream(acc: Accuracy, baseline: Accuracy, severity: int) -> list[M
 
 
 def not_applicable(why: str, severities: list[int]) -> list[MetricResult]:
-    return [m.not_applicable(why) for m in (*DOWNSTREAM, *(acc_at(s) for s in severities))]
+    return [m.not_applicable(why) for m in (*AUGMENTATION, *(acc_at(s) for s in severities))]
