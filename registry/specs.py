@@ -249,7 +249,9 @@ class FamilySpec:
 
     ``reference=True``: the family uses the reference classifier the context hands out
     (``context.reference_classifier()``), trained once per dataset, seed and training subset: bench charges
-    its training once in the ETA, not to every cell.
+    its training once in the ETA, not to every cell. ``trains_cnn=True``: the family trains CNNs of its own
+    under the cell's CNN budget and precision (``--cnn-budget``, ``--precision``): its tables name that
+    protocol; the others' tables do not.
     """
 
     name: str
@@ -270,6 +272,7 @@ class FamilySpec:
     plots: tuple[str, ...] = ()
     contrasts: tuple[Contrast, ...] = ()
     reference: bool = False
+    trains_cnn: bool = False
 
     def describe(self) -> dict[str, Any]:
         """The declaration as JSON: what a results store keeps so that reports read the catalogue of the
@@ -278,6 +281,7 @@ class FamilySpec:
                 "headline": self.headline, "compares": list(self.compares), "matched": list(self.matched),
                 "baseline": self.baseline, "by_severity": self.by_severity, "severity_figure": self.severity_figure,
                 "plots": list(self.plots), "contrasts": [dataclasses.asdict(c) for c in self.contrasts],
+                "reference": self.reference, "trains_cnn": self.trains_cnn,
                 "metrics": [{"name": m.name, "higher_is_better": m.higher_is_better, "unit": m.unit, "summary": m.summary,
                              "detail": m.detail, "test": m.test, "items": m.items, "label": m.label or m.name}
                             for m in self.metrics]}

@@ -180,6 +180,56 @@ def write_severity_figures(board: pd.DataFrame, results: list[CellResult], out_d
     return written
 
 
+def headline_figures_pngs(board: pd.DataFrame, catalogue: dict[str, dict]) -> list[tuple[str, str, str, bytes]]:
+    """Per family and per dataset × noise × protocol: the family's headline metric against the severity (at
+    each level's input PSNR), one line per model, its 95% interval as a band (over seeds where the run has
+    several, else over test images). A family that trains no CNN is drawn once whatever the CNN budgets, as
+    its table is. Returns (dataset, noise, title, PNG), the families in the catalogue's order."""
+    from .leaderboard import TABLE
+
+    out: list[tuple[str, str, str, bytes]] = []
+    if board.empty:
+        return out
+    for family in catalogue.values():
+        metric = family.get("headline")
+        if not metric or metric not in board:
+            continue
+        declared = {m["name"]: m for m in family.get("metrics", ())}
+        higher = bool(declared.get(metric, {}).get("higher_is_better", True))
+        label = _label(family, metric)
+        cnn = bool(family.get("trains_cnn", family.get("baseline", False)))
+        drawn: set[tuple] = set()
+        for (dataset, profile, size, budget, precision, noise), block in board.groupby(TABLE, sort=True, dropna=False):
+            block = block[block[metric].notna() & (block["severity"] > 0)]
+            if block["severity"].nunique() < 2:
+                continue
+            same = (dataset, profile, size, precision, noise, *(() if not cnn else (budget,)))
+            if same in drawn:
+                continue
+            drawn.add(same)
+            fig, ax = plt.subplots(figsize=(5.5, 3.8))
+            levels = (block.groupby("severity")["input_psnr"].mean()).to_dict()
+            for i, (model, rows) in enumerate(sorted(block.groupby("model"), key=lambda kv: str(kv[0]))):
+                rows = rows.sort_values("severity")
+                x = [levels.get(s, float(s)) for s in rows["severity"]]
+                style = {"linestyle": "--", "color": "grey"} if model == BASELINE else {"color": f"C{i}"}
+                ax.plot(x, rows[metric], marker="o", markersize=4, linewidth=1.4, label=str(model), **style)
+                low, high = rows[f"{metric}_ci_low"], rows[f"{metric}_ci_high"]
+                if low.notna().all() and high.notna().all():
+                    ax.fill_between(x, low, high, alpha=0.18, color=style["color"], linewidth=0)
+            _axis(ax, {int(s): p for s, p in sorted(levels.items(), key=lambda kv: -kv[1]) if pd.notna(p)}, noise)
+            seeds = int(block["seeds"].max())
+            interval = f"95% CI over {seeds} seeds" if seeds > 1 else "95% CI over test images, one seed"
+            ax.set(ylabel=f"{metric} {'↑' if higher else '↓'} ({interval})")
+            protocol = f", CNN {budget}{', ' + precision if precision != 'fp32' else ''}" if cnn else ""
+            title = (f"{dataset} · {noise}: {family.get('title') or family['name']}: {label} against severity "
+                     f"({profile}, {size_text(size)}{protocol})")
+            ax.set_title(title, fontsize=8, wrap=True)
+            ax.legend(fontsize=8)
+            out.append((dataset, noise, title, _png(fig)))
+    return out
+
+
 def severity_plots_pngs(board: pd.DataFrame, catalogue: dict[str, dict]) -> list[tuple[str, str, str, bytes]]:
     """Per family that declares ``plots``, and per dataset × noise × protocol where some model's values of
     them depend on the severity (a denoising model, trained at each one, or a noisy training set): each

@@ -13,7 +13,8 @@ from typing import Any
 
 from bench.result import CellResult
 
-from .leaderboard import LEGEND, Table
+from .glance import GLANCE_LEGEND
+from .leaderboard import LEGEND, Table, shared_notes
 
 CSS = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5em auto; max-width: 1500px; padding: 0 1em; color: #222; }
@@ -53,6 +54,7 @@ class ReportData:
     ranking: list[Table] = field(default_factory=list)  # reports.ranking, at the very top
     ranking_figures: list[Figure] = field(default_factory=list)  # critical-difference diagrams
     pareto: list[Figure] = field(default_factory=list)  # quality against cost per dataset × family
+    glance: list[Table] = field(default_factory=list)  # reports.glance: the answer, first on the page
 
 
 def _anchor(*parts: str) -> str:
@@ -121,10 +123,23 @@ def _ranking(data: ReportData) -> list[str]:
         return []
     from .ranking import RANKING_LEGEND
 
-    parts = ['<h2 id="ranking">Ranking across conditions</h2>', f'<p class="notes">{escape(RANKING_LEGEND)}</p>']
-    parts += [_leaderboard_table(t) for t in data.ranking]
+    tables, common = shared_notes(data.ranking)
+    parts = ['<h2 id="ranking">Ranking across conditions</h2>']
+    parts += [_leaderboard_table(t) for t in tables]
+    parts += [_notes(common), f'<p class="notes">{escape(RANKING_LEGEND)}</p>']
     parts += [_figure(f) for f in data.ranking_figures]
     return parts
+
+
+def _notes(notes: list[str]) -> str:
+    return f'<ul class="notes">{"".join(f"<li>{escape(n)}</li>" for n in notes)}</ul>' if notes else ""
+
+
+def _glance(data: ReportData) -> list[str]:
+    if not data.glance:
+        return []
+    legend = escape(GLANCE_LEGEND.replace("**bold**", "bold"))
+    return [*(_leaderboard_table(t, "h2") for t in data.glance), f'<p class="notes">{legend}</p>']
 
 
 def _verdict(data: ReportData) -> list[str]:
@@ -143,7 +158,8 @@ def render_html(data: ReportData) -> str:
     skipped = sum(r.status == "skipped" for r in data.results)
     by_noise: dict[tuple[str, str], list[Table]] = {}
     other: list[Table] = []
-    for table in data.tables:
+    tables, common = shared_notes(data.tables)
+    for table in tables:
         if table.noise:
             by_noise.setdefault((table.dataset, table.noise), []).append(table)
         else:
@@ -154,7 +170,7 @@ def render_html(data: ReportData) -> str:
     nav += '<a href="#cost">quality against cost</a>' if data.pareto else ""
     nav += '<a href="#training">training curves</a><a href="#suite">evaluation figures</a>'
     nav += '<a href="#timing">inference timing</a>' if data.timing else ""
-    nav += '<a href="#provenance">provenance</a>'
+    nav += ('<a href="#legend">legend</a>' if data.tables else "") + '<a href="#provenance">provenance</a>'
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{escape(data.title)}</title><style>{CSS}</style></head><body>",
@@ -162,16 +178,18 @@ def render_html(data: ReportData) -> str:
         f"<p>From <code>{escape(data.store)}</code>, generated {escape(data.generated)}: {done} cells done, "
         f"{failed} failed, {skipped} skipped.</p>",
         *(f'<p class="notice">{escape(n)}</p>' for n in data.notices),
-        f"<nav>{nav}</nav>", *_ranking(data), *_verdict(data),
-        f'<p class="notes">{escape(LEGEND.replace("**bold**", "bold"))}</p>',
+        *_glance(data), f"<nav>{nav}</nav>", *_ranking(data), *_verdict(data),
         '<h2 id="runs">Runs</h2>', _runs(data.runs),
     ]
     for dataset, noise in groups:
         parts.append(f'<h2 id="{_anchor(dataset, noise)}">{escape(dataset)} · {escape(noise)}</h2>')
-        parts += [_leaderboard_table(t) for t in by_noise.get((dataset, noise), [])]
         parts += [_figure(f) for f in data.per_noise.get((dataset, noise), [])]
+        parts += [_leaderboard_table(t) for t in by_noise.get((dataset, noise), [])]
     for table in other:
         parts.append(_leaderboard_table(table, "h2"))
+    if data.tables:
+        parts += ['<h2 id="legend">Legend of the tables</h2>', _notes(common),
+                  f'<p class="notes">{escape(LEGEND.replace("**bold**", "bold"))}</p>']
     if data.pareto:
         parts.append('<h2 id="cost">Quality against cost</h2>')
         parts += [_figure(f) for f in data.pareto]

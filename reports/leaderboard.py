@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import math
@@ -72,7 +73,7 @@ def results_frame(results: Iterable[CellResult], catalogue: dict[str, dict[str, 
     known = dict(catalogue or {})
     if set(frame["family"].dropna()) - set(known):  # results of families the store does not describe
         known.update((f, e) for f, e in installed_catalogue().items() if f not in known)
-    if any("plots" not in e for e in known.values()):  # described by a bench without the drawing declarations
+    if any("plots" not in e or "trains_cnn" not in e for e in known.values()):  # described by an earlier bench
         installed = installed_catalogue()
         known = {f: {**installed[f], **e} if f in installed and installed[f]["version"] == e.get("version") else e
                  for f, e in known.items()}
@@ -358,7 +359,7 @@ def _family_table(block: pd.DataFrame, fam: pd.DataFrame, results: pd.DataFrame,
              for (model, note), group in notes_frame.groupby(["model", "note"], sort=True)]
     if headline in names and not rows_with_values.empty and not any_tested:
         seeds = int(rows_with_values["seeds"].max())
-        lines.insert(0, f"No row of {headline} is marked: with {seeds} seed{'s' * (seeds != 1)} a difference between "
+        lines.insert(0, f"No row is marked: with {seeds} seed{'s' * (seeds != 1)} a difference between "
                         "models is not tested against training noise (initial weights, batch order, sample draws), "
                         f"which is larger than test-image noise; run with --seeds 3 (at least {MIN_SEEDS}) for marks.")
     return Table(title, header, rows, lines, block["dataset"].iloc[0], block["noise"].iloc[0])
@@ -370,6 +371,7 @@ def protocols(results: Iterable[CellResult]) -> dict[tuple, str]:
     params: dict[tuple, dict[str, Any]] = {}
     steps: dict[tuple, set[int]] = {}
     augmented: dict[tuple, set[int]] = {}
+    reference: dict[tuple, set[int]] = {}
     used: dict[tuple, set[int]] = {}
     for result in results:
         cell = result.cell
@@ -378,6 +380,8 @@ def protocols(results: Iterable[CellResult]) -> dict[tuple, str]:
                cell.get("cnn_budget", CELL_DEFAULTS["cnn_budget"]), cell.get("precision", CELL_DEFAULTS["precision"]))
         params.setdefault(key, cell.get("profile_params") or {})
         taken = result.cnn.baseline if result.cnn is not None else None
+        if result.cnn is not None and result.cnn.reference:
+            reference.setdefault(key, set()).add(int(result.cnn.reference))
         if taken:
             steps.setdefault(key, set()).add(int(taken))
         if result.cnn is not None and result.cnn.augmented:
@@ -389,6 +393,11 @@ def protocols(results: Iterable[CellResult]) -> dict[tuple, str]:
         (_, _, budget, precision), taken = key, sorted(steps.get(key, ()))
         if len(used.get(key, ())) == 1:
             out[("used", *key)] = next(iter(used[key]))
+        if reference.get(key):
+            out[("reference", *key)] = (f"reference classifier converged: {p.get('cnn_converged_epochs')} epochs, at "
+                                        f"least {p.get('cnn_min_steps')} steps "
+                                        f"({'/'.join(f'{n:,}' for n in sorted(reference[key]))} steps)"
+                                        + (f", {precision}" if precision != "fp32" else ""))
         if budget == "converged":
             more = sorted(augmented.get(key, ()))
             text = (f"CNN converged: {p.get('cnn_converged_epochs')} epochs of its own set, at least "
@@ -426,16 +435,20 @@ def size_text(size: Any) -> str:
     return f"{int(size):,} training images" if size == size and size else ""
 
 
-def table_title(key: tuple, protocol: dict[tuple, str], what: str) -> str:
-    """``dataset · noise · what · profile · training-set size · CNN budget`` for a :data:`TABLE` key."""
+def table_title(key: tuple, protocol: dict[tuple, str], what: str, cnn: bool = True, reference: bool = False) -> str:
+    """``dataset · noise · what · profile · training-set size`` for a :data:`TABLE` key, then the CNN protocol
+    where the family trains CNNs (``cnn``) and the reference classifier where it uses it (``reference``): a
+    protocol is named only by the families it is a coordinate of."""
     dataset, profile, size, budget, precision, noise = key
     size = protocol.get(("used", profile, size, budget, precision), size)  # the images used, not asked for
     parts = (dataset, noise, what, profile, size_text(size),
-             protocol.get((profile, key[2], budget, precision), budget))
+             protocol.get((profile, key[2], budget, precision), budget) if cnn else "",
+             protocol.get(("reference", profile, key[2], budget, precision), "") if reference else "")
     return " · ".join(p for p in parts if p)
 
 
-def _matched_severity(board: pd.DataFrame, meta: pd.DataFrame, protocol: dict) -> list[Table]:
+def _matched_severity(board: pd.DataFrame, meta: pd.DataFrame, protocol: dict,
+                      catalogue: dict[str, dict[str, Any]] | None = None) -> list[Table]:
     """Per dataset and metric: models × severity against noises. Severities are calibrated to the same
     input PSNR for every noise, so a row compares noise types at equal strength."""
     tables: list[Table] = []
@@ -449,8 +462,10 @@ def _matched_severity(board: pd.DataFrame, meta: pd.DataFrame, protocol: dict) -
                 continue
             rows = [[(str(sev), ""), (model, ""), *((_plain(v), "") for v in values)]
                     for (sev, model), values in zip(wide.index, wide.to_numpy())]
+            entry = (catalogue or {}).get(meta.set_index("metric").at[metric, "family"]) or {}
             title = table_title((dataset, profile, size, budget, precision, "every noise"), protocol,
-                                f"{metric} {arrow} by noise at matched severity")
+                                f"{metric} {arrow} by noise at matched severity",
+                                bool(entry.get("trains_cnn", entry.get("baseline", True))), bool(entry.get("reference")))
             tables.append(Table(title, ["severity", "model", *wide.columns], rows, dataset=dataset))
     return tables
 
@@ -485,6 +500,7 @@ def leaderboard_tables(board: pd.DataFrame, results: pd.DataFrame, cells: list[C
     meta = metric_meta(results)
     shown = meta[~meta["detail"]]
     protocol = protocols(cells)
+    catalogue = declared(results)
     tables: list[Table] = []
     if not board.empty:
         seen: dict[tuple, Table] = {}
@@ -492,17 +508,19 @@ def leaderboard_tables(board: pd.DataFrame, results: pd.DataFrame, cells: list[C
             dataset, profile, size, budget, precision, noise = key
             for family, fam in shown.groupby("family", sort=False):
                 what = str(fam["title"].iloc[0])
-                table = _family_table(block, fam, results, table_title(key, protocol, what))
+                entry = catalogue.get(family) or {}
+                cnn = bool(entry.get("trains_cnn", entry.get("baseline", False)))
+                table = _family_table(block, fam, results, table_title(key, protocol, what, cnn,
+                                                                       bool(entry.get("reference"))))
                 if table is None:
                     continue
                 same = seen.get((dataset, profile, size, precision, noise, family))
-                if not fam["baseline"].iloc[0] and same is not None and same.rows == table.rows:
-                    same.title += f"; the same under {protocol.get((profile, size, budget, precision), budget)}"
-                    continue
+                if not cnn and same is not None and same.rows == table.rows:
+                    continue  # a family that trains no CNN: the same table under every CNN budget, shown once
                 seen.setdefault((dataset, profile, size, precision, noise, family), table)
                 tables.append(table)
         tables += extra or []
-        tables += _matched_severity(board, meta, protocol)
+        tables += _matched_severity(board, meta, protocol, catalogue)
     return tables + [t for t in (_not_done(results), _figures_not_drawn(cells)) if t is not None]
 
 
@@ -535,16 +553,45 @@ def _markdown_table(table: Table, level: str) -> list[str]:
     return lines + [f"- {_escape(note)}" for note in table.notes] + ([""] if table.notes else [])
 
 
-def render_ranking_markdown(tables: list[Table], legend: str) -> list[str]:
-    """The aggregate ranking's section of ``leaderboard.md`` (above the verdict)."""
+def shared_notes(tables: list[Table]) -> tuple[list[Table], list[str]]:
+    """The notes that several tables carry, said once: the tables without them, and those notes (in the order
+    they first appear)."""
+    counts: dict[str, int] = {}
+    for t in tables:
+        for n in dict.fromkeys(t.notes):
+            counts[n] = counts.get(n, 0) + 1
+    common = [n for n, k in counts.items() if k > 1]
+    if not common:
+        return tables, []
+    return [dataclasses.replace(t, notes=[n for n in t.notes if n not in common]) for t in tables], common
+
+
+def render_glance_markdown(tables: list[Table]) -> list[str]:
+    """The "at a glance" tables (:mod:`reports.glance`), first on the page, their legend below them."""
+    from .glance import GLANCE_LEGEND
+
     if not tables:
         return []
-    return ["## Ranking across conditions", "", legend, "", *(line for t in tables for line in _markdown_table(t, "###"))]
+    return [*(line for t in tables for line in _markdown_table(t, "##")), GLANCE_LEGEND, ""]
+
+
+def render_ranking_markdown(tables: list[Table], legend: str) -> list[str]:
+    """The aggregate ranking's section of ``leaderboard.md`` (above the verdict): the tables, then what they all
+    say once, then the legend."""
+    if not tables:
+        return []
+    tables, common = shared_notes(tables)
+    return ["## Ranking across conditions", "", *(line for t in tables for line in _markdown_table(t, "###")),
+            *(f"- {_escape(n)}" for n in common), *([""] if common else []), legend, ""]
 
 
 def render_markdown(tables: list[Table], *, empty: bool = False, preface: list[str] | None = None) -> str:
-    """The leaderboard page; ``preface`` lines (the verdict, notices) come before the tables."""
-    lines = ["# Leaderboard", "", "No cell finished." if empty else LEGEND, "", *(preface or [])]
+    """The leaderboard page; ``preface`` lines (the glance, notices, the verdict) come before the tables, the
+    legend of the tables after them."""
+    lines = ["# Leaderboard", "", *(["No cell finished.", ""] if empty else []), *(preface or [])]
+    tables, common = shared_notes(tables)
     for table in tables:
         lines += _markdown_table(table, "##")
+    if not empty:
+        lines += [*(f"- {_escape(n)}" for n in common), *([""] if common else []), "## Legend", "", LEGEND, ""]
     return "\n".join(lines)

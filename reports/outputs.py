@@ -123,13 +123,15 @@ def _first_seed(cells: list[CellResult]) -> dict[tuple, int]:
 
 
 def report_data(report: Any) -> Any:
-    """The figures of the HTML page of ``report`` (:class:`reports.report.Report`): per dataset × noise the
+    """The figures of the HTML page of ``report`` (:class:`reports.report.Report`): per dataset × noise each
+    family's headline against severity, one line per model with its seed interval as a band, then the
     families' figures against severity (what the catalogue declares) and a reconstruction grid per model; per
     dataset the training curves; per dataset × model the suite's figures of the first seed and its prior
     samples (each distinct image once: a model trained once is drawn once, whatever the noise)."""
     import numpy as np
 
     from .figures import (
+        headline_figures_pngs,
         noise_figure_path,
         prior_grid_png,
         reconstruction_grid_png,
@@ -146,6 +148,8 @@ def report_data(report: Any) -> Any:
     first = _first_seed(done)
     data = ReportData(title="bench report", store=str(store.path), tables=tables, results=cells, runs=store.runs(),
                       generated=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    for dataset, noise, title, png in headline_figures_pngs(board, catalogue):  # first: the headline per family
+        data.per_noise.setdefault((dataset, noise), []).append(Figure(title, png))
     for dataset, noise, profile, size, budget, precision in sorted(
             {(c["dataset"], c["noise"], c["profile"], cell_size(c), c.get("cnn_budget", "epochs"),
               c.get("precision", "fp32"))

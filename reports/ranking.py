@@ -304,8 +304,10 @@ def _title(r: Ranking) -> str:
             f"{len(c['train_size'])} training-set size(s)" + (f" × {len(r.metrics)} metrics ({', '.join(r.metrics)})"
                                                               if r.family == OVERALL else ""))
     protocol = {"steps": "CNN compute-matched", "epochs": "CNN equal epochs", "converged": "CNN converged"}.get(
-        budget, f"CNN {budget}")
-    return f"Ranking · {what} · {profile} · {protocol}{', ' + precision if precision != 'fp32' else ''} · {span}"
+        budget, f"CNN {budget}") + (f", {precision}" if precision != "fp32" else "")
+    # the default protocol goes unsaid: it is a coordinate of the families that train CNNs, named in their tables
+    shown = "" if (budget, precision) == ("converged", "fp32") else f" · {protocol}"
+    return f"Ranking · {what} · {profile}{shown} · {span}"
 
 
 def ranking_tables(found: list[Ranking]) -> list[Table]:

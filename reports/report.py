@@ -69,6 +69,14 @@ class Report:
         return leaderboard_tables(self.board, self.results, self.cells, extra=self.found.tables)
 
     @cached_property
+    def glance(self):
+        """The answer on top: one "at a glance" table per dataset and protocol (:mod:`reports.glance`)."""
+        from .glance import glance_tables
+        from .leaderboard import protocols
+
+        return glance_tables(self.board, self.results, protocols(self.cells))
+
+    @cached_property
     def ranked(self):
         from .ranking import ranking_tables
 

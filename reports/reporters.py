@@ -13,13 +13,14 @@ from .report import Report
 def write_md(report: Report) -> list[Path]:
     """``leaderboard.md``: notices, ranking, verdict and the family tables; ``timing.md`` when the store has
     timings."""
-    from .leaderboard import render_markdown, render_ranking_markdown
+    from .leaderboard import render_glance_markdown, render_markdown, render_ranking_markdown
     from .ranking import RANKING_LEGEND
     from .timing import write_timing
     from .verdict import render_verdict_markdown
 
     report.figures  # noqa: B018  (the tables link them)
-    preface = [*(f"> {n}\n" for n in report.notices), *render_ranking_markdown(report.ranked, RANKING_LEGEND),
+    preface = [*(f"> {n}\n" for n in report.notices), *render_glance_markdown(report.glance),
+               *render_ranking_markdown(report.ranked, RANKING_LEGEND),
                *render_verdict_markdown(report.blocks, report.board)]
     text = render_markdown(report.tables, empty=report.board.empty, preface=preface)
     return [report.write("leaderboard.md", text), *write_timing(report.store, report.out_dir, ("md",))]
@@ -52,7 +53,7 @@ def write_html(report: Report) -> list[Path]:
             f"{dataset} · {noise}: learning curves of each family's headline metric, 95% intervals "
             f"({profile} profile, CNN {budget})", path.read_bytes()))
     data.timing = timing_tables(timing_frame(report.store.timings()))
-    data.verdict, data.notices, data.ranking = report.blocks, report.notices, report.ranked
+    data.verdict, data.notices, data.ranking, data.glance = report.blocks, report.notices, report.ranked, report.glance
     data.ranking_figures = [Figure(p.stem.replace("_", " "), p.read_bytes()) for p in found.cd_figures]
     data.pareto = [Figure(f"{dataset} · {family}: quality against cost, Pareto front named", path.read_bytes())
                    for dataset, family, path in found.pareto_figures]

@@ -16,7 +16,7 @@ FASHION_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 #: downstream one (its baseline cells are part of most grids' claims), with the equal-epochs CNN budget (one
 #: epoch in the quick profile), which costs a fraction of the compute-matched budget's steps. The protocol's
 #: own tests (test_protocol.py, and test_suite.py's grid of the whole suite) use the default budget.
-CHEAP_CNN = ("--cnn-budget", "epochs", "--families", "+downstream")
+CHEAP_CNN = ("--cnn-budget", "epochs", "--families", "+augmentation")
 #: The same with every installed family: the generative one (a feature network and FID, KID, PRDC per cell)
 #: and third parties'.
 EVERY_FAMILY = ("--cnn-budget", "epochs", "--families", "all")

@@ -17,7 +17,7 @@ from bench.grid import groups
 from bench.store import open_store
 
 #: Families whose grid has the baseline CNN's cells (the downstream family scores them).
-WITH_BASELINE = ["reconstruction", "downstream"]
+WITH_BASELINE = ["reconstruction", "augmentation"]
 GRID = [*CHEAP_CNN, "--datasets", "digits", "--models", "ae", "--noise", "gaussian", "--severities", "1", "--quiet",
         "--format", "csv"]
 

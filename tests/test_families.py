@@ -55,18 +55,18 @@ def test_a_family_added_later_is_computed_alone_and_reuses_the_trained_model(tmp
     assert first.returncode == 0, first.stderr
     before = open_store(tmp_path).results()
     assert [sorted(r.families) for r in before] == [["latent", "likelihood", "reconstruction"]]  # quick's defaults
-    again = run_bench("run", *GRID, *EPOCHS, "--families", "+downstream", "--out", str(tmp_path))
+    again = run_bench("run", *GRID, *EPOCHS, "--families", "+augmentation", "--out", str(tmp_path))
     assert again.returncode == 0, again.stderr
     assert "2 cells: 2 computed (downstream), 0 already in" in again.stderr
     after = {r.cell["model"]: r for r in open_store(tmp_path).results()}
     ae = after["ae"]
-    assert sorted(ae.families) == ["downstream", "latent", "likelihood", "reconstruction"]
-    assert after["baseline"].families.keys() == {"downstream"}  # the baseline's cell comes with the family
+    assert sorted(ae.families) == ["augmentation", "latent", "likelihood", "reconstruction"]
+    assert after["baseline"].families.keys() == {"augmentation"}  # the baseline's cell comes with the family
     old = before[0]
     assert all(ae.families[f] == old.families[f] for f in old.families)  # read back, not computed again
-    assert {run.run_id for run in old.families.values()} == {1} and ae.families["downstream"].run_id == 2
+    assert {run.run_id for run in old.families.values()} == {1} and ae.families["augmentation"].run_id == 2
     assert ae.training.source == "checkpoint"  # the model was loaded, not trained again
-    values = lambda rows: {m["metric"]: str(m["value"]) for m in rows if m["family"] != "downstream"}  # noqa: E731
+    values = lambda rows: {m["metric"]: str(m["value"]) for m in rows if m["family"] != "augmentation"}  # noqa: E731
     assert values(ae.metrics) == values(old.metrics)  # NaN (not applicable) as 'nan'
     assert {"acc_clean", "acc_noisy"} <= {m["metric"] for m in ae.metrics}
     assert ae.figures.keys() >= {"tsne", "accuracy"}
@@ -141,11 +141,11 @@ def test_a_store_written_before_results_were_kept_per_family_migrates_and_its_ce
     assert again.returncode == 0, again.stderr
     assert "3 cells: 0 computed, 3 already in" in again.stderr
     runs = _runs(store)
-    assert runs["baseline"].keys() == {"downstream"} and all(run.version == "1" for run in runs["vae"].values())
+    assert runs["baseline"].keys() == {"augmentation"} and all(run.version == "1" for run in runs["vae"].values())
     assert set(runs["vae"]["generative"].artifacts) == {"prior_samples.npy"}
     catalogue = open_store(store).catalogue()  # what the reports read: the built-in families that computed them
-    assert list(catalogue) == ["reconstruction", "latent", "likelihood", "downstream", "generative"]
-    assert catalogue["downstream"]["headline"] == "acc_noisy" and catalogue["downstream"]["baseline"]
+    assert list(catalogue) == ["reconstruction", "latent", "likelihood", "augmentation", "generative"]
+    assert catalogue["augmentation"]["headline"] == "acc_noisy" and catalogue["augmentation"]["baseline"]
 
 
 def test_a_results_document_of_an_older_bench_imports_with_its_families_counted_as_computed(tmp_path):
@@ -166,7 +166,7 @@ def test_a_results_document_of_an_older_bench_imports_with_its_families_counted_
     assert len(summary.added) == 3
     runs = {r.cell["model"]: (r.key, r.families) for r in fresh.results()}
     assert runs["ae"][0] == next(r.key for r in open_store(store).results() if r.cell["model"] == "ae")  # re-keyed
-    assert sorted(runs["ae"][1]) == ["downstream", "generative", "latent", "likelihood", "reconstruction"]
+    assert sorted(runs["ae"][1]) == ["augmentation", "generative", "latent", "likelihood", "reconstruction"]
     assert all(run.version == "1" and run.run_id == 1 for run in runs["ae"][1].values())
 
 
@@ -178,5 +178,5 @@ def test_a_catalogue_stored_before_the_drawing_declarations_draws_as_the_install
              for name, entry in installed.items()}
     older["generative"] = {**older["generative"], "version": "0"}  # another version: not filled in
     found = declared(results_frame([], older))
-    assert found["downstream"]["severity_figure"] == "accuracy" and found["downstream"]["by_severity"] == "acc_sev{}"
+    assert found["augmentation"]["severity_figure"] == "accuracy" and found["augmentation"]["by_severity"] == "acc_sev{}"
     assert "plots" not in found["generative"]

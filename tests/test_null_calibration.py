@@ -112,9 +112,9 @@ def null_store(rng: np.random.Generator, seeds: int) -> tuple[list[CellResult], 
                             "seed": s, "profile": "quick", "train_size": 1347, "cnn_budget": "converged",
                             "precision": "fp32", "model_params": {}, "noise_params": {}}
                     ids = f"digits-test-{s}"
-                    metrics = [_metric("acc_noisy", "downstream", float(noisy[model][s].mean()), True,
+                    metrics = [_metric("acc_noisy", "augmentation", float(noisy[model][s].mean()), True,
                                        test="mcnemar", items="acc_noisy"),
-                               _metric("acc_clean", "downstream", float(acc_clean[s].mean()), True,
+                               _metric("acc_clean", "augmentation", float(acc_clean[s].mean()), True,
                                        test="mcnemar", items="acc_clean")]
                     items[(key, "acc_noisy")] = Items(ids, noisy[model][s])
                     items[(key, "acc_clean")] = Items(ids, acc_clean[s])
@@ -137,7 +137,7 @@ def null_store(rng: np.random.Generator, seeds: int) -> tuple[list[CellResult], 
 SEPARATING = re.compile(r"ahead of|\(p = |the sign depends")
 #: Each family's headline metric and the words its verdict lines start with.
 FAMILIES = {"reconstruction": ("psnr", "reconstruction"), "latent": ("probe_acc", "latent separability"),
-            "downstream": ("acc_noisy", "downstream accuracy"), "generative": ("fid_prior", "generative quality")}
+            "augmentation": ("acc_noisy", "augmentation"), "generative": ("fid_prior", "generative quality")}
 
 
 def separating_claims(cells: list[CellResult], items: dict) -> dict[str, list[str]]:
@@ -155,7 +155,7 @@ def separating_claims(cells: list[CellResult], items: dict) -> dict[str, list[st
         for line in block.lines:
             if not SEPARATING.search(line):
                 continue
-            family = next((f for f, (_, words) in FAMILIES.items() if line.startswith(words)), "downstream")
+            family = next((f for f, (_, words) in FAMILIES.items() if line.startswith(words)), "augmentation")
             found[family].append(line)
     for r in rankings(board, frame, items, replicates=20):
         ranked = r.frame.set_index("model")

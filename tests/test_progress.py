@@ -54,14 +54,14 @@ def test_the_baseline_cnn_and_a_shared_model_are_charged_once_to_the_first_cell_
     everything = tuple(families)
     cell = lambda model, noise, sees=False: Cell("digits", model, noise, 1, 0, profile,  # noqa: E731
                                                  model_sees_noise=sees,
-                                                 families=("downstream",) if model == BASELINE else everything)
+                                                 families=("augmentation",) if model == BASELINE else everything)
     grid = [cell(BASELINE, "gaussian"), cell("vae", "gaussian"), cell("vae", "erasing"),
             cell("dvae", "gaussian", True), cell("dvae", "erasing", True)]
     costs = cost.expected_costs(grid, families)
     base = cost.STEP_S * profile.cnn_steps(profile.train_size)
     scoring = sum(cost.family_cost(f, grid[1]) for f in families.values())  # augmented CNNs and the rest
     keys = [c.key for c in grid]
-    assert costs[keys[0]] == base + cost.family_cost(families["downstream"], grid[0])
+    assert costs[keys[0]] == base + cost.family_cost(families["augmentation"], grid[0])
     assert costs[keys[1]] == cost.MODEL_TRAINING + scoring
     assert costs[keys[2]] == scoring  # vae trained once, for both noises
     assert costs[keys[3]] == costs[keys[4]] == cost.MODEL_TRAINING + scoring  # one dvae per noise

@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from bench import cli, cnn, downstream, features, precision
+from bench import augmentation, cli, cnn, features, precision
 from bench.cnn import ReferenceCNN, cosine_lr, train_classifier
 from bench.data import load
 from bench.precision import bf16_supported
@@ -138,7 +138,7 @@ def test_the_equal_epochs_budget_reproduces_the_published_protocol_bit_for_bit()
     profile = get_profile("quick").with_protocol(cnn_budget="epochs")
     profile = dataclasses.replace(profile, cnn_epochs=2)
     torch.manual_seed(3)
-    ours, fit = downstream.train_cnn(x, y, 10, profile=profile, baseline_size=100)
+    ours, fit = augmentation.train_cnn(x, y, 10, profile=profile, baseline_size=100)
     torch.manual_seed(3)
     published = ReferenceCNN((1, 8, 8), 10)
     history = _published_train_classifier(published, x, y, epochs=2, batch_size=128)

@@ -23,7 +23,7 @@ from reports.stats import summarise
 def _record(model: str, seed: int, value: float, *, status: str = "done", reason: str | None = None) -> dict:
     key = f"{model}-{seed}"
     metrics = [] if status != "done" else [
-        {"metric": "acc_noisy", "family": "downstream", "value": value, "ci95": 0.01, "n": 100, "higher_is_better": True,
+        {"metric": "acc_noisy", "family": "augmentation", "value": value, "ci95": 0.01, "n": 100, "higher_is_better": True,
          "unit": "", "detail": False, "note": None}]
     cell = {"key": key, "dataset": "toy", "model": model, "noise": "gaussian", "severity": 1, "seed": seed,
             "profile": "quick", "model_params": {}, "noise_params": {"sigma": 0.1}}
@@ -93,7 +93,7 @@ def test_one_seed_marks_nothing_and_says_what_the_claim_needs(tmp_path):
     markdown = (tmp_path / "leaderboard.md").read_text()
     rows = [line for line in markdown.splitlines() if line.startswith("| 1 ")]
     assert rows and not any("**" in row or "≈" in row for row in rows)
-    assert "No row of acc_noisy is marked: with 1 seed" in markdown and "--seeds 3" in markdown
+    assert "No row is marked: with 1 seed" in markdown and "--seeds 3" in markdown
 
 
 def test_the_html_report_escapes_text_that_plugins_provide(tmp_path):
@@ -119,7 +119,7 @@ def test_the_html_report_is_one_self_contained_page_with_every_part(small_run):
     out, _ = small_run
     page = (out / "report.html").read_text()
     for heading in ("Runs", "digits · gaussian", "Training curves", "Figures of the evaluation suite",
-                    "Provenance per cell", "reconstruction", "latent separability", "downstream accuracy"):
+                    "Provenance per cell", "reconstruction", "latent separability", "augmentation"):
         assert heading in page, heading
     images = re.findall(r'<img alt="([^"]*)" src="([^"]{0,30})', page)
     assert all(src.startswith("data:image/png;base64,") for _, src in images)

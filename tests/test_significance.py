@@ -85,7 +85,7 @@ def _seeded_records(correct: dict[str, dict[int, np.ndarray]]) -> tuple[list[dic
             cell = {"key": key, "dataset": "toy", "model": model, "noise": "gaussian", "severity": 1, "seed": seed,
                     "profile": "quick", "cnn_budget": "converged", "precision": "fp32", "model_params": {},
                     "noise_params": {}}
-            metric = {"metric": "acc_noisy", "family": "downstream", "value": float(right.mean()),
+            metric = {"metric": "acc_noisy", "family": "augmentation", "value": float(right.mean()),
                       "ci95": 0.02, "n": len(right), "higher_is_better": True, "unit": "", "detail": False,
                       "note": None, "test": "mcnemar", "items": "acc_noisy"}
             records.append({"cell": cell, "status": "done", "reason": None, "metrics": [metric], "input_psnr": 20.0})

@@ -85,11 +85,11 @@ def test_a_size_sweep_reports_learning_curves_their_area_and_where_augmentation_
 def test_one_ranking_across_conditions_tops_the_reports_with_bootstrap_rank_intervals_and_no_test_on_one_dataset(
         sweep):
     ranking = pd.read_csv(sweep / "ranking.csv")
-    assert list(dict.fromkeys(ranking["family"])) == ["overall", "reconstruction", "latent", "downstream"]
+    assert list(dict.fromkeys(ranking["family"])) == ["overall", "reconstruction", "latent", "augmentation"]
     overall = ranking[ranking["family"] == "overall"]
     assert sorted(overall["model"]) == ["ae", "dae", "vae"] and set(overall["blocks"]) == {6}  # 2 sizes × 3 metrics
     assert (ranking["rank_low"] <= ranking["rank"]).all() and (ranking["rank"] <= ranking["rank_high"]).all()
-    assert sorted(ranking.loc[ranking["family"] == "downstream", "model"]) == ["ae", "baseline", "dae", "vae"]
+    assert sorted(ranking.loc[ranking["family"] == "augmentation", "model"]) == ["ae", "baseline", "dae", "vae"]
     for family, rows in ranking.groupby("family"):  # Borda and the win rate order the models as the mean rank
         assert list(rows.sort_values("mean_rank")["model"]) == list(rows.sort_values("borda", ascending=False,
                                                                                     kind="stable")["model"])

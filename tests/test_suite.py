@@ -1,4 +1,4 @@
-"""Claims about the latent, downstream and likelihood families and the figures, on data where the
+"""Claims about the latent, augmentation and likelihood families and the figures, on data where the
 answer is known, and end to end on digits."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 import torch
 from conftest import CHEAP_CNN, EVERY_FAMILY, add_site, make_distribution
 
-from bench import cli, downstream, figures
+from bench import augmentation, cli, figures
 from bench.metrics.latent import active_units, score_latent
 from bench.metrics.likelihood import iw_nll, neg_elbo, score_likelihood
 from bench.outcome import NotApplicable
@@ -130,13 +130,13 @@ def test_augmentation_returns_k_samples_per_image_with_their_labels():
 
     for model in (MLPVAE((1, 8, 8)), MLPAutoencoder((1, 8, 8))):
         calls.clear()
-        gen_x, gen_y = downstream.augment(model, x, y, k=2, corrupt=corrupt, generates=isinstance(model, MLPVAE))
+        gen_x, gen_y = augmentation.augment(model, x, y, k=2, corrupt=corrupt, generates=isinstance(model, MLPVAE))
         assert gen_x.shape == (60, 1, 8, 8) and gen_x.min() >= 0 and gen_x.max() <= 1
         assert torch.equal(gen_y, torch.cat([y, y]))
         # a VAE samples from its posterior; an autoencoder reconstructs freshly corrupted copies
         assert calls == ([] if isinstance(model, MLPVAE) else [30, 30])
     vae = MLPVAE((1, 8, 8))
-    a, _ = downstream.augment(vae, x, y, k=2, corrupt=corrupt, generates=True)
+    a, _ = augmentation.augment(vae, x, y, k=2, corrupt=corrupt, generates=True)
     assert not torch.equal(a[:30], a[30:])  # two different samples per image
 
 
@@ -175,13 +175,13 @@ def test_likelihood_metrics_apply_only_to_a_declared_bernoulli_decoder():
 
 def test_the_baseline_cnn_is_trained_once_per_dataset_and_seed_for_a_grid_of_models(tmp_path, monkeypatch):
     sizes = []
-    real = downstream.train_cnn
+    real = augmentation.train_cnn
 
     def counting(x, y, classes, **budget):
         sizes.append(len(x))
         return real(x, y, classes, **budget)
 
-    monkeypatch.setattr(downstream, "train_cnn", counting)
+    monkeypatch.setattr(augmentation, "train_cnn", counting)
     code = cli.main(["run", *EVERY_FAMILY, "--datasets", "digits", "--models", "ae,vae,dvae", "--noise", "gaussian,erasing",
                      "--severities", "2", "--executor", "local", "--out", str(tmp_path), "--quiet"])
     assert code == 0
@@ -209,7 +209,7 @@ def bench_models():
 '''
 
 
-def test_a_model_that_cannot_generate_has_downstream_not_applicable_and_the_rest_of_the_suite(tmp_path, monkeypatch):
+def test_a_model_that_cannot_generate_has_augmentation_not_applicable_and_the_rest_of_the_suite(tmp_path, monkeypatch):
     add_site(make_distribution(tmp_path / "site", "bench-codes", "0.1", "bench_codes", NO_GENERATION), monkeypatch)
     out = tmp_path / "out"
     assert cli.main(["run", *CHEAP_CNN, "--datasets", "digits", "--models", "codes_only", "--noise", "gaussian",
@@ -227,7 +227,7 @@ def test_the_full_suite_on_digits_writes_every_family_and_three_figures_per_cell
                      "--severities", "3", "--out", str(tmp_path), "--quiet"])
     assert code == 0
     markdown = (tmp_path / "leaderboard.md").read_text()
-    for family in ("reconstruction", "latent separability", "likelihood (VAEs)", "downstream accuracy"):
+    for family in ("reconstruction", "latent separability", "likelihood (VAEs)", "augmentation"):
         assert f"## digits · gaussian · {family}" in markdown
     board = pd.read_csv(tmp_path / "leaderboard.csv").set_index("model")
     assert board.loc["vae", "iw_nll"] <= board.loc["vae", "neg_elbo"]

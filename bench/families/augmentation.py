@@ -67,5 +67,5 @@ AUGMENTATION = FamilySpec(
     "on clean and corrupted test images, against the CNN trained on the subset alone",
     (*augmentation.AUGMENTATION, *SEVERITY_METRICS), score, headline="acc_noisy", inputs=("image",), cost=cost,
     baseline=True, compares=("acc_clean", "acc_noisy"), matched=("acc_noisy",),
-    title="augmentation: accuracy of a CNN trained on the subset plus the model's samples", by_severity="acc_sev{}",
-    severity_figure="accuracy")
+    title="augmentation: a CNN trained on the subset plus the model's samples", by_severity="acc_sev{}",
+    severity_figure="accuracy", trains_cnn=True)
