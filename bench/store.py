@@ -524,6 +524,8 @@ class Store:
 _V4_FIGURES = {"tsne": "latent", "traversal": "latent", "accuracy": "downstream"}
 _V4_ARTIFACTS = {SAMPLES: "reconstruction", PRIOR_SAMPLES: "generative"}
 _V4_FAMILIES = ("reconstruction", "latent", "likelihood", "downstream", "generative")
+#: The families of bench 0.1 under the names the installed families have now (see schema 6).
+_V4_NAMES_NOW = {"downstream": "augmentation"}
 
 
 def _per_family(con: sqlite3.Connection) -> None:
@@ -536,10 +538,11 @@ def _per_family(con: sqlite3.Connection) -> None:
     if con.execute("SELECT count(*) FROM cells").fetchone()[0]:  # the built-in families computed them
         from registry import load_registry  # (through the entry point: bench.families imports this module)
 
-        built_in = [e.spec for e in load_registry(autoload=False).list("families") if e.name in _V4_FAMILIES]
+        installed = {e.name: e.spec for e in load_registry(autoload=False).list("families")}
+        now = [_V4_NAMES_NOW.get(name, name) for name in _V4_FAMILIES]  # today's names: schema 6 renames the rows
         con.executemany("INSERT INTO catalogue (family, version, entry) VALUES (?, ?, ?)",
                         [(f.name, f.version, json.dumps(f.describe())) for f in
-                         sorted(built_in, key=lambda f: _V4_FAMILIES.index(f.name))])
+                         (installed[name] for name in now if name in installed)])
     rows = con.execute("SELECT key, params, status, reason, extra, wall_s, run_id FROM cells").fetchall()
     for old, params, status, reason, extra, wall_s, run_id in rows:
         cell = json.loads(params)

@@ -1,9 +1,10 @@
 """The plugin kit's context for metric families: the part of the harness's :class:`bench.context.Context`
 that needs no harness, on tiny fixed data (random images, a small VAE trained for a few steps).
 
-What only a grid provides (the augmentation samples, the reference CNN, the dataset's feature network)
-raises :class:`NotInKit`: a family that uses it is checked in a grid instead (``bench run --families NAME
---datasets digits``), and the kit says so instead of failing.
+The reference classifier is a small linear one trained on the kit's images. What only a grid provides (the
+augmentation samples, the reference CNN, the dataset's feature network) raises :class:`NotInKit`: a family
+that uses it is checked in a grid instead (``bench run --families NAME --datasets digits``), and the kit
+says so instead of failing.
 """
 
 from __future__ import annotations
@@ -55,6 +56,30 @@ def _trained_vae() -> torch.nn.Module:
     return model.eval()
 
 
+class KitClassifier:
+    """The kit's reference classifier: a linear layer trained on the kit's clean training images (what
+    ``context.reference_classifier()`` gives a family in a grid: ``predict(x)``, ``steps``, ``source``,
+    ``precision``, ``validation``)."""
+
+    steps, source, precision, validation = 200, "trained", "fp32", None
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor):
+        from torch.nn import functional as F
+
+        torch.manual_seed(0)
+        self.network = torch.nn.Linear(x[0].numel(), CLASSES)
+        optimizer = torch.optim.Adam(self.network.parameters(), lr=0.05)
+        for _ in range(self.steps):
+            loss = F.cross_entropy(self.network(x.flatten(1)), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        return self.network(x.flatten(1)).argmax(1)
+
+
 class KitContext:
     """A cell of a small VAE on tiny images corrupted by Gaussian noise (seed 0, severity 1)."""
 
@@ -68,8 +93,8 @@ class KitContext:
         self.profile = SimpleNamespace(name="kit", train_size=TRAIN, eval_size=TEST, iw_samples=8, iw_size=16,
                                        tsne_points=TEST, augment_k=1, cnn_budget="epochs", precision="fp32")
         self.cell = SimpleNamespace(dataset="kit", model="kit_vae", noise="gaussian", severity=1, seed=0,
-                                    model_label="kit_vae", noise_label="gaussian", noise_overrides={}, train_noise=False,
-                                    profile=self.profile)
+                                    model_label="kit_vae", noise_label="gaussian", noise_overrides={},
+                                    noise_params={"sigma": 0.2}, train_noise=False, profile=self.profile)
         self.outputs: dict[str, dict[str, Any]] = {}
         self.model = _trained_vae()
         self.model_spec = ModelSpec("kit_vae", MLPVAE, "the kit's VAE", capabilities=("generate", "posterior", "sample"),
@@ -90,8 +115,20 @@ class KitContext:
         self._family = name
         return self
 
+    @property
+    def noisy_eval(self) -> torch.Tensor:
+        return self.noisy_test
+
     def severities(self) -> list[int]:
         return [1]
+
+    def reference_classifier(self) -> KitClassifier:
+        if not hasattr(self, "_classifier"):
+            self._classifier = KitClassifier(self.train_x, self.train_y)
+        return self._classifier
+
+    def shared(self, key: Any, compute: Callable[[], Any]) -> Any:
+        return self.memo(("shared", key), compute)
 
     def corrupted_eval_sets(self) -> dict[int, torch.Tensor]:
         return {1: self.noisy_test}

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from .leaderboard import Table, headlines, metric_meta, size_text
+from .leaderboard import Table, headlines, markdown_table, metric_meta, size_text
 
 #: A glance table per dataset and protocol: its rows are every noise × severity of it.
 BY = ["dataset", "profile", "train_size", "cnn_budget", "precision"]
@@ -68,3 +68,10 @@ def glance_tables(board: pd.DataFrame, results: pd.DataFrame, protocol: dict[tup
                                          for f, m in columns)]
         tables.append(Table(title, header, rows, dataset=dataset))
     return tables
+
+
+def render_glance_markdown(tables: list[Table]) -> list[str]:
+    """The "at a glance" tables, first in ``leaderboard.md``, their legend below them."""
+    if not tables:
+        return []
+    return [*(line for t in tables for line in markdown_table(t, "##")), GLANCE_LEGEND, ""]

@@ -544,7 +544,7 @@ def _escape(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def _markdown_table(table: Table, level: str) -> list[str]:
+def markdown_table(table: Table, level: str) -> list[str]:
     rows = [[_escape(f"**{text}**" if mark == "best" else f"{text} ≈" if mark == "tied"
                      else f"{text} (untested)" if mark == "untested" else text)
              for text, mark in row] for row in table.rows]
@@ -566,22 +566,13 @@ def shared_notes(tables: list[Table]) -> tuple[list[Table], list[str]]:
     return [dataclasses.replace(t, notes=[n for n in t.notes if n not in common]) for t in tables], common
 
 
-def render_glance_markdown(tables: list[Table]) -> list[str]:
-    """The "at a glance" tables (:mod:`reports.glance`), first on the page, their legend below them."""
-    from .glance import GLANCE_LEGEND
-
-    if not tables:
-        return []
-    return [*(line for t in tables for line in _markdown_table(t, "##")), GLANCE_LEGEND, ""]
-
-
 def render_ranking_markdown(tables: list[Table], legend: str) -> list[str]:
     """The aggregate ranking's section of ``leaderboard.md`` (above the verdict): the tables, then what they all
     say once, then the legend."""
     if not tables:
         return []
     tables, common = shared_notes(tables)
-    return ["## Ranking across conditions", "", *(line for t in tables for line in _markdown_table(t, "###")),
+    return ["## Ranking across conditions", "", *(line for t in tables for line in markdown_table(t, "###")),
             *(f"- {_escape(n)}" for n in common), *([""] if common else []), legend, ""]
 
 
@@ -591,7 +582,7 @@ def render_markdown(tables: list[Table], *, empty: bool = False, preface: list[s
     lines = ["# Leaderboard", "", *(["No cell finished.", ""] if empty else []), *(preface or [])]
     tables, common = shared_notes(tables)
     for table in tables:
-        lines += _markdown_table(table, "##")
+        lines += markdown_table(table, "##")
     if not empty:
         lines += [*(f"- {_escape(n)}" for n in common), *([""] if common else []), "## Legend", "", LEGEND, ""]
     return "\n".join(lines)

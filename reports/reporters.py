@@ -13,7 +13,8 @@ from .report import Report
 def write_md(report: Report) -> list[Path]:
     """``leaderboard.md``: notices, ranking, verdict and the family tables; ``timing.md`` when the store has
     timings."""
-    from .leaderboard import render_glance_markdown, render_markdown, render_ranking_markdown
+    from .glance import render_glance_markdown
+    from .leaderboard import render_markdown, render_ranking_markdown
     from .ranking import RANKING_LEGEND
     from .timing import write_timing
     from .verdict import render_verdict_markdown

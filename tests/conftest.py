@@ -12,14 +12,15 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 FASHION_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
-#: For tests whose claims do not concern the downstream protocol: the quick profile's families and the
-#: downstream one (its baseline cells are part of most grids' claims), with the equal-epochs CNN budget (one
-#: epoch in the quick profile), which costs a fraction of the compute-matched budget's steps. The protocol's
-#: own tests (test_protocol.py, and test_suite.py's grid of the whole suite) use the default budget.
-CHEAP_CNN = ("--cnn-budget", "epochs", "--families", "+augmentation")
+#: For tests whose claims do not concern the augmentation protocol or the seeds: one seed, the quick profile's
+#: families and the augmentation one (its baseline cells are part of most grids' claims), with the equal-epochs
+#: CNN budget (one epoch in the quick profile), which costs a fraction of the compute-matched budget's steps.
+#: The protocol's own tests (test_protocol.py, and test_suite.py's grid of the whole suite) use the default
+#: budget; the tests of claims over seeds name their seeds.
+CHEAP_CNN = ("--seeds", "1", "--cnn-budget", "epochs", "--families", "+augmentation")
 #: The same with every installed family: the generative one (a feature network and FID, KID, PRDC per cell)
 #: and third parties'.
-EVERY_FAMILY = ("--cnn-budget", "epochs", "--families", "all")
+EVERY_FAMILY = ("--seeds", "1", "--cnn-budget", "epochs", "--families", "all")
 
 
 def make_distribution(site: Path, dist: str, version: str, module: str, source: str, entry: str | None = None) -> Path:

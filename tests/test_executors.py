@@ -208,7 +208,7 @@ def test_a_pool_that_a_dead_worker_broke_before_it_took_a_task_is_replaced_and_t
 
     monkeypatch.setattr(driver, "open_executor", refusing_first)
     out = tmp_path / "run"
-    assert cli.main(["run", "--datasets", "digits", "--models", "ae", "--noise", "gaussian", "--severities", "1",
-                     "--families", "reconstruction", "--quiet", "--format", "csv", "--out", str(out)]) == 0
+    assert cli.main(["run", "--seeds", "1", "--datasets", "digits", "--models", "ae", "--noise", "gaussian",
+                     "--severities", "1", "--families", "reconstruction", "--quiet", "--format", "csv", "--out", str(out)]) == 0
     assert len(pools) == 2
     assert [r["status"] for r in open_store(out).records()] == ["done"]

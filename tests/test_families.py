@@ -13,7 +13,8 @@ from bench import cli
 from bench.store import open_store
 
 EPOCHS = ("--cnn-budget", "epochs")  # the cheap CNN budget (the CNN budget is part of a cell's key)
-GRID = ["--executor", "local", "--datasets", "digits", "--models", "ae", "--noise", "gaussian", "--severities", "1"]
+GRID = ["--executor", "local", "--datasets", "digits", "--models", "ae", "--noise", "gaussian", "--severities", "1",
+        "--seeds", "1"]
 
 THIRD_PARTY_FAMILY = '''
 from registry import FamilySpec, Metric, hookimpl
@@ -54,13 +55,13 @@ def test_a_family_added_later_is_computed_alone_and_reuses_the_trained_model(tmp
     first = run_bench("run", *GRID, *EPOCHS, "--out", str(tmp_path), "--quiet")
     assert first.returncode == 0, first.stderr
     before = open_store(tmp_path).results()
-    assert [sorted(r.families) for r in before] == [["latent", "likelihood", "reconstruction"]]  # quick's defaults
+    assert [sorted(r.families) for r in before] == [["downstream", "latent", "likelihood", "reconstruction"]]  # quick's
     again = run_bench("run", *GRID, *EPOCHS, "--families", "+augmentation", "--out", str(tmp_path))
     assert again.returncode == 0, again.stderr
-    assert "2 cells: 2 computed (downstream), 0 already in" in again.stderr
+    assert "2 cells: 2 computed (augmentation), 0 already in" in again.stderr
     after = {r.cell["model"]: r for r in open_store(tmp_path).results()}
     ae = after["ae"]
-    assert sorted(ae.families) == ["augmentation", "latent", "likelihood", "reconstruction"]
+    assert sorted(ae.families) == ["augmentation", "downstream", "latent", "likelihood", "reconstruction"]
     assert after["baseline"].families.keys() == {"augmentation"}  # the baseline's cell comes with the family
     old = before[0]
     assert all(ae.families[f] == old.families[f] for f in old.families)  # read back, not computed again
@@ -136,8 +137,10 @@ def test_a_store_written_before_results_were_kept_per_family_migrates_and_its_ce
     # --cnn-budget epochs` of schema 4, whose keys hashed the profile's summary
     store = tmp_path / "results.db"
     shutil.copy(Path(__file__).parent / "data" / "store_v4.db", store)
-    again = run_bench("run", "--datasets", "digits", "--models", "ae,vae", "--noise", "gaussian", "--severities", "1",
-                      "--cnn-budget", "epochs", "--families", "all", "--store", str(store), "--out", str(tmp_path))
+    again = run_bench("run", "--seeds", "1", "--datasets", "digits", "--models", "ae,vae", "--noise", "gaussian",
+                      "--severities", "1", "--cnn-budget", "epochs", "--families",
+                      "reconstruction,latent,likelihood,augmentation,generative", "--store", str(store), "--out",
+                      str(tmp_path))
     assert again.returncode == 0, again.stderr
     assert "3 cells: 0 computed, 3 already in" in again.stderr
     runs = _runs(store)

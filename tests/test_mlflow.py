@@ -21,7 +21,7 @@ from bench import cli
 mlflow = pytest.importorskip("mlflow", reason="the mlflow extra is not installed (pip install -e '.[dev]' has it)")
 from mlflow.tracking import MlflowClient  # noqa: E402
 
-GRID = ("run", "--datasets", "digits", "--models", "ae,vae", "--noise", "gaussian", "--severities", "1,3")
+GRID = ("run", "--seeds", "1", "--datasets", "digits", "--models", "ae,vae", "--noise", "gaussian", "--severities", "1,3")
 FIRST = ("--families", "reconstruction,latent")
 
 
@@ -109,7 +109,7 @@ def test_a_run_logs_every_cell_once_under_its_bench_run_with_the_leaderboards_va
 
 def test_the_python_api_logs_to_a_local_store_without_a_server(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # a sqlite:/// store keeps its artifacts in ./mlruns, MLflow's default
-    results = bench.run("ae", "gaussian", "digits", severities=[1], families="reconstruction", store=tmp_path / "out")
+    results = bench.run("ae", "gaussian", "digits", severities=[1], seeds=1, families="reconstruction", store=tmp_path / "out")
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 keeps its file store for those who ask
     for uri in (f"sqlite:///{tmp_path}/local.db", f"file:{tmp_path}/mlruns"):
         assert results.report("mlflow", tracking_uri=uri, experiment="api") == []

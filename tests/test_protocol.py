@@ -53,8 +53,9 @@ def counted_steps(monkeypatch):
 
 
 def _run(tmp_path, *extra: str) -> int:
-    return cli.main(["run", "--families", "all", "--datasets", "digits", "--models", "ae,vae", "--noise", "gaussian",
-                     "--severities", "2", "--executor", "local", "--format", "csv", "--out", str(tmp_path), "--quiet", *extra])
+    return cli.main(["run", "--seeds", "1", "--families", "all", "--datasets", "digits", "--models", "ae,vae",
+                     "--noise", "gaussian", "--severities", "2", "--executor", "local", "--format", "csv", "--out",
+                     str(tmp_path), "--quiet", *extra])
 
 
 def test_the_compute_matched_baseline_takes_exactly_as_many_optimizer_steps_as_each_augmented_and_synthetic_cnn(
@@ -194,7 +195,7 @@ def test_auto_precision_runs_bf16_where_the_cpu_has_it_and_fp32_elsewhere(native
     assert precision.resolve_precision("auto", "cpu") == ("bf16" if bf16_supported("cpu") else "fp32")
     from bench.api import prepare
 
-    plan = prepare("ae", "gaussian", "digits", severities=[1], precision="auto", store=tmp_path)
+    plan = prepare("ae", "gaussian", "digits", severities=[1], seeds=1, precision="auto", store=tmp_path)
     assert {cell.profile.precision for cell in plan.cells} == {"bf16" if native else "fp32"}  # what the cells ran at
 
 

@@ -89,7 +89,7 @@ def bench_models():
     add_site(make_distribution(tmp_path / "site", "bench-clash", "2.0", "bench_clash", source), monkeypatch)
     with pytest.raises(PluginError, match=r"model name 'vae' is claimed twice.*'aebench 0\.1\.0'.*'bench-clash 2\.0'"):
         load_registry()
-    result = run_bench("run", "--datasets", "digits")
+    result = run_bench("run", "--seeds", "1", "--datasets", "digits")
     assert result.returncode == 2
     assert "bench-clash 2.0" in result.stderr and "Traceback" not in result.stderr
 

@@ -89,7 +89,7 @@ def test_a_run_waits_for_a_cell_another_live_run_holds_and_computes_it_when_that
     from bench.progress import Progress
     from bench.store import Owner
 
-    plan = prepare("ae", "gaussian", "digits", severities=[1], cnn_budget="epochs", executor="local",
+    plan = prepare("ae", "gaussian", "digits", severities=[1], seeds=1, cnn_budget="epochs", executor="local",
                    store=tmp_path / "results.db", families="all")  # with the baseline's cell: two cells
     ae = next(c for c in plan.cells if c.model == "ae")
     other = _live_process()

@@ -25,7 +25,7 @@ def sweep(tmp_path_factory):
     compute-matched protocol, whose steps scale with the subset: cheap here; tests/test_protocol.py runs the
     converged one)."""
     out = tmp_path_factory.mktemp("sweep")
-    code = cli.main(["run", "--cnn-budget", "steps", "--families", "all", "--datasets", "digits", "--models",
+    code = cli.main(["run", "--seeds", "1", "--cnn-budget", "steps", "--families", "all", "--datasets", "digits", "--models",
                      "ae,dae,vae", "--noise", "gaussian", "--severities", "1", "--train-sizes", "400,100",
                      "--executor", "local", "--out", str(out), "--quiet"])
     assert code == 0

@@ -42,6 +42,11 @@ def reconstruct(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def score(ctx: Any) -> list[MetricResult]:
+    found = len(torch.unique(ctx.train_y))
+    if len(ctx.classes) < 2 or found < 2:
+        why = (f"dataset '{ctx.cell.dataset}' has no labels to classify ({max(len(ctx.classes), found)} class in its "
+               "training subset): the downstream family needs two classes or more")
+        return [m.not_applicable(why) for m in METRICS]
     classifier = ctx.reference_classifier()
     labels = ctx.eval_y
     noise = [ctx.cell.noise_label, ctx.cell.severity, ctx.cell.noise_params]
