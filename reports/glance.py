@@ -61,8 +61,8 @@ def glance_tables(board: pd.DataFrame, results: pd.DataFrame, protocol: dict[tup
             rows.append([(str(noise), ""), (str(severity), ""), *(_names(group, m) for _, m in columns)])
         seeds = int(block["seeds"].max())
         size = (protocol or {}).get(("used", profile, size, budget, precision), size)
-        protocol = "" if budget == "converged" and precision == "fp32" else f" · CNN {budget}, {precision}"
-        title = (f"{dataset} at a glance · {profile} · {size_text(size)}{protocol} · {seeds} seed"
+        cnn = "" if budget == "converged" and precision == "fp32" else f" · CNN {budget}, {precision}"
+        title = (f"{dataset} at a glance · {profile} · {size_text(size)}{cnn} · {seeds} seed"
                  f"{'s' * (seeds != 1)}: the model(s) that could be the best")
         header = ["noise", "severity", *(f"{titles.get(f, f).split(':')[0]}: {m} {arrows.get(m, '')}"
                                          for f, m in columns)]

@@ -17,7 +17,7 @@ from bench import cli
 from bench.export import session
 from bench.store import MIGRATIONS, SCHEMA_VERSION, open_store
 
-GRID = ["--seeds", "1", "--datasets", "digits", "--severity", "1", "--quiet"]
+GRID = ["--datasets", "digits", "--severity", "1", "--quiet"]
 
 HISTC_MODEL = '''
 import torch
