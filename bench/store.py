@@ -109,6 +109,11 @@ MIGRATIONS: dict[int, list[Any]] = {
         "UPDATE metrics SET family = 'augmentation' WHERE family = 'downstream'",
         lambda con: _renamed_catalogue(con),
     ],
+    7: [
+        # the quick profile's CNNs converge in 10 epochs of their own set (20 before): cells whose results do not
+        # depend on it are re-keyed under today's quick profile, so that they are not computed again
+        lambda con: _requalified_quick(con),
+    ],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 _METRIC_FIELDS = ("metric", "family", "value", "ci95", "n", "higher_is_better", "unit", "detail", "note", "test",
@@ -594,6 +599,52 @@ def _renamed_catalogue(con: sqlite3.Connection) -> None:
     con.execute("DELETE FROM catalogue WHERE family = 'downstream'")
     con.execute("INSERT OR REPLACE INTO catalogue (family, version, entry) VALUES (?, ?, ?)",
                 (LEGACY_DOWNSTREAM, row[0], json.dumps(renamed_entry({**json.loads(row[1]), "name": "downstream"}))))
+
+
+#: What the quick profile's converged CNN budget was before schema 7, and what it is now.
+QUICK_CONVERGED_BEFORE, QUICK_CONVERGED_NOW = 20, 10
+#: Families whose results depend on the converged budget when a cell runs under it (they train CNNs under the
+#: cell's budget): their cells keep their old keys, and are computed again under today's quick profile.
+_BUDGET_FAMILIES = ("augmentation", "generative", "downstream")
+
+
+def requalified(cell: dict[str, Any], families: Any) -> dict[str, Any]:
+    """A cell's described columns under today's quick profile when its stored ``families`` do not depend on the
+    converged budget the quick profile changed (schema 7); else the cell as it is."""
+    params = cell.get("profile_params") or {}
+    if cell.get("profile") != "quick" or params.get("cnn_converged_epochs") != QUICK_CONVERGED_BEFORE:
+        return cell
+    if cell.get("cnn_budget", "epochs") == "converged" and any(f in _BUDGET_FAMILIES for f in families):
+        return cell
+    return {**cell, "profile_params": {**params, "cnn_converged_epochs": QUICK_CONVERGED_NOW}}
+
+
+def _requalified_quick(con: sqlite3.Connection) -> None:
+    """Schema 7: cells of the quick profile stored when its CNNs converged in 20 epochs, re-keyed under the
+    10 epochs of today's quick profile where none of their families depends on it (:func:`requalified`)."""
+    from .grid import key_of
+
+    con.execute("PRAGMA defer_foreign_keys = ON")
+    for old, params in con.execute("SELECT key, params FROM cells").fetchall():
+        cell = json.loads(params)
+        families = [f for (f,) in con.execute("SELECT family FROM families WHERE cell_key = ?", (old,))]
+        moved = requalified(cell, families)
+        if moved is cell:
+            continue
+        try:
+            new = key_of(moved)
+        except KeyError:
+            continue
+        if new == old:
+            continue
+        moved = {**moved, "key": new}
+        if con.execute("SELECT count(*) FROM cells WHERE key = ?", (new,)).fetchone()[0]:
+            continue  # already computed under today's profile: the newer result stays, the old one as it was
+        con.execute("UPDATE cells SET key = ?, params = ? WHERE key = ?",
+                    (new, json.dumps(moved, sort_keys=True, default=str), old))
+        for table in ("metrics", "artifacts", "items", "families"):
+            con.execute(f"UPDATE {table} SET cell_key = ? WHERE cell_key = ?", (new, old))
+        con.execute("DELETE FROM claims WHERE key = ?", (old,))
 
 
 def _insert_families(con: sqlite3.Connection, key: str, runs: dict[str, FamilyRun]) -> None:

@@ -120,3 +120,22 @@ def test_a_results_document_that_named_the_augmentation_family_downstream_import
     assert "augmentation" in cells["baseline"].families and "downstream" not in cells["baseline"].families
     assert {m["family"] for m in cells["baseline"].metrics} == {"augmentation"}
     assert "augmentation" in fresh.catalogue() and "downstream" not in fresh.catalogue()
+
+
+def test_cells_stored_before_the_quick_profile_converged_in_10_epochs_keep_counting_unless_they_depend_on_it():
+    from bench.grid import key_of
+    from bench.store import requalified
+
+    old = {"profile": "quick", "cnn_budget": "converged", "profile_params": {"cnn_converged_epochs": 20}}
+    moved = requalified(old, ["reconstruction", "latent", "likelihood"])
+    assert moved["profile_params"]["cnn_converged_epochs"] == 10  # re-keyed: its results do not depend on it
+    assert requalified(old, ["reconstruction", "augmentation"]) is old  # its augmented CNNs trained 20 epochs
+    assert requalified({**old, "cnn_budget": "epochs"}, ["augmentation"])["profile_params"]["cnn_converged_epochs"] == 10
+    assert requalified({**old, "profile": "paper"}, []) == {**old, "profile": "paper"}
+    # today's quick cell and a re-keyed one of before share their key
+    today = {"dataset": "digits", "dataset_name": "digits", "dataset_params": {}, "dataset_fingerprint": "f",
+             "model_name": "ae", "model_params": {}, "noise_name": "gaussian", "noise_params": {}, "severity": 1,
+             "seed": 0, "train_noise": False, "versions": {}, "profile": "quick", "cnn_budget": "converged",
+             "profile_params": {"cnn_converged_epochs": 10, "train_size": 5000}}
+    before = {**today, "profile_params": {"cnn_converged_epochs": 20, "train_size": 5000}}
+    assert key_of(requalified(before, ["reconstruction"])) == key_of(today) != key_of(before)

@@ -85,7 +85,10 @@ def test_the_converged_protocol_gives_every_cnn_its_own_epochs_and_the_minimum_s
     # the baseline; vae's augmented CNN (3x the images) and train-on-synthetic CNN (2x)
     assert sorted(steps for steps, _, _ in counted_steps) == sorted(
         [own[DIGITS_TRAIN], own[3 * DIGITS_TRAIN], own[2 * DIGITS_TRAIN]])
-    assert own[3 * DIGITS_TRAIN] > own[DIGITS_TRAIN]  # more images, more steps: each CNN converges on its own set
+    # more images, more steps: each CNN converges on its own set (on digits the quick profile's minimum binds for
+    # both; the paper profile's 20 epochs give the augmented CNN more)
+    paper = get_profile("paper")
+    assert paper.cnn_steps(DIGITS_TRAIN, 3 * DIGITS_TRAIN) > paper.cnn_steps(DIGITS_TRAIN, DIGITS_TRAIN)
     first = counted_steps[0][2]
     assert all(torch.equal(first, weights) for _, _, weights in counted_steps)  # common random numbers
     records = {r["cell"]["model"]: r for r in open_store(tmp_path).records()}

@@ -98,7 +98,7 @@ def test_one_ranking_across_conditions_tops_the_reports_with_bootstrap_rank_inte
         assert rows["could_swap_with_above"].iloc[1:].all()  # one seed: no position is separated
     markdown = (sweep / "leaderboard.md").read_text()
     assert markdown.index("## Ranking across conditions") < markdown.index("## Verdict")
-    assert "### Ranking · overall · quick · CNN compute-matched · 6 blocks" in markdown
+    assert "### Ranking · overall · quick · CNN compute-matched · 8 blocks" in markdown
     assert "no Friedman test: it needs independent blocks, one per dataset" in markdown
     html = (sweep / "report.html").read_text()
     assert html.index('id="ranking"') < html.index('id="verdict"')
