@@ -12,21 +12,28 @@ def parse_families(given: str | Sequence[str] | None, registry: Registry, defaul
         list[str], list[str]]:
     """The families to compute and those the user named. ``None``: the profile's ``defaults``; ``"all"``:
     every installed family; ``"reconstruction,latent"``: exactly those; ``"+generative"``: the defaults and
-    those (every name starting with ``+`` adds)."""
+    those (every name starting with ``+`` adds); ``"-downstream"`` (``--families=-downstream`` on the command
+    line): the defaults without it (every name starting with ``-`` removes)."""
     if given is None:
         return list(defaults), []
     listed = given.split(",") if isinstance(given, str) else list(given) if isinstance(given, (list, tuple)) else None
     parts = [p.strip() for p in listed] if listed is not None and all(isinstance(p, str) for p in listed) else []
-    if not parts or any(not p or p == "+" for p in parts):
-        raise BenchError(f"--families takes family names separated by commas, 'all', or +NAME to add to the "
-                         f"profile's ({', '.join(defaults)}). Got {given!r} instead.")
+    if not parts or any(not p or p in ("+", "-") for p in parts):
+        raise BenchError(f"--families takes family names separated by commas, 'all', +NAME to add to the "
+                         f"profile's ({', '.join(defaults)}) or -NAME to leave one of them out. Got {given!r} "
+                         "instead.")
     if parts == ["all"]:  # each where it applies: not a request that every model serve every family
         return list(registry.entries["families"]), []
-    named = [p.lstrip("+") for p in parts]
-    for name in named:
+    removed = [p[1:] for p in parts if p.startswith("-")]
+    named = [p.lstrip("+") for p in parts if not p.startswith("-")]
+    for name in [*named, *removed]:
         if name not in registry.entries["families"]:
             raise SelectionError(unknown_name_message("metric family", name, registry.names("families")))
-    chosen = [*defaults, *named] if any(p.startswith("+") for p in parts) else named
+    relative = any(p[0] in "+-" for p in parts)
+    chosen = [f for f in ([*defaults, *named] if relative else named) if f not in removed]
+    if not chosen:
+        raise BenchError(f"--families leaves no family to compute. Got {given!r}; the profile's are "
+                         f"{', '.join(defaults)}.")
     return list(dict.fromkeys(chosen)), list(dict.fromkeys(named))
 
 

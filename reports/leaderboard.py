@@ -537,7 +537,8 @@ LEGEND = ("Values are means over seeds ± their standard deviation with the 95% 
           "weights, batch order) is larger. leaderboard.csv keeps for every metric the test against the best row "
           "(`_p_best`, `_test`; with one seed labelled \"test images only\") and for the headline metrics `_p_adj`, "
           "`_tied` and `_mark`. `input PSNR` is the noisy input against the clean image. `baseline` is the "
-          "reference CNN trained on the limited subset alone; each title names the CNN protocol.")
+          "reference CNN trained on the limited subset alone (the augmentation family's rows); the titles of the "
+          "families that train CNNs name their protocol, the downstream family's its reference classifier.")
 
 
 def _escape(text: Any) -> str:

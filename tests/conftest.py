@@ -12,12 +12,13 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 FASHION_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
-#: For tests whose claims do not concern the augmentation protocol or the seeds: one seed, the quick profile's
-#: families and the augmentation one (its baseline cells are part of most grids' claims), with the equal-epochs
-#: CNN budget (one epoch in the quick profile), which costs a fraction of the compute-matched budget's steps.
-#: The protocol's own tests (test_protocol.py, and test_suite.py's grid of the whole suite) use the default
-#: budget; the tests of claims over seeds name their seeds.
-CHEAP_CNN = ("--seeds", "1", "--cnn-budget", "epochs", "--families", "+augmentation")
+#: For tests whose claims do not concern the CNN protocols, the downstream family or the seeds: one seed, the
+#: families that train no CNN and the augmentation one (its baseline cells are part of most grids' claims),
+#: with the equal-epochs CNN budget (one epoch in the quick profile), which costs a fraction of the converged
+#: budget's steps. The protocol's own tests (test_protocol.py, and test_suite.py's grid of the whole suite) use
+#: the default budget, the downstream family's own tests (test_downstream.py) and EVERY_FAMILY's grids compute
+#: its reference classifier (converged whatever the budget), and the tests of claims over seeds name their seeds.
+CHEAP_CNN = ("--seeds", "1", "--cnn-budget", "epochs", "--families", "+augmentation,-downstream")
 #: The same with every installed family: the generative one (a feature network and FID, KID, PRDC per cell)
 #: and third parties'.
 EVERY_FAMILY = ("--seeds", "1", "--cnn-budget", "epochs", "--families", "all")

@@ -123,6 +123,8 @@ def test_a_family_that_raises_fails_alone_and_the_cells_other_families_are_store
     ("nosuch", "unknown metric family 'nosuch'"),
     ("likelihood", "the likelihood family needs models with posterior, and none of ae declares it"),
     (",", "--families takes family names separated by commas"),
+    ("+augmentation,-nosuch", "unknown metric family 'nosuch'"),
+    ("+latent,-reconstruction,-latent,-downstream,-likelihood", "--families leaves no family to compute"),
 ])
 def test_an_unknown_family_or_one_no_selected_model_serves_gets_one_line_and_exit_2(families, expected, tmp_path,
                                                                                    capsys):
@@ -183,3 +185,13 @@ def test_a_catalogue_stored_before_the_drawing_declarations_draws_as_the_install
     found = declared(results_frame([], older))
     assert found["augmentation"]["severity_figure"] == "accuracy" and found["augmentation"]["by_severity"] == "acc_sev{}"
     assert "plots" not in found["generative"]
+
+
+def test_a_minus_leaves_one_of_the_profiles_families_out_and_a_plus_adds_one():
+    from bench.families_selection import parse_families
+    from registry import load_registry
+
+    registry, quick = load_registry(), ("reconstruction", "latent", "downstream", "likelihood")
+    assert parse_families("-downstream", registry, quick)[0] == ["reconstruction", "latent", "likelihood"]
+    assert parse_families("+augmentation,-downstream", registry, quick) == (
+        ["reconstruction", "latent", "likelihood", "augmentation"], ["augmentation"])  # only the added are named

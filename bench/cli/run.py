@@ -118,9 +118,10 @@ def add_parser(verbs: Any) -> None:
     add_datasets_profile(run, profile_help="quick (default): minutes on 2 CPU cores; paper: the protocol of the "
                                            "comparison")
     run.add_argument("--families", metavar="LIST",
-                     help="metric families to compute: names separated by commas, 'all', or +NAME to add to the "
-                          "profile's (quick: reconstruction, latent, downstream, likelihood; paper: all). A family added on a "
-                          "store that has the others computes only that family (bench list families)")
+                     help="metric families to compute: names separated by commas, 'all', +NAME to add to the "
+                          "profile's (quick: reconstruction, latent, downstream, likelihood; paper: all), -NAME to "
+                          "leave one of them out (--families=-downstream). A family added on a store that has the "
+                          "others computes only that family (bench list families)")
     run.add_argument("--severities", metavar="1,3,5", help="severity levels (default: the profile's)")
     run.add_argument("--train-noise", action="store_true",
                      help="corrupt the models' training set too (the noisy-training-set scenario): plain models "
