@@ -11,7 +11,8 @@ from registry.selection import unknown_name_message
 def parse_families(given: str | Sequence[str] | None, registry: Registry, defaults: Sequence[str]) -> tuple[
         list[str], list[str]]:
     """The families to compute and those the user named. ``None``: the profile's ``defaults``; ``"all"``:
-    every installed family; ``"reconstruction,latent"``: exactly those; ``"+generative"``: the defaults and
+    every installed family (``"all,-generative"``: but those); ``"reconstruction,latent"``: exactly
+    those; ``"+generative"``: the defaults and
     those (every name starting with ``+`` adds); ``"-downstream"`` (``--families=-downstream`` on the command
     line): the defaults without it (every name starting with ``-`` removes)."""
     if given is None:
@@ -22,9 +23,12 @@ def parse_families(given: str | Sequence[str] | None, registry: Registry, defaul
         raise BenchError(f"--families takes family names separated by commas, 'all', +NAME to add to the "
                          f"profile's ({', '.join(defaults)}) or -NAME to leave one of them out. Got {given!r} "
                          "instead.")
-    if parts == ["all"]:  # each where it applies: not a request that every model serve every family
-        return list(registry.entries["families"]), []
     removed = [p[1:] for p in parts if p.startswith("-")]
+    if [p for p in parts if not p.startswith("-")] == ["all"]:  # each where it applies: not a request that every
+        unknown = [n for n in removed if n not in registry.entries["families"]]  # model serve every family
+        if unknown:
+            raise SelectionError(unknown_name_message("metric family", unknown[0], registry.names("families")))
+        return [f for f in registry.entries["families"] if f not in removed], []
     named = [p.lstrip("+") for p in parts if not p.startswith("-")]
     for name in [*named, *removed]:
         if name not in registry.entries["families"]:

@@ -195,3 +195,5 @@ def test_a_minus_leaves_one_of_the_profiles_families_out_and_a_plus_adds_one():
     assert parse_families("-downstream", registry, quick)[0] == ["reconstruction", "latent", "likelihood"]
     assert parse_families("+augmentation,-downstream", registry, quick) == (
         ["reconstruction", "latent", "likelihood", "augmentation"], ["augmentation"])  # only the added are named
+    every = parse_families("all", registry, quick)[0]
+    assert parse_families("all,-downstream", registry, quick)[0] == [f for f in every if f != "downstream"]
