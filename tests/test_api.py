@@ -35,7 +35,7 @@ def test_the_readme_python_example_runs_as_written(tmp_path, monkeypatch, capsys
     assert "psnr" in printed and "probe_acc" in printed
 
     again = bench.run(models="ae,vae", noises="gaussian", datasets="digits", seeds=2, store="runs/digits",
-                      severities=[1])
+                      severities=[1], families="reconstruction,latent,likelihood")
     assert again.summary.computed == 0 and again.summary.reused == len(again.cells)
     assert again.frame().equals(frame)
 
