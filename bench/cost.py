@@ -54,8 +54,7 @@ def expected_costs(cells: list[Cell], families: dict[str, Any]) -> dict[str, flo
             seen.add((*split, protocol, BASELINE))
             cost += STEP_S * cnn_steps(cell, augmented=False)
         reference = ("converged", cell.profile.precision)  # the reference classifier: the converged baseline CNN
-        if any(getattr(families[f], "reference", False) for f in cell.families) and (*split, reference, BASELINE) \
-                not in seen:
+        if any(families[f].reference for f in cell.families) and (*split, reference, BASELINE) not in seen:
             seen.add((*split, reference, BASELINE))
             cost += STEP_S * cell.profile.with_protocol(cnn_budget="converged").cnn_steps(cell.profile.train_size)
         model = (*split, cell.model_label, *((cell.noise_label, cell.severity) if cell.model_sees_noise else ()))

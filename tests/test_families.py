@@ -197,3 +197,12 @@ def test_a_minus_leaves_one_of_the_profiles_families_out_and_a_plus_adds_one():
         ["reconstruction", "latent", "likelihood", "augmentation"], ["augmentation"])  # only the added are named
     every = parse_families("all", registry, quick)[0]
     assert parse_families("all,-downstream", registry, quick)[0] == [f for f in every if f != "downstream"]
+
+
+def test_a_minus_given_as_its_own_argument_gets_one_line_saying_to_write_it_with_an_equals_sign(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["run", *GRID, "--families", "-downstream", "--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--families=-downstream" in err and err.count("\n") == 1
+    assert not (tmp_path / "out" / "results.db").exists()

@@ -16,6 +16,8 @@ class Parser(argparse.ArgumentParser):
     """argparse with one-line errors: ``bench: error: ... (see 'bench run --help')``."""
 
     def error(self, message: str) -> NoReturn:
+        if message == "argument --families: expected one argument":  # a value that starts with '-' looks like an option
+            message += "; to leave a family out write it with '=': --families=-downstream"
         print(f"bench: error: {message} (see '{self.prog} --help')", file=sys.stderr)
         raise SystemExit(USAGE_ERROR)
 

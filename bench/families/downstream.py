@@ -50,8 +50,10 @@ def score(ctx: Any) -> list[MetricResult]:
     classifier = ctx.reference_classifier()
     labels = ctx.eval_y
     noise = [ctx.cell.noise_label, ctx.cell.severity, ctx.cell.noise_params]
-    clean = ctx.shared(["downstream", "clean"], lambda: (classifier.predict(ctx.eval_x) == labels).cpu())
-    noisy = ctx.shared(["downstream", "noisy", noise], lambda: (classifier.predict(ctx.noisy_eval) == labels).cpu())
+    clean = ctx.shared(["downstream", "clean", classifier.precision],
+                       lambda: (classifier.predict(ctx.eval_x) == labels).cpu())
+    noisy = ctx.shared(["downstream", "noisy", classifier.precision, noise],
+                       lambda: (classifier.predict(ctx.noisy_eval) == labels).cpu())
     denoised = (classifier.predict(reconstruct(ctx.model, ctx.noisy_eval)) == labels).cpu()
     ctx.note(reference=classifier.steps, reference_source=classifier.source,
              reference_validation=classifier.validation)
