@@ -185,7 +185,7 @@ def headline_figures_pngs(board: pd.DataFrame, catalogue: dict[str, dict]) -> li
     each level's input PSNR), one line per model, its 95% interval as a band (over seeds where the run has
     several, else over test images). A family that trains no CNN is drawn once whatever the CNN budgets, as
     its table is. Returns (dataset, noise, title, PNG), the families in the catalogue's order."""
-    from .leaderboard import TABLE
+    from .leaderboard import TABLE, trains_cnn
 
     out: list[tuple[str, str, str, bytes]] = []
     if board.empty:
@@ -197,7 +197,7 @@ def headline_figures_pngs(board: pd.DataFrame, catalogue: dict[str, dict]) -> li
         declared = {m["name"]: m for m in family.get("metrics", ())}
         higher = bool(declared.get(metric, {}).get("higher_is_better", True))
         label = _label(family, metric)
-        cnn = bool(family.get("trains_cnn", family.get("baseline", False)))
+        cnn = trains_cnn(family)
         drawn: set[tuple] = set()
         for (dataset, profile, size, budget, precision, noise), block in board.groupby(TABLE, sort=True, dropna=False):
             block = block[block[metric].notna() & (block["severity"] > 0)]

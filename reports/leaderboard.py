@@ -143,6 +143,12 @@ def declared(results: pd.DataFrame) -> dict[str, dict[str, Any]]:
     return found.entries if isinstance(found, Catalogue) else {}
 
 
+def trains_cnn(entry: dict[str, Any]) -> bool:
+    """Whether a family (its catalogue entry) trains CNNs under the cell's protocol; a family described before
+    the declaration existed does when it has baseline rows."""
+    return bool(entry.get("trains_cnn", entry.get("baseline", False)))
+
+
 def headlines(meta: pd.DataFrame) -> dict[str, str]:
     """Each family's headline metric (:func:`metric_meta`), by family, in the catalogue's order."""
     return dict(zip(meta.loc[meta["headline"], "family"], meta.loc[meta["headline"], "metric"]))
@@ -465,7 +471,7 @@ def _matched_severity(board: pd.DataFrame, meta: pd.DataFrame, protocol: dict,
             entry = (catalogue or {}).get(meta.set_index("metric").at[metric, "family"]) or {}
             title = table_title((dataset, profile, size, budget, precision, "every noise"), protocol,
                                 f"{metric} {arrow} by noise at matched severity",
-                                bool(entry.get("trains_cnn", entry.get("baseline", True))), bool(entry.get("reference")))
+                                trains_cnn(entry), bool(entry.get("reference")))
             tables.append(Table(title, ["severity", "model", *wide.columns], rows, dataset=dataset))
     return tables
 
@@ -509,7 +515,7 @@ def leaderboard_tables(board: pd.DataFrame, results: pd.DataFrame, cells: list[C
             for family, fam in shown.groupby("family", sort=False):
                 what = str(fam["title"].iloc[0])
                 entry = catalogue.get(family) or {}
-                cnn = bool(entry.get("trains_cnn", entry.get("baseline", False)))
+                cnn = trains_cnn(entry)
                 table = _family_table(block, fam, results, table_title(key, protocol, what, cnn,
                                                                        bool(entry.get("reference"))))
                 if table is None:
