@@ -10,13 +10,26 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
 from bench.outcome import NotApplicable
 from bench.result import CellResult
 
-from .significance import MIN_SEEDS, NO_TEST, Comparison, compare_items, compare_seeds, possibly_best
+from .significance import (
+    MIN_SEEDS,
+    NO_TEST,
+    SEEDS_IMAGES_T,
+    Comparison,
+    Moderated,
+    SeedDiffs,
+    compare_items,
+    compare_seeds,
+    holm,
+    moderated,
+    possibly_best,
+)
 from .stats import summarise
 
 CELL_COLUMNS = ["dataset", "model", "noise", "severity", "seed", "profile", "train_size", "cnn_budget", "precision"]
@@ -203,16 +216,46 @@ class Evidence:
                 return found
         return compare_seeds(self.values.get((*row, metric), {}), self.values.get((*other, metric), {}))
 
+    def _higher(self, metric: str, on_items: bool) -> bool:
+        """Whether higher is better on the tested scale (a test on another scale, PSNR's on per-image MSE,
+        is turned round)."""
+        higher = bool(self.meta.at[metric, "higher_is_better"])
+        name = self.meta.at[metric, "items"]
+        if on_items and isinstance(name, str) and name in self.meta.index:
+            higher = bool(self.meta.at[name, "higher_is_better"])
+        return higher
+
+    def paired(self, row: tuple, other: tuple, metric: str) -> SeedDiffs | None:
+        """The per-seed differences of ``row`` against ``other`` on ``metric``, oriented so that they are
+        positive when ``row`` is the better one: from the per-item values where both rows have them on every
+        shared seed (with the test images' variance), else from the per-seed values; None without a seed
+        both rows have."""
+        if metric not in self.meta.index:
+            return None
+        test, name = (self.meta.at[metric, c] for c in ("test", "items"))
+        if isinstance(test, str) and isinstance(name, str):
+            a, b = self.vectors(row, name), self.vectors(other, name)
+            same = sorted(s for s in set(a) & set(b) if a[s].items_id == b[s].items_id and len(a[s].values) > 1)
+            if same and len(same) == len(set(a) & set(b)):
+                per_seed = np.stack([a[s].values.astype(float) - b[s].values.astype(float) for s in same])
+                sign = 1.0 if self._higher(metric, True) else -1.0
+                n = per_seed.shape[1]
+                image_var = float(np.var(per_seed.mean(axis=0), ddof=1)) / n
+                return SeedDiffs(sign * per_seed.mean(axis=1), image_var, SEEDS_IMAGES_T)
+        x, y = self.values.get((*row, metric), {}), self.values.get((*other, metric), {})
+        seeds = sorted(s for s in set(x) & set(y) if not (math.isnan(x[s]) or math.isnan(y[s])))
+        if not seeds:
+            return None
+        sign = 1.0 if self._higher(metric, False) else -1.0
+        return SeedDiffs(sign * np.array([x[s] - y[s] for s in seeds]))
+
     def better(self, row: tuple, other: tuple, metric: str) -> Comparison:
         """:meth:`compare` with its difference oriented so that it is positive when ``row`` is the better
         one by the metric's direction (a test on another scale, PSNR's on per-image MSE, is turned round)."""
         found = self.compare(row, other, metric)
         if not found.tested or metric not in self.meta.index:
             return found
-        higher = bool(self.meta.at[metric, "higher_is_better"])
-        name = self.meta.at[metric, "items"]
-        if not found.test.startswith("paired t over seeds") and isinstance(name, str) and name in self.meta.index:
-            higher = bool(self.meta.at[name, "higher_is_better"])
+        higher = self._higher(metric, not found.test.startswith("paired t over seeds"))
         return Comparison(found.p, found.test, found.diff if higher else -found.diff, found.seeds)
 
 
@@ -278,27 +321,45 @@ def leaderboard_frame(results: pd.DataFrame, items: dict | None = None) -> pd.Da
 
 
 def _mark(board: pd.DataFrame, name: str, evidence: Evidence) -> None:
-    """The possibly-best set of every group of a headline column (:func:`reports.significance.possibly_best`),
-    Bonferroni-corrected over the groups of its dataset and protocol that differ (a plain model's clean-input
-    value repeated under every noise and severity is one group, not many): ``_p_adj``, ``_tied`` (could be
-    the best) and ``_mark`` (:data:`MARKS`)."""
-    for _, family in board[board[name].notna()].groupby(FAMILY_OF_CLAIMS, dropna=False, sort=False):
-        groups = []
+    """The possibly-best set of every group of a headline column (:func:`reports.significance.possibly_best`).
+    The family of claims is the column on one dataset under one protocol: every pair of rows in every group
+    (noise × severity) that differs from the others (a plain model's clean-input value repeated under every
+    noise and severity is one group, not many), tested by :func:`reports.significance.moderated` and
+    Holm-corrected over the family: ``_p_adj``, ``_tied`` (could be the best) and ``_mark`` (:data:`MARKS`).
+    What each family's tests rested on is kept in ``board.attrs["claims"]`` (:class:`Claims`)."""
+    for fkey, family in board[board[name].notna()].groupby(FAMILY_OF_CLAIMS, dropna=False, sort=False):
+        groups, first = [], {}
         for _, group in family.groupby(GROUP[len(FAMILY_OF_CLAIMS):], dropna=False, sort=False):
             if len(group) < 2:
                 continue
             rows = [tuple(r) for r in group[ROW].itertuples(index=False)]
+            signature = tuple(sorted((r[-1], round(float(v), 12)) for r, v in zip(rows, group[name])))
+            first.setdefault(signature, len(groups))
+            groups.append((group.index, rows, signature))
+        pairs = {}
+        for g, (_, rows, signature) in enumerate(groups):
+            if first[signature] != g:
+                continue
+            for a in range(len(rows)):
+                for b in range(a + 1, len(rows)):
+                    pairs[(g, a, b)] = evidence.paired(rows[a], rows[b], name)
+        raw, fit = moderated(pairs)
+        keys = [key for key in raw if raw[key].tested]
+        adjusted_p = dict(zip(keys, holm([raw[key].p for key in keys])))
+        seeds = max((c.seeds for c in raw.values() if c.tested), default=0)
+        claims_of = Claims(fit, len(keys), seeds)
+        board.attrs.setdefault("claims", {})[(*fkey, name)] = claims_of
+        for g, (index, rows, signature) in enumerate(groups):
+            source = first[signature]
             tests: dict[tuple, Comparison] = {}
             for a in range(len(rows)):
                 for b in range(a + 1, len(rows)):
-                    c = evidence.better(rows[a], rows[b], name)
+                    c = raw.get((source, a, b), NO_TEST)
+                    c = Comparison(adjusted_p.get((source, a, b), c.p), c.test, c.diff, c.seeds)
                     tests[(rows[a], rows[b])] = c
                     tests[(rows[b], rows[a])] = Comparison(c.p, c.test, -c.diff, c.seeds)
-            signature = tuple(sorted((r[-1], round(float(v), 12)) for r, v in zip(rows, group[name])))
-            groups.append((group.index, rows, tests, signature))
-        distinct = len({sig for *_, sig in groups})
-        for index, rows, tests, _ in groups:
-            keep, adjusted = possibly_best(rows, tests, distinct)
+            claims_of.pairs.update(tests)
+            keep, adjusted = possibly_best(rows, tests)
             claims = any(c.about_models for c in tests.values())
             for i, row in zip(index, rows):
                 board.at[i, f"{name}_p_adj"] = adjusted[row]
@@ -308,6 +369,25 @@ def _mark(board: pd.DataFrame, name: str, evidence: Evidence) -> None:
                 board.at[i, f"{name}_tied"] = row in keep
                 board.at[i, f"{name}_mark"] = ("best" if keep == {row} else "possibly best" if row in keep
                                                else "behind")
+
+
+@dataclass(frozen=True)
+class Claims:
+    """What one family of claims (a headline metric on one dataset under one protocol) rested on: the
+    moderated variances' prior, the number of tests Holm corrected over, and the most seeds a test had."""
+
+    fit: Moderated
+    tests: int
+    seeds: int
+    #: every pair of rows of the family: the test of the first against the second, Holm-adjusted, its
+    #: ``diff`` positive when the first is the better
+    pairs: dict = field(default_factory=dict, compare=False)
+
+    def detectable(self, seeds: int | None = None) -> float:
+        """The difference in seed standard deviations marked with 80% power (:func:`reports.significance.detectable`)."""
+        from .significance import detectable
+
+        return detectable(self.fit.d0, seeds or self.seeds, self.tests)
 
 
 @dataclass

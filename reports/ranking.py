@@ -31,12 +31,11 @@ import pandas as pd
 from registry import BASELINE
 
 from .leaderboard import ROW, Evidence, Table, headlines, metric_meta
-from .significance import ALPHA, MIN_SEEDS
+from .significance import ALPHA, MIN_SEEDS, SeedDiffs, holm, moderated
 
 PROTOCOL = ["profile", "cnn_budget", "precision"]
 CONDITION = ["dataset", "noise", "severity", "train_size"]
 OVERALL = "overall"
-SEEDS_TO_RANK = 6  # the fewest seeds whose sign-flip test can reach p < 0.05 (2 / 2^6 = 0.031)
 REPLICATES = 1000
 SEED = 0
 
@@ -89,33 +88,28 @@ def _seed_values(evidence: Evidence, blocks: pd.DataFrame, where: pd.DataFrame,
     return out * sign[None, :, None]
 
 
-def sign_flip_p(d: np.ndarray) -> float:
-    """Exact two-sided p-value of the mean of per-seed differences ``d`` under the null that each seed's
-    difference is as likely negative as positive (every sign flip of the seeds): valid for discrete
-    statistics such as ranks, where a t-test is not; its smallest value is 2 / 2^k with k seeds."""
-    k = len(d)
-    if k == 0 or np.all(d == 0):
-        return 1.0
-    if k <= 16:  # every sign flip
-        signs = np.array(np.meshgrid(*[[-1.0, 1.0]] * k)).reshape(k, -1).T
-    else:  # a fixed random sample of them (the p-value is then Monte Carlo, with the observed signs counted)
-        signs = np.vstack([np.ones(k), np.random.default_rng(SEED).choice([-1.0, 1.0], size=(99_999, k))])
-    observed = abs(float(d.mean()))
-    return float(np.mean(np.abs(signs @ d / k) >= observed - 1e-12))
 
 
-def _separated_from_above(order: list[int], per_seed: np.ndarray | None, comparisons: int) -> list[bool]:
+def _separated_from_above(order: list[int], per_seed: np.ndarray | None, rankings: int) -> list[bool]:
     """For each position of ``order`` (model indices, best first), whether its model is behind the one above
-    with support: per seed the mean rank of each model over the blocks, an exact sign-flip test over seeds of
-    the two models' difference, Bonferroni over ``comparisons``. Without two seeds nothing is separated."""
+    with support: per seed the mean rank of each model over the blocks, and the leaderboard's test on the
+    per-seed differences (:func:`reports.significance.moderated`: the variance of each pair's differences
+    moderated over every pair of the ranking's models), Holm over the ranking's positions and Bonferroni over
+    the ``rankings`` of the protocol. Without two seeds nothing is separated."""
     out = [False]
     if per_seed is None:
         return out + [False] * (len(order) - 1)
     ranks = _ranks(per_seed).mean(axis=1)  # seeds × models
+    n = ranks.shape[1]
+    pairs = {(i, j): SeedDiffs(ranks[:, j] - ranks[:, i]) for i in range(n) for j in range(n) if i < j}
+    raw, _ = moderated(pairs)
+    tests = []
     for above, here in zip(order, order[1:]):
-        d = ranks[:, here] - ranks[:, above]
-        out.append(bool(d.mean() > 0 and min(1.0, sign_flip_p(d) * comparisons) < ALPHA))
-    return out
+        c = raw[(min(above, here), max(above, here))]
+        worse_by = c.diff if above < here else -c.diff  # mean rank of ``here`` minus ``above``: > 0 is behind
+        tests.append((worse_by, c.p))
+    adjusted = holm([p for _, p in tests])
+    return out + [bool(d > 0 and min(1.0, p * max(1, rankings)) < ALPHA) for (d, _), p in zip(tests, adjusted)]
 
 
 def _ranks(values: np.ndarray) -> np.ndarray:
@@ -255,7 +249,7 @@ def _rank(protocol: tuple, family: str, metrics: list[tuple[str, bool]], models:
     frame.insert(1, "rank", _position(frame["mean_rank"].to_numpy()))
     per_seed = _seed_values(evidence, blocks, where, dict(metrics))
     order = [models.index(m) for m in frame["model"]]
-    separated = _separated_from_above(order, per_seed, max(1, len(models) - 1) * comparisons)
+    separated = _separated_from_above(order, per_seed, comparisons)
     frame["could_swap_with_above"] = [not s for s in separated]
     frame.loc[0, "could_swap_with_above"] = False
     ranking_resampled = bool(bootstrap.resampled)
@@ -332,9 +326,6 @@ def ranking_tables(found: list[Ranking]) -> list[Table]:
         if r.seeds < MIN_SEEDS:
             notes.append("one seed: every position is marked ≈, because training noise (initial weights, batch "
                          "order) is not measured; the bootstrap interval is over test images only")
-        elif r.seeds < SEEDS_TO_RANK:
-            notes.append(f"positions are separated by a sign-flip test over seeds, which needs {SEEDS_TO_RANK} seeds "
-                         f"or more (--seeds {SEEDS_TO_RANK}); this ranking has {max(r.seeds, 1)}")
         tables.append(Table(_title(r), ["rank", "model", "95% bootstrap rank", "mean rank", "mean win rate",
                                         "Borda", "not separated by Nemenyi from"], rows, notes))
     return tables
@@ -345,10 +336,10 @@ RANKING_LEGEND = ("Ranked on each family's headline metric over every dataset ×
                   "repeats another's values, a plain model's clean-input metric under every noise, counts once). "
                   "Mean rank, mean win rate (HELM) and Borda count (MTEB) order the models alike when every model "
                   "is in every block. ≈ marks a position not separated from the one above: separated means that "
-                  "the model's mean rank, computed per seed, is worse than the one above's by an exact sign-flip "
-                  "test over seeds (Bonferroni over the positions and rankings of the protocol): its smallest "
-                  "p-value is 2 / 2^seeds, so separating positions takes 6 seeds or more, and with fewer every "
-                  "position is ≈ and nothing is bold. The rank interval is a 95% bootstrap over test "
+                  "the model's mean rank, computed per seed, is worse than the one above's by the leaderboard's "
+                  "test over seeds (a t on the per-seed differences whose variance is moderated over every pair "
+                  "of the ranking's models; Holm over the ranking's positions, Bonferroni over the rankings of the "
+                  "protocol); with one seed every position is ≈. The rank interval is a 95% bootstrap over test "
                   "images and seeds (a family whose headline metric has no per-image values, FID, gets none). "
                   "The Friedman test and Nemenyi post-hoc (scikit-posthocs) run only over independent blocks, one "
                   "per dataset, with 3 models and 2 datasets at least.")

@@ -1,27 +1,33 @@
 """Whether a gap between two leaderboard rows is more than noise, and which rows could be the best.
 
-Two noises move a leaderboard number: the test images (every model is scored on the same ones) and,
-larger, training (initial weights, batch order, sample draws). A claim about *models* must survive the
-second, so it rests on seeds:
+Two noises move a leaderboard number: the test images and, larger, training (initial weights, batch order,
+sample draws). A claim about *models* must survive the second, so it rests on seeds. The models of one seed
+share that seed's training subset, test images and noise draws, so a comparison is paired by seed: the unit
+of evidence is the per-seed mean difference d_s of two rows.
 
-- several seeds (:func:`compare_items`): the per-seed mean differences d_s of the two rows are tested by a
-  t over seeds with k − 1 degrees of freedom, whose variance adds the spread of the per-image differences
-  averaged over seeds (var over images / n): the seeds score the same test images, so a persistent
-  model × image effect is a second, shared source that a t over seeds alone would miss. Simulated with
-  equal models, persistent model × image effects and 3 seeds on shared images, its false-positive rate
-  stays at the nominal 5% (tests/test_null_calibration.py); the random-effects z-test on 2-3 seeds that
-  bench used before gave 12-14%;
+- the marks (:func:`moderated`): one table's claims (a headline metric on one dataset under one protocol:
+  every pair of models in every noise × severity) are one family. Each pair × condition has its own spread
+  of d_s over seeds, estimated with k − 1 degrees of freedom; with 3 seeds that estimate alone is too rough
+  to claim anything (a t with 2 degrees of freedom). The family's spreads are pooled where the data support
+  it: the empirical-Bayes moderated t of limma (Smyth 2004, *Stat. Appl. Genet. Mol. Biol.* 3:3) fits a
+  scaled inverse-chi-square prior to the family's sample variances and shrinks each towards the prior in
+  proportion to how alike they are (prior degrees of freedom d0: infinite when they agree, near 0 when they
+  differ as much as chance allows, when each pair keeps its own). Each test is then a t with d0 + k − 1
+  degrees of freedom on the mean difference, whose variance adds the test images' (the variance over images
+  of the per-image differences averaged over seeds, / n): right when the seeds score the same images, a
+  little conservative when each seed draws its own. Holm's step-down correction over the family's tests
+  keeps the chance of any false mark in a table at 5% (closed, valid whatever their dependence). The rate is
+  measured on real retraining in ``benchmarks/test_null_training.py``;
 - one seed: only test-image noise can be measured (exact McNemar on per-image correctness, a paired t over
   images for other per-image values). Eight CNNs trained identically but for their initial weights were
   told apart by McNemar in a third of their pairs, so these tests are kept in the CSVs, labelled "test
   images only", and no report marks a row with them;
-- a metric without per-item values: a paired t over seeds (two at least), else no test.
+- one comparison outside a table (:func:`compare_items`, :func:`compare_seeds`: the verdict's gains, the
+  ``_p_best`` column): the same t with its own k − 1 degrees of freedom.
 
 Which rows could be the best (:func:`possibly_best`): a row is left out of the set of possibly-best rows
-only when some other row beats it with support after Bonferroni's correction over every pair of rows and
-every group of the correction family. Under the null that every row is equally good, the chance that any
-row of the family is left out is at most 5% whatever the number of rows; bold marks a row only when it is
-the set's only member.
+only when some other row beats it with a Holm-adjusted p < 0.05; bold marks a row only when it is the set's
+only member.
 """
 
 from __future__ import annotations
@@ -75,14 +81,21 @@ def mcnemar_p(a: np.ndarray, b: np.ndarray) -> float:
     return float(mcnemar([[both, only_a], [only_b, neither]], exact=True).pvalue)
 
 
+def sign_flip_floor(n: int) -> float:
+    """The p-value of a constant non-zero gap over ``n`` paired items: a t is infinite there, so the
+    distribution-free answer, the smallest two-sided p of a sign-flip test (2 / 2^n), is given instead."""
+    return float(2.0 ** (1 - n)) if n < 1075 else 0.0
+
+
 def paired_t_p(a: np.ndarray, b: np.ndarray) -> float:
-    """Paired t-test p-value over items; 1 for identical values, 0 for a constant non-zero gap."""
+    """Paired t-test p-value over items; 1 for identical values, :func:`sign_flip_floor` for a constant
+    non-zero gap."""
     d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
     scale = max(1.0, float(np.abs(a).max(initial=0.0)))
     if np.all(np.abs(d) <= 1e-12 * scale):
         return 1.0
     if np.ptp(d) <= 1e-12 * scale:
-        return 0.0
+        return sign_flip_floor(len(d))
     return float(stats.ttest_rel(a, b).pvalue)
 
 
@@ -97,7 +110,7 @@ def seeds_images_t(per_seed: np.ndarray) -> tuple[float, float, float]:
     var = float(np.var(by_seed, ddof=1)) / k + float(np.var(per_seed.mean(axis=0), ddof=1)) / n
     scale = max(1.0, float(np.abs(per_seed).max(initial=0.0)))
     if var <= (1e-12 * scale) ** 2:
-        return mean, 0.0, 1.0 if abs(mean) <= 1e-12 * scale else 0.0
+        return mean, 0.0, 1.0 if abs(mean) <= 1e-12 * scale else sign_flip_floor(k)
     se = math.sqrt(var)
     return mean, se, float(2 * stats.t.sf(abs(mean) / se, k - 1))
 
@@ -127,22 +140,127 @@ def compare_seeds(a: dict[int, float], b: dict[int, float]) -> Comparison:
     return Comparison(paired_t_p(x, y), f"{SEEDS_T} ({len(seeds)})", float((x - y).mean()), len(seeds))
 
 
-def possibly_best(rows: list, better: dict[tuple, Comparison], family_groups: int = 1) -> tuple[set, dict]:
+@dataclass(frozen=True)
+class SeedDiffs:
+    """The evidence of one pair of rows in one condition: per seed the mean difference A − B on the tested
+    scale (per-image MSE for PSNR, correctness for an accuracy, else the metric), and the test images' share
+    of the variance of their mean (0 without per-item values)."""
+
+    diffs: np.ndarray
+    image_var: float = 0.0
+    test: str = SEEDS_T
+
+    @property
+    def seeds(self) -> int:
+        return len(self.diffs)
+
+
+def trigamma_inverse(x: float) -> float:
+    """y with trigamma(y) = x (Newton's method as limma's ``trigammaInverse``)."""
+    from scipy.special import polygamma
+
+    if x > 1e7:
+        return 1 / math.sqrt(x)
+    if x < 1e-6:
+        return 1 / x
+    y = 0.5 + 1 / x
+    for _ in range(50):
+        tri = float(polygamma(1, y))
+        step = tri * (1 - tri / x) / float(polygamma(2, y))
+        y += step
+        if -step / y < 1e-8:
+            break
+    return y
+
+
+def squeeze_var(var: np.ndarray, df: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+    """Empirical-Bayes posterior variances of sample variances ``var`` with ``df`` degrees of freedom each
+    (limma's ``squeezeVar`` without a trend, moment estimates of ``fitFDist``): the posterior variances, the
+    prior's degrees of freedom d0 (``inf``: the variances agree as chance allows, all take the prior's; 0:
+    too few to fit) and the prior variance of each. A trend of the prior in the test images' variance was
+    tried and found no more power on real runs (benchmarks/test_claims_power.py)."""
+    from scipy.special import digamma, polygamma
+
+    var, df = np.asarray(var, dtype=float), np.asarray(df, dtype=float)
+    if len(var) < 3:  # limma needs a spread of the log-variances to fit the prior
+        return var, 0.0, np.full_like(var, math.nan)
+    m = float(np.median(var))
+    floor = 1e-5 * (m if m > 0 else max(float(var.max()), 1e-300))
+    x = np.maximum(var, floor)
+    e = np.log(x) - digamma(df / 2) + np.log(df / 2)
+    fitted = np.full_like(e, e.mean())
+    spread = float(np.var(e, ddof=1)) - float(np.mean(polygamma(1, df / 2)))
+    if spread > 0:
+        d0 = 2 * trigamma_inverse(spread)
+        prior = np.exp(fitted + digamma(d0 / 2) - np.log(d0 / 2))
+        return (d0 * prior + df * var) / (d0 + df), d0, prior
+    prior = np.exp(fitted)
+    return prior.copy(), math.inf, prior
+
+
+@dataclass(frozen=True)
+class Moderated:
+    """What one family's moderated tests rest on: the prior's degrees of freedom (``inf``: one pooled
+    variance), its variance, and how many pair × condition variances it was fitted on."""
+
+    d0: float
+    prior: float  # the median of the prior variances
+    fitted: int
+
+
+def moderated(pairs: dict, *, name: str = "moderated t over seeds") -> tuple[dict, Moderated]:
+    """The family's tests from its :class:`SeedDiffs` by key: a t on each pair's mean difference with the
+    pair's seed variance moderated over the family (:func:`squeeze_var`; ``{key: Comparison}`` with the raw
+    two-sided p-values, :func:`holm` for the family's) and the fitted prior. Pairs with fewer than
+    :data:`MIN_SEEDS` seeds are not tested; pairs that differ by exactly nothing get p = 1."""
+    tested = {key: d for key, d in pairs.items() if d is not None and d.seeds >= MIN_SEEDS}
+    out: dict = {key: NO_TEST for key in pairs}
+    if not tested:
+        return out, Moderated(0.0, math.nan, 0)
+    keys = list(tested)
+    k = np.array([tested[key].seeds for key in keys], dtype=float)
+    var = np.array([float(np.var(tested[key].diffs, ddof=1)) for key in keys])
+    posterior, d0, priors = squeeze_var(var, k - 1)
+    prior = float(np.median(priors))
+    for key, kk, v in zip(keys, k, posterior):
+        d = tested[key]
+        mean = float(np.mean(d.diffs))
+        total = float(v) / kk + d.image_var
+        scale = max(1.0, float(np.abs(d.diffs).max(initial=0.0)))
+        if total <= (1e-12 * scale) ** 2:
+            p = 1.0 if abs(mean) <= 1e-12 * scale else sign_flip_floor(int(kk))
+        else:
+            t = abs(mean) / math.sqrt(total)
+            dof = d0 + kk - 1
+            p = float(2 * (stats.norm.sf(t) if math.isinf(dof) else stats.t.sf(t, dof)))
+        out[key] = Comparison(p, f"{name} ({int(kk)} seeds)", mean, int(kk))
+    return out, Moderated(d0, prior, len(keys))
+
+
+def possibly_best(rows: list, better: dict[tuple, Comparison]) -> tuple[set, dict]:
     """The rows that could be the best of one group, and per row the adjusted p-value of the strongest
     evidence that another row beats it. ``better[(j, i)]`` is a test of row j against row i whose ``diff``
-    is positive when j is the better row (oriented by the caller). A row is left out when some row beats
-    it with p · pairs · ``family_groups`` < 0.05 (Bonferroni over every pair of the group and every group
-    of the family); only tests that include training noise (:attr:`Comparison.about_models`) count."""
-    pairs = max(1, len(rows) * (len(rows) - 1) // 2)
-    factor = pairs * max(1, family_groups)
+    is positive when j is the better row (oriented by the caller) and whose ``p`` is already adjusted for
+    the family (:func:`holm`). A row is left out when some row beats it with p < 0.05; only tests that
+    include training noise (:attr:`Comparison.about_models`) count."""
     adjusted: dict = {}
     for i in rows:
-        ps = [min(1.0, c.p * factor) for (j, k), c in better.items()
-              if k == i and j != i and c.about_models and c.diff > 0]
+        ps = [c.p for (j, k), c in better.items() if k == i and j != i and c.about_models and c.diff > 0]
         tested = any(c.about_models for (j, k), c in better.items() if i in (j, k))
         adjusted[i] = min(ps) if ps else (1.0 if tested else math.nan)
     keep = {i for i in rows if not (adjusted[i] < ALPHA)}
     return keep, adjusted
+
+
+def detectable(d0: float, seeds: int, tests: int, power: float = 0.8) -> float:
+    """The difference, in seed standard deviations of the per-seed difference, that a family of ``tests``
+    tests marks with probability ``power`` at ``seeds`` seeds when the prior has ``d0`` degrees of freedom
+    (Holm's first step, the strictest: α / tests; the normal approximation of the noncentral t)."""
+    if seeds < MIN_SEEDS or tests < 1:
+        return math.nan
+    dof = d0 + seeds - 1
+    crit = float(stats.norm.isf(ALPHA / tests / 2) if math.isinf(dof) else stats.t.isf(ALPHA / tests / 2, dof))
+    return (crit + float(stats.norm.ppf(power))) / math.sqrt(seeds)
 
 
 def holm(p_values: list[float]) -> list[float]:

@@ -137,6 +137,7 @@ def null_store(rng: np.random.Generator, seeds: int) -> tuple[list[CellResult], 
 SEPARATING = re.compile(r"ahead of|\(p = |the sign depends")
 #: Each family's headline metric and the words its verdict lines start with.
 FAMILIES = {"reconstruction": ("psnr", "reconstruction"), "latent": ("probe_acc", "latent separability"),
+            "downstream": ("clf_denoised", "downstream"), "likelihood": ("iw_nll", "likelihood"),
             "augmentation": ("acc_noisy", "augmentation"), "generative": ("fid_prior", "generative quality")}
 
 
@@ -148,6 +149,8 @@ def separating_claims(cells: list[CellResult], items: dict) -> dict[str, list[st
     board = leaderboard_frame(frame, items)
     found: dict[str, list[str]] = {family: [] for family in (*FAMILIES, "overall")}
     for family, (metric, _) in FAMILIES.items():
+        if f"{metric}_mark" not in board:
+            continue
         rows = board[board["model"].isin(COPIES) & board[f"{metric}_mark"].isin(["best", "behind"])]
         found[family] += [f"{metric} {r['noise']} s{r['severity']} {r['model']}: {r[f'{metric}_mark']}"
                           for _, r in rows.iterrows()]
