@@ -14,7 +14,7 @@ from bench.result import CellResult
 
 from . import curves as curves_
 from . import pareto, ranking
-from .leaderboard import Evidence, Table, headlines, metric_meta
+from .leaderboard import Evidence, Table, headlines
 
 
 @dataclass
@@ -40,15 +40,15 @@ class Aggregates:
 
 
 def aggregate(board: pd.DataFrame, results: pd.DataFrame, cells: list[CellResult], items: dict,
-              timings: list[dict[str, Any]]) -> Aggregates:
-    meta = metric_meta(results)
+              timings: list[dict[str, Any]], *, evidence: Evidence | None = None) -> Aggregates:
+    evidence = evidence or Evidence.of(results, items)
+    meta = evidence.metrics
     followed, gain = curves_.curve_metrics(meta)
     points = curves_.curve_frame(board, followed)
     costs = pareto.cost_frame(cells, timings)
     higher = dict(zip(meta["metric"], meta["higher_is_better"].astype(bool)))
-    evidence = Evidence.of(results, items)
     return Aggregates(points, curves_.auc_frame(points, evidence), curves_.thresholds(board, evidence, gain),
-                      ranking.rankings(board, results, items), costs,
+                      ranking.rankings(board, results, items, evidence=evidence), costs,
                       pareto.quality_frame(board, headlines(meta), higher), board=board, curve_metrics=followed)
 
 

@@ -53,6 +53,7 @@ def glance_tables(board: pd.DataFrame, results: pd.DataFrame, protocol: dict[tup
     arrows = {m: "↑" if h else "↓" for m, h in zip(meta["metric"], meta["higher_is_better"])}
     tables = []
     for (dataset, profile, size, budget, precision), block in board.groupby(BY, sort=True, dropna=False):
+        size_key = size
         columns = [(f, m) for f, m in heads.items() if block[m].notna().any()]
         if not columns:
             continue
@@ -66,7 +67,10 @@ def glance_tables(board: pd.DataFrame, results: pd.DataFrame, protocol: dict[tup
                  f"{'s' * (seeds != 1)}: the model(s) that could be the best")
         header = ["noise", "severity", *(f"{titles.get(f, f).split(':')[0]}: {m} {arrows.get(m, '')}"
                                          for f, m in columns)]
-        tables.append(Table(title, header, rows, dataset=dataset))
+        found = board.attrs.get("claims", {})
+        notes = [found[(dataset, profile, size_key, budget, precision, m)].note(m) for _, m in columns
+                 if (dataset, profile, size_key, budget, precision, m) in found]
+        tables.append(Table(title, header, rows, [n for n in notes if n], dataset=dataset))
     return tables
 
 

@@ -181,6 +181,7 @@ class Evidence:
 
     def __init__(self, done: pd.DataFrame, meta: pd.DataFrame, items: dict | None):
         self.items = items or {}
+        self.metrics = meta  # one row per metric (:func:`metric_meta`)
         self.meta = meta.set_index("metric")
         self.values: dict[tuple, dict[int, float]] = {}
         for key, group in done.groupby([*ROW, "metric"], sort=False):
@@ -259,22 +260,24 @@ class Evidence:
         return Comparison(found.p, found.test, found.diff if higher else -found.diff, found.seeds)
 
 
-def leaderboard_frame(results: pd.DataFrame, items: dict | None = None) -> pd.DataFrame:
+def leaderboard_frame(results: pd.DataFrame, items: dict | None = None, *,
+                      evidence: Evidence | None = None) -> pd.DataFrame:
     """One row per dataset × profile × CNN budget × precision × noise × severity × model. Per metric: the
     mean over seeds (``<metric>``), standard deviation over seeds (``_std``), the 95% interval
     (``_ci_low``, ``_ci_high`` and its half-width ``_ci95``: over seeds when there are several, else over
     test items), the rank among the models of its group (``_rank``, 1 is best), the paired test against
     the best row (``_p_best``, its name in ``_test``; see :mod:`reports.significance`). For each family's
     headline metric (:func:`headlines`) also the set of rows that could be the best: ``_p_adj`` (the
-    Bonferroni-adjusted p-value of the strongest evidence that another row beats this one), ``_tied``
+    Holm-adjusted p-value of the strongest evidence that another row beats this one), ``_tied``
     (whether it could be the best) and ``_mark`` (:data:`MARKS`); with one seed every row is "untested".
-    ``items`` are the per-item values of :meth:`bench.store.Store.items`."""
+    ``items`` are the per-item values of :meth:`bench.store.Store.items`; ``evidence``: their
+    :class:`Evidence` when the caller built it (a report builds it once for every table)."""
     done = results[(results["status"] == "done") & results["metric"].notna()]
-    meta = metric_meta(results)
     if done.empty:
         return pd.DataFrame(columns=ROW)
+    evidence = evidence or Evidence.of(results, items)
+    meta = evidence.metrics
     done = latest(done.assign(value=pd.to_numeric(done["value"]), ci95=pd.to_numeric(done["ci95"])))
-    evidence = Evidence(done, meta, items)
     heads = set(headlines(meta).values())
     cells: dict[tuple, dict[str, Any]] = {}
     for key, group in done.groupby([*ROW, "metric"], sort=False):
@@ -348,7 +351,9 @@ def _mark(board: pd.DataFrame, name: str, evidence: Evidence) -> None:
         adjusted_p = dict(zip(keys, holm([raw[key].p for key in keys])))
         seeds = max((c.seeds for c in raw.values() if c.tested), default=0)
         claims_of = Claims(fit, len(keys), seeds)
-        board.attrs.setdefault("claims", {})[(*fkey, name)] = claims_of
+        if "claims" not in board.attrs:
+            board.attrs["claims"] = ClaimsByFamily()
+        board.attrs["claims"][(*fkey, name)] = claims_of
         for g, (index, rows, signature) in enumerate(groups):
             source = first[signature]
             tests: dict[tuple, Comparison] = {}
@@ -371,6 +376,15 @@ def _mark(board: pd.DataFrame, name: str, evidence: Evidence) -> None:
                                                else "behind")
 
 
+class ClaimsByFamily(dict):
+    """``board.attrs["claims"]``: (dataset, profile, train_size, cnn_budget, precision, metric) → :class:`Claims`.
+    pandas deep-copies ``attrs`` into every frame derived from the board; this is read-only once built, so
+    the copies share it."""
+
+    def __deepcopy__(self, memo: dict) -> ClaimsByFamily:
+        return self
+
+
 @dataclass(frozen=True)
 class Claims:
     """What one family of claims (a headline metric on one dataset under one protocol) rested on: the
@@ -382,6 +396,18 @@ class Claims:
     #: every pair of rows of the family: the test of the first against the second, Holm-adjusted, its
     #: ``diff`` positive when the first is the better
     pairs: dict = field(default_factory=dict, compare=False)
+
+    def note(self, metric: str) -> str:
+        """What this family's marks rest on and can detect, in one line (empty with fewer than two seeds)."""
+        if self.seeds < MIN_SEEDS or not self.tests:
+            return ""
+        d0 = self.fit.d0
+        pooled = ("the pairs' seed variances pooled into one (they agree as chance allows)" if math.isinf(d0)
+                  else f"each pair's seed variance moderated with {d0:.1f} prior degrees of freedom" if d0 >= 0.05
+                  else "each pair's seed variance its own (they differ too much to pool)")
+        return (f"{metric}: {self.tests} tests (every pair of models × noise × severity) over {self.seeds} seeds, "
+                f"Holm; {pooled}: a gap of {self.detectable():.1f} seed SDs of the per-seed difference in one "
+                f"condition is marked 80% of the time")
 
     def detectable(self, seeds: int | None = None) -> float:
         """The difference in seed standard deviations marked with 80% power (:func:`reports.significance.detectable`)."""
@@ -616,9 +642,12 @@ LEGEND = ("Values are means over seeds ± their standard deviation with the 95% 
           "families` shows it first) and need several seeds: **bold** is the only model that could be the best at "
           "that severity, ≈ marks each of several models that could be (none is bold then), a plain value is beaten"
           " with support, and (untested) a row without the values to test. A model is beaten when some model is "
-          "better by a t over seeds and test images (the seeds score the same images), Bonferroni-corrected over "
-          "every pair of models and every noise × severity of the dataset and protocol: measured with two copies of"
-          " one model that differ only in their initial weights, some mark separates them in at most 5% of runs. "
+          "better by a t over seeds on their per-seed differences (the models of a seed share its training subset, "
+          "test images and noise draws), whose variance adds the test images' and pools the table's pairs where "
+          "their spreads agree (limma's moderated t); Holm-corrected over every pair of models and every noise × "
+          "severity of the dataset and protocol, so that a table makes a false mark in at most 5% of runs "
+          "(measured on real retraining: benchmarks/test_null_training.py). The glance tables' notes say, per "
+          "headline, how large a gap this run can mark. "
           "With one seed nothing is marked: only test-image noise could be measured, and training noise (initial "
           "weights, batch order) is larger. leaderboard.csv keeps for every metric the test against the best row "
           "(`_p_best`, `_test`; with one seed labelled \"test images only\") and for the headline metrics `_p_adj`, "

@@ -30,13 +30,15 @@ import pandas as pd
 
 from registry import BASELINE
 
-from .leaderboard import ROW, Evidence, Table, headlines, metric_meta
+from .leaderboard import ROW, Evidence, Table, headlines
 from .significance import ALPHA, MIN_SEEDS, SeedDiffs, holm, moderated
 
 PROTOCOL = ["profile", "cnn_budget", "precision"]
 CONDITION = ["dataset", "noise", "severity", "train_size"]
 OVERALL = "overall"
 REPLICATES = 1000
+#: The fewest seeds the rank interval resamples; with fewer it is over test images only.
+SEEDS_TO_RESAMPLE = 5
 SEED = 0
 
 
@@ -153,8 +155,11 @@ class _Bootstrap:
         return self.weights[(dataset, n)]
 
     def _seeds(self, k: int) -> np.ndarray:
+        """Which seeds each replicate averages: drawn with replacement from :data:`SEEDS_TO_RESAMPLE` seeds on,
+        else every seed (a bootstrap of 2-4 seeds has too few distinct draws and shrinks their spread)."""
         if k not in self.seed_draws:
-            self.seed_draws[k] = self.rng.integers(0, k, size=(self.replicates, k))
+            self.seed_draws[k] = (self.rng.integers(0, k, size=(self.replicates, k)) if k >= SEEDS_TO_RESAMPLE
+                                  else np.tile(np.arange(k), (self.replicates, 1)))
         return self.seed_draws[k]
 
     def _direction(self, metric: str) -> tuple[str | None, bool]:
@@ -193,13 +198,13 @@ class _Bootstrap:
 
 
 def rankings(board: pd.DataFrame, results: pd.DataFrame, items: dict | None, *,
-             replicates: int = REPLICATES) -> list[Ranking]:
-    """Every family's ranking and the overall one, per protocol."""
+             replicates: int = REPLICATES, evidence: Evidence | None = None) -> list[Ranking]:
+    """Every family's ranking and the overall one, per protocol (``evidence``: the report's, else built here)."""
     if board.empty:
         return []
-    meta = metric_meta(results)
+    evidence = evidence or Evidence.of(results, items)
+    meta = evidence.metrics
     direction = dict(zip(meta["metric"], meta["higher_is_better"].astype(bool)))
-    evidence = Evidence.of(results, items)
     out = []
     for protocol, rows in board.groupby(PROTOCOL, sort=True, dropna=False):
         families = []
@@ -326,6 +331,9 @@ def ranking_tables(found: list[Ranking]) -> list[Table]:
         if r.seeds < MIN_SEEDS:
             notes.append("one seed: every position is marked ≈, because training noise (initial weights, batch "
                          "order) is not measured; the bootstrap interval is over test images only")
+        elif r.seeds < SEEDS_TO_RESAMPLE and r.resampled:
+            notes.append(f"{r.seeds} seeds: the bootstrap interval is over test images only (seeds are resampled "
+                         f"from {SEEDS_TO_RESAMPLE} on); training noise is in the ≈ marks")
         tables.append(Table(_title(r), ["rank", "model", "95% bootstrap rank", "mean rank", "mean win rate",
                                         "Borda", "not separated by Nemenyi from"], rows, notes))
     return tables
@@ -340,7 +348,7 @@ RANKING_LEGEND = ("Ranked on each family's headline metric over every dataset ×
                   "test over seeds (a t on the per-seed differences whose variance is moderated over every pair "
                   "of the ranking's models; Holm over the ranking's positions, Bonferroni over the rankings of the "
                   "protocol); with one seed every position is ≈. The rank interval is a 95% bootstrap over test "
-                  "images and seeds (a family whose headline metric has no per-image values, FID, gets none). "
+                  "images and, from 5 seeds on, seeds (a family whose headline metric has no per-image values, FID, gets none). "
                   "The Friedman test and Nemenyi post-hoc (scikit-posthocs) run only over independent blocks, one "
                   "per dataset, with 3 models and 2 datasets at least.")
 

@@ -49,18 +49,27 @@ class Report:
         return declared(self.results)
 
     @cached_property
+    def evidence(self):
+        """What every test of the report reads, built once (:class:`reports.leaderboard.Evidence`): per row
+        and metric the seeds' values, the cells' per-item values, the metrics' metadata."""
+        from .leaderboard import Evidence
+
+        return Evidence.of(self.results, self.items)
+
+    @cached_property
     def board(self):
         """One row per leaderboard row: means over seeds, intervals, paired tests against the best row."""
         from .leaderboard import leaderboard_frame
 
-        return leaderboard_frame(self.results, self.items)
+        return leaderboard_frame(self.results, self.items, evidence=self.evidence)
 
     @cached_property
     def found(self):
         """Learning curves, rankings, costs (:func:`reports.aggregate.aggregate`)."""
         from .aggregate import aggregate
 
-        return aggregate(self.board, self.results, self.cells, self.items, self.store.timings())
+        return aggregate(self.board, self.results, self.cells, self.items, self.store.timings(),
+                         evidence=self.evidence)
 
     @cached_property
     def tables(self):
@@ -87,7 +96,8 @@ class Report:
         """The verdict's blocks (:func:`reports.verdict.verdict`)."""
         from .verdict import verdict
 
-        return verdict(self.board, self.results, self.cells, self.items, self.found.thresholds)
+        return verdict(self.board, self.results, self.cells, self.items, self.found.thresholds,
+                       evidence=self.evidence)
 
     @cached_property
     def notices(self) -> list[str]:

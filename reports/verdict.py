@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
 from bench.result import CellResult
@@ -18,19 +17,17 @@ from registry import BASELINE
 from .curves import curve_title, threshold_lines
 from .leaderboard import (
     FAMILY_OF_CLAIMS,
-    GROUP,
     ROW,
     TABLE,
     Evidence,
     declared,
     headlines,
-    metric_meta,
     protocols,
     size_text,
     table_order,
     table_title,
 )
-from .significance import ALPHA, MIN_SEEDS, Comparison, holm, seeds_images_t
+from .significance import ALPHA, MIN_SEEDS, Comparison, holm
 
 PROTOCOL_NAMES = {"converged": "converged", "steps": "compute-matched", "epochs": "equal-epochs"}
 
@@ -93,18 +90,19 @@ def _best_lines(block: pd.DataFrame, meta: pd.DataFrame) -> list[str]:
             lines.append(f"{what}: " + "; ".join(parts))
     if one_seed:
         lines.insert(0, f"no model is named best by {', '.join(one_seed)}: with one seed a difference between models "
-                        f"is not tested against training noise (needs --seeds {MIN_SEEDS} or more; 3 recommended)")
+                        f"is not tested against training noise (needs --seeds {MIN_SEEDS} or more; the quick profile "
+                        "runs 3)")
     return lines
 
 
 def _contrast_lines(block: pd.DataFrame, evidence: Evidence, contrasts: list[dict]) -> list[str]:
     """What the families declare as contrasts (:class:`registry.Contrast`: one distance against two references,
     such as the FIDs of samples against the noisy and the clean test images, computed for a noisy training
-    set): which reference is nearer, said with a paired t over seeds; with one seed, the two values and "not
-    tested"."""
+    set): which reference is nearer, said with a paired t over seeds, Holm-corrected over the block's
+    contrast lines; with one seed, the two values and "not tested"."""
     from .significance import compare_seeds
 
-    lines = []
+    found = []
     for c in contrasts:
         near, far = c["metric"], c["against"]
         if near not in block or far not in block:
@@ -113,19 +111,24 @@ def _contrast_lines(block: pd.DataFrame, evidence: Evidence, contrasts: list[dic
             if pd.isna(row[far]):
                 continue
             key = tuple(row[ROW])
-            test = compare_seeds(evidence.values.get((*key, near), {}), evidence.values.get((*key, far), {}))
-            closer = c["near"] if row[near] < row[far] else c["far"]
-            values = f"{near} {row[near]:.4g} against {c['near']}, {far} {row[far]:.4g} against {c['far']}"
-            what = f"{c['subject']} of {row['model']}"
-            if not test.about_models:
-                lines.append(f"s{row['severity']}: {what}: {values} (one seed: not tested; needs --seeds {MIN_SEEDS} "
-                             "or more)")
-            elif test.p < ALPHA:
-                lines.append(f"s{row['severity']}: {what} are closer to {closer} ({values}, p = {test.p:.2g}): "
-                             f"{c['claim'] if closer == c['near'] else c['counterclaim']}")
-            else:
-                lines.append(f"s{row['severity']}: {what}: no supported difference between their distance to "
-                             f"{c['near']} and to {c['far']} ({values}, p = {test.p:.2g})")
+            found.append((c, row, compare_seeds(evidence.values.get((*key, near), {}),
+                                                evidence.values.get((*key, far), {}))))
+    adjusted = holm([test.p if test.about_models else math.nan for _, _, test in found])
+    lines = []
+    for (c, row, test), p in zip(found, adjusted):
+        near, far = c["metric"], c["against"]
+        closer = c["near"] if row[near] < row[far] else c["far"]
+        values = f"{near} {row[near]:.4g} against {c['near']}, {far} {row[far]:.4g} against {c['far']}"
+        what = f"{c['subject']} of {row['model']}"
+        if not test.about_models:
+            lines.append(f"s{row['severity']}: {what}: {values} (one seed: not tested; needs --seeds {MIN_SEEDS} "
+                         "or more)")
+        elif p < ALPHA:
+            lines.append(f"s{row['severity']}: {what} are closer to {closer} ({values}, p = {p:.2g}, Holm): "
+                         f"{c['claim'] if closer == c['near'] else c['counterclaim']}")
+        else:
+            lines.append(f"s{row['severity']}: {what}: no supported difference between their distance to "
+                         f"{c['near']} and to {c['far']} ({values}, p = {p:.2g}, Holm)")
     return lines
 
 
@@ -193,88 +196,40 @@ def _augmentation_lines(tests: dict[tuple, tuple[float, Comparison]], adjusted: 
     return lines
 
 
-def _gain_difference(evidence: Evidence, rows: dict[str, tuple], bases: dict[str, tuple], metric: str,
-                     first: str, second: str) -> tuple[float, int]:
-    """The p-value that a model's gain over its baseline differs between two CNN protocols, from the
-    per-image correctness of the four CNNs on the seeds all four have (t over seeds and images), and the
-    number of those seeds."""
-    name = evidence.meta.at[metric, "items"] if metric in evidence.meta.index else None
-    if not isinstance(name, str):
-        return math.nan, 0
-    vectors = {(b, w): evidence.vectors(r, name) for b, pair in ((first, (rows[first], bases[first])),
-                                                               (second, (rows[second], bases[second])))
-               for w, r in zip(("model", "base"), pair)}
-    seeds = sorted(set.intersection(*(set(v) for v in vectors.values())))
-    seeds = [s for s in seeds if len({len(v[s].values) for v in vectors.values()}) == 1]
-    if len(seeds) < MIN_SEEDS:
-        return math.nan, len(seeds)
-    per_seed = np.stack([
-        (vectors[(first, "model")][s].values.astype(float) - vectors[(first, "base")][s].values.astype(float))
-        - (vectors[(second, "model")][s].values.astype(float) - vectors[(second, "base")][s].values.astype(float))
-        for s in seeds])
-    return seeds_images_t(per_seed)[2], len(seeds)
-
-
-def _disagreements(board: pd.DataFrame, evidence: Evidence, gains: list[str], labels: dict[str, str]) -> list[str]:
+def _disagreements(tests: dict[tuple, dict], adjusted: dict[tuple, dict], labels: dict[str, str],
+                   sizes: int) -> list[str]:
     """Gains over the baseline (the metrics the families declare ``compares``: clean accuracy, accuracy on
-    the noisy test set) whose sign differs between two CNN protocols of the same grid, said only where the
-    difference between the two gains is supported (t over seeds and images, Holm over every such pair). A
-    gain the same at every severity (one CNN behind them all, as a VAE's clean accuracy) is said once,
-    without a severity."""
-    budgets = sorted(board["cnn_budget"].unique())
-    if len(budgets) < 2:
-        return []
-    keys = ["dataset", "profile", "train_size", "precision", "noise", "model"]
-    found: dict[tuple, dict[str, tuple]] = {}  # (*keys, metric, severity) -> budget -> (gain, row, base row)
-    for _, row in board[board["model"] != BASELINE].iterrows():
-        base = board[(board[GROUP] == row[GROUP]).all(axis=1) & (board["model"] == BASELINE)]
-        if base.empty:
-            continue
-        for metric in gains:
-            if metric in row and pd.notna(row[metric]) and pd.notna(base.iloc[0].get(metric)):
-                found.setdefault((*row[keys], metric, int(row["severity"])), {})[row["cnn_budget"]] = (
-                    100 * (row[metric] - base.iloc[0][metric]), tuple(row[ROW]), tuple(base.iloc[0][ROW]))
-    candidates, untested = [], 0
-    said: set[tuple] = set()
-    per_severity: dict[tuple, set] = {}  # (*keys, metric, a, b) -> the distinct pairs of gains over severities
-    for key, by_budget in found.items():
-        for a, b in ((a, b) for i, a in enumerate(budgets) for b in budgets[i + 1:]):
-            if a in by_budget and b in by_budget:
-                per_severity.setdefault((*key[:-1], a, b), set()).add(
-                    (round(by_budget[a][0], 9), round(by_budget[b][0], 9)))
-    severities = {key[:-1]: 0 for key in found}
-    for key in found:
-        severities[key[:-1]] += 1
-    for key, by_budget in sorted(found.items()):
-        (dataset, profile, size, precision, noise, model, metric, severity) = key
-        for a, b in ((a, b) for i, a in enumerate(budgets) for b in budgets[i + 1:]):
-            if a not in by_budget or b not in by_budget or by_budget[a][0] * by_budget[b][0] >= 0:
-                continue
-            pair = (round(by_budget[a][0], 9), round(by_budget[b][0], 9))
-            once = (dataset, profile, size, precision, noise, model, metric, a, b, pair)
-            if once in said:
-                continue
-            said.add(once)
-            p, _ = _gain_difference(evidence, {a: by_budget[a][1], b: by_budget[b][1]},
-                                    {a: by_budget[a][2], b: by_budget[b][2]}, metric, a, b)
-            if math.isnan(p):
-                untested += 1
-                continue
-            candidates.append((key, a, b, by_budget[a][0], by_budget[b][0], p))
-    adjusted = holm([c[-1] for c in candidates])
-    lines = []
-    sizes = board["train_size"].nunique()
-    for (key, a, b, gain_a, gain_b, _), p in zip(candidates, adjusted):
-        if not p < ALPHA:
-            continue
-        dataset, profile, size, precision, noise, model, metric, severity = key
-        at = f" · {size_text(size)}" if sizes > 1 else ""
-        label = labels.get(metric, metric).replace(" ", "-")
-        constant = severities[key[:-1]] > 1 and len(per_severity[(*key[:-1], a, b)]) == 1
-        what = label if constant else f"s{severity} {label}"
-        lines.append(f"{dataset}{at} · {noise} · {model}: {what} gain {gain_a:+.1f} points under "
-                     f"{PROTOCOL_NAMES.get(a, a)}, {gain_b:+.1f} under {PROTOCOL_NAMES.get(b, b)}: the sign depends "
-                     f"on the protocol (difference of the gains p = {p:.2g})")
+    the noisy test set) whose sign differs between two CNN protocols of the same grid, said only where each
+    of the two gains is itself supported (its Holm-adjusted test in its protocol's family, ``adjusted``, below
+    0.05) with opposite signs: then the two protocols' own claims disagree, and no test is chosen after
+    looking at the signs. ``tests`` and ``adjusted``: per verdict table (:data:`TABLE`), per (model, severity
+    or None, metric) the gain and its test."""
+    by_protocol: dict[tuple, dict[str, tuple[float, float, Comparison]]] = {}
+    budget_at = TABLE.index("cnn_budget")
+    for key, found in tests.items():
+        rest = key[:budget_at] + key[budget_at + 1:]
+        for k, (gain, c) in found.items():
+            by_protocol.setdefault((*rest, *k), {})[key[budget_at]] = (gain, adjusted[key].get(k, math.nan), c)
+    lines, untested = [], 0
+    for key, by_budget in sorted(by_protocol.items(), key=lambda kv: str(kv[0])):
+        dataset, profile, size, precision, noise, model, severity, metric = key
+        budgets = sorted(by_budget)
+        for i, a in enumerate(budgets):
+            for b in budgets[i + 1:]:
+                (gain_a, p_a, c_a), (gain_b, p_b, c_b) = by_budget[a], by_budget[b]
+                if gain_a * gain_b >= 0:
+                    continue
+                if not (c_a.about_models and c_b.about_models):
+                    untested += 1
+                    continue
+                if not (p_a < ALPHA and p_b < ALPHA):
+                    continue
+                at = f" · {size_text(size)}" if sizes > 1 else ""
+                label = labels.get(metric, metric).replace(" ", "-")
+                what = label if severity is None else f"s{severity} {label}"
+                lines.append(f"{dataset}{at} · {noise} · {model}: {what} gain {100 * gain_a:+.1f} points under "
+                             f"{PROTOCOL_NAMES.get(a, a)} (p = {p_a:.2g}), {100 * gain_b:+.1f} under "
+                             f"{PROTOCOL_NAMES.get(b, b)} (p = {p_b:.2g}): the sign depends on the protocol")
     if untested:
         lines.append(f"{untested} gain{'s' * (untested != 1)} change{'s' * (untested == 1)} sign between protocols on "
                      f"the seeds run; whether that is more than training noise needs --seeds {MIN_SEEDS} or more")
@@ -282,13 +237,14 @@ def _disagreements(board: pd.DataFrame, evidence: Evidence, gains: list[str], la
 
 
 def verdict(board: pd.DataFrame, results: pd.DataFrame, cells: list[CellResult],
-            items: dict | None, thresholds: list | None = None) -> list[VerdictBlock]:
+            items: dict | None, thresholds: list | None = None, *,
+            evidence: Evidence | None = None) -> list[VerdictBlock]:
     """The verdict blocks of a store's leaderboard, in table order; ``thresholds``
     (:func:`reports.curves.thresholds`) add where each model starts to beat the baseline."""
     if board.empty:
         return []
-    meta = metric_meta(results)
-    evidence = Evidence.of(results, items)
+    evidence = evidence or Evidence.of(results, items)
+    meta = evidence.metrics
     protocol = protocols(cells)
     ordered = sorted(board.groupby(TABLE), key=lambda kv: table_order(kv[0]))
     gains = list(meta.loc[meta["compares"], "metric"])
@@ -316,7 +272,7 @@ def verdict(board: pd.DataFrame, results: pd.DataFrame, cells: list[CellResult],
     for family, lines in sorted(threshold_lines(thresholds or []).items()):
         blocks.append(VerdictBlock(curve_title(family, board, "where augmentation starts to beat the baseline"),
                                    lines))
-    disagreements = _disagreements(board, evidence, gains, labels)
+    disagreements = _disagreements(tests, adjusted, labels, board["train_size"].nunique())
     if disagreements:
         blocks.append(VerdictBlock("Where two CNN protocols disagree on the sign of a gain", disagreements))
     return blocks
@@ -324,15 +280,15 @@ def verdict(board: pd.DataFrame, results: pd.DataFrame, cells: list[CellResult],
 
 def verdict_preamble(board: pd.DataFrame) -> str:
     seeds = int(board["seeds"].max()) if "seeds" in board and not board.empty else 0
-    base = ("Per family's headline metric, the models that could be the best at each severity (a t over seeds "
-            "and test images, Bonferroni-corrected over every pair of models and every noise × severity of the "
-            "dataset and protocol), and what each model's samples change against the baseline CNN (Holm over "
-            "the dataset and protocol).")
+    base = ("Per family's headline metric, the models that could be the best at each severity (the "
+            "leaderboard's marks: a moderated t over seeds, Holm-corrected over every pair of models and every "
+            "noise × severity of the dataset and protocol), and what each model's samples change against the "
+            "baseline CNN (Holm over the dataset and protocol).")
     if seeds < MIN_SEEDS:
         base += (f" This run has {seeds} seed{'s' * (seeds != 1)}: no claim about models is made, because training "
                  "noise (initial weights, batch order, sample draws) moves these numbers more than the test images "
-                 f"do and one seed cannot measure it. Claims need --seeds {MIN_SEEDS} or more; --seeds 3 is "
-                 "recommended.")
+                 f"do and one seed cannot measure it. Claims need --seeds {MIN_SEEDS} or more (the quick profile "
+                 "runs 3).")
     return base
 
 
