@@ -339,28 +339,36 @@ def _mark(board: pd.DataFrame, name: str, evidence: Evidence) -> None:
             signature = tuple(sorted((r[-1], round(float(v), 12)) for r, v in zip(rows, group[name])))
             first.setdefault(signature, len(groups))
             groups.append((group.index, rows, signature))
-        pairs = {}
+        pairs, source, first_of = {}, {}, {}
         for g, (_, rows, signature) in enumerate(groups):
             if first[signature] != g:
                 continue
             for a in range(len(rows)):
                 for b in range(a + 1, len(rows)):
-                    pairs[(g, a, b)] = evidence.paired(rows[a], rows[b], name)
-        raw, fit = moderated(pairs)
-        keys = [key for key in raw if raw[key].tested]
-        adjusted_p = dict(zip(keys, holm([raw[key].p for key in keys])))
+                    found = evidence.paired(rows[a], rows[b], name)
+                    # a pair whose per-seed differences repeat under another noise or severity (two plain
+                    # models' clean-input metric) is one test, not several
+                    repeat = None if found is None else (rows[a][-1], rows[b][-1], found.image_var,
+                                                         tuple(np.round(found.diffs, 12)))
+                    source[(g, a, b)] = first_of.setdefault(repeat, (g, a, b)) if repeat else (g, a, b)
+                    if source[(g, a, b)] == (g, a, b):
+                        pairs[(g, a, b)] = found
+        unique, fit = moderated(pairs)
+        keys = [key for key in unique if unique[key].tested]
+        adjusted_p = dict(zip(keys, holm([unique[key].p for key in keys])))
+        raw = {key: unique[origin] for key, origin in source.items()}
         seeds = max((c.seeds for c in raw.values() if c.tested), default=0)
         claims_of = Claims(fit, len(keys), seeds)
         if "claims" not in board.attrs:
             board.attrs["claims"] = ClaimsByFamily()
         board.attrs["claims"][(*fkey, name)] = claims_of
         for g, (index, rows, signature) in enumerate(groups):
-            source = first[signature]
+            origin = first[signature]
             tests: dict[tuple, Comparison] = {}
             for a in range(len(rows)):
                 for b in range(a + 1, len(rows)):
-                    c = raw.get((source, a, b), NO_TEST)
-                    c = Comparison(adjusted_p.get((source, a, b), c.p), c.test, c.diff, c.seeds)
+                    c = raw.get((origin, a, b), NO_TEST)
+                    c = Comparison(adjusted_p.get(source.get((origin, a, b)), c.p), c.test, c.diff, c.seeds)
                     tests[(rows[a], rows[b])] = c
                     tests[(rows[b], rows[a])] = Comparison(c.p, c.test, -c.diff, c.seeds)
             claims_of.pairs.update(tests)
@@ -402,7 +410,7 @@ class Claims:
         if self.seeds < MIN_SEEDS or not self.tests:
             return ""
         d0 = self.fit.d0
-        pooled = ("the pairs' seed variances pooled into one (they agree as chance allows)" if math.isinf(d0)
+        pooled = ("the pairs' seed variances pooled into one (they agree as chance allows)" if self.fit.pooled
                   else f"each pair's seed variance moderated with {d0:.1f} prior degrees of freedom" if d0 >= 0.05
                   else "each pair's seed variance its own (they differ too much to pool)")
         return (f"{metric}: {self.tests} tests (every pair of models × noise × severity) over {self.seeds} seeds, "

@@ -173,29 +173,45 @@ def trigamma_inverse(x: float) -> float:
     return y
 
 
-def squeeze_var(var: np.ndarray, df: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
-    """Empirical-Bayes posterior variances of sample variances ``var`` with ``df`` degrees of freedom each
-    (limma's ``squeezeVar`` without a trend, moment estimates of ``fitFDist``): the posterior variances, the
-    prior's degrees of freedom d0 (``inf``: the variances agree as chance allows, all take the prior's; 0:
-    too few to fit) and the prior variance of each. A trend of the prior in the test images' variance was
-    tried and found no more power on real runs (benchmarks/test_claims_power.py)."""
+def fit_prior(var: np.ndarray, df: np.ndarray) -> tuple[float, float]:
+    """The scaled inverse-χ² prior of sample variances ``var`` (``df`` degrees of freedom each): limma's
+    ``fitFDist`` moment estimates without a trend, (d0, prior variance). Where the variances agree as chance
+    allows (limma's d0 = ∞) the prior is their pooled variance; d0 is never more than the degrees of freedom
+    the prior is estimated from (limma pools over thousands of genes, a table over tens of pairs). Fewer
+    than 2 variances: (0, NaN)."""
     from scipy.special import digamma, polygamma
 
-    var, df = np.asarray(var, dtype=float), np.asarray(df, dtype=float)
-    if len(var) < 3:  # limma needs a spread of the log-variances to fit the prior
-        return var, 0.0, np.full_like(var, math.nan)
+    if len(var) < 2:
+        return 0.0, math.nan
     m = float(np.median(var))
     floor = 1e-5 * (m if m > 0 else max(float(var.max()), 1e-300))
-    x = np.maximum(var, floor)
-    e = np.log(x) - digamma(df / 2) + np.log(df / 2)
-    fitted = np.full_like(e, e.mean())
+    e = np.log(np.maximum(var, floor)) - digamma(df / 2) + np.log(df / 2)
     spread = float(np.var(e, ddof=1)) - float(np.mean(polygamma(1, df / 2)))
+    cap = float(np.sum(df))
     if spread > 0:
-        d0 = 2 * trigamma_inverse(spread)
-        prior = np.exp(fitted + digamma(d0 / 2) - np.log(d0 / 2))
-        return (d0 * prior + df * var) / (d0 + df), d0, prior
-    prior = np.exp(fitted)
-    return prior.copy(), math.inf, prior
+        fitted = 2 * trigamma_inverse(spread)
+        if fitted < cap:
+            return fitted, float(np.exp(e.mean() + digamma(fitted / 2) - np.log(fitted / 2)))
+    return cap, float(np.sum(df * var) / np.sum(df))
+
+
+def squeeze_var(var: np.ndarray, df: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Empirical-Bayes posterior variances of sample variances ``var`` with ``df`` degrees of freedom each
+    (limma's ``squeezeVar``): each variance is shrunk towards a prior fitted on the *other* variances
+    (:func:`fit_prior`, leave one out, so that a variance is not counted twice: where all agree, the
+    posterior is exactly their pooled variance with its degrees of freedom). Returns the posterior
+    variances, each one's prior degrees of freedom and the prior d0 of all of them (for the legend); with
+    fewer than 3 variances nothing is pooled."""
+    var, df = np.asarray(var, dtype=float), np.asarray(df, dtype=float)
+    if len(var) < 3:
+        return var, np.zeros_like(var)
+    posterior, d0s = np.empty_like(var), np.empty_like(var)
+    for i in range(len(var)):
+        others = np.arange(len(var)) != i
+        d0, prior = fit_prior(var[others], df[others])
+        posterior[i] = (d0 * prior + df[i] * var[i]) / (d0 + df[i])
+        d0s[i] = d0
+    return posterior, d0s
 
 
 @dataclass(frozen=True)
@@ -204,8 +220,9 @@ class Moderated:
     variance), its variance, and how many pair × condition variances it was fitted on."""
 
     d0: float
-    prior: float  # the median of the prior variances
+    prior: float
     fitted: int
+    pooled: bool = False  # the variances agree as chance allows: the prior is their pooled variance
 
 
 def moderated(pairs: dict, *, name: str = "moderated t over seeds") -> tuple[dict, Moderated]:
@@ -220,9 +237,10 @@ def moderated(pairs: dict, *, name: str = "moderated t over seeds") -> tuple[dic
     keys = list(tested)
     k = np.array([tested[key].seeds for key in keys], dtype=float)
     var = np.array([float(np.var(tested[key].diffs, ddof=1)) for key in keys])
-    posterior, d0, priors = squeeze_var(var, k - 1)
-    prior = float(np.median(priors))
-    for key, kk, v in zip(keys, k, posterior):
+    posterior, d0s = squeeze_var(var, k - 1)
+    d0, prior = fit_prior(var, k - 1) if len(var) >= 3 else (0.0, math.nan)  # what the legend says of the table
+    pooled = len(var) >= 3 and d0 >= float(np.sum(k - 1)) - 1e-9
+    for key, kk, v, own_d0 in zip(keys, k, posterior, d0s):
         d = tested[key]
         mean = float(np.mean(d.diffs))
         total = float(v) / kk + d.image_var
@@ -231,10 +249,9 @@ def moderated(pairs: dict, *, name: str = "moderated t over seeds") -> tuple[dic
             p = 1.0 if abs(mean) <= 1e-12 * scale else sign_flip_floor(int(kk))
         else:
             t = abs(mean) / math.sqrt(total)
-            dof = d0 + kk - 1
-            p = float(2 * (stats.norm.sf(t) if math.isinf(dof) else stats.t.sf(t, dof)))
+            p = float(2 * stats.t.sf(t, own_d0 + kk - 1))
         out[key] = Comparison(p, f"{name} ({int(kk)} seeds)", mean, int(kk))
-    return out, Moderated(d0, prior, len(keys))
+    return out, Moderated(d0, prior, len(keys), pooled)
 
 
 def possibly_best(rows: list, better: dict[tuple, Comparison]) -> tuple[set, dict]:
@@ -259,7 +276,7 @@ def detectable(d0: float, seeds: int, tests: int, power: float = 0.8) -> float:
     if seeds < MIN_SEEDS or tests < 1:
         return math.nan
     dof = d0 + seeds - 1
-    crit = float(stats.norm.isf(ALPHA / tests / 2) if math.isinf(dof) else stats.t.isf(ALPHA / tests / 2, dof))
+    crit = float(stats.t.isf(ALPHA / tests / 2, dof))
     return (crit + float(stats.norm.ppf(power))) / math.sqrt(seeds)
 
 

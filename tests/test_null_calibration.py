@@ -5,8 +5,9 @@ The null: two copies of one model (``ae`` and ``ae_twin``) that differ only in t
 results differ by training noise (a shift per model and seed, larger than test-image noise), by test-image
 noise, and by persistent model × image effects shared across seeds; under the null no mark, bold, verdict
 line or ranking position may separate them in more than 5% of replicates. The copies are simulated here so
-that hundreds of replicates fit in the default test run; ``benchmarks/test_null_training.py`` trains real
-copies on digits (dearer, run separately).
+that hundreds of replicates fit in the default test run, as fast checks of the machinery;
+``benchmarks/test_null_training.py`` measures the rate on real copies trained on digits (dearer, run
+separately), and that measurement is the one the README reports.
 """
 
 from __future__ import annotations

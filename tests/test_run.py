@@ -166,5 +166,5 @@ def test_a_one_seed_digits_run_claims_nothing_about_models_and_says_what_it_need
     assert "**" not in tables.split("\n## digits")[1] and " ≈ |" not in tables
     assert "No row is marked: with 1 seed" in markdown
     verdict = markdown.split("## Verdict")[1].split("\n## digits · gaussian · reconstruction")[0]
-    assert "no claim about models is made" in verdict and "--seeds 3 is recommended" in verdict
+    assert "no claim about models is made" in verdict and "the quick profile runs 3" in verdict
     assert "no model is named best" in verdict and "(one seed: not tested)" in verdict
