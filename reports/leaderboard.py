@@ -22,12 +22,13 @@ from .significance import (
     NO_TEST,
     SEEDS_IMAGES_T,
     Comparison,
-    Moderated,
+    Pooled,
     SeedDiffs,
     compare_items,
     compare_seeds,
     holm,
-    moderated,
+    mixed_t,
+    pooled_over_models,
     possibly_best,
 )
 from .stats import summarise
@@ -323,13 +324,25 @@ def leaderboard_frame(results: pd.DataFrame, items: dict | None = None, *,
     return board[ordered].sort_values(ROW, kind="stable").reset_index(drop=True)
 
 
+def _pooled(rows: list[tuple], name: str, evidence: Evidence) -> Pooled | None:
+    """The seed variance of one group pooled over its rows (:func:`reports.significance.pooled_over_models`):
+    every row's per-seed difference to the first, on the seeds every row has; None when the rows do not
+    share their seeds."""
+    diffs = [evidence.paired(row, rows[0], name) for row in rows[1:]]
+    if any(d is None for d in diffs) or len({d.seeds for d in diffs}) != 1:
+        return None
+    by_model = np.vstack([np.zeros(diffs[0].seeds), *(d.diffs for d in diffs)])
+    return pooled_over_models(by_model)
+
+
 def _mark(board: pd.DataFrame, name: str, evidence: Evidence) -> None:
     """The possibly-best set of every group of a headline column (:func:`reports.significance.possibly_best`).
-    The family of claims is the column on one dataset under one protocol: every pair of rows in every group
-    (noise × severity) that differs from the others (a plain model's clean-input value repeated under every
-    noise and severity is one group, not many), tested by :func:`reports.significance.moderated` and
-    Holm-corrected over the family: ``_p_adj``, ``_tied`` (could be the best) and ``_mark`` (:data:`MARKS`).
-    What each family's tests rested on is kept in ``board.attrs["claims"]`` (:class:`Claims`)."""
+    Each pair of rows of a group (noise × severity) is tested by :func:`reports.significance.mixed_t`, its
+    seed variance pooled over the group's models; the family of claims is the column on one dataset under
+    one protocol, Holm-corrected over every pair of every group that differs from the others (a plain
+    model's clean-input value repeated under every noise and severity is one group, and a pair whose
+    per-seed differences repeat is one test): ``_p_adj``, ``_tied`` (could be the best) and ``_mark``
+    (:data:`MARKS`). What each family's tests rested on is kept in ``board.attrs["claims"]`` (:class:`Claims`)."""
     for fkey, family in board[board[name].notna()].groupby(FAMILY_OF_CLAIMS, dropna=False, sort=False):
         groups, first = [], {}
         for _, group in family.groupby(GROUP[len(FAMILY_OF_CLAIMS):], dropna=False, sort=False):
@@ -339,10 +352,13 @@ def _mark(board: pd.DataFrame, name: str, evidence: Evidence) -> None:
             signature = tuple(sorted((r[-1], round(float(v), 12)) for r, v in zip(rows, group[name])))
             first.setdefault(signature, len(groups))
             groups.append((group.index, rows, signature))
-        pairs, source, first_of = {}, {}, {}
+        unique, source, first_of, dfs = {}, {}, {}, []
         for g, (_, rows, signature) in enumerate(groups):
             if first[signature] != g:
                 continue
+            pooled = _pooled(rows, name, evidence)
+            if pooled is not None and pooled.df:
+                dfs.append(pooled.df)
             for a in range(len(rows)):
                 for b in range(a + 1, len(rows)):
                     found = evidence.paired(rows[a], rows[b], name)
@@ -352,13 +368,12 @@ def _mark(board: pd.DataFrame, name: str, evidence: Evidence) -> None:
                                                          tuple(np.round(found.diffs, 12)))
                     source[(g, a, b)] = first_of.setdefault(repeat, (g, a, b)) if repeat else (g, a, b)
                     if source[(g, a, b)] == (g, a, b):
-                        pairs[(g, a, b)] = found
-        unique, fit = moderated(pairs)
+                        unique[(g, a, b)] = NO_TEST if found is None else mixed_t(found, pooled)
         keys = [key for key in unique if unique[key].tested]
         adjusted_p = dict(zip(keys, holm([unique[key].p for key in keys])))
         raw = {key: unique[origin] for key, origin in source.items()}
         seeds = max((c.seeds for c in raw.values() if c.tested), default=0)
-        claims_of = Claims(fit, len(keys), seeds)
+        claims_of = Claims(min(dfs, default=max(seeds - 1, 0)), len(keys), seeds)
         if "claims" not in board.attrs:
             board.attrs["claims"] = ClaimsByFamily()
         board.attrs["claims"][(*fkey, name)] = claims_of
@@ -396,9 +411,10 @@ class ClaimsByFamily(dict):
 @dataclass(frozen=True)
 class Claims:
     """What one family of claims (a headline metric on one dataset under one protocol) rested on: the
-    moderated variances' prior, the number of tests Holm corrected over, and the most seeds a test had."""
+    fewest degrees of freedom of its tests, the number of tests Holm corrected over, the most seeds a test
+    had."""
 
-    fit: Moderated
+    df: int
     tests: int
     seeds: int
     #: every pair of rows of the family: the test of the first against the second, Holm-adjusted, its
@@ -409,19 +425,16 @@ class Claims:
         """What this family's marks rest on and can detect, in one line (empty with fewer than two seeds)."""
         if self.seeds < MIN_SEEDS or not self.tests:
             return ""
-        d0 = self.fit.d0
-        pooled = ("the pairs' seed variances pooled into one (they agree as chance allows)" if self.fit.pooled
-                  else f"each pair's seed variance moderated with {d0:.1f} prior degrees of freedom" if d0 >= 0.05
-                  else "each pair's seed variance its own (they differ too much to pool)")
         return (f"{metric}: {self.tests} tests (every pair of models × noise × severity) over {self.seeds} seeds, "
-                f"Holm; {pooled}: a gap of {self.detectable():.1f} seed SDs of the per-seed difference in one "
-                f"condition is marked 80% of the time")
+                f"each a t with {self.df} degrees of freedom (the seed variance pooled over the models of its "
+                f"condition), Holm: a gap of {self.detectable():.1f} seed SDs of the per-seed difference in "
+                "one condition is marked 80% of the time")
 
     def detectable(self, seeds: int | None = None) -> float:
         """The difference in seed standard deviations marked with 80% power (:func:`reports.significance.detectable`)."""
         from .significance import detectable
 
-        return detectable(self.fit.d0, seeds or self.seeds, self.tests)
+        return detectable(self.df, seeds or self.seeds, self.tests)
 
 
 @dataclass
@@ -651,11 +664,11 @@ LEGEND = ("Values are means over seeds ± their standard deviation with the 95% 
           "that severity, ≈ marks each of several models that could be (none is bold then), a plain value is beaten"
           " with support, and (untested) a row without the values to test. A model is beaten when some model is "
           "better by a t over seeds on their per-seed differences (the models of a seed share its training subset, "
-          "test images and noise draws), whose variance adds the test images' and pools the table's pairs where "
-          "their spreads agree (limma's moderated t); Holm-corrected over every pair of models and every noise × "
-          "severity of the dataset and protocol, so that a table makes a false mark in at most 5% of runs "
-          "(measured on real retraining: benchmarks/test_null_training.py). The glance tables' notes say, per "
-          "headline, how large a gap this run can mark. "
+          "test images and noise draws), its seed variance pooled over the models of the condition (a mixed "
+          "model with seed and model × seed effects) and the test images' variance added; Holm-corrected over "
+          "every pair of models and every noise × severity of the dataset and protocol, so that a table makes a "
+          "false mark in at most 5% of runs (measured on real retraining: benchmarks/test_null_training.py). "
+          "The glance tables' notes say, per headline, how large a gap this run can mark. "
           "With one seed nothing is marked: only test-image noise could be measured, and training noise (initial "
           "weights, batch order) is larger. leaderboard.csv keeps for every metric the test against the best row "
           "(`_p_best`, `_test`; with one seed labelled \"test images only\") and for the headline metrics `_p_adj`, "

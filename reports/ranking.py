@@ -31,7 +31,7 @@ import pandas as pd
 from registry import BASELINE
 
 from .leaderboard import ROW, Evidence, Table, headlines
-from .significance import ALPHA, MIN_SEEDS, SeedDiffs, holm, moderated
+from .significance import ALPHA, MIN_SEEDS, SeedDiffs, holm, mixed_t, pooled_over_models
 
 PROTOCOL = ["profile", "cnn_budget", "precision"]
 CONDITION = ["dataset", "noise", "severity", "train_size"]
@@ -95,23 +95,18 @@ def _seed_values(evidence: Evidence, blocks: pd.DataFrame, where: pd.DataFrame,
 def _separated_from_above(order: list[int], per_seed: np.ndarray | None, rankings: int) -> list[bool]:
     """For each position of ``order`` (model indices, best first), whether its model is behind the one above
     with support: per seed the mean rank of each model over the blocks, and the leaderboard's test on the
-    per-seed differences (:func:`reports.significance.moderated`: the variance of each pair's differences
-    moderated over every pair of the ranking's models), Holm over the ranking's positions and Bonferroni over
-    the ``rankings`` of the protocol. Without two seeds nothing is separated."""
+    per-seed differences (:func:`reports.significance.mixed_t`, the seed variance pooled over the ranking's
+    models), Holm over the ranking's positions and Bonferroni over the ``rankings`` of the protocol. Without
+    two seeds nothing is separated."""
     out = [False]
     if per_seed is None:
         return out + [False] * (len(order) - 1)
     ranks = _ranks(per_seed).mean(axis=1)  # seeds × models
-    n = ranks.shape[1]
-    pairs = {(i, j): SeedDiffs(ranks[:, j] - ranks[:, i]) for i in range(n) for j in range(n) if i < j}
-    raw, _ = moderated(pairs)
-    tests = []
-    for above, here in zip(order, order[1:]):
-        c = raw[(min(above, here), max(above, here))]
-        worse_by = c.diff if above < here else -c.diff  # mean rank of ``here`` minus ``above``: > 0 is behind
-        tests.append((worse_by, c.p))
-    adjusted = holm([p for _, p in tests])
-    return out + [bool(d > 0 and min(1.0, p * max(1, rankings)) < ALPHA) for (d, _), p in zip(tests, adjusted)]
+    pooled = pooled_over_models(ranks.T)
+    tests = [mixed_t(SeedDiffs(ranks[:, here] - ranks[:, above]), pooled) for above, here in zip(order, order[1:])]
+    adjusted = holm([c.p for c in tests])
+    return out + [bool(c.tested and c.diff > 0 and min(1.0, p * max(1, rankings)) < ALPHA)
+                  for c, p in zip(tests, adjusted)]
 
 
 def _ranks(values: np.ndarray) -> np.ndarray:
@@ -345,10 +340,10 @@ RANKING_LEGEND = ("Ranked on each family's headline metric over every dataset ×
                   "Mean rank, mean win rate (HELM) and Borda count (MTEB) order the models alike when every model "
                   "is in every block. ≈ marks a position not separated from the one above: separated means that "
                   "the model's mean rank, computed per seed, is worse than the one above's by the leaderboard's "
-                  "test over seeds (a t on the per-seed differences whose variance is moderated over every pair "
-                  "of the ranking's models; Holm over the ranking's positions, Bonferroni over the rankings of the "
-                  "protocol); with one seed every position is ≈. The rank interval is a 95% bootstrap over test "
-                  "images and, from 5 seeds on, seeds (a family whose headline metric has no per-image values, FID, gets none). "
+                  "test over seeds (a t on the per-seed differences, the seed variance pooled over the ranking's "
+                  "models; Holm over the ranking's positions, Bonferroni over the rankings of the protocol); with "
+                  "one seed every position is ≈. The rank interval is a 95% bootstrap over test images and, from "
+                  "5 seeds on, seeds (a family whose headline metric has no per-image values, FID, gets none). "
                   "The Friedman test and Nemenyi post-hoc (scikit-posthocs) run only over independent blocks, one "
                   "per dataset, with 3 models and 2 datasets at least.")
 

@@ -5,25 +5,25 @@ sample draws). A claim about *models* must survive the second, so it rests on se
 share that seed's training subset, test images and noise draws, so a comparison is paired by seed: the unit
 of evidence is the per-seed mean difference d_s of two rows.
 
-- the marks (:func:`moderated`): one table's claims (a headline metric on one dataset under one protocol:
-  every pair of models in every noise × severity) are one family. Each pair × condition has its own spread
-  of d_s over seeds, estimated with k − 1 degrees of freedom; with 3 seeds that estimate alone is too rough
-  to claim anything (a t with 2 degrees of freedom). The family's spreads are pooled where the data support
-  it: the empirical-Bayes moderated t of limma (Smyth 2004, *Stat. Appl. Genet. Mol. Biol.* 3:3) fits a
-  scaled inverse-chi-square prior to the family's sample variances and shrinks each towards the prior in
-  proportion to how alike they are (prior degrees of freedom d0: infinite when they agree, near 0 when they
-  differ as much as chance allows, when each pair keeps its own). Each test is then a t with d0 + k − 1
-  degrees of freedom on the mean difference, whose variance adds the test images' (the variance over images
-  of the per-image differences averaged over seeds, / n): right when the seeds score the same images, a
-  little conservative when each seed draws its own. Holm's step-down correction over the family's tests
-  keeps the chance of any false mark in a table at 5% (closed, valid whatever their dependence). The rate is
-  measured on real retraining in ``benchmarks/test_null_training.py``;
+- the marks (:func:`mixed_t`): a condition's per-seed values follow a two-way layout, models × seeds: a
+  seed effect shared by the models of a seed (it cancels in every difference) and a model × seed effect,
+  training noise. Its variance is pooled over the condition's models (:func:`pooled_over_models`: the
+  two-way residual, (models − 1)(k − 1) degrees of freedom: 6 with 4 models and 3 seeds, where a t over
+  one pair's k differences has 2), and the mean difference's variance adds the test images' (the variance
+  over images of the per-image differences averaged over seeds, / n): right when the seeds score the same
+  images, a little conservative when each seed draws its own. It is not pooled over conditions: a model
+  trained once per seed is scored under every noise and severity, so its conditions are one training
+  draw, and pooled over them two copies of one model were told apart in 7 of 40 real replicates. One
+  table's claims (a headline metric on one dataset under one protocol: every pair of models in every
+  noise × severity) are one family, Holm-corrected (closed, valid whatever their dependence), so that a
+  table makes a false mark in at most 5% of runs; measured on real retraining in
+  ``benchmarks/test_null_training.py``;
 - one seed: only test-image noise can be measured (exact McNemar on per-image correctness, a paired t over
   images for other per-image values). Eight CNNs trained identically but for their initial weights were
   told apart by McNemar in a third of their pairs, so these tests are kept in the CSVs, labelled "test
   images only", and no report marks a row with them;
 - one comparison outside a table (:func:`compare_items`, :func:`compare_seeds`: the verdict's gains, the
-  ``_p_best`` column): the same t with its own k − 1 degrees of freedom.
+  ``_p_best`` column): a t over that pair's k seeds, k − 1 degrees of freedom.
 
 Which rows could be the best (:func:`possibly_best`): a row is left out of the set of possibly-best rows
 only when some other row beats it with a Holm-adjusted p < 0.05; bold marks a row only when it is the set's
@@ -155,103 +155,47 @@ class SeedDiffs:
         return len(self.diffs)
 
 
-def trigamma_inverse(x: float) -> float:
-    """y with trigamma(y) = x (Newton's method as limma's ``trigammaInverse``)."""
-    from scipy.special import polygamma
-
-    if x > 1e7:
-        return 1 / math.sqrt(x)
-    if x < 1e-6:
-        return 1 / x
-    y = 0.5 + 1 / x
-    for _ in range(50):
-        tri = float(polygamma(1, y))
-        step = tri * (1 - tri / x) / float(polygamma(2, y))
-        y += step
-        if -step / y < 1e-8:
-            break
-    return y
-
-
-def fit_prior(var: np.ndarray, df: np.ndarray) -> tuple[float, float]:
-    """The scaled inverse-χ² prior of sample variances ``var`` (``df`` degrees of freedom each): limma's
-    ``fitFDist`` moment estimates without a trend, (d0, prior variance). Where the variances agree as chance
-    allows (limma's d0 = ∞) the prior is their pooled variance; d0 is never more than the degrees of freedom
-    the prior is estimated from (limma pools over thousands of genes, a table over tens of pairs). Fewer
-    than 2 variances: (0, NaN)."""
-    from scipy.special import digamma, polygamma
-
-    if len(var) < 2:
-        return 0.0, math.nan
-    m = float(np.median(var))
-    floor = 1e-5 * (m if m > 0 else max(float(var.max()), 1e-300))
-    e = np.log(np.maximum(var, floor)) - digamma(df / 2) + np.log(df / 2)
-    spread = float(np.var(e, ddof=1)) - float(np.mean(polygamma(1, df / 2)))
-    cap = float(np.sum(df))
-    if spread > 0:
-        fitted = 2 * trigamma_inverse(spread)
-        if fitted < cap:
-            return fitted, float(np.exp(e.mean() + digamma(fitted / 2) - np.log(fitted / 2)))
-    return cap, float(np.sum(df * var) / np.sum(df))
-
-
-def squeeze_var(var: np.ndarray, df: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Empirical-Bayes posterior variances of sample variances ``var`` with ``df`` degrees of freedom each
-    (limma's ``squeezeVar``): each variance is shrunk towards a prior fitted on the *other* variances
-    (:func:`fit_prior`, leave one out, so that a variance is not counted twice: where all agree, the
-    posterior is exactly their pooled variance with its degrees of freedom). Returns the posterior
-    variances, each one's prior degrees of freedom and the prior d0 of all of them (for the legend); with
-    fewer than 3 variances nothing is pooled."""
-    var, df = np.asarray(var, dtype=float), np.asarray(df, dtype=float)
-    if len(var) < 3:
-        return var, np.zeros_like(var)
-    posterior, d0s = np.empty_like(var), np.empty_like(var)
-    for i in range(len(var)):
-        others = np.arange(len(var)) != i
-        d0, prior = fit_prior(var[others], df[others])
-        posterior[i] = (d0 * prior + df[i] * var[i]) / (d0 + df[i])
-        d0s[i] = d0
-    return posterior, d0s
-
-
 @dataclass(frozen=True)
-class Moderated:
-    """What one family's moderated tests rest on: the prior's degrees of freedom (``inf``: one pooled
-    variance), its variance, and how many pair × condition variances it was fitted on."""
+class Pooled:
+    """One condition's seed variance, pooled over its models: the residual variance of the two-way layout
+    models × seeds (a seed effect shared by the models of a seed, a model × seed effect of variance
+    ``var``), with its degrees of freedom (models − 1)(seeds − 1); 0 degrees of freedom: nothing pooled."""
 
-    d0: float
-    prior: float
-    fitted: int
-    pooled: bool = False  # the variances agree as chance allows: the prior is their pooled variance
+    var: float
+    df: int
 
 
-def moderated(pairs: dict, *, name: str = "moderated t over seeds") -> tuple[dict, Moderated]:
-    """The family's tests from its :class:`SeedDiffs` by key: a t on each pair's mean difference with the
-    pair's seed variance moderated over the family (:func:`squeeze_var`; ``{key: Comparison}`` with the raw
-    two-sided p-values, :func:`holm` for the family's) and the fitted prior. Pairs with fewer than
-    :data:`MIN_SEEDS` seeds are not tested; pairs that differ by exactly nothing get p = 1."""
-    tested = {key: d for key, d in pairs.items() if d is not None and d.seeds >= MIN_SEEDS}
-    out: dict = {key: NO_TEST for key in pairs}
-    if not tested:
-        return out, Moderated(0.0, math.nan, 0)
-    keys = list(tested)
-    k = np.array([tested[key].seeds for key in keys], dtype=float)
-    var = np.array([float(np.var(tested[key].diffs, ddof=1)) for key in keys])
-    posterior, d0s = squeeze_var(var, k - 1)
-    d0, prior = fit_prior(var, k - 1) if len(var) >= 3 else (0.0, math.nan)  # what the legend says of the table
-    pooled = len(var) >= 3 and d0 >= float(np.sum(k - 1)) - 1e-9
-    for key, kk, v, own_d0 in zip(keys, k, posterior, d0s):
-        d = tested[key]
-        mean = float(np.mean(d.diffs))
-        total = float(v) / kk + d.image_var
-        scale = max(1.0, float(np.abs(d.diffs).max(initial=0.0)))
-        if total <= (1e-12 * scale) ** 2:
-            p = 1.0 if abs(mean) <= 1e-12 * scale else sign_flip_floor(int(kk))
-        else:
-            t = abs(mean) / math.sqrt(total)
-            p = float(2 * stats.t.sf(t, own_d0 + kk - 1))
-        out[key] = Comparison(p, f"{name} ({int(kk)} seeds)", mean, int(kk))
-    return out, Moderated(d0, prior, len(keys), pooled)
+def pooled_over_models(by_model: np.ndarray) -> Pooled:
+    """The :class:`Pooled` seed variance of per-seed values ``by_model`` (models × seeds, on the tested
+    scale, each row oriented alike; a row may be each model's difference to one reference model, whose
+    per-seed values the seed effect absorbs)."""
+    m, k = by_model.shape
+    df = (m - 1) * (k - 1)
+    if df < 1:
+        return Pooled(math.nan, 0)
+    r = by_model - by_model.mean(axis=1, keepdims=True) - by_model.mean(axis=0, keepdims=True) + by_model.mean()
+    return Pooled(float(np.sum(r**2)) / df, df)
+
+
+def mixed_t(d: SeedDiffs, pooled: Pooled | None, name: str = "t over seeds, models pooled") -> Comparison:
+    """Row A against row B from their per-seed differences ``d``: a t on the mean difference whose variance
+    is the condition's pooled model × seed variance times 2 / k (both rows' share; :func:`pooled_over_models`,
+    (models − 1)(k − 1) degrees of freedom) plus the test images'; without a pooled variance, the pair's own
+    seed variance with k − 1 degrees of freedom. Fewer than :data:`MIN_SEEDS` seeds: no test."""
+    k = d.seeds
+    if k < MIN_SEEDS:
+        return NO_TEST
+    mean = float(np.mean(d.diffs))
+    if pooled is not None and pooled.df >= 1 and not math.isnan(pooled.var):
+        seed_var, df = 2 * pooled.var / k, pooled.df
+    else:
+        seed_var, df = float(np.var(d.diffs, ddof=1)) / k, k - 1
+    total = seed_var + d.image_var
+    scale = max(1.0, float(np.abs(d.diffs).max(initial=0.0)))
+    if total <= (1e-12 * scale) ** 2:
+        return Comparison(1.0 if abs(mean) <= 1e-12 * scale else sign_flip_floor(k), f"{name} ({k} seeds)", mean, k)
+    p = float(2 * stats.t.sf(abs(mean) / math.sqrt(total), df))
+    return Comparison(p, f"{name} ({k} seeds, {df} df)", mean, k)
 
 
 def possibly_best(rows: list, better: dict[tuple, Comparison]) -> tuple[set, dict]:
@@ -269,14 +213,13 @@ def possibly_best(rows: list, better: dict[tuple, Comparison]) -> tuple[set, dic
     return keep, adjusted
 
 
-def detectable(d0: float, seeds: int, tests: int, power: float = 0.8) -> float:
+def detectable(df: int, seeds: int, tests: int, power: float = 0.8) -> float:
     """The difference, in seed standard deviations of the per-seed difference, that a family of ``tests``
-    tests marks with probability ``power`` at ``seeds`` seeds when the prior has ``d0`` degrees of freedom
-    (Holm's first step, the strictest: α / tests; the normal approximation of the noncentral t)."""
-    if seeds < MIN_SEEDS or tests < 1:
+    tests with ``df`` degrees of freedom each marks with probability ``power`` at ``seeds`` seeds (Holm's
+    first step, the strictest: α / tests; the normal approximation of the noncentral t)."""
+    if seeds < MIN_SEEDS or tests < 1 or df < 1:
         return math.nan
-    dof = d0 + seeds - 1
-    crit = float(stats.t.isf(ALPHA / tests / 2, dof))
+    crit = float(stats.t.isf(ALPHA / tests / 2, df))
     return (crit + float(stats.norm.ppf(power))) / math.sqrt(seeds)
 
 

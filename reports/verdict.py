@@ -281,7 +281,8 @@ def verdict(board: pd.DataFrame, results: pd.DataFrame, cells: list[CellResult],
 def verdict_preamble(board: pd.DataFrame) -> str:
     seeds = int(board["seeds"].max()) if "seeds" in board and not board.empty else 0
     base = ("Per family's headline metric, the models that could be the best at each severity (the "
-            "leaderboard's marks: a moderated t over seeds, Holm-corrected over every pair of models and every "
+            "leaderboard's marks: a t over seeds, the seed variance pooled over the models of the condition, "
+            "Holm-corrected over every pair of models and every "
             "noise × severity of the dataset and protocol), and what each model's samples change against the "
             "baseline CNN (Holm over the dataset and protocol).")
     if seeds < MIN_SEEDS:
