@@ -35,11 +35,21 @@ def replicate_seeds(r: int) -> list[int]:
     return [FIRST + SEEDS * r + s for s in range(SEEDS)]
 
 
+CELLS_PER_REPLICATE = SEEDS * 2 * 2 * 3  # seeds × the two copies × gaussian, erasing × severities 1, 3, 5
+
+
+def complete(cells, r: int) -> bool:
+    """Whether replicate ``r`` has every cell, done."""
+    seeds = set(replicate_seeds(r))
+    return sum(c.status == "done" and c.cell["seed"] in seeds for c in cells) == CELLS_PER_REPLICATE
+
+
 def false_positives(cells, items, replicates: int) -> tuple[dict[str, int], dict[str, list[str]]]:
     """Per family (and "any": a claim of any family) the replicates with a claim that separates the copies."""
     hits: dict[str, int] = {"any": 0}
     examples: dict[str, list[str]] = {"any": []}
     for r in range(replicates):
+        assert complete(cells, r), f"replicate {r} (seeds {replicate_seeds(r)}) lacks cells"
         found = separating_claims(*select(cells, items, replicate_seeds(r)))
         for family, claims in found.items():
             hits[family] = hits.get(family, 0) + bool(claims)

@@ -31,7 +31,7 @@ import pandas as pd
 from registry import BASELINE
 
 from .leaderboard import ROW, Evidence, Table, headlines
-from .significance import ALPHA, MIN_SEEDS, SeedDiffs, holm, mixed_t, pooled_over_models
+from .significance import ALPHA, MIN_SEEDS, holm
 
 PROTOCOL = ["profile", "cnn_budget", "precision"]
 CONDITION = ["dataset", "noise", "severity", "train_size"]
@@ -56,6 +56,7 @@ class Ranking:
     nemenyi: pd.DataFrame | None = None  # p-values, models × models
     conditions: dict[str, list] = field(default_factory=dict)  # what the blocks span
     seeds: int = 0  # seeds every block has (the ≈ marks need two)
+    rankings: int = 1  # the rankings of the protocol, the positions' Bonferroni family
 
 
 def _block_values(board: pd.DataFrame, metrics: list[str], models: list[str]) -> pd.DataFrame:
@@ -92,21 +93,40 @@ def _seed_values(evidence: Evidence, blocks: pd.DataFrame, where: pd.DataFrame,
 
 
 
+def sign_flip_p(d: np.ndarray) -> float:
+    """Exact two-sided p-value of the mean of per-seed differences ``d`` under the null that each seed's
+    difference is as likely negative as positive (every sign flip of the seeds): valid for discrete
+    statistics such as ranks, where a t-test is not; its smallest value is 2 / 2^k with k seeds."""
+    k = len(d)
+    if k == 0 or np.all(d == 0):
+        return 1.0
+    if k <= 16:  # every sign flip
+        signs = np.array(np.meshgrid(*[[-1.0, 1.0]] * k)).reshape(k, -1).T
+    else:  # a fixed random sample of them (the p-value is then Monte Carlo, with the observed signs counted)
+        signs = np.vstack([np.ones(k), np.random.default_rng(SEED).choice([-1.0, 1.0], size=(99_999, k))])
+    observed = abs(float(d.mean()))
+    return float(np.mean(np.abs(signs @ d / k) >= observed - 1e-12))
+
+
+def seeds_to_separate(comparisons: int) -> int:
+    """The fewest seeds whose sign-flip test can separate a position among ``comparisons`` (its smallest
+    p-value, 2 / 2^seeds, times the comparisons, below 0.05)."""
+    return int(math.floor(1 + math.log2(max(1, comparisons) / ALPHA))) + 1
+
+
 def _separated_from_above(order: list[int], per_seed: np.ndarray | None, rankings: int) -> list[bool]:
     """For each position of ``order`` (model indices, best first), whether its model is behind the one above
-    with support: per seed the mean rank of each model over the blocks, and the leaderboard's test on the
-    per-seed differences (:func:`reports.significance.mixed_t`, the seed variance pooled over the ranking's
-    models), Holm over the ranking's positions and Bonferroni over the ``rankings`` of the protocol. Without
-    two seeds nothing is separated."""
+    with support: per seed the mean rank of each model over the blocks, an exact sign-flip test over seeds of
+    the two models' difference (ranks are discrete: a t over 3 seeds told real twins apart in 3 of 40
+    replicates), Holm over the ranking's positions and Bonferroni over the ``rankings`` of the protocol.
+    Without two seeds nothing is separated."""
     out = [False]
     if per_seed is None:
         return out + [False] * (len(order) - 1)
     ranks = _ranks(per_seed).mean(axis=1)  # seeds × models
-    pooled = pooled_over_models(ranks.T)
-    tests = [mixed_t(SeedDiffs(ranks[:, here] - ranks[:, above]), pooled) for above, here in zip(order, order[1:])]
-    adjusted = holm([c.p for c in tests])
-    return out + [bool(c.tested and c.diff > 0 and min(1.0, p * max(1, rankings)) < ALPHA)
-                  for c, p in zip(tests, adjusted)]
+    diffs = [ranks[:, here] - ranks[:, above] for above, here in zip(order, order[1:])]
+    adjusted = holm([sign_flip_p(d) for d in diffs])
+    return out + [bool(d.mean() > 0 and min(1.0, p * max(1, rankings)) < ALPHA) for d, p in zip(diffs, adjusted)]
 
 
 def _ranks(values: np.ndarray) -> np.ndarray:
@@ -255,7 +275,7 @@ def _rank(protocol: tuple, family: str, metrics: list[tuple[str, bool]], models:
     ranking_resampled = bool(bootstrap.resampled)
     ranking = Ranking(protocol, family, [m for m, _ in metrics], len(blocks), frame, ranking_resampled,
                       conditions={c: sorted(where[c].unique().tolist()) for c in CONDITION},
-                      seeds=0 if per_seed is None else len(per_seed))
+                      seeds=0 if per_seed is None else len(per_seed), rankings=comparisons)
     datasets = where["dataset"].unique()
     if len(models) >= 3 and len(datasets) >= 2:
         # the independent units are the datasets (different test images, different trained models): one
@@ -326,7 +346,12 @@ def ranking_tables(found: list[Ranking]) -> list[Table]:
         if r.seeds < MIN_SEEDS:
             notes.append("one seed: every position is marked ≈, because training noise (initial weights, batch "
                          "order) is not measured; the bootstrap interval is over test images only")
-        elif r.seeds < SEEDS_TO_RESAMPLE and r.resampled:
+        needed = seeds_to_separate((len(r.frame) - 1) * r.rankings)
+        if MIN_SEEDS <= r.seeds < needed:
+            notes.append(f"positions are separated by an exact sign-flip test over seeds, which among this "
+                         f"protocol's {r.rankings} rankings of {len(r.frame)} models needs {needed} seeds "
+                         f"(--seeds {needed}); this ranking has {r.seeds}, so every position is ≈")
+        if MIN_SEEDS <= r.seeds < SEEDS_TO_RESAMPLE and r.resampled:
             notes.append(f"{r.seeds} seeds: the bootstrap interval is over test images only (seeds are resampled "
                          f"from {SEEDS_TO_RESAMPLE} on); training noise is in the ≈ marks")
         tables.append(Table(_title(r), ["rank", "model", "95% bootstrap rank", "mean rank", "mean win rate",
@@ -339,10 +364,12 @@ RANKING_LEGEND = ("Ranked on each family's headline metric over every dataset ×
                   "repeats another's values, a plain model's clean-input metric under every noise, counts once). "
                   "Mean rank, mean win rate (HELM) and Borda count (MTEB) order the models alike when every model "
                   "is in every block. ≈ marks a position not separated from the one above: separated means that "
-                  "the model's mean rank, computed per seed, is worse than the one above's by the leaderboard's "
-                  "test over seeds (a t on the per-seed differences, the seed variance pooled over the ranking's "
-                  "models; Holm over the ranking's positions, Bonferroni over the rankings of the protocol); with "
-                  "one seed every position is ≈. The rank interval is a 95% bootstrap over test images and, from "
+                  "the model's mean rank, computed per seed, is worse than the one above's by an exact sign-flip "
+                  "test over seeds (ranks are discrete, so a t-test would not hold; Holm over the ranking's "
+                  "positions, Bonferroni over the rankings of the protocol): its smallest p-value is 2 / 2^seeds, so "
+                  "separating positions takes the seeds each ranking's note gives (9 for the default grid's 4 "
+                  "models and 4 rankings), and with fewer every position is ≈. The rank interval is a 95% "
+                  "bootstrap over test images and, from "
                   "5 seeds on, seeds (a family whose headline metric has no per-image values, FID, gets none). "
                   "The Friedman test and Nemenyi post-hoc (scikit-posthocs) run only over independent blocks, one "
                   "per dataset, with 3 models and 2 datasets at least.")

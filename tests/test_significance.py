@@ -184,16 +184,18 @@ def test_pooling_over_the_models_of_a_condition_finds_a_gap_that_one_pairs_seeds
     assert pooled / runs >= 0.6 and alone / runs <= 0.1, (pooled, alone)
 
 
-def test_ranking_positions_are_separated_with_three_seeds_when_a_model_is_behind_on_every_seed():
-    from reports.ranking import _separated_from_above
+def test_ranking_positions_need_nine_seeds_on_the_default_grid_because_the_sign_flip_test_is_exact():
+    from reports.ranking import _separated_from_above, seeds_to_separate, sign_flip_p
 
+    assert sign_flip_p(np.ones(3)) == pytest.approx(2 / 2**3)  # three seeds that agree: p = 0.25
+    assert sign_flip_p(np.array([1.0, -1.0, 1.0, -1.0])) == 1.0
+    assert seeds_to_separate(3 * 4) == 9  # 4 models (3 positions) in 4 rankings: 2 / 2^9 x 12 < 0.05
     rng = np.random.default_rng(4)
-    per_seed = rng.normal(0, 0.05, (3, 12, 4))  # seeds × blocks × models, higher is better
+    per_seed = rng.normal(0, 0.05, (9, 12, 4))  # seeds × blocks × models, higher is better
     per_seed[:, :, 0] += 1.0  # model 0 ahead in every block on every seed
     per_seed[:, :, 3] -= 1.0  # model 3 behind
-    assert _separated_from_above([0, 1, 2, 3], per_seed, rankings=1) == [False, True, False, True]
-    assert _separated_from_above([0, 1, 2, 3], None, rankings=1) == [False] * 4  # one seed: nothing separated
-
+    assert _separated_from_above([0, 1, 2, 3], per_seed, rankings=4) == [False, True, False, True]
+    assert _separated_from_above([0, 1, 2, 3], per_seed[:8], rankings=4) == [False] * 4  # one seed short
 
 def test_the_glance_table_says_how_large_a_gap_its_run_can_mark():
     from reports.glance import glance_tables
