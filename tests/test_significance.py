@@ -184,12 +184,13 @@ def test_pooling_over_the_models_of_a_condition_finds_a_gap_that_one_pairs_seeds
     assert pooled / runs >= 0.6 and alone / runs <= 0.1, (pooled, alone)
 
 
-def test_ranking_positions_need_nine_seeds_on_the_default_grid_because_the_sign_flip_test_is_exact():
+def test_ranking_positions_need_the_seeds_an_exact_sign_flip_test_needs_among_their_comparisons():
     from reports.ranking import _separated_from_above, seeds_to_separate, sign_flip_p
 
     assert sign_flip_p(np.ones(3)) == pytest.approx(2 / 2**3)  # three seeds that agree: p = 0.25
     assert sign_flip_p(np.array([1.0, -1.0, 1.0, -1.0])) == 1.0
     assert seeds_to_separate(3 * 4) == 9  # 4 models (3 positions) in 4 rankings: 2 / 2^9 x 12 < 0.05
+    assert seeds_to_separate(3 * 5) == 10  # the default grid: overall and four families
     rng = np.random.default_rng(4)
     per_seed = rng.normal(0, 0.05, (9, 12, 4))  # seeds × blocks × models, higher is better
     per_seed[:, :, 0] += 1.0  # model 0 ahead in every block on every seed
