@@ -74,6 +74,10 @@ def test_holm_adjusts_the_smallest_p_value_by_the_number_of_tests_and_keeps_unte
     adjusted = holm([0.01, math.nan, 0.04, 0.03])
     assert adjusted[0] == pytest.approx(0.03) and math.isnan(adjusted[1])
     assert adjusted[3] == pytest.approx(0.06) and adjusted[2] == pytest.approx(0.06)
+    from statsmodels.stats.multitest import multipletests
+
+    ps = np.random.default_rng(0).random(40) ** 3  # the same values as statsmodels' implementation
+    assert holm(list(ps)) == pytest.approx(list(multipletests(ps, method="holm")[1]))
 
 
 def _seeded_records(correct: dict[str, dict[int, np.ndarray]]) -> tuple[list[dict], dict]:
