@@ -139,14 +139,16 @@ def test_a_model_whose_loss_turns_nan_fails_its_cells_and_the_grid_goes_on(tmp_p
         (["--rerun", "some"], "argument --rerun: invalid choice: 'some'"),
     ],
 )
-def test_bad_input_gets_one_line_on_stderr_and_exit_code_2(args, expected, tmp_path, capsys):
+def test_bad_input_gets_one_line_on_stderr_and_exit_code_2_and_leaves_no_output_directory(args, expected, tmp_path,
+                                                                                           capsys):
+    out = tmp_path / "new"
     with pytest.raises(SystemExit) as exit_info:
-        raise SystemExit(cli.main(["run", "--datasets", "digits", "--out", str(tmp_path), *args]))
+        raise SystemExit(cli.main(["run", "--datasets", "digits", "--out", str(out), *args]))
     err = capsys.readouterr().err
     assert exit_info.value.code == 2
     assert err.startswith("bench: error: ") and err.count("\n") == 1, err
     assert expected in err
-    assert not (tmp_path / "results.db").exists()
+    assert not out.exists()  # a refused run leaves nothing behind, not even an empty --out
 
 
 def test_report_on_a_directory_without_results_says_what_to_do(tmp_path, capsys):

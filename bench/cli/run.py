@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -47,21 +48,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     formats = parse_formats(args.format)
     options = report_options_of(args, formats)
     out = Path(args.out)
+    created = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
         (out / ".write-test").touch()
         (out / ".write-test").unlink()
     except OSError as exc:
         raise BenchError(f"cannot write to --out {str(out)!r}: {exc.strerror}; choose another directory") from None
-    plan = prepare(args.models, args.noise, args.datasets, profile=args.profile, seeds=seeds_of(args), seed=args.seed,
-                   store=Path(args.store) if args.store else out,
-                   severities=parse_ints(args.severities, "--severities", low=1) if args.severities else None,
-                   cnn_budget=args.cnn_budget, precision=args.precision, train_noise=args.train_noise,
-                   train_sizes=parse_ints(args.train_sizes, "--train-sizes", low=1) if args.train_sizes else None,
-                   rerun=args.rerun, executor=args.executor, threads=args.threads, device=args.device,
-                   families=args.families)
+    try:
+        plan = prepare(args.models, args.noise, args.datasets, profile=args.profile, seeds=seeds_of(args),
+                       seed=args.seed, store=Path(args.store) if args.store else out,
+                       severities=parse_ints(args.severities, "--severities", low=1) if args.severities else None,
+                       cnn_budget=args.cnn_budget, precision=args.precision, train_noise=args.train_noise,
+                       train_sizes=parse_ints(args.train_sizes, "--train-sizes", low=1) if args.train_sizes else None,
+                       rerun=args.rerun, executor=args.executor, threads=args.threads, device=args.device,
+                       families=args.families)
+        _check_free_space(out, plan.store.path.parent, plan.cells)
+    except BenchError:
+        if created:  # a refused run leaves nothing behind: the directory is the one this command made
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     store = plan.store
-    _check_free_space(out, store.path.parent, plan.cells)
     try:
         results = execute(plan, argv=args.argv, progress=Progress(quiet=args.quiet))
     except KeyboardInterrupt:
