@@ -23,6 +23,16 @@ def _timing_files(out_dir: Path, formats: tuple[str, ...]) -> list[Path]:
     return [out_dir / f"timing.{fmt}" for fmt in ("csv", "md") if fmt in formats and (out_dir / f"timing.{fmt}").exists()]
 
 
+def written_formats(out_dir: Path) -> tuple[str, ...]:
+    """The installed file reporters whose every file is in ``out_dir``: what a change to the store (a new
+    timing) must refresh there."""
+    from registry import load_registry
+
+    installed = load_registry().entries["reporters"]
+    return tuple(name for name, entry in installed.items()
+                 if entry.spec.files and all((Path(out_dir) / f).exists() for f in entry.spec.files))
+
+
 def reporters(formats: tuple[str, ...]) -> list[Any]:
     """The installed reporters named by ``formats`` (:class:`registry.ReporterSpec`), in that order; an
     unknown name, or one whose extra is not installed, is a :class:`registry.SelectionError`."""

@@ -121,6 +121,7 @@ def _time(args: argparse.Namespace, backends: list[str], batch_sizes: list[int],
     from bench.provenance import cpu_name, environment, now
     from bench.timing import batch_of, latencies, onnxruntime_call, summarise, torch_call
     from reports import write_reports
+    from reports.outputs import written_formats
     from reports.timing import write_timing
 
     out = Path(args.out)
@@ -161,8 +162,9 @@ def _time(args: argparse.Namespace, backends: list[str], batch_sizes: list[int],
         store.end_run(run_id, now(), computed=measured, reused=0, failed=failed)
         out.mkdir(parents=True, exist_ok=True)
         paths = write_timing(store, out, formats)
-        if (out / "report.html").exists():
-            paths.append(write_reports(store, out, ("html",))[-1])
+        present = written_formats(out)  # every report already there that shows timings: the cost table, the page
+        if present:
+            paths += [p for p in write_reports(store, out, present) if p not in paths]
         for path in paths:
             print(path)
     return FAILED if failed else OK
@@ -195,7 +197,8 @@ def add_parsers(verbs: Any) -> None:
     time = verbs.add_parser(
         "time", help="inference latency of encode+decode on torch and onnxruntime",
         description="Time encode+decode per batch on each backend with fixed threads; results go into the store "
-                    "and into timing.md / timing.csv (and report.html where it exists).")
+                    "and into timing.md / timing.csv, and refresh every report already in --out (leaderboard.md, "
+                    "report.html, ...).")
     _common(time)
     time.add_argument("--batch-sizes", default="1,64,256", metavar="LIST", help="(default: 1,64,256)")
     time.add_argument("--backends", default="torch,onnxruntime", metavar="LIST",
