@@ -215,9 +215,11 @@ def load_registry(*, autoload: bool | None = None, strict: bool | None = None) -
                     )
                 if spec.name in found:
                     other = found[spec.name]
+                    fix = (f"A built-in's name cannot be taken: rename the {SINGULAR[kind]} in '{dist_name}'"
+                           if HOST_DISTRIBUTION in (other.distribution, dist_name) else "Uninstall one of them")
                     raise PluginError(
                         f"{SINGULAR[kind]} name '{spec.name}' is claimed twice: by distribution "
-                        f"'{other.distribution} {other.version}' and by {where}. Uninstall one of them "
+                        f"'{other.distribution} {other.version}' and by {where}. {fix}, "
                         "or set BENCH_DISABLE_PLUGIN_AUTOLOAD=1 to load only the built-ins."
                     )
                 found[spec.name] = Entry(SINGULAR[kind], spec, dist_name, version)

@@ -87,8 +87,9 @@ def bench_models():
     return [ModelSpec("vae", MLPAutoencoder, "an impostor")]
 '''
     add_site(make_distribution(tmp_path / "site", "bench-clash", "2.0", "bench_clash", source), monkeypatch)
-    with pytest.raises(PluginError, match=r"model name 'vae' is claimed twice.*'aebench 0\.1\.0'.*'bench-clash 2\.0'"):
-        load_registry()
+    with pytest.raises(PluginError, match=r"model name 'vae' is claimed twice.*'aebench 0\.1\.0'.*'bench-clash 2\.0'"
+                       r"\. A built-in's name cannot be taken: rename the model in 'bench-clash', or set"):
+        load_registry()  # uninstalling a built-in is impossible: the message says to rename the plugin's
     result = run_bench("run", "--seeds", "1", "--datasets", "digits")
     assert result.returncode == 2
     assert "bench-clash 2.0" in result.stderr and "Traceback" not in result.stderr
