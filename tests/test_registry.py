@@ -175,3 +175,24 @@ def bench_datasets():
     with pytest.raises(PluginError, match=r"dataset 'pictures' of distribution 'bench-kind 1\.0': kind 'images' is "
                                           r"not one of 'image', 'vector'"):
         load_registry()
+
+
+def test_the_readme_plugin_pyproject_builds_as_written_and_registers_its_hooks(tmp_path, monkeypatch):
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    toml = re.search(r"declare the entry point in your `pyproject.toml`.*?```toml\n(.*?)```", readme, re.S).group(1)
+    package = tmp_path / "pkg"
+    (package / "my_bench_plugin").mkdir(parents=True)
+    (package / "pyproject.toml").write_text("\n".join(line[3:] for line in toml.splitlines()))
+    (package / "my_bench_plugin" / "__init__.py").write_text(
+        "from registry import ModelSpec, hookimpl\nfrom registry.models import MLPAutoencoder\n\n\n@hookimpl\n"
+        "def bench_models():\n    return [ModelSpec('my_ae', MLPAutoencoder, 'the README plugin')]\n")
+    site = tmp_path / "site"
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                           "--no-index", "--target", str(site), str(package)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    add_site(site, monkeypatch)
+    entry = load_registry().entries["models"]["my_ae"]
+    assert (entry.distribution, entry.version) == ("my-bench-plugin", "0.1.0")
