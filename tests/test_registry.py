@@ -196,3 +196,16 @@ def test_the_readme_plugin_pyproject_builds_as_written_and_registers_its_hooks(t
     add_site(site, monkeypatch)
     entry = load_registry().entries["models"]["my_ae"]
     assert (entry.distribution, entry.version) == ("my-bench-plugin", "0.1.0")
+
+
+def test_bench_list_models_says_what_each_model_can_do(capsys):
+    from bench import cli
+
+    assert cli.main(["list", "models", "--format", "json"]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["vae"]["capabilities"] == ["generate", "posterior", "sample"] and not rows["vae"]["denoising"]
+    assert rows["dae"]["denoising"] and rows["dae"]["capabilities"] == [] and rows["vae"]["likelihood"] == "bernoulli"
+    assert cli.main(["list", "models"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[2:]}
+    assert "can: generate, posterior, sample, bernoulli likelihood" in lines["vae"]
+    assert "can: denoising" in lines["dae"] and "inputs: image, vector" in lines["dae"]

@@ -35,6 +35,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         for e in registry.list(kind):
             row = {"name": e.name, "kind": e.kind, "distribution": e.distribution, "version": e.version,
                    "summary": e.summary, "parameters": _param_rows(getattr(e.spec, "params", ()))}
+            if kind == "models":  # what the model can do: which families and protocols apply to it
+                row.update(capabilities=list(e.spec.capabilities), denoising=e.spec.denoising,
+                           likelihood=e.spec.likelihood, inputs=list(e.spec.inputs))
             if kind == "families":
                 row.update(family_version=e.spec.version, headline=e.spec.headline,
                            metrics=[m.name for m in e.spec.metrics if not m.detail])
@@ -60,6 +63,10 @@ def cmd_list(args: argparse.Namespace) -> int:
         if "metrics" in row:  # a family: its version and metrics, the headline first
             params = f"version {row['family_version']}: " + ", ".join(
                 sorted(row["metrics"], key=lambda m: m != row["headline"]))
+        if "capabilities" in row:  # a model: what it can do, after its parameters
+            can = (["denoising"] if row["denoising"] else []) + row["capabilities"] + (
+                [f"{row['likelihood']} likelihood"] if row["likelihood"] else [])
+            params = f"{params or '-'}; can: {', '.join(can) or 'reconstruct'}; inputs: {', '.join(row['inputs'])}"
         line = [row["name"], row["kind"], row["distribution"], row["version"], params or "-", row["summary"]]
         if "calibration" in row:
             line[4:4] = [f"{v['value']:.4g} ({v['psnr']:.1f} dB)" if (v := row["calibration"].get(str(s))) else "-"
