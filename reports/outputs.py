@@ -14,6 +14,7 @@ from typing import Any
 from bench.outcome import NotApplicable
 from bench.result import CellResult
 from bench.store import PRIOR_SAMPLES, SAMPLES, Store
+from registry import BenchError, PluginError
 
 FORMATS = ("md", "csv", "html")  # the built-in reporters written when --format is not given
 STATE = ".report-state.json"  # what the files in the directory were built from
@@ -83,14 +84,32 @@ def write_reports(store: Store, out_dir: Path, formats: tuple[str, ...] = FORMAT
         except (OSError, ValueError):
             pass
     written: list[Path] = []
+    failed: list[str] = []
     for spec in specs:
         if current and spec.files:
             written += [out_dir / f for f in spec.files] + _timing_files(out_dir, (spec.name,))
             continue
-        written += spec.write(report)
-    if not current:
+        try:
+            written += spec.write(report)
+        except BenchError:
+            raise
+        except Exception as exc:  # a third party's reporter: named in one line, the others still write
+            failed.append(f"{spec.name} ({_distribution(spec.name)}) raised {type(exc).__name__}: {exc}")
+    if not current and not failed:
         report.write(STATE, json.dumps(state))
+    if failed:
+        raise PluginError(f"reporter {'; '.join(failed)}. The other reports were written to {str(out_dir)!r} and "
+                          f"every result is kept in {str(store.path)!r}; leave the format out of --format or fix "
+                          "the plugin")
     return written
+
+
+def _distribution(name: str) -> str:
+    """The distribution that installed reporter ``name``, with its version."""
+    from registry import load_registry
+
+    entry = load_registry().entries["reporters"][name]
+    return f"{entry.distribution} {entry.version}"
 
 
 def annotator(board):

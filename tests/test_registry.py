@@ -209,3 +209,31 @@ def test_bench_list_models_says_what_each_model_can_do(capsys):
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[2:]}
     assert "can: generate, posterior, sample, bernoulli likelihood" in lines["vae"]
     assert "can: denoising" in lines["dae"] and "inputs: image, vector" in lines["dae"]
+
+
+def test_a_reporter_that_raises_is_named_in_one_line_and_the_other_reports_are_still_written(tmp_path, monkeypatch):
+    import shutil
+    from pathlib import Path
+
+    source = '''
+from registry import ReporterSpec, hookimpl
+
+
+def write(report):
+    return report.cells[0].metric  # a plugin bug: cells are CellResult objects, there is no such attribute
+
+
+@hookimpl
+def bench_reporters():
+    return [ReporterSpec("broken", "a reporter with a bug", write, files=("broken.txt",))]
+'''
+    add_site(make_distribution(tmp_path / "site", "bench-broken-reporter", "0.3", "bench_broken_reporter", source),
+             monkeypatch)
+    store = tmp_path / "store.db"
+    shutil.copy(Path(__file__).parent / "data" / "store_v4.db", store)
+    out = tmp_path / "out"
+    result = run_bench("report", "--store", str(store), "--out", str(out), "--format", "broken,md")
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1, result.stderr
+    assert "reporter broken (bench-broken-reporter 0.3) raised AttributeError" in result.stderr
+    assert (out / "leaderboard.md").exists()  # the reporters after it still wrote
