@@ -244,7 +244,14 @@ class Store:
             except sqlite3.DatabaseError as exc:
                 raise StoreError(f"{str(self.path)!r} is not a bench results store ({exc}); "
                                  "give --store a new file or an existing results.db") from None
-            yield con
+            try:
+                yield con
+            except sqlite3.DatabaseError as exc:
+                if type(exc) is not sqlite3.DatabaseError:  # integrity, locking, ...: the caller's to handle
+                    raise
+                raise StoreError(f"the results store {str(self.path)!r} is damaged ({exc}); nothing more was "
+                                 "written to it. Go on with a new --out (or --store), and 'bench import' the "
+                                 "results.json of an earlier report of this store if you have one") from None
 
     def _migrate(self, con: sqlite3.Connection) -> None:
         if con.execute("PRAGMA journal_mode").fetchone()[0] != "wal":

@@ -94,7 +94,10 @@ def write_reports(store: Store, out_dir: Path, formats: tuple[str, ...] = FORMAT
         except BenchError:
             raise
         except Exception as exc:  # a third party's reporter: named in one line, the others still write
-            failed.append(f"{spec.name} ({_distribution(spec.name)}) raised {type(exc).__name__}: {exc}")
+            distribution = _distribution(spec.name)
+            if distribution is None:  # bench's own reporters: a bug, with its traceback
+                raise
+            failed.append(f"{spec.name} ({distribution}) raised {type(exc).__name__}: {exc}")
     if not current and not failed:
         report.write(STATE, json.dumps(state))
     if failed:
@@ -104,12 +107,13 @@ def write_reports(store: Store, out_dir: Path, formats: tuple[str, ...] = FORMAT
     return written
 
 
-def _distribution(name: str) -> str:
-    """The distribution that installed reporter ``name``, with its version."""
+def _distribution(name: str) -> str | None:
+    """The third-party distribution that installed reporter ``name``, with its version; None for bench's own."""
     from registry import load_registry
+    from registry.manager import HOST_DISTRIBUTION
 
     entry = load_registry().entries["reporters"][name]
-    return f"{entry.distribution} {entry.version}"
+    return None if entry.distribution == HOST_DISTRIBUTION else f"{entry.distribution} {entry.version}"
 
 
 def annotator(board):
