@@ -20,7 +20,6 @@ from bench.result import CellResult
 from .significance import (
     MIN_SEEDS,
     NO_TEST,
-    SEEDS_IMAGES_T,
     Comparison,
     Pooled,
     SeedDiffs,
@@ -243,7 +242,7 @@ class Evidence:
                 sign = 1.0 if self._higher(metric, True) else -1.0
                 n = per_seed.shape[1]
                 image_var = float(np.var(per_seed.mean(axis=0), ddof=1)) / n
-                return SeedDiffs(sign * per_seed.mean(axis=1), image_var, SEEDS_IMAGES_T)
+                return SeedDiffs(sign * per_seed.mean(axis=1), image_var, on_items=True)
         x, y = self.values.get((*row, metric), {}), self.values.get((*other, metric), {})
         seeds = sorted(s for s in set(x) & set(y) if not (math.isnan(x[s]) or math.isnan(y[s])))
         if not seeds:
@@ -327,12 +326,12 @@ def leaderboard_frame(results: pd.DataFrame, items: dict | None = None, *,
 def _pooled(rows: list[tuple], name: str, evidence: Evidence) -> Pooled | None:
     """The seed variance of one group pooled over its rows (:func:`reports.significance.pooled_over_models`):
     every row's per-seed difference to the first, on the seeds every row has; None when the rows do not
-    share their seeds."""
+    share their seeds or their scale."""
     diffs = [evidence.paired(row, rows[0], name) for row in rows[1:]]
-    if any(d is None for d in diffs) or len({d.seeds for d in diffs}) != 1:
-        return None
+    if any(d is None for d in diffs) or len({(d.seeds, d.on_items) for d in diffs}) != 1:
+        return None  # rows on different seeds, or some with per-item values and some without (an old store)
     by_model = np.vstack([np.zeros(diffs[0].seeds), *(d.diffs for d in diffs)])
-    return pooled_over_models(by_model)
+    return pooled_over_models(by_model, diffs[0].on_items)
 
 
 def _mark(board: pd.DataFrame, name: str, evidence: Evidence) -> None:

@@ -148,7 +148,7 @@ class SeedDiffs:
 
     diffs: np.ndarray
     image_var: float = 0.0
-    test: str = SEEDS_T
+    on_items: bool = False  # from per-item values (their scale), else from the metric's per-seed values
 
     @property
     def seeds(self) -> int:
@@ -163,30 +163,32 @@ class Pooled:
 
     var: float
     df: int
+    on_items: bool = False  # the scale it is on, as :attr:`SeedDiffs.on_items`
 
 
-def pooled_over_models(by_model: np.ndarray) -> Pooled:
+def pooled_over_models(by_model: np.ndarray, on_items: bool = False) -> Pooled:
     """The :class:`Pooled` seed variance of per-seed values ``by_model`` (models × seeds, on the tested
     scale, each row oriented alike; a row may be each model's difference to one reference model, whose
     per-seed values the seed effect absorbs)."""
     m, k = by_model.shape
     df = (m - 1) * (k - 1)
     if df < 1:
-        return Pooled(math.nan, 0)
+        return Pooled(math.nan, 0, on_items)
     r = by_model - by_model.mean(axis=1, keepdims=True) - by_model.mean(axis=0, keepdims=True) + by_model.mean()
-    return Pooled(float(np.sum(r**2)) / df, df)
+    return Pooled(float(np.sum(r**2)) / df, df, on_items)
 
 
 def mixed_t(d: SeedDiffs, pooled: Pooled | None, name: str = "t over seeds, models pooled") -> Comparison:
     """Row A against row B from their per-seed differences ``d``: a t on the mean difference whose variance
     is the condition's pooled model × seed variance times 2 / k (both rows' share; :func:`pooled_over_models`,
     (models − 1)(k − 1) degrees of freedom) plus the test images'; without a pooled variance, the pair's own
-    seed variance with k − 1 degrees of freedom. Fewer than :data:`MIN_SEEDS` seeds: no test."""
+    seed variance with k − 1 degrees of freedom (also when the pooled variance is on another scale). Fewer
+    than :data:`MIN_SEEDS` seeds: no test."""
     k = d.seeds
     if k < MIN_SEEDS:
         return NO_TEST
     mean = float(np.mean(d.diffs))
-    if pooled is not None and pooled.df >= 1 and not math.isnan(pooled.var):
+    if pooled is not None and pooled.df >= 1 and not math.isnan(pooled.var) and pooled.on_items == d.on_items:
         seed_var, df = 2 * pooled.var / k, pooled.df
     else:
         seed_var, df = float(np.var(d.diffs, ddof=1)) / k, k - 1
