@@ -3,10 +3,10 @@ initial weights (same architecture, loss, data, batch order and noise draws; its
 another seed), trained and scored by ``bench run`` on digits over the default grid (gaussian, erasing ×
 severities 1, 3, 5) and the quick profile's families. A replicate is three seeds of both copies (seeds 1000 +
 3r, +1, +2): the share of replicates in which any mark, bold, verdict line or ranking position of a family
-tells the copies apart is its family-wise false-positive rate, which must not be above 5%.
-
-The same replicates read with the rule stripped of its correction (each test at 5%, no Holm) must fail that
-bound: the test has the power to see a miscalibrated rule.
+tells the copies apart is its family-wise false-positive rate: its one-sided 95% upper confidence limit must
+be at most 5%, and the same replicates read with the rule stripped of its correction (each test at 5%, no
+Holm) must fail that bound, so that the test can see a miscalibrated rule (at 100 replicates: 0 hits against
+8).
 
 Dear (about 25 s of 2 cores per seed: a reference classifier and two trainings), so not part of the default
 test run, and the store is kept so that a measurement resumes and grows:
@@ -21,10 +21,9 @@ import sys
 from pathlib import Path
 
 from replicates import interval, run_seeds, select, twin_site
-from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from test_null_calibration import separating_claims  # noqa: E402
+from test_null_calibration import separating_claims, upper_bound  # noqa: E402
 
 REPLICATES = int(os.environ.get("BENCH_NULL_REPLICATES", "20"))
 SEEDS = 3
@@ -58,16 +57,12 @@ def false_positives(cells, items, replicates: int) -> tuple[dict[str, int], dict
     return hits, examples
 
 
-def not_above_five_percent(hits: int, n: int) -> bool:
-    """The one-sided binomial test of "more than 5%" does not reject."""
-    return stats.binomtest(hits, n, 0.05, alternative="greater").pvalue >= 0.05
-
-
 def test_two_real_copies_of_one_model_are_told_apart_in_at_most_5_percent_of_runs(benchmark, tmp_path, monkeypatch):
     from bench.store import open_store
 
     out = Path(os.environ.get("BENCH_NULL_STORE", tmp_path / "null"))
-    seeds = [s for r in range(REPLICATES) for s in replicate_seeds(r)]
+    stored = open_store(out).results() if (out / "results.db").exists() else []
+    seeds = [s for r in range(REPLICATES) if not complete(stored, r) for s in replicate_seeds(r)]  # the missing
     benchmark.pedantic(lambda: run_seeds(out, "ae,ae_twin", seeds, twin_site(tmp_path)), rounds=1, iterations=1)
     store = open_store(out)
     cells, items = store.results(), store.items()
@@ -86,7 +81,8 @@ def test_two_real_copies_of_one_model_are_told_apart_in_at_most_5_percent_of_run
     low, high = interval(loose["any"], REPLICATES)
     print(f"without the correction: {loose['any']} of {REPLICATES} ({low:.1%}-{high:.1%}); {loose}")
     benchmark.extra_info["uncorrected_any_separated"] = loose["any"]
+    # the bound: with 95% confidence (one-sided Clopper-Pearson) the family-wise rate is at most 5%, for every
+    # family and for any claim at all; the same replicates read without the correction cannot claim as much
     for family, count in hits.items():
-        assert not_above_five_percent(count, REPLICATES), (family, count, examples.get(family, [])[:3])
-    if REPLICATES >= 100:  # fewer replicates cannot tell 5% from the uncorrected rule's rate
-        assert not not_above_five_percent(loose["any"], REPLICATES), loose
+        assert upper_bound(count, REPLICATES) <= 0.05, (family, count, examples.get(family, [])[:3])
+    assert upper_bound(loose["any"], REPLICATES) > 0.05, loose
