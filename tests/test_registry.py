@@ -53,7 +53,9 @@ def test_third_party_distribution_appears_in_bench_list(third_party_site):
     assert rows["tiny_ae"] == {"name": "tiny_ae", "kind": "model", "distribution": "bench-tiny",
                                "version": "1.2.3", "summary": "a third party's one-layer autoencoder",
                                "parameters": [{"name": "width", "type": "int", "default": 16,
-                                               "allowed": "an int in [1, inf]", "help": ""}]}
+                                               "allowed": "an int in [1, inf]", "help": ""}],
+                               "capabilities": [], "denoising": False, "likelihood": None,
+                               "inputs": ["image", "vector"]}
     assert rows["vae"]["distribution"] == "aebench"
 
 
@@ -211,9 +213,12 @@ def test_bench_list_models_says_what_each_model_can_do(capsys):
     assert "can: denoising" in lines["dae"] and "inputs: image, vector" in lines["dae"]
 
 
-def test_a_reporter_that_raises_is_named_in_one_line_and_the_other_reports_are_still_written(tmp_path, monkeypatch):
+def test_a_reporter_that_raises_is_named_in_one_line_and_the_other_reports_are_still_written(tmp_path, monkeypatch,
+                                                                                              capsys):
     import shutil
     from pathlib import Path
+
+    from bench import cli
 
     source = '''
 from registry import ReporterSpec, hookimpl
@@ -232,8 +237,8 @@ def bench_reporters():
     store = tmp_path / "store.db"
     shutil.copy(Path(__file__).parent / "data" / "store_v4.db", store)
     out = tmp_path / "out"
-    result = run_bench("report", "--store", str(store), "--out", str(out), "--format", "broken,md")
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1, result.stderr
-    assert "reporter broken (bench-broken-reporter 0.3) raised AttributeError" in result.stderr
+    assert cli.main(["report", "--store", str(store), "--out", str(out), "--format", "broken,md"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    assert "reporter broken (bench-broken-reporter 0.3) raised AttributeError" in err
     assert (out / "leaderboard.md").exists()  # the reporters after it still wrote
