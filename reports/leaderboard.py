@@ -323,15 +323,14 @@ def leaderboard_frame(results: pd.DataFrame, items: dict | None = None, *,
     return board[ordered].sort_values(ROW, kind="stable").reset_index(drop=True)
 
 
-def _pooled(rows: list[tuple], name: str, evidence: Evidence) -> Pooled | None:
-    """The seed variance of one group pooled over its rows (:func:`reports.significance.pooled_over_models`):
-    every row's per-seed difference to the first, on the seeds every row has; None when the rows do not
-    share their seeds or their scale."""
-    diffs = [evidence.paired(row, rows[0], name) for row in rows[1:]]
-    if any(d is None for d in diffs) or len({(d.seeds, d.on_items) for d in diffs}) != 1:
+def _pooled(to_first: list[SeedDiffs | None]) -> Pooled | None:
+    """The seed variance of one group pooled over its rows (:func:`reports.significance.pooled_over_models`)
+    from the first row's per-seed differences to every other row (the two-way residual is the same on
+    either side of a difference); None when the rows do not share their seeds or their scale."""
+    if not to_first or any(d is None for d in to_first) or len({(d.seeds, d.on_items) for d in to_first}) != 1:
         return None  # rows on different seeds, or some with per-item values and some without (an old store)
-    by_model = np.vstack([np.zeros(diffs[0].seeds), *(d.diffs for d in diffs)])
-    return pooled_over_models(by_model, diffs[0].on_items)
+    by_model = np.vstack([np.zeros(to_first[0].seeds), *(d.diffs for d in to_first)])
+    return pooled_over_models(by_model, to_first[0].on_items)
 
 
 def _mark(board: pd.DataFrame, name: str, evidence: Evidence) -> None:
@@ -355,12 +354,14 @@ def _mark(board: pd.DataFrame, name: str, evidence: Evidence) -> None:
         for g, (_, rows, signature) in enumerate(groups):
             if first[signature] != g:
                 continue
-            pooled = _pooled(rows, name, evidence)
+            found_all = {(a, b): evidence.paired(rows[a], rows[b], name)
+                         for a in range(len(rows)) for b in range(a + 1, len(rows))}
+            pooled = _pooled([found_all[(0, b)] for b in range(1, len(rows))])
             if pooled is not None and pooled.df:
                 dfs.append(pooled.df)
             for a in range(len(rows)):
                 for b in range(a + 1, len(rows)):
-                    found = evidence.paired(rows[a], rows[b], name)
+                    found = found_all[(a, b)]
                     # a pair whose per-seed differences repeat under another noise or severity (two plain
                     # models' clean-input metric) is one test, not several
                     repeat = None if found is None else (rows[a][-1], rows[b][-1], found.image_var,

@@ -77,7 +77,12 @@ def cmd_run(args: argparse.Namespace) -> int:
               "to compute only the missing cells.", file=sys.stderr)
         return INTERRUPTED
     summary = results.summary
-    paths = write_reports(store, out, formats, force=summary.computed > 0, options=options)
+    try:
+        paths = write_reports(store, out, formats, force=summary.computed > 0, options=options)
+    except BenchError as exc:  # a reporter failed: the run's own account still comes first, then the error
+        paths, report_error = [], exc
+    else:
+        report_error = None
     if not args.quiet:
         which = f" ({', '.join(sorted(summary.families))})" if summary.families else ""
         print(f"{len(plan.cells)} cells: {summary.computed} computed{which}, {summary.reused} already in {store.path}, "
@@ -89,6 +94,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("  'bench show KEY' prints a failed cell's traceback", file=sys.stderr)
     for path in paths:
         print(path)
+    if report_error is not None:
+        raise report_error
     return FAILED if summary.failed else OK
 
 
