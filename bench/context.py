@@ -144,8 +144,9 @@ class Context:
 
     @property
     def model(self) -> torch.nn.Module:
-        """The cell's trained model, in eval mode."""
-        model = self.work.model
+        """The cell's trained model, in eval mode, its outputs checked against the model contract as they are
+        used (:class:`bench.checked.CheckedModel`: a broken one fails the family naming what it broke)."""
+        model = self.work.used or self.work.model
         model.eval()
         return model
 

@@ -9,7 +9,8 @@ A document is one object::
      "cells": [CELL, ...], "timings": [TIMING, ...]}
 
 A CELL is the cell's stored record (:meth:`bench.result.CellResult.record`: ``cell`` with its key and
-resolved parameters, ``status``, ``reason``, ``metrics``, ``provenance``, ``wall_s``, ``train``, ...)
+resolved parameters, ``status``, ``reason``, ``metrics``, ``provenance``, ``wall_s``, ``train``, ``families``
+with each family's status, ...) and its ``outcome`` ("failed" when the cell or any of its families failed)
 with its per-image values under ``items`` (``{name: {kind, items_id, n, data}}``, ``data`` the stored
 bytes in base64: ``bits`` packed per-image correctness, ``f4`` little-endian float32, both zlib-compressed)
 and its figures under ``artifacts`` (``{name: base64}``). Each metric row may carry a ``leaderboard``
@@ -101,6 +102,7 @@ def export_document(store: Store, *, annotate: Callable[[CellResult, dict[str, A
         record = result.record()
         record.pop("run_id", None)
         record.pop("items", None)
+        record["outcome"] = result.outcome  # the one status every output says (derived: an import ignores it)
         if annotate is not None:
             record["metrics"] = [{**m, **({"leaderboard": extra} if (extra := annotate(result, m)) else {})}
                                  for m in record["metrics"]]
@@ -146,7 +148,7 @@ def _cell(i: int, raw: Any, legacy: bool = False) -> CellResult:
     """A cell record the schema has checked; what the schema cannot say (base64, vector sizes) is checked here."""
     where = f"cell {raw['cell']['key']}"
     metrics = raw.get("metrics") or []
-    record = {k: v for k, v in raw.items() if k not in ("items", "artifacts", "run_id")}
+    record = {k: v for k, v in raw.items() if k not in ("items", "artifacts", "run_id", "outcome")}
     record["metrics"] = [{k: v for k, v in m.items() if k != "leaderboard"} for m in metrics]
     items = {}
     for name, v in (raw.get("items") or {}).items():

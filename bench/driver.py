@@ -90,7 +90,7 @@ def drive(spec: ExecutorSpec, cells: list[Cell], store: Store, *, registry: Regi
         stored.add(result.key)
         label = by_key[result.key].label
         summary.count(result, label)
-        progress.end_cell(label, result.status, result.timings.wall_s, costs[result.key])
+        progress.end_cell(label, result.status_line(), result.timings.wall_s, costs[result.key])
 
     def stored_elsewhere(keys: list[str]) -> None:
         for key in keys:

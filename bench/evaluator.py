@@ -27,6 +27,7 @@ from registry import FamilySpec, PluginError, Registry
 from registry.capabilities import missing_capabilities
 
 from . import augmentation
+from .checked import CheckedModel
 from .checkpoints import Checkpoints, training_key
 from .cnn import Fit, ReferenceClassifier, predict
 from .context import Context
@@ -190,13 +191,15 @@ class ModelWork:
     samples: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)  # augmentation, by noise
     memo: dict[bytes, Any] = field(default_factory=dict)
     footprint: Footprint | None = None
+    used: torch.nn.Module | None = None  # the model behind its contract (bench.checked): what the families get
 
     def codes(self, split: SplitWork) -> tuple[np.ndarray, np.ndarray]:
         """The codes of the training subset and of the evaluation images."""
+        model = self.used or self.model
         if self.train_codes is None:
-            self.train_codes = encode(self.model, split.train_x)
+            self.train_codes = encode(model, split.train_x)
         if self.test_codes is None:
-            self.test_codes = encode(self.model, split.eval_x)
+            self.test_codes = encode(model, split.eval_x)
         return self.train_codes, self.test_codes
 
 
@@ -409,6 +412,10 @@ class Evaluator:
             return ModelWork(model, history, seconds, path.name)
 
         work = self._models.get(key, load_or_train)
+        if work.used is None:
+            work.used = CheckedModel(work.model, f"model '{cell.model}' ({entry.distribution} {entry.version})",
+                                     f"'bench plugins check {cell.model}' tries every contract on a fresh model",
+                                     tuple(self.split(cell).train_x.shape[1:]))
         return work, source
 
     # -- shared by the families ---------------------------------------------------------------
@@ -423,7 +430,7 @@ class Evaluator:
             noise = self.registry.spec("noises", cell.noise)
             with seeded(derive_seed(cell.seed, "augment"), self.device):
                 work.samples[sample_key] = augmentation.augment(
-                    work.model, split.train_x, split.train_y, k=cell.profile.augment_k,
+                    work.used or work.model, split.train_x, split.train_y, k=cell.profile.augment_k,
                     corrupt=lambda batch: noise.function(batch, **cell.noise_params), generates=generates)
         return (sample_key, *work.samples[sample_key])
 
@@ -495,7 +502,8 @@ class Evaluator:
                 _check_results(family, scored)
             except Exception as exc:  # a family's failure fails that family of the cell, not the cell
                 context.outputs.pop(family.name, None)
-                runs[family.name] = FamilyRun(family.version, "failed", f"{type(exc).__name__}: {exc}",
+                reason = str(exc) if isinstance(exc, PluginError) else f"{type(exc).__name__}: {exc}"  # in bench's words
+                runs[family.name] = FamilyRun(family.version, "failed", reason,
                                               traceback.format_exc(), time.perf_counter() - family_started)
                 continue
             out = context.outputs.get(family.name)

@@ -75,15 +75,20 @@ class Progress:
             self._epochs = None
 
     def end_cell(self, label: str, status: str, seconds: float, cost: float = 1.0) -> None:
+        """One line per cell: ``status`` is "done", or a word and why ("failed: the reconstruction family
+        (...)", :meth:`bench.result.CellResult.status_line`)."""
         self.done += 1
         self.done_cost += cost
         self.busy += seconds
         if self._cells is not None:
             self._cells.set_postfix_str(f"eta {self.eta()}")
             self._cells.update(1)
+            if status.startswith("failed"):  # named at once, above the bar
+                self._cells.write(f"{label}: {status}", file=self.stream)
         elif not self.quiet:
-            print(f"[{self.done}/{self.total}] {label}: {status} in {seconds:.1f}s (eta {self.eta()})",
-                  file=self.stream, flush=True)
+            word, _, why = status.partition(": ")  # "failed: why" -> "failed in 2.5s (eta 20s): why"
+            print(f"[{self.done}/{self.total}] {label}: {word} in {seconds:.1f}s (eta {self.eta()})"
+                  + (f": {why}" if why else ""), file=self.stream, flush=True)
 
     def waiting(self, cells: int) -> None:
         """Only cells that other runs on the store are computing are left: say so once per count."""

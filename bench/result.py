@@ -87,6 +87,27 @@ class FamilyRun:
                    record.get("run_id"))
 
 
+def one_line(text: str, width: int = 160) -> str:
+    """``text`` on one line, cut to ``width`` characters (an ellipsis says it was)."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One failure, as every output names it: a cell that failed whole (its model or its data: ``family`` is
+    None, every family failed with it), or one family of a cell whose other families ended."""
+
+    key: str
+    label: str  # dataset/model/noise@severity/seed
+    family: str | None
+    reason: str
+
+    @property
+    def what(self) -> str:
+        return "every family" if self.family is None else self.family
+
+
 @dataclass(frozen=True)
 class CellResult:
     cell: dict[str, Any]  # :meth:`bench.grid.Cell.describe`: key, names, labels, resolved parameters
@@ -162,6 +183,44 @@ class CellResult:
                    run_id=record.get("run_id"), traceback=record.get("traceback"),
                    families={name: FamilyRun.from_record(r) for name, r in (record.get("families") or {}).items()})
 
+    @property
+    def label(self) -> str:
+        """The cell as progress lines name it: dataset/model/noise@severity/seed."""
+        c = self.cell
+        return f"{c['dataset']}/{c['model']}/{c['noise']}@{c['severity']}/seed{c['seed']}"
+
     def failed_families(self) -> dict[str, FamilyRun]:
         """The families of a cell that did not end (a cell whose model failed has all of them here)."""
         return {name: run for name, run in self.families.items() if run.status == "failed"}
+
+    @property
+    def outcome(self) -> Status:
+        """The cell's one status, as every output says it: "failed" when the cell or any of its families
+        failed, even when its other families ended (``status`` is the cell's own: its model and data; a
+        cell "done" there keeps the metrics of the families that ended)."""
+        return "failed" if self.status == "done" and self.failed_families() else self.status
+
+    def failures(self) -> list[Failure]:
+        """What failed in the cell: the cell whole, or each family that failed."""
+        failed = self.failed_families()
+        if self.status == "failed" and all(run.reason == self.reason for run in failed.values()):
+            return [Failure(self.key, self.label, None, self.reason or "no reason was kept")]
+        return [Failure(self.key, self.label, name, run.reason or "no reason was kept") for name, run in failed.items()]
+
+    def status_line(self, width: int = 240) -> str:
+        """How the cell ended, in one line: "done", "skipped: why", "failed: why" (the cell whole), or
+        "failed: F, G (why); H (why); I done" (some families, grouped by reason); reasons cut to ``width``
+        characters."""
+        if self.outcome == "done":
+            return "done"
+        if self.outcome == "skipped":
+            return f"skipped: {one_line(self.reason or '', width)}"
+        failures = self.failures()
+        if failures[0].family is None:
+            return f"failed: {one_line(failures[0].reason, width)}"
+        ended = sorted(n for n, run in self.families.items() if run.status == "done")
+        reasons: dict[str, list[str]] = {}
+        for f in failures:
+            reasons.setdefault(f.reason, []).append(str(f.family))
+        named = "; ".join(f"{', '.join(names)} ({one_line(reason, width)})" for reason, names in reasons.items())
+        return f"failed: {named}" + (f"; {', '.join(ended)} done" if ended else "")

@@ -22,11 +22,8 @@ class RunSummary:
         """Count a computed cell's result."""
         self.computed += 1
         self.families.update(result.families)
-        failed = result.failed_families()
-        if result.status == "failed" and len(failed) in (0, len(result.families)):  # the cell itself (its model)
+        if result.outcome == "failed":  # the cell whole (its model), or some families of it
             self.failed += 1
-            self.failures.append(f"{label}: {result.reason} (key {result.key[:8]})")
-        elif failed:  # some families of a cell whose others ended
-            self.failed += 1
-            self.failures += [f"{label} [{name} family]: {run.reason} (key {result.key[:8]})" for name, run in failed.items()]
+            self.failures += [f"{label}{'' if f.family is None else f' [{f.family} family]'}: {f.reason} "
+                              f"(key {result.key[:8]})" for f in result.failures()]
         self.skipped += result.status == "skipped"

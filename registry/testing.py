@@ -45,6 +45,7 @@ from typing import Any, Callable
 
 import torch
 
+from .contracts import codes_problem, output_problem, values_problem
 from .kit_context import NotInKit
 from .metrics import MetricResult
 from .specs import Dataset, DatasetSpec, FamilySpec, ModelSpec, NoiseSpec, ReporterSpec
@@ -109,16 +110,6 @@ def _declared(fn: Callable, declared: set[str], skip: int) -> str | None:
     return None
 
 
-def _range(t: torch.Tensor) -> str | None:
-    if not torch.is_floating_point(t):
-        return f"dtype {t.dtype}, expected floating point"
-    if not torch.isfinite(t).all():
-        return "non-finite values"
-    if t.min() < 0 or t.max() > 1:
-        return f"values in [{t.min():.3g}, {t.max():.3g}], expected [0, 1]"
-    return None
-
-
 # -- models -------------------------------------------------------------------------------------------------
 
 def _model_shape(spec: ModelSpec) -> tuple[int, ...]:
@@ -139,9 +130,7 @@ def _build(spec: ModelSpec) -> torch.nn.Module:
 
 
 def _output(y: torch.Tensor, what: str, shape: tuple[int, ...]) -> str | None:
-    if tuple(y.shape) != (BATCH, *shape):
-        return f"{what} gave shape {tuple(y.shape)}, expected {(BATCH, *shape)}"
-    return _range(y)
+    return output_problem(y, what, (BATCH, *shape))
 
 
 @_claim("parameters declared")
@@ -159,7 +148,7 @@ def check_model_encode_shape(spec: ModelSpec) -> None:
     model, x = _build(spec), _model_input(spec)
     with torch.no_grad():
         z = model.encode(x)
-    _fail_if(None if z.dim() == 2 and z.shape[0] == BATCH else f"encode gave {tuple(z.shape)}, expected [{BATCH}, latent]")
+    _fail_if(codes_problem(z, BATCH))
 
 
 @_claim("decode gives the input shape in [0, 1]")
@@ -254,7 +243,7 @@ def check_noise_output(spec: NoiseSpec) -> None:
         y = spec.function(x.clone(), **spec.resolve(severity))
         if tuple(y.shape) != tuple(x.shape) or y.dtype != x.dtype:
             raise ContractError(f"severity {severity} gave {tuple(y.shape)} {y.dtype} for {tuple(x.shape)} {x.dtype}")
-        problem = _range(y)
+        problem = values_problem(y)
         if problem:
             raise ContractError(f"severity {severity}: {problem}")
 
@@ -311,7 +300,7 @@ def check_dataset_splits(spec: DatasetSpec, root: Path | None = None) -> None:
             raise ContractError(f"{split} inputs are {x.dtype}, expected float32")
         if y.dtype != torch.int64 or y.dim() != 1 or len(y) != len(x) or len(x) == 0:
             raise ContractError(f"{split} has {len(x)} inputs and labels {tuple(y.shape)} {y.dtype}, expected int64 [N]")
-        problem = _range(x)
+        problem = values_problem(x)
         if problem:
             raise ContractError(f"{split} {problem}")
 

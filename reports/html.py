@@ -153,9 +153,10 @@ def _verdict(data: ReportData) -> list[str]:
 
 
 def render_html(data: ReportData) -> str:
-    done = sum(r.status == "done" for r in data.results)
-    failed = sum(r.status == "failed" for r in data.results)
-    skipped = sum(r.status == "skipped" for r in data.results)
+    done = sum(r.outcome == "done" for r in data.results)
+    failed = sum(r.outcome == "failed" for r in data.results)
+    skipped = sum(r.outcome == "skipped" for r in data.results)
+    runs = sum(len(r.failures()) for r in data.results)
     by_noise: dict[tuple[str, str], list[Table]] = {}
     other: list[Table] = []
     tables, common = shared_notes(data.tables)
@@ -176,7 +177,8 @@ def render_html(data: ReportData) -> str:
         f"<title>{escape(data.title)}</title><style>{CSS}</style></head><body>",
         f"<h1>{escape(data.title)}</h1>",
         f"<p>From <code>{escape(data.store)}</code>, generated {escape(data.generated)}: {done} cells done, "
-        f"{failed} failed, {skipped} skipped.</p>",
+        f"{failed} failed" + (f" ({runs} cell × family run{'s' * (runs != 1)}, whole or in part)" if failed else "")
+        + f", {skipped} skipped.</p>",
         *(f'<p class="notice">{escape(n)}</p>' for n in data.notices),
         *_glance(data), f"<nav>{nav}</nav>", *_ranking(data), *_verdict(data),
         '<h2 id="runs">Runs</h2>', _runs(data.runs),

@@ -15,7 +15,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from bench.outcome import NotApplicable
-from bench.result import CellResult
+from bench.result import CellResult, one_line
 
 from .significance import (
     MIN_SEEDS,
@@ -58,7 +58,8 @@ def table_order(key: tuple) -> tuple:
 
 
 def results_frame(results: Iterable[CellResult], catalogue: dict[str, dict[str, Any]] | None = None) -> pd.DataFrame:
-    """One row per cell × metric with the cell's parameters; a failed cell keeps one row with its reason.
+    """One row per cell × metric with the cell's parameters; a failed cell keeps one row with its reason, and so
+    does each failed family of a cell whose other families ended (``status`` "failed", ``family`` named).
     ``catalogue``: what each family declares (:meth:`bench.store.Store.catalogue`; a family it lacks, as the
     installed family declares it), kept with the frame (``attrs``) for :func:`metric_meta`: which metric is a
     family's headline, the family's title."""
@@ -77,9 +78,12 @@ def results_frame(results: Iterable[CellResult], catalogue: dict[str, dict[str, 
             "wall_s": result.timings.wall_s,
         }
         metrics = result.metrics
-        if not metrics:
+        failed = [f for f in result.failures() if f.family is not None]  # a row per family that failed
+        if not metrics and not failed:
             rows.append({**base, **{c: None for c in METRIC_COLUMNS}})
         rows.extend({**base, **{c: m.get(c) for c in METRIC_COLUMNS}} for m in metrics)
+        rows.extend({**base, **{c: None for c in METRIC_COLUMNS}, "family": f.family, "status": "failed",
+                     "reason": f.reason} for f in failed)
     columns = ["key", *CELL_COLUMNS, "model_params", "noise_params", *METRIC_COLUMNS, "input_psnr", "status",
                "reason", "wall_s"]
     frame = pd.DataFrame(rows, columns=columns)
@@ -470,7 +474,8 @@ def _family_table(block: pd.DataFrame, fam: pd.DataFrame, results: pd.DataFrame,
     rows_with_values = block[block[names].notna().any(axis=1)]
     notes_frame = results[results["metric"].isin(names) & results["note"].notna()
                           & results["dataset"].eq(block["dataset"].iloc[0]) & results["noise"].eq(block["noise"].iloc[0])]
-    if rows_with_values.empty and notes_frame.empty:
+    lost = _lost(block, str(fam["family"].iloc[0]), results)
+    if rows_with_values.empty and notes_frame.empty and not lost:
         return None
     first = names[0]
     rows_with_values = rows_with_values.sort_values(["severity", f"{first}_rank", "model"], na_position="last")
@@ -490,12 +495,25 @@ def _family_table(block: pd.DataFrame, fam: pd.DataFrame, results: pd.DataFrame,
         rows.append(cells)
     lines = [f"n/a for `{model}` ({', '.join(dict.fromkeys(group['metric']))}): {note}"
              for (model, note), group in notes_frame.groupby(["model", "note"], sort=True)]
+    lines += lost
     if headline in names and not rows_with_values.empty and not any_tested:
         seeds = int(rows_with_values["seeds"].max())
         lines.insert(0, f"No row is marked: with {seeds} seed{'s' * (seeds != 1)} a difference between "
                         "models is not tested against training noise (initial weights, batch order, sample draws), "
                         f"which is larger than test-image noise; run with --seeds 3 (at least {MIN_SEEDS}) for marks.")
     return Table(title, header, rows, lines, block["dataset"].iloc[0], block["noise"].iloc[0])
+
+
+def _lost(block: pd.DataFrame, family: str, results: pd.DataFrame) -> list[str]:
+    """A note per model whose cells of the table failed in ``family`` (or failed whole): no row goes missing
+    without a word."""
+    where = results["status"].eq("failed") & (results["family"].eq(family) | results["family"].isna())
+    for column in TABLE:
+        where &= results[column].eq(block[column].iloc[0])
+    lost = results[where].drop_duplicates("key")
+    return [f"`{model}`: {family} failed in {len(group)} cell{'s' * (len(group) != 1)} of this table "
+            f"({one_line(group['reason'].iloc[0])}); the {FAILED_TITLE} section names each"
+            for model, group in lost.groupby("model", sort=True)]
 
 
 def protocols(results: Iterable[CellResult]) -> dict[tuple, str]:
@@ -603,14 +621,27 @@ def _matched_severity(board: pd.DataFrame, meta: pd.DataFrame, protocol: dict,
     return tables
 
 
-def _not_done(results: pd.DataFrame) -> Table | None:
-    failed = results[results["status"] != "done"].drop_duplicates("key")
-    if failed.empty:
+FAILED_TITLE = "Failed"
+
+
+def failed_table(cells: list[CellResult]) -> Table | None:
+    """Every failure of the store, a row each: the cell, the family that failed (every family when the cell
+    failed whole), why in one line, and the command that prints its traceback."""
+    rows = [[(f.label, ""), (f.what, ""), (one_line(f.reason, 10_000), ""), (f"bench show {f.key[:8]}", "")]
+            for r in cells for f in r.failures()]
+    if not rows:
         return None
-    columns = ["dataset", "model", "noise", "severity", "seed", "status", "reason"]
-    rows = [[(str(r["key"])[:8], ""), *((str(r[c]), "") for c in columns)] for _, r in failed.iterrows()]
-    return Table("Cells skipped or failed (bench show KEY prints one, with a failed cell's traceback)",
-                 ["key", *columns], rows)
+    return Table(f"{FAILED_TITLE}: {len(rows)} cell × family run{'s' * (len(rows) != 1)} (their rows are missing "
+                 "from the tables above; the command prints the traceback)", ["cell", "family", "why", "see"], rows)
+
+
+def _skipped(results: pd.DataFrame) -> Table | None:
+    skipped = results[results["status"] == "skipped"].drop_duplicates("key")
+    if skipped.empty:
+        return None
+    columns = ["dataset", "model", "noise", "severity", "seed", "reason"]
+    rows = [[(str(r["key"])[:8], ""), *((str(r[c]), "") for c in columns)] for _, r in skipped.iterrows()]
+    return Table("Cells skipped (impossible pairs)", ["key", *columns], rows)
 
 
 def _figures_not_drawn(results: list[CellResult]) -> Table | None:
@@ -627,7 +658,7 @@ def _figures_not_drawn(results: list[CellResult]) -> Table | None:
 def leaderboard_tables(board: pd.DataFrame, results: pd.DataFrame, cells: list[CellResult],
                        extra: list[Table] | None = None) -> list[Table]:
     """Every table of the leaderboard in order: per dataset × noise × profile × CNN budget one per metric
-    family, then the matched-severity comparisons, cells skipped or failed, figures not drawn. A family
+    family, then the matched-severity comparisons, what failed, cells skipped, figures not drawn. A family
     whose table is the same under every CNN budget (one that trains no CNN) is shown once, its title naming
     the budgets it stands for; a family with the baseline's rows is always shown per budget."""
     meta = metric_meta(results)
@@ -654,7 +685,7 @@ def leaderboard_tables(board: pd.DataFrame, results: pd.DataFrame, cells: list[C
                 tables.append(table)
         tables += extra or []
         tables += _matched_severity(board, meta, protocol, catalogue)
-    return tables + [t for t in (_not_done(results), _figures_not_drawn(cells)) if t is not None]
+    return tables + [t for t in (failed_table(cells), _skipped(results), _figures_not_drawn(cells)) if t is not None]
 
 
 LEGEND = ("Values are means over seeds ± their standard deviation with the 95% interval of the mean in brackets; "

@@ -137,7 +137,7 @@ class _Logger:
         from mlflow.entities import Metric, Param, RunTag
 
         key = result.key
-        state = content_hash([result.status, sorted((n, f.version, f.status, f.run_id) for n, f in result.families.items())],
+        state = content_hash([result.outcome, sorted((n, f.version, f.status, f.run_id) for n, f in result.families.items())],
                              chars=16)
         run = self.existing.get(key)
         if run is not None and run.data.tags.get("bench.state") == state:
@@ -161,7 +161,7 @@ class _Logger:
             self.client.log_batch(run_id, metrics=metrics[i:i + _BATCH], params=params if i == 0 else [],
                                   tags=tags if i == 0 else [])
         self._artifacts(run_id, result)
-        self.client.set_terminated(run_id, "FINISHED" if result.status == "done" else "FAILED")
+        self.client.set_terminated(run_id, "FINISHED" if result.outcome == "done" else "FAILED")
         self.existing[key] = run
 
     def _artifacts(self, run_id: str, result: CellResult) -> None:
@@ -210,7 +210,9 @@ def _metrics(result: CellResult) -> dict[str, float]:
 
 def _tags(result: CellResult, state: str) -> dict[str, Any]:
     cell = result.cell
-    tags = {"bench.state": state, "bench.status": result.status, "bench.reason": result.reason or "",
+    failures = result.failures()
+    tags = {"bench.state": state, "bench.status": result.outcome, "bench.reason": result.reason or "",
+            "bench.failed": "; ".join(f"{f.what}: {f.reason}" for f in failures),  # "" clears an earlier one
             "bench.profile": cell.get("profile"), "bench.cnn_budget": cell.get("cnn_budget", ""),
             "bench.precision": cell.get("precision", "fp32"),
             "bench.families": ", ".join(f"{n} v{f.version} ({f.status})" for n, f in sorted(result.families.items())),

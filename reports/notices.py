@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.result import CellResult
+from bench.result import CellResult, one_line
 
 
 def untested_notice(cells: list[CellResult]) -> str | None:
@@ -27,3 +27,19 @@ def precision_notice(cells: list[CellResult]) -> str | None:
     counts = {p: sum(r.cell.get("precision", "fp32") == p for r in cells if r.status == "done") for p in found}
     return (f"This store mixes CNN precisions ({', '.join(f'{p}: {n} cells' for p, n in counts.items())}): each "
             "precision has its own tables, and no row is compared with a row of another precision.")
+
+
+def failed_notice(cells: list[CellResult]) -> str | None:
+    """One line when something failed, above everything else: how many cells, which model and family, why."""
+    failed = [r for r in cells if r.outcome == "failed"]
+    if not failed:
+        return None
+    groups: dict[tuple[str, str], list[str]] = {}
+    for r in failed:
+        for f in r.failures():
+            groups.setdefault((r.cell["model"], f.what), []).append(one_line(f.reason))
+    parts = [f"{model} {'' if what == 'every family' else what + ' '}in {len(reasons)} cell{'s' * (len(reasons) != 1)}"
+             f" ({reasons[0]})" for (model, what), reasons in sorted(groups.items())]
+    return (f"{len(failed)} of {len(cells)} cells failed, whole or in part: {'; '.join(parts)}. What failed is "
+            "missing from the tables; the Failed section names each cell with its reason, and 'bench show KEY' "
+            "prints its traceback.")

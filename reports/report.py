@@ -101,9 +101,9 @@ class Report:
 
     @cached_property
     def notices(self) -> list[str]:
-        from .notices import precision_notice, untested_notice
+        from .notices import failed_notice, precision_notice, untested_notice
 
-        return [n for n in (untested_notice(self.cells), precision_notice(self.cells)) if n]
+        return [n for n in (failed_notice(self.cells), untested_notice(self.cells), precision_notice(self.cells)) if n]
 
     @cached_property
     def figures(self) -> list[Path]:

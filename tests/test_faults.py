@@ -125,3 +125,113 @@ def test_a_store_that_cannot_be_written_mid_run_keeps_the_cells_already_stored(t
     assert "everything stored before is kept" in err and err.count("\n") == 1
     monkeypatch.setattr(Store, "_connect", real_connect)
     assert len(open_store(out).records()) == 2
+
+
+FLAT_MODEL = '''
+import torch
+from torch import nn
+from torch.nn import functional as F
+from registry import ModelSpec, hookimpl
+
+
+class FlatAE(nn.Module):
+    """Trains (its loss flattens the target) but its forward gives flat vectors: the model contract is broken."""
+
+    def __init__(self, shape, width=8):
+        super().__init__()
+        self.shape = tuple(shape)
+        d = 1
+        for s in shape:
+            d *= s
+        self.enc, self.dec = nn.Linear(d, width), nn.Linear(width, d)
+
+    def encode(self, x):
+        return torch.relu(self.enc(x.flatten(1)))
+
+    def decode(self, z):
+        return torch.sigmoid(self.dec(z)).view(-1, *self.shape)
+
+    def forward(self, x):
+        return self.decode(self.encode(x)).flatten(1)
+
+    def loss(self, x_in, x_target):
+        return F.mse_loss(self(x_in), x_target.flatten(1))
+
+
+@hookimpl
+def bench_models():
+    return [ModelSpec("flat_ae", FlatAE, "reconstructs flat vectors", epochs=1, lr=1e-2)]
+'''
+
+
+def test_a_family_a_model_breaks_is_failed_in_every_output_naming_the_contract(tmp_path, monkeypatch, capsys):
+    import json
+
+    add_site(make_distribution(tmp_path / "site", "bench-flat", "0.1", "bench_flat", FLAT_MODEL), monkeypatch)
+    out = tmp_path / "run"
+    assert cli.main(["run", "--seeds", "1", "--datasets", "digits", "--models", "ae,flat_ae", "--noise", "gaussian",
+                     "--severities", "1", "--families", "reconstruction,latent", "--format", "md,html,json,csv",
+                     "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    contract = "model 'flat_ae' (bench-flat 0.1) broke the model contract: forward gave shape"
+    line = next(x for x in err.splitlines() if x.startswith("[") and "flat_ae" in x)
+    assert ": failed in " in line and f"reconstruction ({contract}" in line  # the progress line, not "done"
+    assert "'bench plugins check flat_ae'" in line and line.endswith("; latent done")  # one family ended: "failed"
+    flat = next(r for r in open_store(out).results() if r.cell["model"] == "flat_ae")
+    assert flat.outcome == "failed" and set(flat.failed_families()) == {"reconstruction"}
+
+    assert cli.main(["show", flat.key[:8], "--out", str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert "status: failed: reconstruction (model 'flat_ae'" in shown and shown.splitlines()[1].endswith("; latent done")
+    assert flat.status == "done"  # the cell's own status (its model trained): every output says the outcome
+    html = (out / "report.html").read_text()
+    assert "1 cells done, 1 failed (1 cell × family run, whole or in part)" in html
+    assert "Failed: 1 cell × family run " in html and f"bench show {flat.key[:8]}" in html
+    md = (out / "leaderboard.md").read_text()
+    assert md.startswith("# Leaderboard\n\n> 1 of 2 cells failed, whole or in part: flat_ae reconstruction in 1 cell")
+    assert "## Failed: 1 cell × family run " in md and md.count(f"bench show {flat.key[:8]}") == 1
+    assert "- `flat_ae`: reconstruction failed in 1 cell of this table (model 'flat_ae'" in md  # not a silent gap
+    document = json.loads((out / "results.json").read_text())
+    assert {r["cell"]["model"]: r["outcome"] for r in document["cells"]} == {"ae": "done", "flat_ae": "failed"}
+    rows = (out / "results.csv").read_text().splitlines()
+    assert sum(",failed," in r and "flat_ae" in r for r in rows) == 1  # a row per failed family
+
+
+@pytest.mark.parametrize("output, problem", [
+    (lambda x: x * float("nan"), "forward gave non-finite values"),
+    (lambda x: x * 3 - 1, "forward gave values in [-1, 2], expected [0, 1]"),
+    (lambda x: (x > 0.5).long(), "forward gave dtype torch.int64, expected floating point"),
+    (lambda x: x[:, 0], "forward gave shape (4, 2, 2), expected (4, 1, 2, 2)"),
+])
+def test_a_trained_model_whose_output_breaks_the_contract_is_named_with_what_it_broke(output, problem):
+    import torch
+
+    from bench.checked import CheckedModel, ContractBroken
+
+    class Broken(torch.nn.Module):
+        def forward(self, x):
+            return output(x)
+
+        def encode(self, x):
+            return x.flatten(1)[:, :1]
+
+    checked = CheckedModel(Broken(), "model 'broken' (bench-broken 0.1)", "run 'bench plugins check broken'", (1, 2, 2))
+    x = torch.linspace(0, 1, 16).view(4, 1, 2, 2)
+    with pytest.raises(ContractBroken) as raised:
+        checked(x)
+    assert str(raised.value) == (f"model 'broken' (bench-broken 0.1) broke the model contract: {problem}; "
+                                 "run 'bench plugins check broken'")
+    assert checked.encode(x).shape == (4, 1)  # what keeps the contract passes through unchanged
+    assert not hasattr(checked, "sample") and not hasattr(checked, "decode")  # capabilities are still what it has
+
+
+def test_mlflow_says_failed_for_a_cell_whose_family_failed_and_names_it():
+    from bench.result import CellResult, FamilyRun, Timings
+    from reports.mlflow_runs import _tags
+
+    cell = {"key": "k" * 20, "dataset": "digits", "model": "flat_ae", "noise": "gaussian", "severity": 1, "seed": 0,
+            "profile": "quick"}
+    result = CellResult(cell, "done", None, {}, Timings(1.0), families={
+        "latent": FamilyRun("1", "done"), "reconstruction": FamilyRun("1", "failed", "forward gave shape (4, 64)")})
+    tags = _tags(result, "state")
+    assert tags["bench.status"] == "failed" and tags["bench.failed"] == "reconstruction: forward gave shape (4, 64)"

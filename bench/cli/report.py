@@ -22,27 +22,20 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise BenchError(f"no results in {store.path}: run 'bench run --out {args.out}' first")
     for path in write_reports(store, Path(args.out), formats, options=options):
         print(path)
-    name_failed([r for r in store.results() if r.status == "failed" or r.failed_families()], sys.stderr)
+    name_failed([r for r in store.results() if r.outcome == "failed"], sys.stderr)
     return OK
 
 
-def _label(cell: dict[str, Any]) -> str:
-    """A stored cell as progress lines name it: dataset/model/noise@severity/seed."""
-    return f"{cell['dataset']}/{cell['model']}/{cell['noise']}@{cell['severity']}/seed{cell['seed']}"
-
-
 def name_failed(results: list, stream) -> None:
-    """One line per failed cell, or failed family of a cell whose other families ended, on ``stream``: its
-    key, what it was and why, and how to see the traceback."""
-    for r in results:
-        where = f"{r.key} ({_label(r.cell)}, {r.cell.get('cnn_budget', '-')})"
-        if r.status == "failed":
-            print(f"bench: failed cell {where}: {r.reason}", file=stream)
-            continue
-        for name, run in r.failed_families().items():
-            print(f"bench: failed {name} family of cell {where}: {run.reason}", file=stream)
-    if results:
-        print(f"bench: 'bench show KEY' prints a failed cell's traceback (e.g. bench show {results[0].key[:8]})",
+    """One line per failure (a cell whole, or a family of a cell whose other families ended) on ``stream``:
+    its key, what it was and why, and how to see the traceback."""
+    failures = [f for r in results for f in r.failures()]
+    budget = {r.key: r.cell.get("cnn_budget", "-") for r in results}
+    for f in failures:
+        what = "cell" if f.family is None else f"{f.family} family of cell"
+        print(f"bench: failed {what} {f.key} ({f.label}, {budget[f.key]}): {f.reason}", file=stream)
+    if failures:
+        print(f"bench: 'bench show KEY' prints a failed cell's traceback (e.g. bench show {failures[0].key[:8]})",
               file=stream)
 
 
@@ -54,17 +47,17 @@ def cmd_show(args: argparse.Namespace) -> int:
     results = store.results()
     found = [r for r in results if r.key.startswith(args.key)]
     if len(found) != 1:
-        failed = [r.key for r in results if r.status == "failed" or r.failed_families()]
+        failed = [r.key for r in results if r.outcome == "failed"]
         hint = (f"failed cells: {', '.join(k[:8] for k in failed[:5])}{' ...' if len(failed) > 5 else ''}" if failed
                 else "the keys are the 'key' column of results.csv; a key or its first characters name one")
         what = "no cell" if not found else f"{len(found)} cells"
         raise BenchError(f"{what} of {store.path} has a key starting with {args.key!r}; {hint}")
     r = found[0]
     c = r.cell
-    print(f"cell {r.key}: {_label(c)} "
-          f"(profile {c['profile']}, {c.get('train_size')} training images, CNN {c.get('cnn_budget')}, "
-          f"{c.get('precision')})")
-    print(f"status: {r.status}" + (f": {r.reason}" if r.reason else ""))
+    used = r.training.train_size if r.training is not None and r.training.train_size else c.get("train_size")
+    print(f"cell {r.key}: {r.label} "
+          f"(profile {c['profile']}, {used} training images, CNN {c.get('cnn_budget')}, {c.get('precision')})")
+    print(f"status: {r.status_line(width=10_000)}")
     prov = r.provenance
     print(f"ran: {prov.get('started', '-')} to {prov.get('ended', '-')}, {r.timings.wall_s:.1f} s, host "
           f"{prov.get('host', '-')}, bench {prov.get('bench', '-')}")
@@ -98,7 +91,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     summary = import_document(document, store, replace=args.replace, argv=args.argv)
     for result in summary.conflicts:
         c = result.cell
-        print(f"bench: conflict: {c['key']} ({_label(c)}): "
+        print(f"bench: conflict: {c['key']} ({result.label}): "
               "the store holds a different result for this key; kept the stored one (--replace takes the imported)",
               file=sys.stderr)
     print(f"{len(summary.added)} cells added, {len(summary.same)} already there, {len(summary.conflicts)} "
