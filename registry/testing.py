@@ -27,7 +27,9 @@ runs the same functions through :func:`run_checks`.
   applicable with a reason where it has no value) and the same values twice. A family that uses what only a
   grid provides (the reference CNN, the feature network) is not tried here, and the kit says so;
 - reporters: the declaration is complete (``write`` callable, ``files`` names inside the output directory);
-  the modules it requires import (skipped, naming the extra, where the extra is not installed).
+  the modules it requires import (skipped, naming the extra, where the extra is not installed); ``write``
+  on a small real store returns what it wrote and writes every file it declares (``bench plugins check``
+  runs it on the kit's store, :mod:`reports.kit`; skipped where no store is given).
 
 A check that does not apply to a spec (a model without ``sample`` has no samples to check, a dataset whose
 files are not here and cannot be fetched) raises :class:`CheckSkipped`: ``bench plugins check`` reports it as
@@ -375,7 +377,7 @@ def check_family_deterministic(spec: FamilySpec) -> None:
 # -- reporters ----------------------------------------------------------------------------------------------
 
 @_claim("declaration is complete")
-def check_reporter_declared(spec: ReporterSpec) -> None:
+def check_reporter_declared(spec: ReporterSpec, report: Any = None) -> None:
     _fail_if(None if callable(spec.write) else "write is not callable")
     _fail_if(None if spec.check is None or callable(spec.check) else "check is neither None nor callable")
     for field_name in ("files", "requires", "options"):
@@ -386,8 +388,31 @@ def check_reporter_declared(spec: ReporterSpec) -> None:
     _fail_if(f"files must be names inside the output directory, not {absolute[0]!r}" if absolute else None)
 
 
+@_claim("writes its files from a small real store")
+def check_reporter_writes(spec: ReporterSpec, report: Callable[[Path], Any] | None = None) -> None:
+    """``write`` on a report of a real store (``report(out_dir)`` makes one: ``bench plugins check`` passes the
+    kit's, :mod:`reports.kit`) returns the paths it wrote, and every file it declares is there."""
+    if report is None:
+        raise CheckSkipped("needs a results store: 'bench plugins check' runs it on a small real one")
+    missing = spec.missing()
+    if missing:
+        raise CheckSkipped(f"needs {', '.join(missing)}, not installed here")
+    if spec.options:  # it sends results somewhere the options name: the kit cannot choose that for the user
+        raise CheckSkipped(f"it reads the options {', '.join(spec.options)}, which the kit cannot choose; try it "
+                           f"with 'bench report --format {spec.name}' and your options")
+    with tempfile.TemporaryDirectory(prefix="bench-kit-report-") as tmp:
+        made = report(Path(tmp))
+        written = spec.write(made)
+        _fail_if(None if isinstance(written, list) else f"write returned {type(written).__name__}, expected the "
+                                                        "list of paths it wrote")
+        absent = [f for f in spec.files if not (Path(tmp) / f).is_file()]
+        _fail_if(f"declares '{absent[0]}' in files but did not write it" if absent else None)
+        gone = [p for p in written if not Path(p).is_file()]
+        _fail_if(f"returned {str(gone[0])!r}, which is not a file" if gone else None)
+
+
 @_claim("the modules it requires import")
-def check_reporter_requires(spec: ReporterSpec) -> None:
+def check_reporter_requires(spec: ReporterSpec, report: Any = None) -> None:
     missing = spec.missing()
     if missing and spec.extra:
         raise CheckSkipped(f"needs {', '.join(missing)}: its extra '{spec.extra}' is not installed here")
@@ -402,7 +427,7 @@ NOISE_CHECKS = (check_noise_severities_declared, check_noise_parameters_declared
 DATASET_CHECKS = (check_dataset_loads, check_dataset_parameters_declared, check_dataset_splits, check_dataset_kind,
                   check_dataset_classes, check_dataset_deterministic)
 FAMILY_CHECKS = (check_family_declared, check_family_scores, check_family_deterministic)
-REPORTER_CHECKS = (check_reporter_declared, check_reporter_requires)
+REPORTER_CHECKS = (check_reporter_declared, check_reporter_requires, check_reporter_writes)
 _BY_TYPE = {ModelSpec: ("model", MODEL_CHECKS), NoiseSpec: ("noise", NOISE_CHECKS), DatasetSpec: ("dataset", DATASET_CHECKS),
             FamilySpec: ("family", FAMILY_CHECKS), ReporterSpec: ("reporter", REPORTER_CHECKS)}
 
@@ -416,15 +441,16 @@ def checks_for(spec: Any) -> tuple[Callable, ...]:
                     "ReporterSpec)")
 
 
-def run_checks(spec: Any, root: Path | None = None) -> list[Check]:
-    """Every check of ``spec``, as outcomes; datasets load from ``root`` (a temporary directory without it).
+def run_checks(spec: Any, root: Path | None = None, report: Callable[[Path], Any] | None = None) -> list[Check]:
+    """Every check of ``spec``, as outcomes; datasets load from ``root`` (a temporary directory without it);
+    a reporter writes from ``report(out_dir)`` (:func:`check_reporter_writes`; skipped without it).
     When the first check (the model builds, the dataset loads, the severities are declared) fails, the
     others are not tried."""
     kind = next(k for cls, (k, _) in _BY_TYPE.items() if isinstance(spec, cls)) if checks_for(spec) else ""
     results = []
     for i, check in enumerate(checks_for(spec)):
         try:
-            check(spec, root) if kind == "dataset" else check(spec)
+            check(spec, *{"dataset": (root,), "reporter": (report,)}.get(kind, ()))
             problem = None
         except ContractError as exc:
             problem = str(exc)

@@ -242,3 +242,8 @@ def bench_reporters():
     assert "Traceback" not in err and err.count("\n") == 1, err
     assert "reporter broken (bench-broken-reporter 0.3) raised AttributeError" in err
     assert (out / "leaderboard.md").exists()  # the reporters after it still wrote
+    # the plugin kit had passed it: now it runs write on a small real store (bench.reports.kit) and says why not
+    assert cli.main(["plugins", "check", "bench-broken-reporter"]) == 1
+    checked = capsys.readouterr().out
+    assert ("| writes its files from a small real store | FAIL: raised AttributeError: 'CellResult' object has no "
+            "attribute 'metric'") in checked

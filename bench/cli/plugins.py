@@ -13,7 +13,7 @@ def cmd_plugins_check(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
     from bench.data import data_root
-    from registry import BenchError, load_registry
+    from registry import BenchError, ReporterSpec, load_registry
     from registry.manager import _same_dist
     from registry.testing import run_checks
 
@@ -26,7 +26,12 @@ def cmd_plugins_check(args: argparse.Namespace) -> int:
             raise BenchError(f"no installed plugin distribution or spec named {name!r}; distributions: "
                              f"{', '.join(dists)} (or a model, noise, dataset or family name from 'bench list')")
         entries += [e for e in found if e not in entries]
-    checks = [c for e in entries for c in run_checks(e.spec, data_root())]
+    report = None
+    if any(isinstance(e.spec, ReporterSpec) for e in entries):  # a reporter writes from the kit's small real store
+        from reports.kit import kit_reports
+
+        report = kit_reports()
+    checks = [c for e in entries for c in run_checks(e.spec, data_root(), report)]
     rows = [[c.kind, c.name, c.check, f"skipped: {c.detail}" if c.skipped else
              (f"ok ({c.detail})" if c.detail else "ok") if c.ok else f"FAIL: {c.detail}"] for c in checks]
     print(tabulate(rows, headers=["kind", "name", "check", "result"], tablefmt="github", disable_numparse=True))
@@ -46,7 +51,8 @@ def add_parser(verbs: Any) -> None:
         description="Run every spec of a plugin distribution (or the specs named) through the contract checks: "
                     "shapes, value range, determinism under a seed, declared parameters, and for models a loss "
                     "that decreases on a tiny batch; for a metric family its declaration and what it scores on a "
-                    "small VAE's cell. Exit code 1 when a check fails.")
+                    "small VAE's cell; for a reporter its write on a small real store (run once into the data "
+                    "cache). Exit code 1 when a check fails.")
     check.add_argument("names", nargs="+", metavar="NAME",
                        help="a distribution (e.g. bench-plugin-example) or a model, noise, dataset or family name")
     check.set_defaults(func=cmd_plugins_check)
