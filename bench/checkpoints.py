@@ -63,5 +63,6 @@ class Checkpoints:
             model.load_state_dict(payload["state_dict"])
             return Checkpoint(list(payload["history"]), float(payload["seconds"]), dict(payload.get("extra") or {}))
         except Exception as exc:  # truncated, foreign or from another architecture
-            warnings.warn(f"ignoring checkpoint {path}: {type(exc).__name__}: {exc}; training again")
+            warnings.warn(f"checkpoint {path} could not be read ({type(exc).__name__}: {exc}); its model is trained "
+                          "again and the file replaced")
             return None

@@ -55,8 +55,10 @@ def _worker_evaluator(task: GroupTask) -> Evaluator:
     from .checkpoints import Checkpoints
     from .data import load
     from .evaluator import Evaluator
+    from .said import say_warnings_in_bench_words
     from .threads import set_threads
 
+    say_warnings_in_bench_words(plugin_loads=False)  # the run that started this worker said those
     set_threads(task.threads)
     os.environ["BENCH_DATA"] = task.data_root
     key = (task.checkpoints, task.device)

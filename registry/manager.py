@@ -72,6 +72,8 @@ class Registry:
     not import, train or download anything."""
 
     entries: Mapping[str, Mapping[str, Entry]]
+    #: the plugins skipped because they failed to load: (distribution, its version, why), in load order
+    skipped: tuple[tuple[str, str, str], ...] = ()
 
     def names(self, kind: str, pattern: str = "*") -> list[str]:
         """Sorted names of ``kind`` matching the shell-style ``pattern`` (e.g. ``'*vae'``)."""
@@ -95,9 +97,11 @@ def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() not in {"", "0", "false", "no"}
 
 
-def _fail(message: str, strict: bool) -> None:
+def _fail(message: str, strict: bool, skipped: list | None = None, dist: tuple[str, str] | None = None) -> None:
     if strict:
         raise PluginError(message + " (BENCH_STRICT_PLUGINS is set)")
+    if skipped is not None and dist is not None:
+        skipped.append((*dist, message))
     warnings.warn(message, PluginLoadWarning, stacklevel=3)
 
 
@@ -156,6 +160,7 @@ def load_registry(*, autoload: bool | None = None, strict: bool | None = None) -
     own = [ep for ep in eps if _same_dist(_distribution(ep)[0], HOST_DISTRIBUTION)]
     candidates = eps if autoload else own
     loaded: list[tuple[str, Any, tuple[str, str]]] = []
+    skipped: list[tuple[str, str, str]] = []
     for ep in candidates:
         dist = _distribution(ep)
         try:
@@ -164,7 +169,7 @@ def load_registry(*, autoload: bool | None = None, strict: bool | None = None) -
             _fail(
                 f"plugin '{ep.name}' from distribution '{dist[0]} {dist[1]}' failed to import "
                 f"and was skipped: {type(exc).__name__}: {exc}",
-                strict,
+                strict, skipped, dist,
             )
     if not own:  # running from an uninstalled source tree: register the built-ins directly
         for ep_name, module in BUILTIN_MODULES.items():
@@ -183,7 +188,7 @@ def load_registry(*, autoload: bool | None = None, strict: bool | None = None) -
             _fail(
                 f"plugin '{ep_name}' from distribution '{dist[0]} {dist[1]}' is not a valid bench "
                 f"plugin and was skipped: {exc}",
-                strict,
+                strict, skipped, dist,
             )
             continue
         origin[plugin_name] = dist
@@ -197,7 +202,8 @@ def load_registry(*, autoload: bool | None = None, strict: bool | None = None) -
             try:
                 specs = list(impl.function())
             except Exception as exc:
-                _fail(f"hook {hook_name} of {where} raised and was skipped: {type(exc).__name__}: {exc}", strict)
+                _fail(f"hook {hook_name} of {where} raised and was skipped: {type(exc).__name__}: {exc}", strict,
+                      skipped, (dist_name, version))
                 continue
             for spec in specs:
                 if not isinstance(spec, spec_type):
@@ -224,4 +230,4 @@ def load_registry(*, autoload: bool | None = None, strict: bool | None = None) -
                     )
                 found[spec.name] = Entry(SINGULAR[kind], spec, dist_name, version)
         entries[kind] = found
-    return Registry(entries)
+    return Registry(entries, tuple(skipped))

@@ -59,7 +59,7 @@ def test_third_party_distribution_appears_in_bench_list(third_party_site):
     assert rows["vae"]["distribution"] == "aebench"
 
 
-def test_plugin_that_fails_to_import_is_skipped_with_a_warning_naming_its_distribution(tmp_path, monkeypatch):
+def test_plugin_that_fails_to_import_is_skipped_with_one_warning_naming_its_distribution_and_check_names_it(tmp_path, monkeypatch):
     site = make_distribution(tmp_path / "site", "bench-broken", "0.9", "bench_broken", "raise ImportError('no gpu lib')")
     add_site(site, monkeypatch)
     with pytest.warns(PluginLoadWarning, match=r"'bench-broken 0.9' failed to import.*no gpu lib"):
@@ -70,6 +70,17 @@ def test_plugin_that_fails_to_import_is_skipped_with_a_warning_naming_its_distri
     assert result.returncode == 0
     assert "bench: warning: plugin 'bench_broken' from distribution 'bench-broken 0.9' failed" in result.stderr
     assert "vae" in result.stdout
+
+    # a run loads the registry in the command, the planner and every worker process: said once, in bench's words
+    ran = run_bench("run", "--datasets", "digits", "--models", "ae", "--severities", "1", "--seeds", "1",
+                    "--families", "reconstruction", "--executor", "processes:1", "--format", "csv",
+                    "--out", str(tmp_path / "out"))
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stderr.count("failed to import") == 1 and "Warning" not in ran.stderr and ".py:" not in ran.stderr
+    checked = run_bench("plugins", "check", "bench-broken")  # was "no installed plugin distribution"
+    assert checked.returncode == 1
+    assert "| plugin | bench-broken 0.9 | loads   | FAIL: plugin 'bench_broken' from distribution 'bench-broken " \
+           "0.9' failed to import and was skipped: ImportError: no gpu lib" in checked.stdout
 
     monkeypatch.setenv("BENCH_STRICT_PLUGINS", "1")
     with pytest.raises(PluginError, match="bench-broken"):

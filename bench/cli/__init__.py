@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from typing import Sequence
 
 from . import inference, listing, plugins, report, run
-from .options import FAILED, INTERRUPTED, OK, USAGE_ERROR, Parser, show_warning
+from .options import FAILED, INTERRUPTED, OK, USAGE_ERROR, Parser
 
 __all__ = ["FAILED", "INTERRUPTED", "OK", "USAGE_ERROR", "build_parser", "main"]
 
@@ -39,8 +38,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.verb is None:
         parser.print_help()
         return USAGE_ERROR
-    warnings.showwarning = show_warning
+    from bench.said import say_warnings_in_bench_words
     from registry import BenchError
+
+    say_warnings_in_bench_words()
 
     try:
         return args.func(args)

@@ -22,10 +22,6 @@ class Parser(argparse.ArgumentParser):
         raise SystemExit(USAGE_ERROR)
 
 
-def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    print(f"bench: warning: {message}", file=sys.stderr)
-
-
 def parse_ints(text: str, option: str, *, low: int, high: int | None = None) -> list[int]:
     from registry import ParameterError
 

@@ -15,13 +15,15 @@ def cmd_plugins_check(args: argparse.Namespace) -> int:
     from bench.data import data_root
     from registry import BenchError, ReporterSpec, load_registry
     from registry.manager import _same_dist
-    from registry.testing import run_checks
+    from registry.testing import Check, run_checks
 
     registry = load_registry()
-    entries = []
+    entries, unloadable = [], []
     for name in args.names:
         found = [e for kind in KINDS for e in registry.list(kind) if e.name == name or _same_dist(e.distribution, name)]
-        if not found:
+        broken = [s for s in registry.skipped if _same_dist(s[0], name) and s not in unloadable]
+        unloadable += broken
+        if not found and not broken:
             dists = sorted({e.distribution for kind in KINDS for e in registry.list(kind)})
             raise BenchError(f"no installed plugin distribution or spec named {name!r}; distributions: "
                              f"{', '.join(dists)} (or a model, noise, dataset or family name from 'bench list')")
@@ -31,7 +33,8 @@ def cmd_plugins_check(args: argparse.Namespace) -> int:
         from reports.kit import kit_reports
 
         report = kit_reports()
-    checks = [c for e in entries for c in run_checks(e.spec, data_root(), report)]
+    checks = [Check("plugin", f"{dist} {version}", "loads", False, why) for dist, version, why in unloadable]
+    checks += [c for e in entries for c in run_checks(e.spec, data_root(), report)]
     rows = [[c.kind, c.name, c.check, f"skipped: {c.detail}" if c.skipped else
              (f"ok ({c.detail})" if c.detail else "ok") if c.ok else f"FAIL: {c.detail}"] for c in checks]
     print(tabulate(rows, headers=["kind", "name", "check", "result"], tablefmt="github", disable_numparse=True))
