@@ -273,6 +273,8 @@ def import_document(document: Document, store: Store, *, replace: bool = False,
     store.describe_families([e for f, e in document.catalogue.items() if f not in known_families or replace])
     for result in todo:
         store.add(result, run_id=run_id)
+    if todo:
+        store.record_used_sizes()
     by_provenance: dict[str, list[dict[str, Any]]] = {}
     for t in new_timings:
         by_provenance.setdefault(json.dumps(t["provenance"], sort_keys=True), []).append(t)

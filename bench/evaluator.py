@@ -462,8 +462,13 @@ class Evaluator:
             provenance = {**environment(self.device), "started": started_at,
                           "ended": started_at if status == "skipped" else now()}
             wall = 0.0 if status == "skipped" else time.perf_counter() - started
-            return CellResult(cell.describe(), status, reason, provenance, Timings(wall, found.pop("eval_s", None)),
+            described = cell.describe()
+            if split is not None:  # the images the cell had (digits has 1,347 where the profile asks 5,000)
+                described["train_size"] = len(split.train_x)  # not in the key: the profile's size is
+            return CellResult(described, status, reason, provenance, Timings(wall, found.pop("eval_s", None)),
                               **found)
+
+        split = None
 
         if cell.skip:
             return ended("skipped", cell.skip, families={

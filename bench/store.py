@@ -114,6 +114,10 @@ MIGRATIONS: dict[int, list[Any]] = {
         # depend on it are re-keyed under today's quick profile, so that they are not computed again
         lambda con: _requalified_quick(con),
     ],
+    8: [
+        # a cell's train_size is the number of images it trained on, not the profile's ask (digits: 1,347 of 5,000)
+        lambda con: record_used_sizes(con),
+    ],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 _METRIC_FIELDS = ("metric", "family", "value", "ci95", "n", "higher_is_better", "unit", "detail", "note", "test",
@@ -472,6 +476,12 @@ class Store:
             con.executemany("INSERT INTO catalogue (family, version, entry) VALUES (?, ?, ?) ON CONFLICT (family) "
                             "DO UPDATE SET version = excluded.version, entry = excluded.entry", changed)
 
+    def record_used_sizes(self) -> None:
+        """Cells added from a document of an earlier bench: their ``train_size`` the images used
+        (:func:`record_used_sizes`)."""
+        with self._transaction() as con:
+            record_used_sizes(con)
+
     def catalogue(self) -> dict[str, dict[str, Any]]:
         """What each family of the store's results declares, by name, in the order they were first kept."""
         with self._connect() as con:
@@ -624,6 +634,26 @@ def requalified(cell: dict[str, Any], families: Any) -> dict[str, Any]:
     if cell.get("cnn_budget", "epochs") == "converged" and any(f in _BUDGET_FAMILIES for f in families):
         return cell
     return {**cell, "profile_params": {**params, "cnn_converged_epochs": QUICK_CONVERGED_NOW}}
+
+
+def record_used_sizes(con: sqlite3.Connection) -> None:
+    """Every stored cell's ``train_size`` set to the images its models trained on where a cell of its dataset and
+    profile recorded them (``train.train_size``; a baseline cell gets its split's): digits asked for 5,000 under
+    the quick profile and had 1,347. The key does not change (it hashes the profile's size, not this column)."""
+    cells = [(key, json.loads(params), json.loads(extra or "{}")) for key, params, extra in
+             con.execute("SELECT key, params, extra FROM cells")]
+    group = lambda c: json.dumps([c.get("dataset"), c.get("dataset_fingerprint"),  # noqa: E731
+                                  (c.get("profile_params") or {}).get("train_size")])
+    used: dict[str, set[int]] = {}
+    for _, cell, extra in cells:
+        size = (extra.get("train") or {}).get("train_size")
+        if size:
+            used.setdefault(group(cell), set()).add(int(size))
+    for key, cell, _ in cells:
+        sizes = used.get(group(cell), set())
+        if len(sizes) == 1 and cell.get("train_size") != next(iter(sizes)):
+            cell["train_size"] = next(iter(sizes))
+            con.execute("UPDATE cells SET params = ? WHERE key = ?", (json.dumps(cell, sort_keys=True, default=str), key))
 
 
 def _requalified_quick(con: sqlite3.Connection) -> None:

@@ -59,7 +59,7 @@ def test_third_party_distribution_appears_in_bench_list(third_party_site):
     assert rows["vae"]["distribution"] == "aebench"
 
 
-def test_plugin_that_fails_to_import_is_skipped_with_one_warning_naming_its_distribution_and_check_names_it(tmp_path, monkeypatch):
+def test_a_plugin_that_fails_to_import_is_skipped_with_one_warning_naming_its_distribution_and_checked(tmp_path, monkeypatch):
     site = make_distribution(tmp_path / "site", "bench-broken", "0.9", "bench_broken", "raise ImportError('no gpu lib')")
     add_site(site, monkeypatch)
     with pytest.warns(PluginLoadWarning, match=r"'bench-broken 0.9' failed to import.*no gpu lib"):

@@ -188,3 +188,16 @@ def test_a_damaged_store_is_named_in_one_line_with_how_to_go_on(tmp_path, capsys
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.count("\n") == 1, err
     assert f"the results store {str(store)!r} is damaged" in err and "'bench import'" in err
+
+
+def test_a_stored_cell_says_the_training_images_it_had_not_the_profiles_ask(tmp_path):
+    """digits has 1,347 training images where the quick profile asks 5,000: a store of an earlier bench recorded
+    the ask; opened now, every cell of that dataset and profile (the baseline's too) says 1,347, under its key."""
+    import shutil
+    from pathlib import Path
+
+    path = tmp_path / "results.db"
+    shutil.copy(Path(__file__).parent / "data" / "store_v4.db", path)
+    results = open_store(path).results()
+    assert {r.cell["model"]: r.cell["train_size"] for r in results} == {"ae": 1347, "vae": 1347, "baseline": 1347}
+    assert {r.cell["profile_params"]["train_size"] for r in results} == {5000}  # what the key hashes: unchanged
