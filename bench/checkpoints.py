@@ -63,6 +63,7 @@ class Checkpoints:
             model.load_state_dict(payload["state_dict"])
             return Checkpoint(list(payload["history"]), float(payload["seconds"]), dict(payload.get("extra") or {}))
         except Exception as exc:  # truncated, foreign or from another architecture
-            warnings.warn(f"checkpoint {path} could not be read ({type(exc).__name__}: {exc}); its model is trained "
+            why = (str(exc).strip().splitlines() or [""])[0]  # one line: torch's own message runs to a page
+            warnings.warn(f"checkpoint {path} could not be read ({type(exc).__name__}: {why}); its model is trained "
                           "again and the file replaced")
             return None

@@ -18,7 +18,7 @@ import pandas as pd  # noqa: E402
 from bench.result import CellResult  # noqa: E402
 from registry import BASELINE  # noqa: E402
 
-from .leaderboard import cell_size, default_size, size_text  # noqa: E402
+from .leaderboard import cell_size, default_size, default_sized, size_text  # noqa: E402
 
 
 def _save(fig: plt.Figure, path: Path) -> None:
@@ -92,6 +92,7 @@ def write_severity_figures(board: pd.DataFrame, results: list[CellResult], out_d
     calibrated level and the custom one. Returns the files written."""
     written: list[Path] = []
     levels_of = _level_psnr(results)
+    plain = default_sized(results)
     done = [r for r in results if r.status == "done"]
     protocol = lambda c: (c["dataset"], c["noise"], c["seed"], c["profile"], cell_size(c),  # noqa: E731
                           c.get("cnn_budget", "epochs"), c.get("precision", "fp32"))
@@ -174,7 +175,8 @@ def write_severity_figures(board: pd.DataFrame, results: list[CellResult], out_d
                          f"CNN {budget})")
             ax.title.set_fontsize(9)
             ax.legend(fontsize=8)
-            path = noise_figure_path(out_dir, dataset, noise, profile, budget, precision, int(size), figure)
+            path = noise_figure_path(out_dir, dataset, noise, profile, budget, precision,
+                                     None if (dataset, profile, int(size)) in plain else int(size), figure)
             _save(fig, path)
             written.append(path)
     return written

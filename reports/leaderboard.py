@@ -574,6 +574,13 @@ def cell_size(cell: dict[str, Any]) -> int:
     return int(size or default_size(cell.get("profile", "")) or 0)
 
 
+def default_sized(cells: Iterable[CellResult]) -> set[tuple[str, str, int]]:
+    """(dataset, profile, training-set size) of the cells that asked for their profile's size (the size is
+    the images they had: digits has 1,347 where the quick profile asks 5,000): names and titles leave it plain."""
+    return {(r.cell["dataset"], r.cell["profile"], cell_size(r.cell)) for r in cells
+            if (r.cell.get("profile_params") or {}).get("train_size") in (None, default_size(r.cell["profile"]))}
+
+
 def default_size(profile: str) -> int | None:
     """The training-set size the profile draws when ``--train-sizes`` is not given."""
     from bench.profiles import PROFILES

@@ -173,7 +173,7 @@ def report_data(report: Any) -> Any:
         training_curves_png,
     )
     from .html import Figure, ReportData
-    from .leaderboard import cell_size, size_text
+    from .leaderboard import cell_size, default_sized, size_text
 
     store, out_dir, cells, board, catalogue = report.store, report.out_dir, report.cells, report.board, report.catalogue
     tables = report.tables
@@ -183,12 +183,14 @@ def report_data(report: Any) -> Any:
                       generated=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     for dataset, noise, title, png in headline_figures_pngs(board, catalogue):  # first: the headline per family
         data.per_noise.setdefault((dataset, noise), []).append(Figure(title, png))
+    plain = default_sized(cells)
     for dataset, noise, profile, size, budget, precision in sorted(
             {(c["dataset"], c["noise"], c["profile"], cell_size(c), c.get("cnn_budget", "epochs"),
               c.get("precision", "fp32"))
              for c in (r.cell for r in done)}):
         for family in severity_families(catalogue):
-            path = noise_figure_path(out_dir, dataset, noise, profile, budget, precision, size, family["severity_figure"])
+            path = noise_figure_path(out_dir, dataset, noise, profile, budget, precision,
+                                     None if (dataset, profile, size) in plain else size, family["severity_figure"])
             if path.is_file():
                 data.per_noise.setdefault((dataset, noise), []).append(
                     Figure(f"{dataset} · {noise}: {family.get('title') or family['name']} at matched severity ({profile} "
