@@ -22,6 +22,7 @@ from scipy import stats
 from bench.result import CellResult
 from bench.store import Items
 from reports import leaderboard_frame, results_frame
+from reports.leaderboard import Evidence
 from reports.ranking import rankings
 from reports.significance import compare_items
 from reports.verdict import verdict
@@ -147,7 +148,8 @@ def separating_claims(cells: list[CellResult], items: dict) -> dict[str, list[st
     for the downstream family, that says samples change accuracy against an equally good baseline); the
     overall ranking under "overall"."""
     frame = results_frame(cells)
-    board = leaderboard_frame(frame, items)
+    evidence = Evidence.of(frame, items)  # built once, as a report does
+    board = leaderboard_frame(frame, items, evidence=evidence)
     found: dict[str, list[str]] = {family: [] for family in (*FAMILIES, "overall")}
     for family, (metric, _) in FAMILIES.items():
         if f"{metric}_mark" not in board:
@@ -155,13 +157,13 @@ def separating_claims(cells: list[CellResult], items: dict) -> dict[str, list[st
         rows = board[board["model"].isin(COPIES) & board[f"{metric}_mark"].isin(["best", "behind"])]
         found[family] += [f"{metric} {r['noise']} s{r['severity']} {r['model']}: {r[f'{metric}_mark']}"
                           for _, r in rows.iterrows()]
-    for block in verdict(board, frame, cells, items):
+    for block in verdict(board, frame, cells, items, evidence=evidence):
         for line in block.lines:
             if not SEPARATING.search(line):
                 continue
             family = next((f for f, (_, words) in FAMILIES.items() if line.startswith(words)), "augmentation")
             found[family].append(line)
-    for r in rankings(board, frame, items, replicates=20):
+    for r in rankings(board, frame, items, replicates=20, evidence=evidence):
         ranked = r.frame.set_index("model")
         if not all(m in ranked.index for m in COPIES):
             continue
