@@ -243,6 +243,7 @@ class Store:
                 con.execute("PRAGMA foreign_keys = ON")
                 con.execute("PRAGMA synchronous = FULL")
                 if not self._ready:
+                    self._check(con)
                     self._migrate(con)
                     self._ready = True
             except sqlite3.DatabaseError as exc:
@@ -253,9 +254,36 @@ class Store:
             except sqlite3.DatabaseError as exc:
                 if type(exc) is not sqlite3.DatabaseError:  # integrity, locking, ...: the caller's to handle
                     raise
-                raise StoreError(f"the results store {str(self.path)!r} is damaged ({exc}); nothing more was "
-                                 "written to it. Go on with a new --out (or --store), and 'bench import' the "
-                                 "results.json of an earlier report of this store if you have one") from None
+                raise self._damaged(str(exc)) from None
+
+    def _damaged(self, why: str) -> StoreError:
+        return StoreError(f"the results store {str(self.path)!r} is damaged ({why}); nothing more was written to "
+                          "it. Go on with a new --out (or --store), and 'bench import' the results.json of an "
+                          "earlier report of this store if you have one")
+
+    def _check(self, con: sqlite3.Connection) -> None:
+        """SQLite's ``quick_check`` of the file when it opens, before anything is read or written: a damaged
+        store is named before a run adds to it. Skipped when the file has not changed since it last passed
+        (its size and modification time, kept beside it in ``results.db.checked``): a run with nothing to do
+        changes nothing, and costs no check (about 10 ms per 20 MB when it runs)."""
+        try:
+            stat = self.path.stat()
+        except OSError:
+            return  # a new store
+        stamp = f"{stat.st_size} {stat.st_mtime_ns}"
+        mark = self.path.with_name(self.path.name + ".checked")
+        try:
+            if mark.read_text() == stamp:
+                return
+        except OSError:
+            pass
+        found = con.execute("PRAGMA quick_check(1)").fetchone()[0]
+        if found != "ok":
+            raise self._damaged(f"SQLite's quick_check: {' '.join(str(found).split())}")
+        try:
+            mark.write_text(stamp)
+        except OSError:
+            pass  # a read-only directory: checked again next time
 
     def _migrate(self, con: sqlite3.Connection) -> None:
         if con.execute("PRAGMA journal_mode").fetchone()[0] != "wal":

@@ -13,6 +13,7 @@ import importlib
 import inspect
 import os
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from importlib import metadata
@@ -151,12 +152,30 @@ def load_registry(*, autoload: bool | None = None, strict: bool | None = None) -
     """
     autoload = not _env_flag("BENCH_DISABLE_PLUGIN_AUTOLOAD") if autoload is None else autoload
     strict = _env_flag("BENCH_STRICT_PLUGINS") if strict is None else strict
+    found = tuple(metadata.entry_points(group=GROUP))
+    key = (autoload, strict, tuple((ep.name, ep.value, str(getattr(ep.dist, "_path", ""))) for ep in found))
+    if key in _LOADED:  # the same plugins as a load of this process already found: its registry
+        _LOADED.move_to_end(key)
+        return _LOADED[key]
+    registry = _load(found, autoload, strict)
+    _LOADED[key] = registry
+    while len(_LOADED) > 8:
+        _LOADED.popitem(last=False)
+    return registry
 
+
+#: The registries this process loaded, by what decided them (the flags and every entry point with its
+#: distribution's place): a command loads it in several layers (selection, planning, reporters) and parses the
+#: installed distributions' metadata once.
+_LOADED: OrderedDict[tuple, Registry] = OrderedDict()
+
+
+def _load(found: tuple[metadata.EntryPoint, ...], autoload: bool, strict: bool) -> Registry:
     pm = pluggy.PluginManager(GROUP)
     pm.add_hookspecs(hookspecs)
     origin: dict[str, tuple[str, str]] = {}
 
-    eps = sorted(metadata.entry_points(group=GROUP), key=lambda e: (_distribution(e), e.name))
+    eps = sorted(found, key=lambda e: (_distribution(e), e.name))
     own = [ep for ep in eps if _same_dist(_distribution(ep)[0], HOST_DISTRIBUTION)]
     candidates = eps if autoload else own
     loaded: list[tuple[str, Any, tuple[str, str]]] = []

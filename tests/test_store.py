@@ -190,6 +190,30 @@ def test_a_damaged_store_is_named_in_one_line_with_how_to_go_on(tmp_path, capsys
     assert f"the results store {str(store)!r} is damaged" in err and "'bench import'" in err
 
 
+def test_a_store_damaged_where_a_command_does_not_read_is_named_when_it_opens(tmp_path, capsys):
+    """SQLite's quick_check runs when a store opens (after any change to the file): an index page overwritten,
+    which 'bench show' never reads, is named before anything is written."""
+    import shutil
+    from pathlib import Path
+
+    from bench import cli
+
+    store = tmp_path / "results.db"
+    shutil.copy(Path(__file__).parent / "data" / "store_v4.db", store)
+    key = open_store(store).results()[0].key
+    con = sqlite3.connect(store)
+    page = con.execute("PRAGMA page_size").fetchone()[0]
+    root = con.execute("SELECT rootpage FROM sqlite_master WHERE name = 'cells_by_grid'").fetchone()[0]
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+    data = bytearray(store.read_bytes())
+    data[(root - 1) * page:root * page] = b"\xff" * page  # the grid index's page, as a failing disk would
+    store.write_bytes(bytes(data))
+    assert cli.main(["show", key[:8], "--store", str(store), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"the results store {str(store)!r} is damaged (SQLite's quick_check: " in err
+
+
 def test_a_stored_cell_says_the_training_images_it_had_not_the_profiles_ask(tmp_path):
     """digits has 1,347 training images where the quick profile asks 5,000: a store of an earlier bench recorded
     the ask; opened now, every cell of that dataset and profile (the baseline's too) says 1,347, under its key."""
