@@ -18,7 +18,7 @@ import torch
 from registry import Entry, NoiseSpec
 
 from .data import LoadedDataset, data_root
-from .files import atomic_write, locked
+from .files import atomic_write, locked, read_cache
 from .metrics.reconstruction import psnr_of, squared_error
 from .seeding import seeded
 
@@ -96,11 +96,8 @@ def calibrate(entry: Entry, dataset: LoadedDataset, fixed: dict[str, Any] | None
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        found = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return found if isinstance(found, dict) else {}
+    """The calibration cache; an unreadable one is said (once, as a warning) and taken as empty."""
+    return read_cache(path, "the noises are calibrated again and the file replaced")
 
 
 def severity_params(entry: Entry, dataset: LoadedDataset, severity: int,

@@ -18,7 +18,7 @@ import torch
 from registry import Dataset, DatasetSpec, DatasetUnavailable, Registry, select_variants
 from registry.selection import variant_label
 
-from .files import atomic_write, locked
+from .files import atomic_write, locked, read_cache
 from .hashing import content_hash
 
 FINGERPRINTS = "fingerprints.json"
@@ -89,11 +89,7 @@ def _source_key(spec: DatasetSpec, root: Path, params: dict, version: str) -> st
 
 
 def _remembered(root: Path) -> dict[str, str]:
-    try:
-        found = json.loads((root / FINGERPRINTS).read_text())
-    except (OSError, ValueError):
-        return {}
-    return found if isinstance(found, dict) else {}
+    return read_cache(root / FINGERPRINTS, "the dataset files are read again and the file replaced")
 
 
 def _remember(root: Path, key: str, fingerprint: str) -> None:

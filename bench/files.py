@@ -1,5 +1,5 @@
 """Files other processes may read or write at the same time: one atomic write and one lock, for every cache,
-checkpoint and document bench writes (docs/ARCHITECTURE.md, "Concurrency").
+checkpoint and document bench writes (docs/ARCHITECTURE.md, "Concurrency"), and one reader of JSON caches.
 
 The lock is :mod:`filelock`'s (``fcntl`` on POSIX, ``msvcrt`` on Windows: every platform has one); the write
 goes to a unique temporary file in the target's directory, is flushed to disk and replaces the target, so a
@@ -13,7 +13,7 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import Any, BinaryIO, Callable, Iterator
 
 from filelock import FileLock
 
@@ -46,3 +46,22 @@ def locked(path: Path | str, timeout: float = -1) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(path, timeout=timeout):
         yield
+
+
+def read_cache(path: Path, then: str) -> dict[str, Any]:
+    """A JSON cache file as a dict: {} when there is none; a file that cannot be read or is not a JSON object is
+    said once, in bench's words (``then``: what happens instead), and taken as {}."""
+    import json
+    import warnings
+
+    try:
+        found = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        warnings.warn(f"cache {path} could not be read ({type(exc).__name__}: {exc}); {then}")
+        return {}
+    if not isinstance(found, dict):
+        warnings.warn(f"cache {path} holds {type(found).__name__}, not the object bench writes; {then}")
+        return {}
+    return found

@@ -179,3 +179,14 @@ def test_a_noise_with_another_parameter_fixed_is_calibrated_with_it(tmp_path):
     assert cells.loc["erasing:value=1", "noise_params"] != cells.loc["erasing", "noise_params"]
     for noise in ("erasing", "erasing:value=1"):  # both reach the level's PSNR on the test set
         assert cells.loc[noise, "input_psnr"] == pytest.approx(calibration.TARGET_PSNR[3], abs=0.5)
+
+
+def test_an_unreadable_calibration_cache_is_said_in_bench_words_and_taken_as_empty(tmp_path):
+    from bench.calibration import _read
+
+    path = tmp_path / "digits-abc.json"
+    path.write_text("[1, 2")  # a write cut short
+    with pytest.warns(UserWarning, match=r"^cache .*digits-abc.json could not be read \(JSONDecodeError: .*\); the "
+                                         r"noises are calibrated again and the file replaced$"):
+        assert _read(path) == {}
+    assert _read(tmp_path / "none.json") == {}  # no cache yet: nothing to say
