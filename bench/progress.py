@@ -75,7 +75,7 @@ class Progress:
             self._epochs = None
 
     def end_cell(self, label: str, status: str, seconds: float, cost: float = 1.0) -> None:
-        """One line per cell: ``status`` is "done", or a word and why ("failed: the reconstruction family
+        """One line per cell: ``status`` is "done", or a word and why ("failed: reconstruction
         (...)", :meth:`bench.result.CellResult.status_line`)."""
         self.done += 1
         self.done_cost += cost
