@@ -14,7 +14,7 @@ from typing import Any
 from bench.result import CellResult
 
 from .glance import GLANCE_LEGEND
-from .leaderboard import LEGEND, Table, shared_notes
+from .leaderboard import FAILED_TITLE, LEGEND, Table, shared_notes
 
 CSS = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5em auto; max-width: 1500px; padding: 0 1em; color: #222; }
@@ -82,7 +82,8 @@ def _figure(fig: Figure) -> str:
 
 def _leaderboard_table(table: Table, level: str = "h3") -> str:
     notes = "".join(f"<li>{escape(n)}</li>" for n in table.notes)
-    return (f"<{level}>{escape(table.title)}</{level}>" + _table(table.header, table.rows)
+    anchor = ' id="failed"' if table.title.startswith(f"{FAILED_TITLE}:") else ""  # the notice on top links here
+    return (f"<{level}{anchor}>{escape(table.title)}</{level}>" + _table(table.header, table.rows)
             + (f'<ul class="notes">{notes}</ul>' if notes else ""))
 
 
@@ -168,6 +169,7 @@ def render_html(data: ReportData) -> str:
     groups = sorted(set(by_noise) | set(data.per_noise))
     nav = "".join(f'<a href="#{_anchor(d, n)}">{escape(d)} · {escape(n)}</a>' for d, n in groups)
     nav = ('<a href="#ranking">ranking</a>' if data.ranking else "") + nav
+    nav = ('<a href="#failed">failed</a>' if any(t.title.startswith(f"{FAILED_TITLE}:") for t in tables) else "") + nav
     nav += '<a href="#cost">quality against cost</a>' if data.pareto else ""
     nav += '<a href="#training">training curves</a><a href="#suite">evaluation figures</a>'
     nav += '<a href="#timing">inference timing</a>' if data.timing else ""

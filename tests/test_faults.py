@@ -187,7 +187,8 @@ def test_a_family_a_model_breaks_is_failed_in_every_output_naming_the_contract(t
     assert flat.status == "done"  # the cell's own status (its model trained): every output says the outcome
     html = (out / "report.html").read_text()
     assert "1 cells done, 1 failed (1 cell × family run, whole or in part)" in html
-    assert "Failed: 1 cell × family run " in html and f"bench show {flat.key[:8]}" in html
+    assert '<h2 id="failed">Failed: 1 cell × family run ' in html and f"bench show {flat.key[:8]}" in html
+    assert '<a href="#failed">failed</a>' in html
     md = (out / "leaderboard.md").read_text()
     assert md.startswith("# Leaderboard\n\n> 1 of 2 cells failed, whole or in part: flat_ae reconstruction in 1 cell")
     assert "## Failed: 1 cell × family run " in md and md.count(f"bench show {flat.key[:8]}") == 1
