@@ -8,7 +8,7 @@ be at most 5%, and the same replicates read with the rule stripped of its correc
 Holm) must fail that bound, so that the test can see a miscalibrated rule (at 100 replicates: 0 hits against
 8).
 
-Dear (about 25 s of 2 cores per seed: a reference classifier and two trainings), so not part of the default
+Dear (about 13 s of 2 cores per seed: a reference classifier and two trainings), so not part of the default
 test run, and the store is kept so that a measurement resumes and grows:
 ``BENCH_NULL_STORE=/some/dir BENCH_NULL_REPLICATES=200 pytest benchmarks/test_null_training.py --benchmark-only -n 0 -s``
 (default 20 replicates in a temporary store). tests/test_null_calibration.py runs simulated copies.
