@@ -16,7 +16,13 @@ from .train import FusedAdam, adam
 
 class ReferenceCNN(nn.Module):
     """conv 1→32 (3×3, padding 1, reflect) · ReLU · conv 32→64 (same) · ReLU · max-pool 2 · flatten ·
-    3 × [linear 128 · ReLU] · linear → classes. Inputs ``[N, C, H, W]``; vectors are not images."""
+    3 × [linear 128 · ReLU] · linear → classes. Inputs ``[N, C, H, W]``; vectors are not images.
+
+    The second ReLU runs after the max-pool: ReLU is monotone, so ``relu(max(a, b)) == max(relu(a), relu(b))``
+    and the gradient takes the same route: outputs and gradients are bit for bit those of the order above
+    (``tests/test_downstream.py`` checks it), on a quarter of the elements. Measured on one thread of this
+    project's 2-core AVX2 CPU (``benchmarks/test_cnn_roofline.py``): a training step 1.12× faster in the
+    default layout and 1.23× channels-last."""
 
     def __init__(self, shape: tuple[int, ...], classes: int):
         super().__init__()
@@ -25,8 +31,8 @@ class ReferenceCNN(nn.Module):
             nn.Conv2d(channels, 32, 3, padding=1, padding_mode="reflect"),
             nn.ReLU(),
             nn.Conv2d(32, 64, 3, padding=1, padding_mode="reflect"),
-            nn.ReLU(),
             nn.MaxPool2d(2),
+            nn.ReLU(),
             nn.Flatten(),
         )
         flat = 64 * (height // 2) * (width // 2)

@@ -139,3 +139,30 @@ def test_cells_stored_before_the_quick_profile_converged_in_10_epochs_keep_count
              "profile_params": {"cnn_converged_epochs": 10, "train_size": 5000}}
     before = {**today, "profile_params": {"cnn_converged_epochs": 20, "train_size": 5000}}
     assert key_of(requalified(before, ["reconstruction"])) == key_of(today) != key_of(before)
+
+
+@pytest.mark.parametrize("channels_last", [False, True], ids=["default layout", "channels-last"])
+def test_the_reference_cnn_pools_before_its_second_relu_and_changes_no_number(channels_last):
+    """The reference CNN runs its second ReLU after the max-pool (a quarter of the elements): its outputs and
+    gradients are bit for bit those of the published order (conv, ReLU, conv, ReLU, pool), in both layouts."""
+    from torch import nn
+    from torch.nn import functional as F
+
+    from bench.cnn import ReferenceCNN
+
+    torch.manual_seed(0)
+    ours = ReferenceCNN((1, 28, 28), 10)
+    published = ReferenceCNN((1, 28, 28), 10)
+    published.load_state_dict(ours.state_dict())  # the checkpoints of either order load into the other
+    f = published.features
+    published.features = nn.Sequential(f[0], f[1], f[2], nn.ReLU(), nn.MaxPool2d(2), nn.Flatten())
+    assert [type(m).__name__ for m in ours.features] == ["Conv2d", "ReLU", "Conv2d", "MaxPool2d", "ReLU", "Flatten"]
+    x, y = torch.rand(16, 1, 28, 28) - 0.3, torch.randint(0, 10, (16,))
+    if channels_last:
+        ours, published = ours.to(memory_format=torch.channels_last), published.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    a, b = ours(x), published(x)
+    F.cross_entropy(a, y).backward()
+    F.cross_entropy(b, y).backward()
+    assert torch.equal(a, b)
+    assert all(torch.equal(p.grad, q.grad) for p, q in zip(ours.parameters(), published.parameters()))
