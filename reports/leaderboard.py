@@ -58,8 +58,8 @@ def table_order(key: tuple) -> tuple:
 
 
 def results_frame(results: Iterable[CellResult], catalogue: dict[str, dict[str, Any]] | None = None) -> pd.DataFrame:
-    """One row per cell × metric with the cell's parameters; a failed cell keeps one row with its reason, and so
-    does each failed family of a cell whose other families ended (``status`` "failed", ``family`` named).
+    """One row per cell × metric with the cell's parameters, and one per family that failed (``status`` "failed",
+    ``family`` named, ``reason``; a cell that failed whole, one per family it was to compute).
     ``catalogue``: what each family declares (:meth:`bench.store.Store.catalogue`; a family it lacks, as the
     installed family declares it), kept with the frame (``attrs``) for :func:`metric_meta`: which metric is a
     family's headline, the family's title."""
@@ -79,6 +79,8 @@ def results_frame(results: Iterable[CellResult], catalogue: dict[str, dict[str, 
         }
         metrics = result.metrics
         failed = [f for f in result.failures() if f.family is not None]  # a row per family that failed
+        if result.status == "failed" and not failed:  # the cell whole: a row per family it was to compute
+            failed = [dataclasses.replace(f, family=name) for f in result.failures() for name in result.families]
         if not metrics and not failed:
             rows.append({**base, **{c: None for c in METRIC_COLUMNS}})
         rows.extend({**base, **{c: m.get(c) for c in METRIC_COLUMNS}} for m in metrics)
@@ -505,7 +507,8 @@ def _family_table(block: pd.DataFrame, fam: pd.DataFrame, results: pd.DataFrame,
 
 
 def _lost(block: pd.DataFrame, family: str, results: pd.DataFrame) -> list[str]:
-    """A note per model whose cells of the table failed in ``family`` (or failed whole): no row goes missing
+    """A note per model whose cells of the table failed in ``family`` (whole or that family alone; a cell of a
+    store that did not record its families, failed whole, counts for every family): no row goes missing
     without a word."""
     where = results["status"].eq("failed") & (results["family"].eq(family) | results["family"].isna())
     for column in TABLE:

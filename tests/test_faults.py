@@ -46,6 +46,13 @@ def test_an_exception_inside_a_plugin_fails_its_cells_keeping_the_traceback_and_
     broken = [r for r in records if r["cell"]["noise"] == "broken_noise"]
     assert broken and all(r["status"] == "failed" and "the noise library is broken" in r["reason"] for r in broken)
     assert all("in broken" in r["traceback"] and "RuntimeError" in r["traceback"] for r in broken)
+    import pandas as pd
+
+    rows = pd.read_csv(out / "results.csv")
+    failed = rows[(rows["noise"] == "broken_noise") & (rows["status"] == "failed")]
+    for model, families in failed.groupby("model")["family"]:  # a row per family the cell was to compute
+        cell = next(r for r in broken if r["cell"]["model"] == model)
+        assert sorted(families) == sorted(cell["families"]), model
 
     key = broken[0]["cell"]["key"]
     assert cli.main(["report", "--out", str(out), "--format", "md"]) == 0
