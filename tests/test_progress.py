@@ -66,3 +66,20 @@ def test_the_baseline_cnn_and_a_shared_model_are_charged_once_to_the_first_cell_
     assert costs[keys[2]] == scoring  # vae trained once, for both noises
     assert costs[keys[3]] == costs[keys[4]] == cost.MODEL_TRAINING + scoring  # one dvae per noise
     assert scoring > 20 * sum(cost.family_cost(families[f], grid[1]) for f in profile.families)  # quick pays little
+
+
+def test_on_a_terminal_a_failed_cell_is_named_above_the_bar_at_once():
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Terminal()
+    bar = progress.Progress(stream=stream)
+    bar.begin(total=2)
+    bar.end_cell("digits/ae/gaussian@1/seed0", "done", 1.0)
+    bar.end_cell("digits/flat_ae/gaussian@1/seed0", "failed: reconstruction (forward gave shape (4, 64)); latent done",
+                 1.0)
+    bar.close()
+    shown = stream.getvalue()
+    assert "digits/flat_ae/gaussian@1/seed0: failed: reconstruction (forward gave shape (4, 64)); latent done\n" in shown
+    assert "digits/ae/gaussian@1/seed0: done" not in shown  # a cell that ended well is the bar's, not a line
