@@ -21,9 +21,9 @@ class ReferenceCNN(nn.Module):
     The second ReLU runs after the max-pool: ReLU is monotone, so ``relu(max(a, b)) == max(relu(a), relu(b))``
     and the gradient takes the same route: outputs and gradients are bit for bit those of the order above
     (``tests/test_downstream.py`` checks it), on a quarter of the elements. Measured on one thread of this
-    project's 2-core AVX2 CPU, idle (``benchmarks/test_cnn_roofline.py``, median of 20 steps): 247 → 196 ms a
-    training step channels-last (1.26×; the converged and compute-matched protocols), 283 → 274 ms in the
-    default layout (1.03×; the equal-epochs protocol)."""
+    project's 2-core AVX2 CPU (flags avx2, fma), idle, both orders in one process: channels-last (the converged
+    and compute-matched protocols) 1.23-1.25x a step in blocks of 10 consecutive steps, as training runs them
+    (259 -> 210 ms), 1.11x when the two orders step alternately; the default layout (equal epochs) 1.03x."""
 
     def __init__(self, shape: tuple[int, ...], classes: int):
         super().__init__()
