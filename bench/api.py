@@ -159,9 +159,11 @@ def _seed_list(seeds: int | Sequence[int], seed: int) -> list[int]:
 
 def device_of(name: str) -> str:
     """``cpu``, ``cuda`` or ``auto`` (cuda where torch sees a device), checked."""
-    import torch
-
     from registry import BenchError
+
+    if name == "cpu":
+        return name
+    import torch  # asked only when a GPU may be: a CPU run that finds every cell stored does not load torch
 
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"

@@ -4,13 +4,16 @@ training set help the reference CNN, on clean and on corrupted test images?"""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import torch
-
-from .cnn import Fit, new_classifier, predict, train_classifier
+from .grad import inference_mode
 from .metrics.metric import Metric, MetricResult
 from .profiles import Profile
+
+if TYPE_CHECKING:  # torch and the CNN are imported where a CNN is trained: declaring the metrics does not load them
+    import torch
+
+    from .cnn import Fit
 
 FAMILY = "augmentation"
 ACC_CLEAN = Metric("acc_clean", FAMILY, True, "", "CNN accuracy on the clean test set", test="mcnemar",
@@ -45,7 +48,7 @@ class Accuracy:
         return sum(1 - c.double().mean().item() for c in self.by_severity.values())
 
 
-@torch.inference_mode()
+@inference_mode
 def augment(
     model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, k: int,
     corrupt: Callable[[torch.Tensor], torch.Tensor], generates: bool, batch: int = 1000,
@@ -53,6 +56,8 @@ def augment(
     """``k`` generated samples per image of ``x`` with the image's label: ``model.generate(x)`` where the
     model's spec declares the capability (a VAE decodes z ~ q(z|x)), else reconstructions of freshly
     corrupted copies."""
+    import torch
+
     model.eval()
     draw = model.generate if generates else (lambda b: model(corrupt(b)))
     samples = [torch.cat([draw(x[i : i + batch]) for i in range(0, len(x), batch)]).clamp(0, 1) for _ in range(k)]
@@ -61,6 +66,8 @@ def augment(
 
 def new_cnn(x: torch.Tensor, classes: int) -> torch.nn.Module:
     """The reference classifier of ``x``'s items (:func:`bench.cnn.new_classifier`), on ``x``'s device."""
+    from .cnn import new_classifier
+
     return new_classifier(tuple(x.shape[1:]), classes).to(x.device)
 
 
@@ -71,6 +78,8 @@ def train_cnn(x: torch.Tensor, y: torch.Tensor, classes: int, *, profile: Profil
     compute-matched, the optimizer steps the profile gives a baseline of ``baseline_size`` images,
     whatever the size of ``x``; or equal epochs, ``profile.cnn_epochs`` passes over ``x`` at the constant
     learning rate of the original protocol."""
+    from .cnn import train_classifier
+
     cnn = cnn if cnn is not None else new_cnn(x, classes)
     if profile.cnn_budget in ("steps", "converged"):
         budget = {"steps": profile.cnn_steps(baseline_size, len(x)), "lr": profile.cnn_lr}
@@ -83,6 +92,8 @@ def train_cnn(x: torch.Tensor, y: torch.Tensor, classes: int, *, profile: Profil
 def accuracy(cnn: torch.nn.Module, clean: torch.Tensor, y: torch.Tensor, corrupted: dict[int, torch.Tensor],
              precision: str = "fp32") -> Accuracy:
     """One batched inference pass per test set."""
+    from .cnn import predict
+
     return Accuracy(
         (predict(cnn, clean, precision=precision) == y).cpu(),
         {s: (predict(cnn, xs, precision=precision) == y).cpu() for s, xs in sorted(corrupted.items())},
@@ -90,6 +101,8 @@ def accuracy(cnn: torch.nn.Module, clean: torch.Tensor, y: torch.Tensor, corrupt
 
 
 def score_augmentation(acc: Accuracy, baseline: Accuracy, severity: int) -> list[MetricResult]:
+    import torch
+
     corrupted = torch.stack([c.double() for c in acc.by_severity.values()]).mean(0)
     base_errors = baseline.errors()
     rel = REL_CE.estimate(acc.errors() / base_errors) if base_errors > 0 else REL_CE.not_applicable(

@@ -11,9 +11,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from registry import Entry, NoiseSpec
 
@@ -21,6 +19,9 @@ from .data import LoadedDataset, data_root
 from .files import atomic_write, locked, read_cache
 from .metrics.reconstruction import psnr_of, squared_error
 from .seeding import seeded
+
+if TYPE_CHECKING:  # torch is imported when a noise is calibrated: a cached calibration does not load it
+    import torch
 
 #: Target PSNR (dB) of the corrupted input at severity 1..5 (mild to strong).
 TARGET_PSNR = {1: 24.0, 2: 20.0, 3: 16.0, 4: 13.0, 5: 10.0}
@@ -78,6 +79,8 @@ def calibrate(entry: Entry, dataset: LoadedDataset, fixed: dict[str, Any] | None
         _MEMORY[str(path)] = _read(path)
     cache = _MEMORY[str(path)]
     if key not in cache:
+        import torch
+
         g = torch.Generator().manual_seed(SEED)
         x = dataset.data.train_x
         x = x[torch.randperm(len(x), generator=g)[:SAMPLE]]

@@ -11,15 +11,16 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable
-
-import torch
+from typing import TYPE_CHECKING, Any, Callable
 
 from registry import Dataset, DatasetSpec, DatasetUnavailable, Registry, select_variants
 from registry.selection import variant_label
 
 from .files import atomic_write, locked, read_cache
 from .hashing import content_hash
+
+if TYPE_CHECKING:  # torch is imported where tensors are read: a run that finds every cell stored does not load it
+    import torch
 
 FINGERPRINTS = "fingerprints.json"
 
@@ -61,6 +62,8 @@ def _fingerprint(data: Dataset) -> str:
 
 
 def _check(name: str, data: Dataset) -> None:
+    import torch
+
     for split, x, y in (("train", data.train_x, data.train_y), ("test", data.test_x, data.test_y)):
         problem = None
         if x.dtype != torch.float32:
@@ -151,6 +154,8 @@ def subset(n: int, size: int | None, seed: int) -> torch.Tensor:
     """Indices of ``size`` items out of ``n`` drawn with ``seed`` (all of them, shuffled, if fewer). Subsets
     drawn with one seed are nested: a smaller one is the start of a larger one, so a learning curve over
     sizes measures the amount of data, not the draw."""
+    import torch
+
     g = torch.Generator().manual_seed(seed)
     perm = torch.randperm(n, generator=g)
     return perm if size is None else perm[: min(size, n)]

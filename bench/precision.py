@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Iterator
-
-import torch
+from typing import TYPE_CHECKING, Iterator
 
 from registry import BenchError
+
+if TYPE_CHECKING:  # torch is imported where a device is asked about: fp32 on the CPU needs no question
+    import torch
 
 PRECISIONS = ("fp32", "bf16")  # what a cell runs at
 CHOICES = (*PRECISIONS, "auto")  # what a user may ask for: auto is bf16 where the hardware has it, else fp32
 
 
 def _cpu_has_bf16() -> bool:
+    import torch
+
     check = getattr(getattr(torch.ops, "mkldnn", None), "_is_mkldnn_bf16_supported", None)
     if check is not None:
         try:
@@ -33,6 +36,8 @@ def _cpu_has_bf16() -> bool:
 def bf16_supported(device: torch.device | str) -> bool:
     """Whether ``device`` computes in bfloat16 natively (CUDA: compute capability 8.0 or newer; CPU:
     AVX512-BF16 or AMX)."""
+    import torch
+
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
@@ -54,6 +59,8 @@ def check_precision(precision: str, device: torch.device | str) -> None:
     if precision not in CHOICES:
         raise BenchError(f"--precision takes one of {', '.join(CHOICES)}. Got {precision!r} instead.")
     if precision == "bf16" and not bf16_supported(device):
+        import torch
+
         from .provenance import cpu_name
 
         device = torch.device(device)
@@ -66,6 +73,8 @@ def check_precision(precision: str, device: torch.device | str) -> None:
 @contextlib.contextmanager
 def autocast(precision: str, device: torch.device | str) -> Iterator[None]:
     """bfloat16 autocast under ``bf16``; nothing under ``fp32``."""
+    import torch
+
     device = torch.device(device)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
         yield

@@ -7,14 +7,16 @@ import os
 import platform
 import socket
 import subprocess
+import sys
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from .version import __version__
+
+if TYPE_CHECKING:
+    import torch
 
 
 def now() -> str:
@@ -56,20 +58,25 @@ def _version(dist: str) -> str | None:
 
 
 def environment(device: torch.device | str) -> dict[str, Any]:
-    """The software and machine a cell ran on (plugin distributions' versions are in the cell key)."""
-    device = torch.device(device)
+    """The software and machine a cell ran on (plugin distributions' versions are in the cell key). torch is
+    asked only where it is loaded (every computed cell loads it; a run that finds every cell stored does not,
+    and records the installed version and the threads its cells would take)."""
+    loaded = sys.modules.get("torch")
+    if loaded is None and str(device).startswith("cuda"):
+        import torch as loaded
+    device = str(device) if loaded is None else loaded.device(device)
     return {
         "bench": __version__,
         "git_commit": git_commit(),
-        "torch": torch.__version__,
+        "torch": loaded.__version__ if loaded is not None else _version("torch"),
         "torchvision": _version("torchvision"),
         "python": platform.python_version(),
         "host": socket.gethostname(),
         "os": platform.platform(),
         "cpu": cpu_name(),
         "cpu_count": os.cpu_count(),
-        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "gpu": loaded.cuda.get_device_name(device) if loaded is not None and device.type == "cuda" else None,
         "device": str(device),
-        "threads": torch.get_num_threads(),
+        "threads": loaded.get_num_threads() if loaded is not None else None,
         "pid": os.getpid(),
     }

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import random
-from typing import Iterator
-
-import numpy as np
-import torch
+from typing import TYPE_CHECKING, Iterator
 
 from .hashing import content_hash
+
+if TYPE_CHECKING:
+    import torch
 
 
 def derive_seed(seed: int, *parts: object) -> int:
@@ -20,6 +20,9 @@ def derive_seed(seed: int, *parts: object) -> int:
 
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (all devices) so that what follows is reproducible."""
+    import numpy as np
+    import torch
+
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -29,6 +32,8 @@ def seed_everything(seed: int) -> None:
 def seeded(seed: int, device: torch.device | None = None) -> Iterator[None]:
     """Draw from torch's generator seeded by ``seed`` inside the block, leaving the outer state alone,
     so a result does not depend on what ran before it in the process."""
+    import torch
+
     devices = [device] if device is not None and device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)

@@ -6,6 +6,7 @@ the names of ``registry.models`` are loaded on first use."""
 import pluggy
 
 from .capabilities import CAPABILITIES, Generates, HasPosterior, SamplesPrior
+from .deferred import Deferred, deferred
 from .errors import BenchError, DatasetUnavailable, ParameterError, PluginError, SelectionError
 from .manager import BASELINE, Entry, Registry, load_registry
 from .metrics import Metric, MetricResult
@@ -37,6 +38,8 @@ __all__ = [
     "BenchError",
     "Contrast",
     "Dataset",
+    "Deferred",
+    "deferred",
     "DatasetSpec",
     "DatasetUnavailable",
     "Entry",

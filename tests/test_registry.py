@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+import pickle
 import subprocess
 import sys
 
 import pytest
 from conftest import add_site, make_distribution, run_bench
 
-from registry import Param, ParameterError, PluginError, SelectionError, load_registry, select
+from registry import Param, ParameterError, PluginError, SelectionError, deferred, load_registry, select
 from registry.manager import CapabilityWarning, PluginLoadWarning
 
 BUILTIN_MODELS = ["ae", "beta_vae", "conv_ae", "conv_dae", "conv_vae", "dae", "dvae", "linear_dae", "vae"]
@@ -260,3 +262,47 @@ def bench_reporters():
     checked = capsys.readouterr().out
     assert ("| writes its files from a small real store | FAIL: raised AttributeError: 'CellResult' object has no "
             "attribute 'metric'") in checked
+
+
+def test_a_deferred_callable_imports_its_target_on_first_use_and_keeps_its_signature(tmp_path, monkeypatch):
+    (tmp_path / "deferred_target.py").write_text("def scale(x, factor=2.0):\n    return x * factor\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "deferred_target", raising=False)
+    scale = deferred("deferred_target:scale")
+    assert scale.__name__ == "scale" and "deferred_target" not in sys.modules  # named without importing
+    assert str(inspect.signature(scale)) == "(x, factor=2.0)"  # the kit checks declared parameters on it
+    assert scale(3) == 6.0 and scale(3, factor=3) == 9
+    assert pickle.loads(pickle.dumps(scale)) == scale  # sent to a worker by its path
+    with pytest.raises(ValueError, match="package.module:Name"):
+        deferred("deferred_target.scale")
+
+
+DEFERRED_PLUGIN = '''
+from registry import ModelSpec, deferred, hookimpl
+
+
+@hookimpl
+def bench_models():
+    return [ModelSpec("lazy_ae", deferred("bench_lazy_nets:Plain"), "an MLP autoencoder imported on first use"),
+            ModelSpec("lazy_liar", deferred("bench_lazy_nets:Plain"), "declares a sampler its class lacks",
+                      capabilities=("sample",))]
+'''
+
+
+def test_a_deferred_factory_is_checked_when_it_builds_and_its_plugin_loads_without_it(tmp_path, monkeypatch):
+    """A deferred class is not imported when the registry loads, so a capability it lacks is found where a factory
+    function's is: when it builds a model (that cell fails, naming it; the others run)."""
+    from bench import cli
+    from bench.store import open_store
+
+    site = make_distribution(tmp_path / "site", "bench-lazy", "1.0", "bench_lazy", DEFERRED_PLUGIN)
+    (site / "bench_lazy_nets.py").write_text("from registry.models import MLPAutoencoder as Plain\n")
+    add_site(site, monkeypatch)
+    monkeypatch.delitem(sys.modules, "bench_lazy_nets", raising=False)
+    registry = load_registry()
+    assert registry.spec("models", "lazy_liar").capabilities == ("sample",) and "bench_lazy_nets" not in sys.modules
+    cli.main(["run", "--datasets", "digits", "--models", "lazy_ae,lazy_liar", "--noise", "gaussian", "--severities",
+              "1", "--seeds", "1", "--families", "reconstruction", "--out", str(tmp_path / "out"), "--quiet"])
+    status = {r["cell"]["model"]: (r["status"], r["reason"]) for r in open_store(tmp_path / "out").records()}
+    assert status["lazy_ae"][0] == "done"
+    assert status["lazy_liar"][0] == "failed" and "declares the capabilities sample" in status["lazy_liar"][1]

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pandas as pd
 import pytest
 from conftest import CHEAP_CNN, add_site, make_distribution, run_bench
@@ -63,6 +67,31 @@ def test_a_second_identical_run_computes_nothing_and_report_rebuilds_the_same_ta
     report = run_bench("report", "--out", str(out))
     assert report.returncode == 0, report.stderr
     pd.testing.assert_frame_equal(pd.read_csv(out / "leaderboard.csv"), before)
+
+
+def _loads_torch(*args: str) -> tuple[bool, subprocess.CompletedProcess]:
+    """Whether ``bench ARGS`` imported torch (only the built-in plugins loaded: a user's own may import it)."""
+    script = f"import sys; from bench.cli import main; code = main({list(args)!r}); print('torch' in sys.modules); sys.exit(code)"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "BENCH_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    return done.stdout.split()[-1:] == ["True"], done
+
+
+def test_a_rerun_that_finds_every_cell_stored_does_not_load_torch(digits_run):
+    """Nothing to compute: the rerun plans, reads the store and writes the reports, and torch's import (over a
+    second on 2 cores, most of what a cached rerun took) is left out."""
+    out, _ = digits_run
+    loads, done = _loads_torch("run", *CHEAP_CNN, "--datasets", "digits", "--models", "ae,dae,vae,dvae",
+                               "--noise", "gaussian", "--severities", "1,3", "--out", str(out))
+    assert done.returncode == 0 and "0 computed, 10 already in" in done.stderr, done.stderr
+    assert not loads
+
+
+@pytest.mark.parametrize("args", [("list", "models"), ("list", "noises"), ("list", "datasets"), ("list", "families")])
+def test_listing_the_plugins_does_not_load_torch(args):
+    loads, done = _loads_torch(*args)
+    assert done.returncode == 0, done.stderr
+    assert not loads
 
 
 def test_same_cell_and_seed_give_identical_numbers(digits_run, tmp_path):

@@ -7,13 +7,15 @@ family under that name; stores and documents of that time are renamed when they 
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
-from registry import FamilySpec, MetricResult
+from registry import BASELINE, FamilySpec, MetricResult
 
 from .. import augmentation
-from ..context import Context
 from ..cost import STEP_S, cnn_steps
-from ..grid import BASELINE
+
+if TYPE_CHECKING:
+    from ..context import Context
 
 #: Severities a noise declares (1-5), and 0: a noise given its native parameter (``gaussian:sigma=0.1``).
 SEVERITY_METRICS = tuple(augmentation.acc_at(s) for s in range(6))

@@ -8,14 +8,12 @@ model's reconstructions of those corrupted images. This is how denoisers put in 
 judged in the literature: a clean-trained classifier on denoised inputs. The gain is the reconstructions'
 accuracy minus the noisy input's, per image, so that models are compared paired on the same images.
 
-Like a third party's family, this module imports only ``registry`` (and torch).
+Like a third party's family, this module imports only ``registry`` (and torch, when it scores).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from registry import FamilySpec, Metric, MetricResult
 
@@ -33,15 +31,22 @@ CLF_GAIN = Metric("clf_gain", NAME, True, "", "accuracy on the reconstructions m
 METRICS = (CLF_CLEAN, CLF_NOISY, CLF_DENOISED, CLF_GAIN)
 BATCH = 1000
 
+if TYPE_CHECKING:
+    import torch
 
-@torch.no_grad()
+
 def reconstruct(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The model's reconstructions of ``x``, shaped as ``x``, in batches."""
-    out = [model(x[i:i + BATCH]) for i in range(0, len(x), BATCH)]
+    import torch  # here, not at import: loading the registry does not load torch
+
+    with torch.no_grad():
+        out = [model(x[i:i + BATCH]) for i in range(0, len(x), BATCH)]
     return torch.cat(out).reshape(x.shape)
 
 
 def score(ctx: Any) -> list[MetricResult]:
+    import torch
+
     found = len(torch.unique(ctx.train_y))
     if len(ctx.classes) < 2 or found < 2:
         why = (f"dataset '{ctx.cell.dataset}' has no labels to classify ({max(len(ctx.classes), found)} class in its "

@@ -4,17 +4,21 @@ the augmentation samples alone, tested on the real clean images (:mod:`bench.met
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from registry import Contrast, FamilySpec, MetricResult
 
 from .. import augmentation
-from ..context import Context
 from ..cost import STEP_S, cnn_steps
 from ..data import subset
 from ..metrics import generative
 from ..result import PRIOR_SAMPLES
 from .images import uint8_npy
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..context import Context
 
 PRIOR_GRID = 32  # prior samples kept per cell for the report's grid
 
@@ -26,6 +30,8 @@ def _prior(ctx: Context, real: torch.Tensor) -> list[MetricResult]:
                                          "no 'sample' capability)")
 
     def compute() -> tuple[list[MetricResult], bytes | None]:
+        import torch
+
         model = ctx.model
         with ctx.seeded("prior-samples"), torch.inference_mode():
             fake = torch.cat([model.sample(min(1000, len(real) - i)).clamp(0, 1) for i in range(0, len(real), 1000)])

@@ -3,12 +3,16 @@ images (:mod:`bench.metrics.latent`), and the t-SNE and traversal figures of the
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from registry import FamilySpec, MetricResult, NotApplicable
 
-from ..context import Context
 from ..metrics.latent import ACTIVE_UNITS, _metrics, active_units, encode, score_latent
+
+if TYPE_CHECKING:
+    from ..context import Context
 
 
 def score(ctx: Context) -> list[MetricResult]:

@@ -3,11 +3,15 @@ Gaussian posterior and a declared decoder likelihood (:mod:`bench.metrics.likeli
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from registry import FamilySpec, MetricResult
 
-from ..context import Context
 from ..metrics.likelihood import LIKELIHOOD as METRICS
 from ..metrics.likelihood import score_likelihood
+
+if TYPE_CHECKING:
+    from ..context import Context
 
 
 def score(ctx: Context) -> list[MetricResult]:

@@ -4,11 +4,10 @@ the reports' grids."""
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from registry import FamilySpec, MetricResult
 
-from ..context import Context
 from ..metrics.reconstruction import RECONSTRUCTION as METRICS
 from ..metrics.reconstruction import score_reconstruction
 from ..result import SAMPLES
@@ -16,8 +15,13 @@ from .images import uint8_npy
 
 SAMPLE_COUNT = 8
 
+if TYPE_CHECKING:
+    from ..context import Context
+
 
 def score(ctx: Context) -> list[MetricResult]:
+    import torch
+
     noisy = ctx.noisy_test
     results = score_reconstruction(ctx.model, noisy, ctx.test_x)
     if ctx.images:

@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import math
 import warnings
-
-import torch
+from typing import TYPE_CHECKING
 
 from .metric import Metric, MetricResult
+
+if TYPE_CHECKING:  # torch is imported where a metric is computed: declaring the metrics does not load it
+    import torch
 
 FAMILY = "generative"
 SOURCES = {"prior": "samples decoded from z ~ N(0, I)", "aug": "the augmentation samples, z ~ q(z|x)"}
@@ -88,21 +90,25 @@ def metrics_of(source: str) -> dict[str, Metric]:
     return {"prior": PRIOR, "aug": AUG}[source]
 
 
-class _Identity(torch.nn.Module):
+def _identity(num_features: int) -> torch.nn.Module:
     """torchmetrics' "feature extractor" for features computed beforehand."""
+    import torch
 
-    def __init__(self, num_features: int):
-        super().__init__()
-        self.num_features = num_features
+    class Identity(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.num_features = num_features
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x
+
+    return Identity()
 
 
 def fid(real: torch.Tensor, fake: torch.Tensor) -> float:
     from torchmetrics.image.fid import FrechetInceptionDistance
 
-    metric = FrechetInceptionDistance(feature=_Identity(real.shape[1]), reset_real_features=False)
+    metric = FrechetInceptionDistance(feature=_identity(real.shape[1]), reset_real_features=False)
     metric.update(real.double(), real=True)
     metric.update(fake.double(), real=False)
     return float(metric.compute())
@@ -116,7 +122,7 @@ def kid(real: torch.Tensor, fake: torch.Tensor, *, subsets: int = KID_SUBSETS,
     size = min(subset_size, len(real) // 2, len(fake) // 2)
     with warnings.catch_warnings():  # it warns that it keeps every feature: these are ours, already in memory
         warnings.simplefilter("ignore", UserWarning)
-        metric = KernelInceptionDistance(feature=_Identity(real.shape[1]), subsets=subsets, subset_size=size)
+        metric = KernelInceptionDistance(feature=_identity(real.shape[1]), subsets=subsets, subset_size=size)
     metric.update(real.double(), real=True)
     metric.update(fake.double(), real=False)
     mean, std = metric.compute()
@@ -129,6 +135,8 @@ CHUNK = 1024
 
 def _kth_neighbour_distance(features: torch.Tensor, k: int) -> torch.Tensor:
     """Each point's distance to its k-th nearest neighbour within ``features`` (itself excluded)."""
+    import torch
+
     return torch.cat([torch.cdist(features[i : i + CHUNK], features).kthvalue(k + 1, dim=1).values
                       for i in range(0, len(features), CHUNK)])
 
@@ -137,6 +145,8 @@ def prdc(real: torch.Tensor, fake: torch.Tensor, k: int = NEAREST_K) -> dict[str
     """Per-sample indicators: ``precision`` and ``density`` per generated sample, ``recall`` and
     ``coverage`` per real image; their means are the four metrics. Distances are computed a block of real
     images at a time."""
+    import torch
+
     real, fake = real.double(), fake.double()
     real_radius = _kth_neighbour_distance(real, k)
     fake_radius = _kth_neighbour_distance(fake, k)

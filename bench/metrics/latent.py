@@ -6,10 +6,15 @@ computed for the codes of clean test inputs and, with the suffix ``_noisy``, of 
 
 from __future__ import annotations
 
-import numpy as np
-import torch
+from typing import TYPE_CHECKING
 
+import numpy as np
+
+from ..grad import inference_mode
 from .metric import Metric, MetricResult
+
+if TYPE_CHECKING:  # torch is imported where a metric is computed: declaring the metrics does not load it
+    import torch
 
 FAMILY = "latent"
 ACTIVE_UNIT_THRESHOLD = 0.01  # Cov_x E[z_u] above this: the unit carries information (Burda et al.)
@@ -33,9 +38,11 @@ def _metrics(suffix: str) -> dict[str, Metric]:
 ACTIVE_UNITS = Metric("active_units", FAMILY, True, "units", "latent units with Cov_x E[z_u] > 0.01 (clean test codes)")
 
 
-@torch.inference_mode()
+@inference_mode
 def encode(model: torch.nn.Module, x: torch.Tensor, batch: int = 2000) -> np.ndarray:
     """Encoder means of ``x`` as a float64 array ``[N, latent]``."""
+    import torch
+
     model.eval()
     return torch.cat([model.encode(x[i : i + batch]).flatten(1) for i in range(0, len(x), batch)]).double().cpu().numpy()
 
@@ -68,6 +75,7 @@ def score_latent(
 
     Each metric that cannot be computed says why (not applicable) and the others still run.
     """
+    import torch
     from sklearn.cluster import KMeans  # scikit-learn loads when codes are scored, not when the family is listed
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import davies_bouldin_score, normalized_mutual_info_score, silhouette_samples

@@ -8,11 +8,13 @@ Applies to models with a Gaussian posterior and a Bernoulli decoder: modules tha
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import torch
-from torch.nn import functional as F
-
+from ..grad import inference_mode
 from .metric import Metric, MetricResult
+
+if TYPE_CHECKING:  # torch is imported where a metric is computed: declaring the metrics does not load it
+    import torch
 
 FAMILY = "likelihood"
 NEG_ELBO = Metric("neg_elbo", FAMILY, False, "nats", "negative ELBO per test image (BCE + KL)", test="paired-t")
@@ -38,9 +40,12 @@ def _log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torc
     return -0.5 * (_LOG_2PI + logvar + (z - mu).pow(2) / logvar.exp()).sum(-1)
 
 
-@torch.inference_mode()
+@inference_mode
 def neg_elbo(model: torch.nn.Module, x: torch.Tensor, batch: int = 1000) -> torch.Tensor:
     """Per-image negative ELBO with one posterior sample (BCE summed over pixels + analytic KL)."""
+    import torch
+    from torch.nn import functional as F
+
     out = []
     for i in range(0, len(x), batch):
         xb = x[i : i + batch]
@@ -52,10 +57,13 @@ def neg_elbo(model: torch.nn.Module, x: torch.Tensor, batch: int = 1000) -> torc
     return torch.cat(out)
 
 
-@torch.inference_mode()
+@inference_mode
 def iw_nll(model: torch.nn.Module, x: torch.Tensor, k: int, chunk: int = 100_000) -> torch.Tensor:
     """Per-image ``-log (1/k Σ p(x, z_i) / q(z_i | x))`` with ``z_i ~ q(z|x)``; samples are drawn in
     chunks of about ``chunk`` (image, sample) pairs to bound memory."""
+    import torch
+    from torch.nn import functional as F
+
     out = []
     per = max(1, chunk // k)
     for i in range(0, len(x), per):

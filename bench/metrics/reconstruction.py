@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import torch
-from pytorch_msssim import ssim as _msssim_ssim
-from torch.nn import functional as F
-
+from ..grad import inference_mode
 from .metric import Metric, MetricResult
+
+if TYPE_CHECKING:  # torch is imported where a metric is computed: declaring the metrics does not load it
+    import torch
 
 FAMILY = "reconstruction"
 BCE = Metric("bce", FAMILY, False, "nats", "binary cross-entropy summed over pixels, per image", test="paired-t")
@@ -43,6 +44,9 @@ def psnr_of(mse: torch.Tensor) -> float:
 def ssim(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Per-image SSIM (Wang et al.: Gaussian window 11, sigma 1.5, data range 1, valid region);
     images smaller than the window use the largest odd window that fits. Vectors have no SSIM: NaNs."""
+    import torch
+    from pytorch_msssim import ssim as _msssim_ssim
+
     if x.dim() != 4:
         return torch.full((len(x),), float("nan"))
     side = min(x.shape[-2:])
@@ -50,9 +54,12 @@ def ssim(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return _msssim_ssim(x, target, data_range=1.0, size_average=False, win_size=size, win_sigma=1.5)
 
 
-@torch.inference_mode()
+@inference_mode
 def score_reconstruction(model: torch.nn.Module, noisy: torch.Tensor, clean: torch.Tensor) -> list[MetricResult]:
     """Score ``model`` reconstructing ``clean`` from ``noisy`` (both ``[N, *shape]`` in [0, 1])."""
+    import torch
+    from torch.nn import functional as F
+
     model.eval()
     bce, mse, mse_in, ssims = [], [], [], []
     for start in range(0, len(clean), BATCH):

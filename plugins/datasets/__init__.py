@@ -1,17 +1,21 @@
 """Built-in datasets."""
 
-from registry import DatasetSpec, hookimpl
+from registry import DatasetSpec, deferred, hookimpl
 
-from .digits import load_digits
-from .fashion_mnist import fashion_mnist_sources, load_fashion_mnist
-from .mnist import load_mnist, mnist_sources
-from .tabular import load_tabular
+from .digits import digits_sources
+from .fashion_mnist import fashion_mnist_sources
+from .mnist import mnist_sources
+
+# the loaders are imported when a dataset is read (torch with them), not when the registry loads
+load_digits, load_fashion_mnist, load_mnist, load_tabular = (
+    deferred(f"plugins.datasets.{name}:load_{name}") for name in ("digits", "fashion_mnist", "mnist", "tabular"))
 
 
 @hookimpl
 def bench_datasets() -> list[DatasetSpec]:
     return [
-        DatasetSpec("digits", load_digits, "scikit-learn's 8x8 handwritten digits, 1,347 / 450, no files needed"),
+        DatasetSpec("digits", load_digits, "scikit-learn's 8x8 handwritten digits, 1,347 / 450, no files needed",
+                    sources=digits_sources),
         DatasetSpec(
             "fashion_mnist",
             load_fashion_mnist,

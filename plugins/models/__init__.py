@@ -1,11 +1,12 @@
 """Built-in models: the MLP AE, DAE, VAE and DVAE of the comparison this tool was built for, their
 convolutional versions, a β-VAE, and a linear denoising autoencoder for tabular data."""
 
-from registry import ModelSpec, Param, hookimpl
-from registry.models import MLPVAE, MLPAutoencoder
+from registry import ModelSpec, Param, deferred, hookimpl
 
-from .conv import ConvAutoencoder, ConvVAE
-from .linear import LinearDAE
+# the classes are imported when a model is built (torch with them), not when the registry loads
+MLPAutoencoder, MLPVAE = deferred("registry.models:MLPAutoencoder"), deferred("registry.models:MLPVAE")
+ConvAutoencoder, ConvVAE = deferred("plugins.models.conv:ConvAutoencoder"), deferred("plugins.models.conv:ConvVAE")
+LinearDAE = deferred("plugins.models.linear:LinearDAE")
 
 LATENT = Param("latent_dim", int, 4, low=1, high=4096, help="size of the code")
 HIDDEN = Param("hidden", int, 128, low=1, high=65536, help="width of both hidden layers")

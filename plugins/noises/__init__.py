@@ -2,12 +2,11 @@
 level L gives the same PSNR of corrupted against clean input for every noise; the severities below
 are the uncalibrated defaults."""
 
-from registry import NoiseSpec, Param, hookimpl
+from registry import NoiseSpec, Param, deferred, hookimpl
 
-from .blur import blur
-from .erasing import erasing
-from .gaussian import gaussian
-from .pixel import salt_pepper, shot, speckle
+# imported on first use (torch with them), not when the registry loads
+blur, erasing, gaussian = (deferred(f"plugins.noises.{name}:{name}") for name in ("blur", "erasing", "gaussian"))
+salt_pepper, shot, speckle = (deferred(f"plugins.noises.pixel:{name}") for name in ("salt_pepper", "shot", "speckle"))
 
 
 def _levels(name: str, *values: float) -> dict[int, dict[str, float]]:
