@@ -39,6 +39,9 @@ class Cell:
     #: the model is trained on this cell's noise (a denoising model, or --train-noise): one model per noise
     #: and severity instead of one per (dataset, seed). Follows from the model's spec, so not in the key.
     model_sees_noise: bool = field(default=False, compare=False)
+    #: the model draws its augmentation samples by itself (its spec declares "generate"): one set of samples,
+    #: and the CNNs trained on them, for every noise of the model. Follows from the spec, so not in the key.
+    model_generates: bool = field(default=False, compare=False)
     dataset_name: str = ""  # the registry's name of the dataset: "stripes"
     dataset_params: dict[str, Any] = field(default_factory=dict, hash=False)  # resolved, passed to the loader
     #: the metric families to compute for the cell (not in the key: results are kept per cell and family)
@@ -175,6 +178,7 @@ def plan(
                             noise_label=variant_label(n_name, n_over), noise_overrides=dict(n_over),
                             train_noise=train_noise and model is not None,
                             model_sees_noise=model is not None and (train_noise or model[2].spec.denoising),
+                            model_generates=model is not None and "generate" in model[2].spec.capabilities,
                             families=chosen if model else baseline_families)
 
             def levels(noise: tuple[str, dict]) -> list[int]:

@@ -109,5 +109,6 @@ def family_problem(spec: Any) -> str | None:
     if not callable(spec.score):
         return "score must be a callable score(context) -> list[MetricResult]"
     if not callable(spec.cost) and (not isinstance(spec.cost, (int, float)) or spec.cost < 0):
-        return f"cost {spec.cost!r} must be seconds >= 0, or a function of the cell giving them"
+        return (f"cost {spec.cost!r} must be seconds >= 0, or a function of the cell giving them (or {{what: "
+                "seconds}} for work cells share)")
     return None

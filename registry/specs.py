@@ -235,7 +235,10 @@ class FamilySpec:
     capabilities without which the family does not apply (a cell whose model lacks one gets every metric not
     applicable, and a selection where no model has them is refused before any work); ``inputs``: the data
     kinds it applies to. ``cost``: the expected seconds of one cell on one core (or a function of the cell
-    giving them), for the ETA and for starting the dearest work first. ``baseline=True``: the family also
+    giving them), for the ETA and for starting the dearest work first; work that several cells share (a CNN
+    trained once on samples every noise of a model uses) is a function giving ``{what: seconds}``, each
+    ``what`` (hashable, naming what the work depends on; the cell's key for its own work) charged once in a
+    run, to the first cell that names it. ``baseline=True``: the family also
     scores the reference CNN's own cells (the augmentation family's baseline rows). ``compares``: metrics whose
     gain over the baseline cell a verdict tests, when the family has baseline cells; ``matched``: metrics
     compared across noises at matched severity; ``title``: the family in report headings.
@@ -262,7 +265,7 @@ class FamilySpec:
     headline: str | None = None
     needs: tuple[str, ...] = ()
     inputs: tuple[str, ...] = ("image", "vector")
-    cost: float | Callable[[Any], float] = 10.0
+    cost: float | Callable[[Any], float | Mapping[Any, float]] = 10.0
     baseline: bool = False
     compares: tuple[str, ...] = ()
     matched: tuple[str, ...] = ()

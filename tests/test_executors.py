@@ -136,6 +136,8 @@ def test_cells_are_grouped_by_the_model_they_share_as_the_local_runner_orders_th
     assert sum(len(g) for g in grouped) == len(cells) == 12
     for group in grouped:
         assert len({(c.dataset, c.seed, c.model_label) for c in group}) == 1 and len(group) == 2
+    # the cost model shares a generating model's samples (and their CNNs) across its noises, as the evaluator does
+    assert {c.model: c.model_generates for c in cells} == {"ae": False, "vae": True, "baseline": False}
     denoising = plan(registry, datasets=["tabular"], models=[("dae", {})], noises=[("gaussian", {})],
                      severities=[1, 2], seeds=[0], profile=get_profile("quick"), budgets=["steps", "epochs"],
                      loaded={"tabular": load(registry.spec("datasets", "tabular"))}, families=WITH_BASELINE)

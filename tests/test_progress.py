@@ -46,26 +46,34 @@ def test_each_cell_line_names_the_cell_its_time_and_the_eta(clock):
     assert stream.getvalue()[len(first):] == "[1/2] digits/ae/gaussian@1/seed0: done in 4.2s (eta 4s)\n"
 
 
-def test_the_baseline_cnn_and_a_shared_model_are_charged_once_to_the_first_cell_that_needs_them():
+def test_the_baseline_cnn_a_shared_model_and_cnns_on_shared_samples_are_charged_once_to_the_first_cell():
     from bench.families import BUILTIN
 
     families = {f.name: f for f in BUILTIN}
     profile = get_profile("quick")
     everything = tuple(families)
-    cell = lambda model, noise, sees=False: Cell("digits", model, noise, 1, 0, profile,  # noqa: E731
-                                                 model_sees_noise=sees,
-                                                 families=("augmentation",) if model == BASELINE else everything)
-    grid = [cell(BASELINE, "gaussian"), cell("vae", "gaussian"), cell("vae", "erasing"),
-            cell("dvae", "gaussian", True), cell("dvae", "erasing", True)]
+    cell = lambda model, noise, sees=False, generates=False: Cell(  # noqa: E731
+        "digits", model, noise, 1, 0, profile, model_sees_noise=sees, model_generates=generates,
+        families=("augmentation",) if model == BASELINE else everything)
+    grid = [cell(BASELINE, "gaussian"), cell("vae", "gaussian", generates=True), cell("vae", "erasing", generates=True),
+            cell("dvae", "gaussian", True, True), cell("dvae", "erasing", True, True),
+            cell("ae", "gaussian"), cell("ae", "erasing")]
     costs = cost.expected_costs(grid, families)
     base = cost.STEP_S * profile.cnn_steps(profile.train_size)
-    scoring = sum(cost.family_cost(f, grid[1]) for f in families.values())  # augmented CNNs and the rest
+    augmented = cost.STEP_S * cost.cnn_steps(grid[1], augmented=True)  # a CNN on the subset and its samples
+    on_samples = augmented * profile.augment_k / (1 + profile.augment_k)  # one on the samples alone
+    own = {"augmentation": 5.0, "generative": 30.0}  # each cell's own passes, besides the shared CNNs
+    scoring = sum(own.get(f.name, cost.family_cost(f, grid[1])) for f in families.values())
     keys = [c.key for c in grid]
     assert costs[keys[0]] == base + cost.family_cost(families["augmentation"], grid[0])
-    assert costs[keys[1]] == cost.MODEL_TRAINING + scoring
-    assert costs[keys[2]] == scoring  # vae trained once, for both noises
-    assert costs[keys[3]] == costs[keys[4]] == cost.MODEL_TRAINING + scoring  # one dvae per noise
-    assert scoring > 20 * sum(cost.family_cost(families[f], grid[1]) for f in profile.families)  # quick pays little
+    assert costs[keys[1]] == cost.MODEL_TRAINING + scoring + augmented + on_samples
+    assert costs[keys[2]] == scoring  # vae trained once, and its samples drawn once, for both noises
+    # one dvae per noise, so its own samples and CNNs
+    assert costs[keys[3]] == costs[keys[4]] == cost.MODEL_TRAINING + scoring + augmented + on_samples
+    # ae is trained once but reconstructs corrupted copies of each noise: samples, and CNNs, per noise
+    assert costs[keys[5]] == cost.MODEL_TRAINING + scoring + augmented + on_samples
+    assert costs[keys[6]] == scoring + augmented + on_samples
+    assert augmented > 20 * sum(cost.family_cost(families[f], grid[1]) for f in profile.families)  # quick pays little
 
 
 def test_on_a_terminal_a_failed_cell_is_named_above_the_bar_at_once():

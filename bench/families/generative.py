@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from registry import Contrast, FamilySpec, MetricResult
 
 from .. import augmentation
-from ..cost import STEP_S, cnn_steps
+from ..cost import STEP_S, cnn_steps, samples_key
 from ..data import subset
 from ..metrics import generative
 from ..result import PRIOR_SAMPLES
@@ -86,10 +86,11 @@ def _tstr(ctx: Context) -> MetricResult:
     return generative.TSTR.result(ctx.memo(["tstr", [profile.cnn_budget, profile.precision], sample_key], compute))
 
 
-def cost(cell) -> float:
-    """Seconds: the train-on-synthetic CNN's steps and the feature-space metrics."""
+def cost(cell) -> dict:
+    """Seconds: the train-on-synthetic CNN's steps, once per set of augmentation samples (a model that generates
+    by itself has one for every noise), and the cell's feature-space metrics."""
     k = cell.profile.augment_k
-    return 30.0 + STEP_S * cnn_steps(cell, augmented=True) * k / (1 + k)
+    return {cell.key: 30.0, ("tstr cnn", *samples_key(cell)): STEP_S * cnn_steps(cell, augmented=True) * k / (1 + k)}
 
 
 def score(ctx: Context) -> list[MetricResult]:
