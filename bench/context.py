@@ -188,6 +188,13 @@ class Context:
         split, kept as a checkpoint. ``predict(x)`` gives its predicted classes."""
         return self._evaluator.reference_classifier(self.cell)
 
+    def validation_accuracy(self, cnn: torch.nn.Module) -> float | None:
+        """A CNN's accuracy on the split's validation images (training images outside the subset, never the
+        test set), at the cell's precision; None when the subset is the whole training split."""
+        from .evaluator import validation_accuracy
+
+        return validation_accuracy(cnn, self.split, self.cell.profile.precision)
+
     def baseline_accuracy(self) -> Accuracy:
         return self._evaluator.baseline_accuracy(self.cell)
 

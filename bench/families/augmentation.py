@@ -44,8 +44,6 @@ def score(ctx: Context) -> list[MetricResult]:
     if not ctx.model_spec.generative:
         return augmentation.not_applicable(f"model '{cell.model}' cannot generate samples (its spec says so)",
                                          severities)
-    from ..evaluator import validation_accuracy
-
     sample_key, x_gen, y_gen = ctx.augmentation()
     cnn_key = ["cnn", protocol_key(ctx), sample_key]
 
@@ -57,7 +55,7 @@ def score(ctx: Context) -> list[MetricResult]:
                                         len(ctx.classes), profile=profile, baseline_size=len(ctx.train_x))
 
     cnn, fit = ctx.memo(cnn_key, train)
-    validation = ctx.memo(["validation", cnn_key], lambda: validation_accuracy(cnn, ctx.split, profile.precision))
+    validation = ctx.memo(["validation", cnn_key], lambda: ctx.validation_accuracy(cnn))
     accuracy = ctx.memo(["accuracy", cnn_key, cell.noise_label, json.dumps(cell.noise_overrides, sort_keys=True)],
                         lambda: augmentation.accuracy(cnn, ctx.eval_x, ctx.eval_y, ctx.corrupted_eval_sets(),
                                                     precision=profile.precision))
