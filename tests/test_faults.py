@@ -161,7 +161,8 @@ def test_a_family_a_model_breaks_is_failed_in_every_output_naming_the_contract(t
 
     assert cli.main(["show", flat.key[:8], "--out", str(out)]) == 0
     shown = capsys.readouterr().out
-    assert "(profile quick, 1347 training images," in shown and flat.cell["train_size"] == 1347  # digits has 1,347
+    assert "(profile quick, 1347 training images)" in shown and flat.cell["train_size"] == 1347  # digits has 1,347
+    # (no CNN protocol: neither reconstruction nor latent trains one)
     assert "status: failed: reconstruction (model 'flat_ae'" in shown and shown.splitlines()[1].endswith("; latent done")
     assert flat.status == "done"  # the cell's own status (its model trained): every output says the outcome
     html = (out / "report.html").read_text()

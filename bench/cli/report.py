@@ -39,6 +39,18 @@ def name_failed(results: list, stream) -> None:
               file=stream)
 
 
+def _protocol(result: Any, catalogue: dict[str, dict[str, Any]]) -> str:
+    """The CNN protocol where a family of the cell trains CNNs under it, the reference classifier's precision
+    where one uses that classifier, else nothing: a protocol is named by the families it is a coordinate of."""
+    entries = [catalogue.get(name, {}) for name in set(result.families) or set(result.cell.get("families") or ())]
+    cell = result.cell
+    if any(e.get("trains_cnn", e.get("baseline", False)) for e in entries):
+        return f", CNN {cell.get('cnn_budget')}, {cell.get('precision')}"
+    if any(e.get("reference") for e in entries):
+        return f", reference classifier {cell.get('precision')}"
+    return ""
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     """One stored cell: what it is, its status and reason, its metrics, and a failed cell's traceback."""
     from registry import BenchError
@@ -55,8 +67,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     r = found[0]
     c = r.cell
     used = r.training.train_size if r.training is not None and r.training.train_size else c.get("train_size")
-    print(f"cell {r.key}: {r.label} "
-          f"(profile {c['profile']}, {used} training images, CNN {c.get('cnn_budget')}, {c.get('precision')})")
+    print(f"cell {r.key}: {r.label} (profile {c['profile']}, {used} training images{_protocol(r, store.catalogue())})")
     print(f"status: {r.status_line(width=10_000)}")
     prov = r.provenance
     print(f"ran: {prov.get('started', '-')} to {prov.get('ended', '-')}, {r.timings.wall_s:.1f} s, host "
