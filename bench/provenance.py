@@ -60,7 +60,7 @@ def _version(dist: str) -> str | None:
 def environment(device: torch.device | str) -> dict[str, Any]:
     """The software and machine a cell ran on (plugin distributions' versions are in the cell key). torch is
     asked only where it is loaded (every computed cell loads it; a run that finds every cell stored does not,
-    and records the installed version and the threads its cells would take)."""
+    and records the installed torch's version and no thread count: its run record names the threads asked)."""
     loaded = sys.modules.get("torch")
     if loaded is None and str(device).startswith("cuda"):
         import torch as loaded
