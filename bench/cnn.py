@@ -149,6 +149,15 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 128, precision:
     return torch.cat(out)
 
 
+def validation_accuracy(cnn: nn.Module, x: torch.Tensor | None, y: torch.Tensor | None,
+                        precision: str = "fp32") -> float | None:
+    """A CNN's accuracy on validation images ``x`` (training images outside the subset, never the test set);
+    None when there are none (the subset is the whole training split)."""
+    if x is None or len(x) == 0:
+        return None
+    return float((predict(cnn, x, precision=precision) == y).double().mean())
+
+
 @dataclass(frozen=True)
 class ReferenceClassifier:
     """The classifier a family hands its inputs to (:meth:`bench.context.Context.reference_classifier`): the

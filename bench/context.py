@@ -191,9 +191,10 @@ class Context:
     def validation_accuracy(self, cnn: torch.nn.Module) -> float | None:
         """A CNN's accuracy on the split's validation images (training images outside the subset, never the
         test set), at the cell's precision; None when the subset is the whole training split."""
-        from .evaluator import validation_accuracy
+        from .cnn import validation_accuracy
 
-        return validation_accuracy(cnn, self.split, self.cell.profile.precision)
+        split = self.split
+        return validation_accuracy(cnn, split.val_x, split.val_y, self.cell.profile.precision)
 
     def baseline_accuracy(self) -> Accuracy:
         return self._evaluator.baseline_accuracy(self.cell)

@@ -29,7 +29,7 @@ from registry.capabilities import missing_capabilities
 from . import augmentation
 from .checked import CheckedModel
 from .checkpoints import Checkpoints, training_key
-from .cnn import Fit, ReferenceClassifier, predict
+from .cnn import Fit, ReferenceClassifier, validation_accuracy
 from .context import Context
 from .data import LoadedDataset, subset
 from .features import DomainFeatures, domain_features
@@ -116,13 +116,6 @@ class Protocol:
 
 #: Validation images of a CNN: training-split images outside the subset (never the test set).
 VALIDATION_IMAGES = 2000
-
-
-def validation_accuracy(cnn: torch.nn.Module, split: SplitWork, precision: str) -> float | None:
-    """A CNN's accuracy on the split's validation images (None when the subset is the whole split)."""
-    if split.val_x is None or len(split.val_x) == 0:
-        return None
-    return float((predict(cnn, split.val_x, precision=precision) == split.val_y).double().mean())
 
 
 def cnn_seed(seed: int) -> int:
@@ -310,7 +303,8 @@ class Evaluator:
                 self.checkpoints.save(key, cnn, fit.history, time.perf_counter() - started, {"steps": fit.steps})
         cnn.eval()
         split.baseline_cnns[protocol] = (cnn, fit, source)
-        split.baseline_validation[protocol] = validation_accuracy(cnn, split, cell.profile.precision)
+        split.baseline_validation[protocol] = validation_accuracy(cnn, split.val_x, split.val_y,
+                                                                    cell.profile.precision)
         return cnn, fit, source
 
     def reference_classifier(self, cell: Cell) -> ReferenceClassifier:

@@ -306,3 +306,15 @@ def test_a_deferred_factory_is_checked_when_it_builds_and_its_plugin_loads_witho
     status = {r["cell"]["model"]: (r["status"], r["reason"]) for r in open_store(tmp_path / "out").records()}
     assert status["lazy_ae"][0] == "done"
     assert status["lazy_liar"][0] == "failed" and "declares the capabilities sample" in status["lazy_liar"][1]
+
+
+def test_a_registry_loaded_after_the_built_in_noises_ran_still_hands_out_their_functions():
+    """Importing a noise's module on its first call must not change what a later load of the plugin gives."""
+    import torch
+
+    x = torch.full((2, 1, 8, 8), 0.5)
+    for autoload in (True, False):  # two loads of the built-in plugins in one process
+        for name in ("gaussian", "erasing", "blur", "shot"):
+            spec = load_registry(autoload=autoload).spec("noises", name)
+            noisy = spec.function(x.clone(), **spec.resolve(1))
+            assert noisy.shape == x.shape
