@@ -8,12 +8,15 @@ contract checks, and ``bench run --models example_ae --noise pixel_dropout --dat
 
 from __future__ import annotations
 
-from registry import DatasetSpec, FamilySpec, ModelSpec, NoiseSpec, Param, hookimpl
+from registry import DatasetSpec, FamilySpec, ModelSpec, NoiseSpec, Param, deferred, hookimpl
 
-from .dataset import load_stripes
-from .family import FAMILY
-from .model import TiedAutoencoder
-from .noise import pixel_dropout
+from .family import FAMILY  # declares its metrics without importing torch: its score imports it when it runs
+
+# Every bench command imports this module (bench list, a rerun with nothing to compute): the model, the noise and
+# the dataset are named where they live and imported, torch with them, on their first call.
+TiedAutoencoder = deferred("bench_plugin_example.model:TiedAutoencoder")
+pixel_dropout = deferred("bench_plugin_example.noise:pixel_dropout")
+load_stripes = deferred("bench_plugin_example.dataset:load_stripes")
 
 
 @hookimpl

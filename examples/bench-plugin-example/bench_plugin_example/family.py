@@ -11,22 +11,27 @@ blocks of 256-pixel-wide images; these are small, so no downsampling.
 
 from __future__ import annotations
 
-import torch
-from torch.nn import functional as F
+from typing import TYPE_CHECKING
 
 from registry import FamilySpec, Metric, MetricResult
+
+if TYPE_CHECKING:  # torch is imported where the metric is computed: registering the family does not load it
+    import torch
 
 C = 170 / 255**2
 GMSD = Metric("gmsd", "gmsd", False, "", "gradient magnitude similarity deviation of the reconstruction "
               "(Xue et al. 2014), 0 is best", test="paired-t")
 GMSD_INPUT = Metric("gmsd_input", "gmsd", False, "", "GMSD of the corrupted input itself (the reference the "
                     "reconstruction should beat)", detail=True)
-_PREWITT = torch.tensor([[1.0, 0.0, -1.0]] * 3) / 3
+PREWITT = [[1.0, 0.0, -1.0]] * 3  # divided by 3
 
 
 def _magnitude(x: torch.Tensor) -> torch.Tensor:
+    import torch
+    from torch.nn import functional as F
+
     gray = x.mean(1, keepdim=True)
-    kx = _PREWITT.to(x)[None, None]
+    kx = (torch.tensor(PREWITT) / 3).to(x)[None, None]
     gx = F.conv2d(gray, kx, padding=1)
     gy = F.conv2d(gray, kx.transpose(-1, -2), padding=1)
     return (gx.square() + gy.square()).sqrt()
@@ -39,16 +44,18 @@ def gmsd(x: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     return similarity.flatten(1).std(1, unbiased=False)
 
 
-@torch.no_grad()
 def score(context) -> list[MetricResult]:
     """The cell's reconstructions of its corrupted test images (the harness hands them out) against the clean
     ones, a thousand at a time."""
+    import torch
+
     model, noisy, clean = context.model, context.noisy_test, context.test_x
     values, inputs = [], []
-    for i in range(0, len(clean), 1000):
-        recon = model(noisy[i : i + 1000]).clamp(0, 1).reshape(clean[i : i + 1000].shape)
-        values.append(gmsd(recon, clean[i : i + 1000]))
-        inputs.append(gmsd(noisy[i : i + 1000], clean[i : i + 1000]))
+    with torch.no_grad():
+        for i in range(0, len(clean), 1000):
+            recon = model(noisy[i : i + 1000]).clamp(0, 1).reshape(clean[i : i + 1000].shape)
+            values.append(gmsd(recon, clean[i : i + 1000]))
+            inputs.append(gmsd(noisy[i : i + 1000], clean[i : i + 1000]))
     return [GMSD.result(torch.cat(values).cpu()), GMSD_INPUT.result(torch.cat(inputs).cpu())]
 
 
