@@ -1,5 +1,5 @@
-"""torch's ``inference_mode`` and ``no_grad`` as decorators that import torch when the function is called, not
-when its module is imported: the metric and family modules are imported whenever the registry loads (for
+"""torch's ``inference_mode`` as a decorator that imports torch when the function is called, not when its module
+is imported: the metric and family modules are imported whenever the registry loads (for
 ``bench list``, a cached rerun), and only a computed cell needs torch."""
 
 from __future__ import annotations
@@ -20,13 +20,3 @@ def inference_mode(fn: F) -> F:
             return fn(*args, **kwargs)
     return run  # type: ignore[return-value]
 
-
-def no_grad(fn: F) -> F:
-    """``fn`` run under ``torch.no_grad()``."""
-    @functools.wraps(fn)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        import torch
-
-        with torch.no_grad():
-            return fn(*args, **kwargs)
-    return run  # type: ignore[return-value]
