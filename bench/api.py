@@ -47,7 +47,9 @@ class Results:
 
     @property
     def keys(self) -> list[str]:
-        return [c.key for c in self.cells]
+        """The keys of the records that keep the cells' results (:mod:`bench.keys`: up to one per scope of the
+        cell's families; cells that differ only in a CNN budget share the records of the other families)."""
+        return list(dict.fromkeys(k for c in self.cells for k in c.record_keys))
 
     def results(self) -> list[CellResult]:
         """The stored results of this run's cells (status, metrics, figures, provenance, timings)."""

@@ -34,8 +34,10 @@ Evaluator = ModelWork = SplitWork = Any
 FIGURES_DIR = "figures"
 
 
-def figure_name(cell: Cell, kind: str) -> str:
-    tags = "".join(f"_{tag}" for tag in cell.protocol_tags)  # none under the profile's defaults
+def figure_name(cell: Cell, kind: str, family: str | None = None) -> str:
+    """Where a figure of ``family`` of ``cell`` goes: named by the protocol it read (none under the profile's
+    defaults; a family that trains no CNN is not named by the CNN budget)."""
+    tags = "".join(f"_{tag}" for tag in (cell.tags_read_by(cell.scope(family)) if family else cell.protocol_tags))
     stem = f"{cell.dataset}_{cell.model_label}_{cell.noise_label}_s{cell.severity}_seed{cell.seed}{tags}_{kind}.png"
     return f"{FIGURES_DIR}/" + re.sub(r"[^A-Za-z0-9_.-]", "-", stem)
 
@@ -227,7 +229,7 @@ class Context:
         if isinstance(made, NotApplicable):
             out.figures[kind] = str(made)
             return
-        out.figures[kind] = path or figure_name(self.cell, kind)
+        out.figures[kind] = path or figure_name(self.cell, kind, self._family)
         if made is not None:
             out.artifacts[out.figures[kind]] = made
 

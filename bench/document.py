@@ -5,10 +5,11 @@ path of what is wrong, and every document written is validated too.
 
 A document is one object::
 
-    {"schema": "bench.results", "schema_version": 1, "bench": "0.1.0", "generated": "...",
+    {"schema": "bench.results", "schema_version": 2, "bench": "0.1.0", "generated": "...",
      "cells": [CELL, ...], "timings": [TIMING, ...]}
 
-A CELL is the cell's stored record (:meth:`bench.result.CellResult.record`: ``cell`` with its key and
+A CELL is a stored record (one per scope of a cell's families, :mod:`bench.keys`; schema_version 1 kept a
+cell in one record, cut into its scopes' records on import) (:meth:`bench.result.CellResult.record`: ``cell`` with its key and
 resolved parameters, ``status``, ``reason``, ``metrics``, ``provenance``, ``wall_s``, ``train``, ``families``
 with each family's status, ...) and its ``outcome`` ("failed" when the cell or any of its families failed)
 with its per-image values under ``items`` (``{name: {kind, items_id, n, data}}``, ``data`` the stored
@@ -34,6 +35,7 @@ from registry import BenchError
 
 from .files import atomic_write
 from .grid import key_of
+from .keys import scopes_of, split
 from .result import CellResult
 from .store import (
     LEGACY_DOWNSTREAM,
@@ -44,11 +46,14 @@ from .store import (
     renamed_entry,
     requalified,
     unpack_items,
+    with_families,
 )
 from .version import __version__
 
 SCHEMA = "bench.results"
-SCHEMA_VERSION = 1
+#: 2: a cell's results kept per scope of its families (bench.keys), ``cnn_budget`` and ``precision`` null where
+#: no family of the record reads them
+SCHEMA_VERSION = 2
 
 
 class DocumentError(BenchError):
@@ -205,14 +210,16 @@ def read_document(path: Path) -> Document:
     # "downstream" was the augmentation family's name until bench gave it to denoise-then-classify: a document
     # whose catalogue does not declare today's downstream family is of that time
     legacy = not any(e.get("name") == "downstream" and not legacy_downstream(e) for e in catalogue)
-    try:
-        cells = [_cell(i, c, legacy) for i, c in enumerate(raw.get("cells") or [])]
+    renamed = [renamed_entry(e) for e in catalogue]
+    scopes = scopes_of({e["name"]: e for e in renamed if isinstance(e, dict) and "name" in e})
+    try:  # a cell of a document of schema_version 1, cut into the records of its families' scopes
+        cells = [part for i, c in enumerate(raw.get("cells") or [])
+                 for part in split(with_families(_cell(i, c, legacy)), scopes)]
         timings = [{**{f: t[f] for f in TIMING_FIELDS}, "provenance": t.get("provenance") or {}}
                    for t in raw.get("timings") or []]
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
         raise DocumentError(f"{path} is not a valid bench results document: {what}. Nothing was imported.") from None
-    renamed = [renamed_entry(e) for e in catalogue]
     return Document(cells, timings, {e["name"]: e for e in renamed})
 
 

@@ -73,7 +73,8 @@ def drive(spec: ExecutorSpec, cells: list[Cell], store: Store, *, registry: Regi
     tasks = _tasks(todo, spec, families)
     costs = expected_costs([c for task in tasks for c in task], families)  # shared work is charged to the tasks that start first
     by_key = {c.key: c for c in todo}
-    seen = store.ended(list(by_key))  # a change of a cell's end time: another run stored it
+    records = {c.key: c.record_keys for c in todo}  # the records a cell's families are kept in (bench.keys)
+    seen = store.ended(list(by_key), records)  # a change of a cell's end time: another run stored it
     queue = deque(enumerate(tasks))
     next_id = len(tasks)
     deferred: set[str] = set()
@@ -86,11 +87,11 @@ def drive(spec: ExecutorSpec, cells: list[Cell], store: Store, *, registry: Regi
     def keep(result: CellResult) -> None:
         if result.key in stored:
             return
-        store.add(result, run_id=run_id, owner=owner)  # renews this run's other claims too
+        cell = by_key[result.key]
+        parts = store.add(result, run_id=run_id, owner=owner, scopes=dict(cell.scopes))  # renews our other claims
         stored.add(result.key)
-        label = by_key[result.key].label
-        summary.count(result, label)
-        progress.end_cell(label, result.status_line(), result.timings.wall_s, costs[result.key])
+        summary.count(result, cell.label, parts)
+        progress.end_cell(cell.label, result.status_line(), result.timings.wall_s, costs[result.key])
 
     def stored_elsewhere(keys: list[str]) -> None:
         for key in keys:
@@ -102,7 +103,7 @@ def drive(spec: ExecutorSpec, cells: list[Cell], store: Store, *, registry: Regi
     def claim(task: tuple[Cell, ...]) -> tuple[Cell, ...]:
         """The cells of ``task`` this run computes now; those another live run holds are deferred."""
         wanted = [c.key for c in task if c.key not in stored]
-        mine, elsewhere = store.claim({k: seen.get(k) for k in wanted}, owner)
+        mine, elsewhere = store.claim({k: seen.get(k) for k in wanted}, owner, records)
         stored_elsewhere(elsewhere)
         deferred.update(k for k in wanted if k not in mine and k not in elsewhere)
         return tuple(c for c in task if c.key in mine)

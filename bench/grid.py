@@ -12,8 +12,8 @@ from registry.selection import variant_label
 
 from .calibration import severity_params
 from .data import LoadedDataset
-from .hashing import content_hash
-from .profiles import PROFILE_PROSE, PROFILES, Profile
+from .keys import CNN, PLAIN, key_of, record_keys, scope_of, scoped
+from .profiles import PROFILES, Profile
 from .version import __version__
 
 
@@ -46,6 +46,9 @@ class Cell:
     dataset_params: dict[str, Any] = field(default_factory=dict, hash=False)  # resolved, passed to the loader
     #: the metric families to compute for the cell (not in the key: results are kept per cell and family)
     families: tuple[str, ...] = field(default=(), compare=False)
+    #: the scope of each family the run knows (:mod:`bench.keys`): which of the profile's fields decide its
+    #: results, so which record keeps them. Follows from the families' specs, so not in the key.
+    scopes: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dataset_name", self.dataset_name or self.dataset)
@@ -54,7 +57,22 @@ class Cell:
 
     @property
     def key(self) -> str:
+        """The cell's identity in a run (its claim, its progress line): the key of its ``cnn`` record, which
+        hashes every field of its profile."""
         return key_of(self._columns())
+
+    def scope(self, family: str) -> str:
+        """The scope of ``family`` (:mod:`bench.keys`): ``cnn`` for a family the run does not describe."""
+        return dict(self.scopes).get(family, CNN)
+
+    def key_of_family(self, family: str) -> str:
+        """The key of the record that keeps ``family``'s results of this cell."""
+        return scoped(self.describe(), self.scope(family))["key"]
+
+    @property
+    def record_keys(self) -> list[str]:
+        """The keys of the records that keep this cell's families' results."""
+        return record_keys(self.describe(), list(self.families), dict(self.scopes))
 
     @property
     def label(self) -> str:
@@ -64,10 +82,17 @@ class Cell:
     @property
     def protocol_tags(self) -> list[str]:
         """What sets the cell apart from the profile's defaults: a training-set size, a CNN budget, a precision."""
+        return self.tags_read_by(CNN)
+
+    def tags_read_by(self, scope: str) -> list[str]:
+        """:attr:`protocol_tags` that families of ``scope`` read (:mod:`bench.keys`): the size always, the CNN
+        budget where they train CNNs, the precision where they train or use one."""
         default_size = PROFILES[self.profile.name].train_size if self.profile.name in PROFILES else None
-        return [tag for tag, default in ((f"n{self.profile.train_size}", f"n{default_size}"),
-                                         (f"cnn-{self.profile.cnn_budget}", "cnn-converged"),
-                                         (self.profile.precision, "fp32")) if tag != default]
+        read = {"size": True, "budget": scope == CNN, "precision": scope != PLAIN}
+        return [tag for what, tag, default in (("size", f"n{self.profile.train_size}", f"n{default_size}"),
+                                               ("budget", f"cnn-{self.profile.cnn_budget}", "cnn-converged"),
+                                               ("precision", self.profile.precision, "fp32"))
+                if read[what] and tag != default]
 
     def describe(self) -> dict[str, Any]:
         """The cell's identifying columns, as results and reports show them."""
@@ -96,23 +121,6 @@ class Cell:
             "versions": self.versions,
             "dataset_fingerprint": self.dataset_fingerprint,
         }
-
-
-def key_of(described: dict[str, Any]) -> str:
-    """The key of a cell from its :meth:`Cell.describe` columns: a hash of what decides its results and of
-    nothing else (no prose: a profile's summary is not in it; the families are kept per cell, not in it).
-    The store's migration re-keys cells stored under earlier keys with this function."""
-    profile = {k: v for k, v in described["profile_params"].items() if k not in PROFILE_PROSE}
-    params = described.get("dataset_params") or {}
-    return content_hash([{
-        "dataset": [described["dataset"], described["dataset_fingerprint"], *([params] if params else [])],
-        "model": [described["model_name"], described["model_params"]],
-        "noise": [described["noise_name"], described["noise_params"], described["severity"]],
-        "seed": described["seed"],
-        "train_noise": described["train_noise"],
-        "profile": profile,
-        "versions": described["versions"],
-    }], chars=20)
 
 
 def plan(
@@ -145,6 +153,7 @@ def plan(
     of them scores the baseline (``FamilySpec.baseline``), and name those."""
     chosen = tuple(families or profile.families)
     baseline_families = tuple(f for f in chosen if registry.spec("families", f).baseline)
+    scopes = tuple((f, scope_of(registry.spec("families", f).describe())) for f in chosen)
     protocols = [profile.with_train_size(n).with_protocol(cnn_budget=b)
                  for n in (train_sizes or [None]) for b in (budgets or [profile.cnn_budget])]
     model_specs = [(name, over, registry.entry("models", name)) for name, over in models]
@@ -179,7 +188,7 @@ def plan(
                             train_noise=train_noise and model is not None,
                             model_sees_noise=model is not None and (train_noise or model[2].spec.denoising),
                             model_generates=model is not None and "generate" in model[2].spec.capabilities,
-                            families=chosen if model else baseline_families)
+                            families=chosen if model else baseline_families, scopes=scopes)
 
             def levels(noise: tuple[str, dict]) -> list[int]:
                 spec = registry.spec("noises", noise[0])

@@ -34,6 +34,7 @@ import numpy as np
 
 from registry import BenchError
 
+from .keys import scopes_of, split
 from .result import PRIOR_SAMPLES, SAMPLES, STATUSES, CellResult, FamilyRun
 
 STORE_NAME = "results.db"
@@ -118,6 +119,11 @@ MIGRATIONS: dict[int, list[Any]] = {
         # a cell's train_size is the number of images it trained on, not the profile's ask (digits: 1,347 of 5,000)
         lambda con: record_used_sizes(con),
     ],
+    9: [
+        # a cell's results kept per scope of its families (bench.keys): a family that trains no CNN no longer
+        # has the CNN protocol in its key, so another --cnn-budget or --precision reads it back
+        lambda con: _split_records(con),
+    ],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 _METRIC_FIELDS = ("metric", "family", "value", "ci95", "n", "higher_is_better", "unit", "detail", "note", "test",
@@ -177,14 +183,22 @@ def needs_computing(run: FamilyRun | None, version: str, rerun: str | None) -> b
 
 def pending(store: Store, cells: list[Any], versions: dict[str, str], rerun: str | None) -> list[Any]:
     """The cells of ``cells`` (:class:`bench.grid.Cell`) that have families to compute, each naming only
-    those (``versions``: each family's current version)."""
-    stored = store.families([c.key for c in cells])
-    out = []
+    those (``versions``: each family's current version). A family is looked up in the record of its scope
+    (:mod:`bench.keys`), and computed by the first cell that needs it: cells that differ only in what the family
+    does not read (another CNN budget, for a family that trains no CNN) share its record."""
+    wanted = {(cell.key, f): cell.key_of_family(f) for cell in cells for f in cell.families}
+    stored = store.families(sorted(set(wanted.values())))
+    out, taken = [], set()
     for cell in cells:
-        runs = stored.get(cell.key, {})
-        todo = tuple(f for f in cell.families if needs_computing(runs.get(f), versions[f], rerun))
+        todo = []
+        for f in cell.families:
+            record = wanted[(cell.key, f)]
+            if (record, f) in taken or not needs_computing(stored.get(record, {}).get(f), versions[f], rerun):
+                continue
+            taken.add((record, f))
+            todo.append(f)
         if todo:
-            out.append(cell if todo == cell.families else dataclasses.replace(cell, families=todo))
+            out.append(cell if tuple(todo) == cell.families else dataclasses.replace(cell, families=tuple(todo)))
     return out
 
 
@@ -345,72 +359,22 @@ class Store:
         return [{**dict(r), "argv": json.loads(r["argv"]), "provenance": json.loads(r["provenance"])} for r in rows]
 
     # -- cells --------------------------------------------------------------------------------------
-    def add(self, result: CellResult, *, run_id: int | None = None, owner: Owner | None = None) -> None:
-        """Store one cell's result with its metrics, per-item values and artifacts, atomically; the cell's
-        claim goes with it, and ``owner``'s other claims are renewed. A result of some families of a cell
-        already stored replaces those families and keeps the others (:meth:`_merged`)."""
-        if not result.families and result.status != "skipped":  # a result of an older bench (bench import)
-            result = dataclasses.replace(result, families=_v4_families(
-                result.status, result.reason, result.traceback, result.timings.wall_s,
-                list(dict.fromkeys(m["family"] for m in result.metrics)), result.figures, list(result.artifacts),
-                result.cell.get("model_name") == "baseline"))
-        computed = set(result.families)  # the run storing them computed these; the others were kept
+    def add(self, result: CellResult, *, run_id: int | None = None, owner: Owner | None = None,
+            scopes: dict[str, str] | None = None) -> list[CellResult]:
+        """Store one cell's result with its metrics, per-item values and artifacts, atomically, in the records
+        of its families' scopes (:func:`bench.keys.split`; ``scopes``: each family's, default what the store's
+        catalogue declares); the cell's claim goes with it, and ``owner``'s other claims are renewed. A result of
+        some families of a record already stored replaces those families and keeps the others
+        (:meth:`_merged`). Returns the records as stored (each merged with what was kept)."""
+        result = with_families(result)
+        if scopes is None:
+            scopes = scopes_of(self.catalogue())
         with self._transaction() as con:
-            result = self._merged(con, result)
-            record = result.record()
-            cell = record["cell"]
-            provenance = record.get("provenance") or {}
-            known = {"cell", "status", "reason", "metrics", "provenance", "wall_s", "items", "run_id", "families"}
-            extra = {k: v for k, v in record.items() if k not in known}
-            con.execute("DELETE FROM cells WHERE key = ?", (cell["key"],))  # cascades to metrics, artifacts
-            con.execute("DELETE FROM claims WHERE key = ?", (cell["key"],))
+            con.execute("DELETE FROM claims WHERE key = ?", (result.key,))
             if owner is not None:
                 con.execute("UPDATE claims SET seen = ? WHERE owner = ?", (time.time(), owner.name))
-            con.execute(
-                "INSERT INTO cells (key, run_id, dataset, model, noise, severity, seed, profile, status, reason,"
-                " params, provenance, extra, started, ended, wall_s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (cell["key"], run_id, cell["dataset"], cell["model"], cell["noise"], cell["severity"], cell["seed"],
-                 cell["profile"], record["status"], record.get("reason"), json.dumps(cell, sort_keys=True, default=str),
-                 json.dumps(provenance, sort_keys=True, default=str), json.dumps(extra, sort_keys=True, default=str),
-                 provenance.get("started"), provenance.get("ended"), record.get("wall_s")))
-            con.executemany(
-                f"INSERT INTO metrics (cell_key, {', '.join(_METRIC_FIELDS)}) VALUES (?{', ?' * len(_METRIC_FIELDS)})",
-                [(cell["key"], *(_finite(m.get(f)) for f in _METRIC_FIELDS)) for m in record.get("metrics") or []])
-            con.executemany("INSERT INTO artifacts (cell_key, name, data) VALUES (?, ?, ?)",
-                            [(cell["key"], name, data) for name, data in (result.artifacts or {}).items()])
-            con.executemany("INSERT INTO items (cell_key, name, kind, items_id, n, data) VALUES (?, ?, ?, ?, ?, ?)",
-                            [(cell["key"], name, *_items_row(v)) for name, v in (record.get("items") or {}).items()])
-            _insert_families(con, cell["key"], {name: dataclasses.replace(run, run_id=run_id) if name in computed
-                                                else run for name, run in result.families.items()})
-
-    def _merged(self, con: sqlite3.Connection, result: CellResult) -> CellResult:
-        """``result`` with the stored families of its cell that it does not recompute: their metrics, per-item
-        values, figures, artifacts and facts (CNN steps) are kept. The cell is done while one of its
-        families is."""
-        stored = self._families(con, [result.key]).get(result.key, {})
-        kept = {name: run for name, run in stored.items() if name not in result.families}
-        if not kept or result.status == "skipped":
-            return result
-        old = self._records(con, [result.key])[0]
-        metrics = [m for m in old["metrics"] if m["family"] in kept]
-        vectors = {m["items"] for m in metrics if m.get("items")}
-        items = {name: {"test": "mcnemar" if v.values.dtype == bool else "paired-t", "items_id": v.items_id,
-                        "values": v.values}
-                 for (_, name), v in self._items(con, [result.key]).items() if name in vectors}
-        figures = {kind: path for kind, path in (old.get("figures") or {}).items()
-                   if any(kind in run.figures for run in kept.values())}
-        names = {n for run in kept.values() for n in run.artifacts}
-        artifacts = {n: bytes(d) for n, d in con.execute("SELECT name, data FROM artifacts WHERE cell_key = ?",
-                                                        (result.key,)) if n in names}
-        previous = CellResult.from_record(old)
-        families = {**kept, **result.families}
-        done = any(run.status == "done" for run in families.values())
-        return dataclasses.replace(
-            result, status="done" if done else result.status, reason=None if done else result.reason,
-            metrics=[*metrics, *result.metrics], items={**items, **result.items},
-            figures={**figures, **result.figures}, artifacts={**artifacts, **result.artifacts}, families=families,
-            cnn=result.cnn or previous.cnn, training=result.training or previous.training,
-            footprint=result.footprint or previous.footprint)
+            return [_write(con, _merged(con, part), run_id, set(part.families))
+                    for part in split(result, scopes)]
 
     def statuses(self, keys: list[str] | None = None) -> dict[str, str]:
         with self._connect() as con:
@@ -418,23 +382,26 @@ class Store:
                 return dict(con.execute("SELECT key, status FROM cells"))
             return dict(_where_in(con, "SELECT key, status FROM cells WHERE key", keys))
 
-    def ended(self, keys: list[str]) -> dict[str, str | None]:
-        """When each stored cell of ``keys`` was stored (its end time): a change means another run stored it."""
+    def ended(self, keys: list[str], records: dict[str, list[str]] | None = None) -> dict[str, str | None]:
+        """When each stored cell of ``keys`` was stored (its end time): a change means another run stored it.
+        ``records``: the keys of the records each cell is kept in (:attr:`bench.grid.Cell.record_keys`; default
+        the key itself); a cell is stored when all of them are, at their end times together."""
         with self._connect() as con:
-            return dict(_where_in(con, "SELECT key, ended FROM cells WHERE key", keys))
+            return _ended(con, keys, records)
 
     # -- claims -------------------------------------------------------------------------------------
-    def claim(self, expected: dict[str, str | None], owner: Owner) -> tuple[set[str], list[str]]:
+    def claim(self, expected: dict[str, str | None], owner: Owner,
+              records: dict[str, list[str]] | None = None) -> tuple[set[str], list[str]]:
         """Claim for ``owner``, at once, the keys of ``expected`` that are unclaimed, already ``owner``'s, or
         claimed by an owner that has died, unless another run stored them since: ``expected`` holds each
-        key's end time as the caller last saw it (None: not stored). The keys claimed, and those stored
-        since; the rest another live run is computing."""
+        key's end time as the caller last saw it (None: not stored; ``records`` as :meth:`ended` takes them).
+        The keys claimed, and those stored since; the rest another live run is computing."""
         keys = list(expected)
         clock, stamp = time.time(), datetime.now(timezone.utc).isoformat(timespec="seconds")
         with self._transaction() as con:
             held = {k: (o, h, p, s) for k, o, h, p, s in
                     _where_in(con, "SELECT key, owner, host, pid, seen FROM claims WHERE key", keys)}
-            ended = dict(_where_in(con, "SELECT key, ended FROM cells WHERE key", keys))
+            ended = _ended(con, keys, records)
             elsewhere = [k for k in keys if ended.get(k) is not None and ended.get(k) != expected[k]]
             mine = {k for k in keys if k not in elsewhere
                     and (k not in held or held[k][0] == owner.name or not _alive(*held[k][1:], clock))}
@@ -460,38 +427,9 @@ class Store:
         "metrics", "provenance", "wall_s", "run_id", "families", ...extra}``."""
         with self._connect() as con:
             con.execute("BEGIN")  # one consistent snapshot while other processes write
-            records = self._records(con)
+            records = _records(con)
             con.execute("COMMIT")
         return records
-
-    def _records(self, con: sqlite3.Connection, keys: list[str] | None = None) -> list[dict[str, Any]]:
-        query = "SELECT key, status, reason, params, provenance, extra, wall_s, run_id FROM cells"
-        cells = (con.execute(f"{query} ORDER BY rowid").fetchall() if keys is None
-                 else _where_in(con, f"{query} WHERE key", keys))
-        query = f"SELECT cell_key, {', '.join(_METRIC_FIELDS)} FROM metrics"
-        rows = (con.execute(f"{query} ORDER BY rowid").fetchall() if keys is None
-                else _where_in(con, f"{query} WHERE cell_key", keys))
-        metrics: dict[str, list[dict[str, Any]]] = {}
-        for row in rows:
-            m = dict(zip(_METRIC_FIELDS, row[1:]))
-            m.update(value=_number(m["value"]), ci95=_number(m["ci95"]),
-                     higher_is_better=bool(m["higher_is_better"]), detail=bool(m["detail"]))
-            metrics.setdefault(row[0], []).append(m)
-        families = self._families(con, keys)
-        return [{**json.loads(extra), "cell": json.loads(params), "status": status, "reason": reason,
-                 "metrics": metrics.get(key, []), "provenance": json.loads(prov), "wall_s": wall_s, "run_id": run_id,
-                 "families": {name: run.record() for name, run in families.get(key, {}).items()}}
-                for key, status, reason, params, prov, extra, wall_s, run_id in cells]
-
-    def _families(self, con: sqlite3.Connection, keys: list[str] | None = None) -> dict[str, dict[str, FamilyRun]]:
-        query = ("SELECT cell_key, family, version, status, reason, traceback, wall_s, figures, artifacts, run_id "
-                 "FROM families")
-        rows = con.execute(query).fetchall() if keys is None else _where_in(con, f"{query} WHERE cell_key", keys)
-        out: dict[str, dict[str, FamilyRun]] = {}
-        for key, family, version, status, reason, trace, wall_s, figures, artifacts, run_id in rows:
-            out.setdefault(key, {})[family] = FamilyRun(version, status, reason, trace, wall_s or 0.0,
-                                                        tuple(json.loads(figures)), tuple(json.loads(artifacts)), run_id)
-        return out
 
     def describe_families(self, entries: list[dict[str, Any]]) -> None:
         """Keep what each family declares (:meth:`registry.FamilySpec.describe`), the latest version's."""
@@ -518,7 +456,7 @@ class Store:
     def families(self, keys: list[str]) -> dict[str, dict[str, FamilyRun]]:
         """How each stored cell of ``keys`` computed its families, by key and family name."""
         with self._connect() as con:
-            return self._families(con, keys)
+            return _families(con, keys)
 
     def results(self) -> list[CellResult]:
         """:meth:`records` as typed results (without their artifacts: :meth:`artifact` reads one)."""
@@ -527,12 +465,7 @@ class Store:
     def items(self, keys: list[str] | None = None) -> dict[tuple[str, str], Items]:
         """Per-item values by (cell key, vector name), of ``keys`` (default: every cell)."""
         with self._connect() as con:
-            return self._items(con, keys)
-
-    def _items(self, con: sqlite3.Connection, keys: list[str] | None = None) -> dict[tuple[str, str], Items]:
-        query = "SELECT cell_key, name, kind, items_id, n, data FROM items"
-        rows = con.execute(query).fetchall() if keys is None else _where_in(con, f"{query} WHERE cell_key", keys)
-        return {(key, name): Items(items_id, unpack_items(kind, n, bytes(data))) for key, name, kind, items_id, n, data in rows}
+            return _items(con, keys)
 
     def artifact_names(self) -> list[tuple[str, str]]:
         with self._connect() as con:
@@ -664,6 +597,26 @@ def requalified(cell: dict[str, Any], families: Any) -> dict[str, Any]:
     return {**cell, "profile_params": {**params, "cnn_converged_epochs": QUICK_CONVERGED_NOW}}
 
 
+def _split_records(con: sqlite3.Connection) -> None:
+    """Schema 9: every stored cell cut into the records of its families' scopes (:func:`bench.keys.split`, the
+    scopes from the store's catalogue), each under its own key. Records that land on one key (the plain
+    families of two CNN budgets' cells) are merged, the later stored winning for a family both hold; what each
+    family computed keeps the run that computed it."""
+    scopes = scopes_of({f: json.loads(e) for f, e in con.execute("SELECT family, entry FROM catalogue")})
+    for (key,) in con.execute("SELECT key FROM cells ORDER BY rowid").fetchall():
+        record = _records(con, [key])[0]
+        items = {name: {"test": "mcnemar" if v.values.dtype == bool else "paired-t", "items_id": v.items_id,
+                        "values": v.values} for (_, name), v in _items(con, [key]).items()}
+        artifacts = {n: bytes(d) for n, d in con.execute("SELECT name, data FROM artifacts WHERE cell_key = ?", (key,))}
+        result = CellResult.from_record({**record, "items": items}, artifacts)
+        parts = split(result, scopes)
+        if len(parts) == 1 and parts[0].cell == result.cell:
+            continue
+        con.execute("DELETE FROM cells WHERE key = ?", (key,))  # cascades to its metrics, items, artifacts, families
+        for part in parts:
+            _write(con, _merged(con, part), part.run_id, set())
+
+
 def record_used_sizes(con: sqlite3.Connection) -> None:
     """Every stored cell's ``train_size`` set to the images its models trained on where a cell of its dataset and
     profile recorded them (``train.train_size``; a baseline cell gets its split's): digits asked for 5,000 under
@@ -712,11 +665,115 @@ def _requalified_quick(con: sqlite3.Connection) -> None:
         con.execute("DELETE FROM claims WHERE key = ?", (old,))
 
 
+def _merged(con: sqlite3.Connection, result: CellResult) -> CellResult:
+    """``result`` with the stored families of its cell that it does not recompute: their metrics, per-item
+    values, figures, artifacts and facts (CNN steps) are kept. The cell is done while one of its
+    families is."""
+    stored = _families(con, [result.key]).get(result.key, {})
+    kept = {name: run for name, run in stored.items() if name not in result.families}
+    if not kept or result.status == "skipped":
+        return result
+    old = _records(con, [result.key])[0]
+    metrics = [m for m in old["metrics"] if m["family"] in kept]
+    vectors = {m["items"] for m in metrics if m.get("items")}
+    items = {name: {"test": "mcnemar" if v.values.dtype == bool else "paired-t", "items_id": v.items_id,
+                    "values": v.values}
+             for (_, name), v in _items(con, [result.key]).items() if name in vectors}
+    figures = {kind: path for kind, path in (old.get("figures") or {}).items()
+               if any(kind in run.figures for run in kept.values())}
+    names = {n for run in kept.values() for n in run.artifacts}
+    artifacts = {n: bytes(d) for n, d in con.execute("SELECT name, data FROM artifacts WHERE cell_key = ?",
+                                                    (result.key,)) if n in names}
+    previous = CellResult.from_record(old)
+    families = {**kept, **result.families}
+    done = any(run.status == "done" for run in families.values())
+    return dataclasses.replace(
+        result, status="done" if done else result.status, reason=None if done else result.reason,
+        metrics=[*metrics, *result.metrics], items={**items, **result.items},
+        figures={**figures, **result.figures}, artifacts={**artifacts, **result.artifacts}, families=families,
+        cnn=result.cnn or previous.cnn, training=result.training or previous.training,
+        footprint=result.footprint or previous.footprint)
+
+def _records(con: sqlite3.Connection, keys: list[str] | None = None) -> list[dict[str, Any]]:
+    query = "SELECT key, status, reason, params, provenance, extra, wall_s, run_id FROM cells"
+    cells = (con.execute(f"{query} ORDER BY rowid").fetchall() if keys is None
+             else _where_in(con, f"{query} WHERE key", keys))
+    query = f"SELECT cell_key, {', '.join(_METRIC_FIELDS)} FROM metrics"
+    rows = (con.execute(f"{query} ORDER BY rowid").fetchall() if keys is None
+            else _where_in(con, f"{query} WHERE cell_key", keys))
+    metrics: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        m = dict(zip(_METRIC_FIELDS, row[1:]))
+        m.update(value=_number(m["value"]), ci95=_number(m["ci95"]),
+                 higher_is_better=bool(m["higher_is_better"]), detail=bool(m["detail"]))
+        metrics.setdefault(row[0], []).append(m)
+    families = _families(con, keys)
+    return [{**json.loads(extra), "cell": json.loads(params), "status": status, "reason": reason,
+             "metrics": metrics.get(key, []), "provenance": json.loads(prov), "wall_s": wall_s, "run_id": run_id,
+             "families": {name: run.record() for name, run in families.get(key, {}).items()}}
+            for key, status, reason, params, prov, extra, wall_s, run_id in cells]
+
+def _families(con: sqlite3.Connection, keys: list[str] | None = None) -> dict[str, dict[str, FamilyRun]]:
+    query = ("SELECT cell_key, family, version, status, reason, traceback, wall_s, figures, artifacts, run_id "
+             "FROM families")
+    rows = con.execute(query).fetchall() if keys is None else _where_in(con, f"{query} WHERE cell_key", keys)
+    out: dict[str, dict[str, FamilyRun]] = {}
+    for key, family, version, status, reason, trace, wall_s, figures, artifacts, run_id in rows:
+        out.setdefault(key, {})[family] = FamilyRun(version, status, reason, trace, wall_s or 0.0,
+                                                    tuple(json.loads(figures)), tuple(json.loads(artifacts)), run_id)
+    return out
+
+def _items(con: sqlite3.Connection, keys: list[str] | None = None) -> dict[tuple[str, str], Items]:
+    query = "SELECT cell_key, name, kind, items_id, n, data FROM items"
+    rows = con.execute(query).fetchall() if keys is None else _where_in(con, f"{query} WHERE cell_key", keys)
+    return {(key, name): Items(items_id, unpack_items(kind, n, bytes(data))) for key, name, kind, items_id, n, data in rows}
+
+
+def _write(con: sqlite3.Connection, result: CellResult, run_id: int | None, computed: set[str]) -> CellResult:
+    """Write one record (replacing the one of its key), its metrics, artifacts, per-item values and families;
+    the families of ``computed`` as computed by ``run_id``. Returns it as stored."""
+    record = result.record()
+    cell = record["cell"]
+    provenance = record.get("provenance") or {}
+    known = {"cell", "status", "reason", "metrics", "provenance", "wall_s", "items", "run_id", "families"}
+    extra = {k: v for k, v in record.items() if k not in known}
+    con.execute("DELETE FROM cells WHERE key = ?", (cell["key"],))  # cascades to metrics, artifacts
+    con.execute(
+        "INSERT INTO cells (key, run_id, dataset, model, noise, severity, seed, profile, status, reason,"
+        " params, provenance, extra, started, ended, wall_s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (cell["key"], run_id, cell["dataset"], cell["model"], cell["noise"], cell["severity"], cell["seed"],
+         cell["profile"], record["status"], record.get("reason"), json.dumps(cell, sort_keys=True, default=str),
+         json.dumps(provenance, sort_keys=True, default=str), json.dumps(extra, sort_keys=True, default=str),
+         provenance.get("started"), provenance.get("ended"), record.get("wall_s")))
+    con.executemany(
+        f"INSERT INTO metrics (cell_key, {', '.join(_METRIC_FIELDS)}) VALUES (?{', ?' * len(_METRIC_FIELDS)})",
+        [(cell["key"], *(_finite(m.get(f)) for f in _METRIC_FIELDS)) for m in record.get("metrics") or []])
+    con.executemany("INSERT INTO artifacts (cell_key, name, data) VALUES (?, ?, ?)",
+                    [(cell["key"], name, data) for name, data in (result.artifacts or {}).items()])
+    con.executemany("INSERT INTO items (cell_key, name, kind, items_id, n, data) VALUES (?, ?, ?, ?, ?, ?)",
+                    [(cell["key"], name, *_items_row(v)) for name, v in (record.get("items") or {}).items()])
+    families = {name: dataclasses.replace(run, run_id=run_id) if name in computed else run
+                for name, run in result.families.items()}
+    _insert_families(con, cell["key"], families)
+    return dataclasses.replace(result, families=families, run_id=run_id)
+
+
 def _insert_families(con: sqlite3.Connection, key: str, runs: dict[str, FamilyRun]) -> None:
     con.executemany("INSERT INTO families (cell_key, family, version, status, reason, traceback, wall_s, figures, "
                     "artifacts, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [(key, name, r.version, r.status, r.reason, r.traceback, r.wall_s, json.dumps(list(r.figures)),
                       json.dumps(list(r.artifacts)), r.run_id) for name, r in runs.items()])
+
+
+def with_families(result: CellResult) -> CellResult:
+    """A result of a bench that kept no families (a document of bench 0.1) with the families it computed
+    (:func:`_v4_families`); any other result as it is."""
+    if result.families or result.status == "skipped":
+        return result
+    return dataclasses.replace(result, families=_v4_families(
+        result.status, result.reason, result.traceback, result.timings.wall_s,
+        list(dict.fromkeys(m["family"] for m in result.metrics)), result.figures, list(result.artifacts),
+        result.cell.get("model_name") == "baseline"))
 
 
 def _v4_families(status: str, reason: str | None, trace: str | None, wall_s: float | None, found: list[str],
@@ -731,6 +788,18 @@ def _v4_families(status: str, reason: str | None, trace: str | None, wall_s: flo
         (wall_s or 0.0) if status == "done" else 0.0, tuple(k for k in figures if _V4_FIGURES.get(k) == family),
         tuple(n for n in artifacts if _V4_ARTIFACTS.get(n, "latent" if n.startswith("figures/") else None) == family))
         for family in found}
+
+
+def _ended(con: sqlite3.Connection, keys: list[str], records: dict[str, list[str]] | None) -> dict[str, str | None]:
+    """:meth:`Store.ended`."""
+    inside = {k: (records or {}).get(k, [k]) for k in keys}
+    found = dict(_where_in(con, "SELECT key, ended FROM cells WHERE key", sorted({r for rs in inside.values() for r in rs})))
+    out: dict[str, str | None] = {}
+    for key, rs in inside.items():
+        stamps = [found.get(r) for r in rs]
+        if all(s is not None for s in stamps):
+            out[key] = "|".join(str(s) for s in stamps)
+    return out
 
 
 def _where_in(con: sqlite3.Connection, query: str, keys: list[str]) -> list[tuple]:

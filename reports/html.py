@@ -154,9 +154,14 @@ def _verdict(data: ReportData) -> list[str]:
 
 
 def render_html(data: ReportData) -> str:
-    done = sum(r.outcome == "done" for r in data.results)
-    failed = sum(r.outcome == "failed" for r in data.results)
-    skipped = sum(r.outcome == "skipped" for r in data.results)
+    from bench.keys import cell_identity
+
+    outcomes: dict[str, set[str]] = {}  # a cell's records (one per scope of its families) by the cell
+    for r in data.results:
+        outcomes.setdefault(cell_identity(r.cell), set()).add(r.outcome)
+    failed = sum("failed" in o for o in outcomes.values())
+    done = sum("failed" not in o and "done" in o for o in outcomes.values())
+    skipped = sum(o == {"skipped"} for o in outcomes.values())
     runs = sum(len(r.failures()) for r in data.results)
     by_noise: dict[tuple[str, str], list[Table]] = {}
     other: list[Table] = []
@@ -209,6 +214,7 @@ def render_html(data: ReportData) -> str:
         parts += ['<h2 id="timing">Inference timing</h2>', f'<p class="notes">{escape(TIMING_LEGEND)}</p>']
         parts += [_leaderboard_table(t) for t in data.timing]
     parts += ['<h2 id="provenance">Provenance per cell</h2>',
-              f"<details><summary>{len(data.results)} cells: versions, machine, times and resolved "
-              f"parameters</summary>{_provenance(data.results)}</details>", "</body></html>"]
+              f"<details><summary>{len(data.results)} stored records (a cell keeps its families in one per "
+              f"scope): versions, machine, times and resolved parameters</summary>{_provenance(data.results)}"
+              "</details>", "</body></html>"]
     return "\n".join(parts)

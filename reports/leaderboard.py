@@ -58,16 +58,21 @@ def table_order(key: tuple) -> tuple:
 
 
 def results_frame(results: Iterable[CellResult], catalogue: dict[str, dict[str, Any]] | None = None) -> pd.DataFrame:
-    """One row per cell × metric with the cell's parameters, and one per family that failed (``status`` "failed",
-    ``family`` named, ``reason``; a cell that failed whole, one per family it was to compute).
+    """One row per cell × metric with the cell's parameters (``key``: the record that keeps the metric, one per
+    scope of the cell's families, :mod:`bench.keys`; ``cell``: what a cell's records share), and one per family
+    that failed (``status`` "failed", ``family`` named, ``reason``; a cell that failed whole, one per family it
+    was to compute).
     ``catalogue``: what each family declares (:meth:`bench.store.Store.catalogue`; a family it lacks, as the
     installed family declares it), kept with the frame (``attrs``) for :func:`metric_meta`: which metric is a
     family's headline, the family's title."""
+    from bench.keys import cell_identity
+
     rows = []
-    for result in results:
+    for result in under_protocols(results):
         cell = result.cell
         base = {
             "key": cell["key"],
+            "cell": cell_identity(cell),
             **{c: cell.get(c, CELL_DEFAULTS.get(c)) for c in CELL_COLUMNS},
             "train_size": cell_size(cell),
             "model_params": json.dumps(cell["model_params"], sort_keys=True),
@@ -86,7 +91,7 @@ def results_frame(results: Iterable[CellResult], catalogue: dict[str, dict[str, 
         rows.extend({**base, **{c: m.get(c) for c in METRIC_COLUMNS}} for m in metrics)
         rows.extend({**base, **{c: None for c in METRIC_COLUMNS}, "family": f.family, "status": "failed",
                      "reason": f.reason} for f in failed)
-    columns = ["key", *CELL_COLUMNS, "model_params", "noise_params", *METRIC_COLUMNS, "input_psnr", "status",
+    columns = ["key", "cell", *CELL_COLUMNS, "model_params", "noise_params", *METRIC_COLUMNS, "input_psnr", "status",
                "reason", "wall_s"]
     frame = pd.DataFrame(rows, columns=columns)
     known = dict(catalogue or {})
@@ -98,6 +103,55 @@ def results_frame(results: Iterable[CellResult], catalogue: dict[str, dict[str, 
                  for f, e in known.items()}
     frame.attrs["catalogue"] = Catalogue(known)
     return frame
+
+
+def under_protocols(results: Iterable[CellResult]) -> list[CellResult]:
+    """The results as the reports show them: each under the CNN protocols it holds for (:func:`protocols_of`),
+    its ``cnn_budget`` and ``precision`` columns set (a record of families that read no protocol, once per
+    protocol it is shown under); the others as they are."""
+    results = list(results)
+    of = protocols_of(results)
+    shown = []
+    for r in results:
+        if r.cell.get("cnn_budget", CELL_DEFAULTS["cnn_budget"]) is not None:
+            shown.append(r)
+            continue
+        shown += [dataclasses.replace(r, cell={**r.cell, "cnn_budget": b, "precision": p}) for b, p in of(r)]
+    return shown
+
+
+def protocols_of(results: list[CellResult]) -> Any:
+    """A function giving the CNN protocols (budget, precision) a result's rows are shown under. A record of
+    families that read no CNN protocol (:mod:`bench.keys`: its ``cnn_budget`` None) holds for every protocol: it is shown under
+    each protocol its dataset and profile have results of, so that a table of a protocol has every family's
+    rows; one of the reference classifier's families (its ``precision`` set) under each budget of its
+    precision. Where no result names a protocol, the default: converged, in the precision found (fp32)."""
+    found: dict[tuple, set[tuple[str, str]]] = {}
+    precisions: dict[tuple, set[str]] = {}
+    for r in results:
+        c = r.cell
+        where = (c.get("dataset"), c.get("profile"))
+        budget, precision = c.get("cnn_budget", CELL_DEFAULTS["cnn_budget"]), c.get("precision", CELL_DEFAULTS["precision"])
+        if budget is not None:
+            found.setdefault(where, set()).add((budget, precision))
+        elif precision is not None:
+            precisions.setdefault(where, set()).add(precision)
+    order = {"converged": 0, "steps": 1, "epochs": 2}
+
+    def of(r: CellResult) -> list[tuple[str, str]]:
+        c = r.cell
+        budget, precision = c.get("cnn_budget", CELL_DEFAULTS["cnn_budget"]), c.get("precision", CELL_DEFAULTS["precision"])
+        if budget is not None:
+            return [(budget, precision)]
+        where = (c.get("dataset"), c.get("profile"))
+        known = found.get(where, set()) | {("converged", p) for p in precisions.get(where, set())
+                                           if not any(q == p for _, q in found.get(where, set()))}
+        if precision is not None:
+            known = {(b, q) for b, q in known if q == precision} or {("converged", precision)}
+        return sorted(known or {("converged", CELL_DEFAULTS["precision"])},
+                      key=lambda bp: (order.get(bp[0], 3), bp[0], bp[1] != "fp32", bp[1]))
+
+    return of
 
 
 class Catalogue:
@@ -174,10 +228,12 @@ def headlines(meta: pd.DataFrame) -> dict[str, str]:
 
 
 def latest(done: pd.DataFrame) -> pd.DataFrame:
-    """The rows of the most recently stored cell of each leaderboard row and seed (a grid rerun under a
-    newer bench or plugin version has new keys; its results replace the older ones in the tables)."""
-    last = done.drop_duplicates([*ROW, "seed"], keep="last")["key"]
-    return done[done["key"].isin(set(last))]
+    """The rows of the most recently stored record of each leaderboard row, seed and family (a grid rerun under
+    a newer bench or plugin version has new keys; its results replace the older ones in the tables; a cell's
+    families are kept in up to three records, :mod:`bench.keys`)."""
+    last = done.drop_duplicates([*ROW, "seed", "family"], keep="last")[["key", "family"]]
+    chosen = pd.MultiIndex.from_frame(last)
+    return done[pd.MultiIndex.from_frame(done[["key", "family"]]).isin(chosen)]
 
 
 class Evidence:
@@ -192,9 +248,10 @@ class Evidence:
         self.values: dict[tuple, dict[int, float]] = {}
         for key, group in done.groupby([*ROW, "metric"], sort=False):
             self.values[key] = {int(seed): float(v) for seed, v in zip(group["seed"], group["value"])}
-        self.keys: dict[tuple, dict[int, str]] = {}
+        self.keys: dict[tuple, dict[int, list[str]]] = {}  # a row's records, by seed (up to one per scope)
         for row, group in done.drop_duplicates("key").groupby(ROW, sort=False):
-            self.keys[row] = {int(seed): k for seed, k in zip(group["seed"], group["key"])}
+            for seed, k in zip(group["seed"], group["key"]):
+                self.keys.setdefault(row, {}).setdefault(int(seed), []).append(k)
 
     @classmethod
     def of(cls, results: pd.DataFrame, items: dict | None) -> Evidence:
@@ -205,10 +262,11 @@ class Evidence:
     def vectors(self, row: tuple, name: str) -> dict[int, Any]:
         """The stored per-item vector ``name`` of a leaderboard row, by seed."""
         out = {}
-        for seed, key in self.keys.get(row, {}).items():
-            found = self.items.get((key, name))
-            if found is not None:
-                out[seed] = found
+        for seed, keys in self.keys.get(row, {}).items():
+            for key in keys:
+                found = self.items.get((key, name))
+                if found is not None:
+                    out[seed] = found
         return out
 
     def compare(self, row: tuple, other: tuple, metric: str) -> Comparison:
@@ -532,7 +590,7 @@ def protocols(results: Iterable[CellResult]) -> dict[tuple, str]:
         p = cell.get("profile_params") or {}
         key = (cell["profile"], cell_size(cell),
                cell.get("cnn_budget", CELL_DEFAULTS["cnn_budget"]), cell.get("precision", CELL_DEFAULTS["precision"]))
-        params.setdefault(key, cell.get("profile_params") or {})
+        params[key] = {**params.get(key, {}), **p}  # a record keeps the fields its families read (bench.keys)
         taken = result.cnn.baseline if result.cnn is not None else None
         if result.cnn is not None and result.cnn.reference:
             reference.setdefault(key, set()).add(int(result.cnn.reference))
@@ -646,10 +704,11 @@ def failed_table(cells: list[CellResult]) -> Table | None:
 
 
 def _skipped(results: pd.DataFrame) -> Table | None:
-    skipped = results[results["status"] == "skipped"].drop_duplicates("key")
+    columns = ["dataset", "model", "noise", "severity", "seed", "reason"]
+    # a cell is kept in a record per scope of its families (bench.keys): each skipped cell named once
+    skipped = results[results["status"] == "skipped"].drop_duplicates(["profile", "train_size", *columns])
     if skipped.empty:
         return None
-    columns = ["dataset", "model", "noise", "severity", "seed", "reason"]
     rows = [[(str(r["key"])[:8], ""), *((str(r[c]), "") for c in columns)] for _, r in skipped.iterrows()]
     return Table("Cells skipped (impossible pairs)", ["key", *columns], rows)
 

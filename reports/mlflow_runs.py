@@ -106,7 +106,7 @@ class _Logger:
                 return found
 
     def log(self) -> None:
-        cells = [r for r in self.report.cells if r.status != "skipped"]
+        cells = [r for r in self.report.stored if r.status != "skipped"]
         if not cells:
             return
         self.report.figures  # noqa: B018  (a cell's figures are logged as artifacts)

@@ -21,25 +21,30 @@ def untested_notice(cells: list[CellResult]) -> str | None:
 def precision_notice(cells: list[CellResult]) -> str | None:
     """One line when the store's cells ran their CNNs at more than one precision: their rows are in separate
     tables, never compared with one another."""
-    found = sorted({r.cell.get("precision", "fp32") for r in cells if r.status == "done"})
+    done = [r for r in cells if r.status == "done" and r.cell.get("precision", "fp32") is not None]  # read one
+    found = sorted({r.cell.get("precision", "fp32") for r in done})
     if len(found) < 2:
         return None
-    counts = {p: sum(r.cell.get("precision", "fp32") == p for r in cells if r.status == "done") for p in found}
+    counts = {p: sum(r.cell.get("precision", "fp32") == p for r in done) for p in found}
     return (f"This store mixes CNN precisions ({', '.join(f'{p}: {n} cells' for p, n in counts.items())}): each "
             "precision has its own tables, and no row is compared with a row of another precision.")
 
 
 def failed_notice(cells: list[CellResult]) -> str | None:
-    """One line when something failed, above everything else: how many cells, which model and family, why."""
+    """One line when something failed, above everything else: how many cells, which model and family, why
+    (``cells``: the stored records, up to one per scope of a cell's families, :mod:`bench.keys`)."""
+    from bench.keys import cell_identity
+
     failed = [r for r in cells if r.outcome == "failed"]
     if not failed:
         return None
-    groups: dict[tuple[str, str], list[str]] = {}
+    groups: dict[tuple[str, str], dict[str, str]] = {}
     for r in failed:
         for f in r.failures():
-            groups.setdefault((r.cell["model"], f.what), []).append(one_line(f.reason))
+            groups.setdefault((r.cell["model"], f.what), {}).setdefault(cell_identity(r.cell), one_line(f.reason))
     parts = [f"{model} {'' if what == 'every family' else what + ' '}in {len(reasons)} cell{'s' * (len(reasons) != 1)}"
-             f" ({reasons[0]})" for (model, what), reasons in sorted(groups.items())]
-    return (f"{len(failed)} of {len(cells)} cells failed, whole or in part: {'; '.join(parts)}. What failed is "
+             f" ({next(iter(reasons.values()))})" for (model, what), reasons in sorted(groups.items())]
+    n_failed, n_cells = len({cell_identity(r.cell) for r in failed}), len({cell_identity(r.cell) for r in cells})
+    return (f"{n_failed} of {n_cells} cells failed, whole or in part: {'; '.join(parts)}. What failed is "
             "missing from the tables; the Failed section names each cell with its reason, and 'bench show KEY' "
             "prints its traceback.")

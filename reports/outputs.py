@@ -116,19 +116,22 @@ def _distribution(name: str) -> str | None:
     return None if entry.distribution == HOST_DISTRIBUTION else f"{entry.distribution} {entry.version}"
 
 
-def annotator(board):
+def annotator(board, stored: list[CellResult]):
     """For ``results.json``: per cell and metric, its leaderboard row's rank, mean over seeds with interval,
-    and the paired test against the best row with its raw and Holm-corrected p-values."""
+    and the paired test against the best row with its raw and Holm-corrected p-values (a record of families
+    that read no CNN protocol: its row under the first protocol it is shown under; ``stored``: the records)."""
     import pandas as pd
 
-    from .leaderboard import ROW, cell_size
+    from .leaderboard import ROW, cell_size, protocols_of
 
     rows = {tuple(r[c] for c in ROW): r for _, r in board.iterrows()} if not board.empty else {}
+    protocols = protocols_of(stored)
 
     def annotate(result: CellResult, metric: dict[str, Any]) -> dict[str, Any] | None:
         c = result.cell
-        row = rows.get((c["dataset"], c["profile"], cell_size(c), c.get("cnn_budget", "epochs"),
-                        c.get("precision", "fp32"), c["noise"], c["severity"], c["model"]))
+        budget, precision = protocols(result)[0]
+        row = rows.get((c["dataset"], c["profile"], cell_size(c), budget, precision, c["noise"], c["severity"],
+                        c["model"]))
         name = metric["metric"]
         if row is None or name not in row.index:
             return None
@@ -179,7 +182,7 @@ def report_data(report: Any) -> Any:
     tables = report.tables
     done = [r for r in cells if r.status == "done"]
     first = _first_seed(done)
-    data = ReportData(title="bench report", store=str(store.path), tables=tables, results=cells, runs=store.runs(),
+    data = ReportData(title="bench report", store=str(store.path), tables=tables, results=report.stored, runs=store.runs(),
                       generated=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     for dataset, noise, title, png in headline_figures_pngs(board, catalogue):  # first: the headline per family
         data.per_noise.setdefault((dataset, noise), []).append(Figure(title, png))

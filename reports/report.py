@@ -27,8 +27,17 @@ class Report:
         return atomic_write(self.out_dir / name, text)
 
     @cached_property
-    def cells(self) -> list[CellResult]:
+    def stored(self) -> list[CellResult]:
+        """The store's records, each once under its own key (:mod:`bench.keys`)."""
         return self.store.results()
+
+    @cached_property
+    def cells(self) -> list[CellResult]:
+        """The records as the tables show them: each under the CNN protocols it holds for
+        (:func:`reports.leaderboard.under_protocols`)."""
+        from .leaderboard import under_protocols
+
+        return under_protocols(self.stored)
 
     @cached_property
     def items(self) -> dict:
@@ -103,7 +112,7 @@ class Report:
     def notices(self) -> list[str]:
         from .notices import failed_notice, precision_notice, untested_notice
 
-        return [n for n in (failed_notice(self.cells), untested_notice(self.cells), precision_notice(self.cells)) if n]
+        return [n for n in (failed_notice(self.stored), untested_notice(self.cells), precision_notice(self.stored)) if n]
 
     @cached_property
     def figures(self) -> list[Path]:

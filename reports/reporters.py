@@ -69,7 +69,7 @@ def write_json(report: Report) -> list[Path]:
 
     from .outputs import annotator
 
-    return [write_document(report.store, report.out_dir / "results.json", annotate=annotator(report.board))]
+    return [write_document(report.store, report.out_dir / "results.json", annotate=annotator(report.board, report.stored))]
 
 
 def _mlflow(report: Report) -> list[Path]:

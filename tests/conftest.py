@@ -115,3 +115,18 @@ def run_bench(*args: str, cwd: Path | None = None, env: dict | None = None,
     """Run the installed ``bench`` command line as a user would (with ``python``'s environment)."""
     return subprocess.run([str(python), "-m", "bench", *args], cwd=cwd, capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=600)
+
+
+def by_cell(results, column: str = "model") -> dict:
+    """Stored records merged per cell, by one of its columns (``model`` where a grid has one cell per model): a
+    cell's families are kept in a record per scope (bench.keys: the CNN protocol only where a family reads it)."""
+    import dataclasses
+
+    out: dict = {}
+    for r in results:
+        k = r.cell[column]
+        o = out.get(k)
+        out[k] = r if o is None else dataclasses.replace(
+            o, families={**o.families, **r.families}, metrics=[*o.metrics, *r.metrics], figures={**o.figures, **r.figures},
+            items={**o.items, **r.items}, training=o.training or r.training, cnn=r.cnn or o.cnn)
+    return out

@@ -174,7 +174,7 @@ def test_a_noise_with_another_parameter_fixed_is_calibrated_with_it(tmp_path):
     code = cli.main(["run", *CHEAP_CNN, "--datasets", "digits", "--models", "ae", "--noise", "erasing:value=1,erasing",
                      "--severities", "3", "--out", str(tmp_path / "out"), "--quiet"])
     assert code == 0
-    cells = pd.read_csv(tmp_path / "out" / "results.csv").drop_duplicates("key")
+    cells = pd.read_csv(tmp_path / "out" / "results.csv").drop_duplicates("cell")
     cells = cells[cells.model == "ae"].set_index("noise")
     assert cells.loc["erasing:value=1", "noise_params"] != cells.loc["erasing", "noise_params"]
     for noise in ("erasing", "erasing:value=1"):  # both reach the level's PSNR on the test set

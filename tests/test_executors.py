@@ -117,7 +117,7 @@ def test_under_worker_processes_each_cell_gets_its_own_line_as_it_finishes(two_w
 
 def test_the_baseline_cnn_is_trained_once_per_grid_whatever_worker_needs_it(two_workers):
     out, _ = two_workers
-    sources = [r.get("baseline_cnn") for r in open_store(out).records()]
+    sources = [r["baseline_cnn"] for r in open_store(out).records() if "baseline_cnn" in r]  # the records with CNNs
     assert sources.count("trained") == 1  # the others loaded its checkpoint or kept it in memory
     assert set(sources) <= {"trained", "checkpoint", "memory"}
 

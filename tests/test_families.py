@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import add_site, make_distribution, run_bench
+from conftest import add_site, by_cell, make_distribution, run_bench
 
 from bench import cli
 from bench.store import open_store
@@ -48,25 +48,29 @@ def _family_site(root: Path, monkeypatch, version: str = "1", boom: bool = False
 
 def _runs(store_path: Path) -> dict[str, dict]:
     store = open_store(store_path)
-    return {r.cell["model"]: r.families for r in store.results()}
+    return {model: r.families for model, r in by_cell(store.results()).items()}
 
 
 def test_a_family_added_later_is_computed_alone_and_reuses_the_trained_model(tmp_path):
     first = run_bench("run", *GRID, *EPOCHS, "--out", str(tmp_path), "--quiet")
     assert first.returncode == 0, first.stderr
-    before = open_store(tmp_path).results()
+    stored = open_store(tmp_path).results()
+    before = list(by_cell(stored).values())
     assert [sorted(r.families) for r in before] == [["downstream", "latent", "likelihood", "reconstruction"]]  # quick's
     again = run_bench("run", *GRID, *EPOCHS, "--families", "+augmentation", "--out", str(tmp_path))
     assert again.returncode == 0, again.stderr
     assert "2 cells: 2 computed (augmentation), 0 already in" in again.stderr
-    after = {r.cell["model"]: r for r in open_store(tmp_path).results()}
+    records = open_store(tmp_path).results()
+    assert {r.key for r in stored} <= {r.key for r in records}  # the records of the other families are as they were
+    after = by_cell(records)
     ae = after["ae"]
     assert sorted(ae.families) == ["augmentation", "downstream", "latent", "likelihood", "reconstruction"]
     assert after["baseline"].families.keys() == {"augmentation"}  # the baseline's cell comes with the family
     old = before[0]
     assert all(ae.families[f] == old.families[f] for f in old.families)  # read back, not computed again
     assert {run.run_id for run in old.families.values()} == {1} and ae.families["augmentation"].run_id == 2
-    assert ae.training.source == "checkpoint"  # the model was loaded, not trained again
+    computed = next(r for r in records if r.cell["model"] == "ae" and "augmentation" in r.families)
+    assert computed.training.source == "checkpoint"  # the model was loaded, not trained again
     values = lambda rows: {m["metric"]: str(m["value"]) for m in rows if m["family"] != "augmentation"}  # noqa: E731
     assert values(ae.metrics) == values(old.metrics)  # NaN (not applicable) as 'nan'
     assert {"acc_clean", "acc_noisy"} <= {m["metric"] for m in ae.metrics}
@@ -168,11 +172,13 @@ def test_a_results_document_of_an_older_bench_imports_with_its_families_counted_
     path.write_text(json.dumps(raw))
     fresh = open_store(tmp_path / "fresh.db")
     summary = import_document(read_document(path), fresh)
-    assert len(summary.added) == 3
-    runs = {r.cell["model"]: (r.key, r.families) for r in fresh.results()}
-    assert runs["ae"][0] == next(r.key for r in open_store(store).results() if r.cell["model"] == "ae")  # re-keyed
-    assert sorted(runs["ae"][1]) == ["augmentation", "generative", "latent", "likelihood", "reconstruction"]
-    assert all(run.version == "1" and run.run_id == 1 for run in runs["ae"][1].values())
+    assert len(summary.added) == 5  # baseline, and ae and vae each in a record with a CNN protocol and one without
+    runs = {r.cell["model"]: (r.key, r.families) for r in fresh.results() if r.cell["cnn_budget"]}
+    assert runs["ae"][0] == next(r.key for r in open_store(store).results()
+                                 if r.cell["model"] == "ae" and r.cell["cnn_budget"])  # re-keyed
+    ae = by_cell(fresh.results())["ae"].families
+    assert sorted(ae) == ["augmentation", "generative", "latent", "likelihood", "reconstruction"]
+    assert all(run.version == "1" and run.run_id == 1 for run in ae.values())
 
 
 def test_a_catalogue_stored_before_the_drawing_declarations_draws_as_the_installed_family_of_its_version():

@@ -38,7 +38,7 @@ def test_bench_run_on_digits_writes_its_reports_with_one_row_per_cell(digits_run
         assert models[metric].notna().all()
         assert {f"{metric}_ci95", f"{metric}_rank"} <= set(board.columns)
     results = pd.read_csv(out / "results.csv")
-    per_model_cell = results[results.model == "vae"].groupby("key").size()
+    per_model_cell = results[results.model == "vae"].groupby("cell").size()
     assert len(per_model_cell) == 2 and (per_model_cell == per_model_cell.iloc[0]).all()
     assert set(METRICS) <= set(results["metric"])
     assert {"key", "dataset", "model", "noise", "severity", "seed", "profile", "model_params", "noise_params",

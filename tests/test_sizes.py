@@ -39,22 +39,25 @@ def sweep(tmp_path_factory):
 def test_a_size_sweep_gives_a_cell_per_size_with_its_own_model_cnn_budget_rows_and_figures(sweep):
     tmp_path = sweep
     results = open_store(tmp_path).results()
-    assert len(results) == 8 and all(r.status == "done" for r in results)
-    assert sorted((r.cell["model"], r.cell["train_size"]) for r in results) == sorted(
-        (m, n) for m in ("ae", "dae", "vae", "baseline") for n in (100, 400))
+    assert all(r.status == "done" for r in results)
+    # a cell per model and size: a record of the families that train CNNs, one of those that do not (bench.keys)
+    assert sorted((r.cell["model"], r.cell["train_size"], str(r.cell["cnn_budget"])) for r in results) == sorted(
+        [(m, n, b) for m in ("ae", "dae", "vae") for n in (100, 400) for b in ("steps", "None")]
+        + [("baseline", n, "steps") for n in (100, 400)])
     for r in results:
         n = r.cell["train_size"]
         if r.training is not None:
             assert r.training.train_size == n
-        assert r.cnn.baseline == 10 * math.ceil(n / 128)  # the compute-matched budget scales with the subset
+        if r.cell["cnn_budget"]:  # the compute-matched budget scales with the subset
+            assert r.cnn.baseline == 10 * math.ceil(n / 128)
     board = pd.read_csv(tmp_path / "leaderboard.csv")
     assert sorted(board["train_size"]) == [100] * 4 + [400] * 4
     markdown = (tmp_path / "leaderboard.md").read_text()
     assert "## digits · gaussian · reconstruction · quick · 100 training images" in markdown
     assert "## digits · gaussian · reconstruction · quick · 400 training images" in markdown
-    figures = {r.figures["tsne"] for r in results if r.cell["model"] == "ae"}
-    assert figures == {"figures/digits_ae_gaussian_s1_seed0_n100_cnn-steps_tsne.png",
-                       "figures/digits_ae_gaussian_s1_seed0_n400_cnn-steps_tsne.png"}
+    figures = {r.figures["tsne"] for r in results if r.cell["model"] == "ae" and "tsne" in r.figures}
+    assert figures == {"figures/digits_ae_gaussian_s1_seed0_n100_tsne.png",  # the latent family trains no CNN
+                       "figures/digits_ae_gaussian_s1_seed0_n400_tsne.png"}
     assert all((tmp_path / f).read_bytes()[:4] == b"\x89PNG" for f in figures)
 
 
@@ -129,7 +132,7 @@ def test_results_travel_as_json_and_import_into_an_empty_store_with_identical_le
     import json
 
     document = json.loads((sweep / "results.json").read_text())
-    assert document["schema"] == "bench.results" and document["schema_version"] == 1
+    assert document["schema"] == "bench.results" and document["schema_version"] == 2
     cell = next(c for c in document["cells"] if c["cell"]["model"] == "dae")
     psnr = next(m for m in cell["metrics"] if m["metric"] == "psnr")
     assert {"value", "ci95", "test"} <= set(psnr) and {"p_best", "p_adj", "mark", "rank"} <= set(psnr["leaderboard"])
@@ -141,7 +144,7 @@ def test_results_travel_as_json_and_import_into_an_empty_store_with_identical_le
     for name in ("leaderboard.md", "leaderboard.csv", "ranking.csv", "learning_curves.csv"):
         assert (out / name).read_text() == (sweep / name).read_text(), name
     assert cli.main(["import", str(sweep / "results.json"), "--store", str(store)]) == 0  # all already there
-    assert len(open_store(store).results()) == 8
+    assert len(open_store(store).results()) == 14  # 8 cells, 6 of them kept in two records (bench.keys)
 
 
 def test_an_imported_result_that_differs_from_the_stored_one_is_reported_and_kept_unless_replace(sweep, tmp_path,
@@ -158,7 +161,7 @@ def test_an_imported_result_that_differs_from_the_stored_one_is_reported_and_kep
     assert cli.main(["import", str(tmp_path / "other.json"), "--store", str(store)]) == 1
     captured = capsys.readouterr()
     assert f"bench: conflict: {changed['cell']['key']}" in captured.err
-    assert "0 cells added, 7 already there, 1 conflicting (kept)" in captured.out
+    assert "0 records added, 13 already there, 1 conflicting (kept)" in captured.out
     psnr = lambda: next(m["value"] for r in open_store(store).results() if r.key == changed["cell"]["key"]  # noqa: E731
                         for m in r.metrics if m["metric"] == "psnr")
     assert psnr() != 99.0

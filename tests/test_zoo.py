@@ -82,7 +82,7 @@ def test_a_grid_skips_impossible_pairs_with_reasons_and_runs_the_rest(tmp_path):
                      "--noise", "gaussian", "--severities", "2", "--out", str(tmp_path), "--quiet"])
     assert code == 0
     results = pd.read_csv(tmp_path / "results.csv")
-    status = results.drop_duplicates("key").set_index(["dataset", "model"])["status"]
+    status = results.drop_duplicates("cell").set_index(["dataset", "model"])["status"]
     assert status[("tabular", "conv_ae")] == "skipped" and status[("digits", "linear_dae")] == "skipped"
     assert status[("tabular", "linear_dae")] == "done" and status[("digits", "conv_ae")] == "done"
     assert status[("tabular", "ae")] == "done" and status[("tabular", "baseline")] == "skipped"

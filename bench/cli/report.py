@@ -30,7 +30,7 @@ def name_failed(results: list, stream) -> None:
     """One line per failure (a cell whole, or a family of a cell whose other families ended) on ``stream``:
     its key, what it was and why, and how to see the traceback."""
     failures = [f for r in results for f in r.failures()]
-    budget = {r.key: r.cell.get("cnn_budget", "-") for r in results}
+    budget = {r.key: r.cell.get("cnn_budget") or "no CNN" for r in results}
     for f in failures:
         what = "cell" if f.family is None else f"{f.family} family of cell"
         print(f"bench: failed {what} {f.key} ({f.label}, {budget[f.key]}): {f.reason}", file=stream)
@@ -105,7 +105,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"bench: conflict: {c['key']} ({result.label}): "
               "the store holds a different result for this key; kept the stored one (--replace takes the imported)",
               file=sys.stderr)
-    print(f"{len(summary.added)} cells added, {len(summary.same)} already there, {len(summary.conflicts)} "
+    print(f"{len(summary.added)} records added, {len(summary.same)} already there, {len(summary.conflicts)} "
           f"conflicting{' (kept)' if summary.conflicts else ''}, {len(summary.replaced)} replaced; "
           f"{summary.timings} timings added; store {store.path}")
     return FAILED if summary.conflicts else OK
