@@ -77,6 +77,54 @@ def test_a_family_added_later_is_computed_alone_and_reuses_the_trained_model(tmp
     assert ae.figures.keys() >= {"tsne", "accuracy"}
 
 
+def test_a_run_under_another_cnn_budget_reads_back_the_families_that_train_no_cnn(tmp_path):
+    import pandas as pd
+
+    chosen = ("--families", "reconstruction,downstream,augmentation", "--out", str(tmp_path))
+    first = run_bench("run", *GRID, *EPOCHS, *chosen, "--quiet")
+    assert first.returncode == 0, first.stderr
+    again = run_bench("run", *GRID, "--cnn-budget", "epochs,steps", *chosen)
+    assert again.returncode == 0, again.stderr
+    assert "4 cells: 2 computed (augmentation), 2 already in" in again.stderr  # the steps budget's CNNs only
+    records = open_store(tmp_path).results()
+    kept = {f: [r for r in records if f in r.families] for f in ("reconstruction", "downstream", "augmentation")}
+    recon, = kept["reconstruction"]  # one record, whatever the budget, computed by the first run
+    assert recon.cell["cnn_budget"] is None and recon.cell["precision"] is None
+    assert "cnn_budget" not in recon.cell["profile_params"] and recon.families["reconstruction"].run_id == 1
+    downstream, = kept["downstream"]  # the reference classifier reads the precision, not the budget
+    assert downstream.cell["cnn_budget"] is None and downstream.cell["precision"] == "fp32"
+    assert sorted((r.cell["model"], r.cell["cnn_budget"]) for r in kept["augmentation"]) == [
+        ("ae", "epochs"), ("ae", "steps"), ("baseline", "epochs"), ("baseline", "steps")]
+    # the reports show the one result under each budget, beside that budget's CNNs
+    ae = pd.read_csv(tmp_path / "leaderboard.csv").query("model == 'ae'").set_index("cnn_budget")
+    assert ae.loc["epochs", "psnr"] == ae.loc["steps", "psnr"] and ae.loc["epochs", "clf_denoised"] == ae.loc[
+        "steps", "clf_denoised"]
+    assert ae.loc["epochs", "acc_noisy"] != ae.loc["steps", "acc_noisy"]
+
+
+def test_cells_that_differ_only_in_the_cnn_budget_compute_the_other_families_once():
+    from bench.data import load
+    from bench.grid import plan
+    from bench.profiles import get_profile
+    from bench.store import Store, pending
+    from registry import load_registry
+
+    registry = load_registry()
+    cells = plan(registry, datasets=["digits"], models=[("ae", {})], noises=[("gaussian", {})], severities=[1],
+                 seeds=[0], profile=get_profile("quick"), budgets=["converged", "steps"],
+                 loaded={"digits": load(registry.spec("datasets", "digits"))},
+                 families=["reconstruction", "downstream", "augmentation"])
+    versions = {e.name: e.spec.version for e in registry.list("families")}
+    todo = pending(Store(":memory:"), cells, versions, None)
+    computed = [(c.model, c.profile.cnn_budget, f) for c in todo for f in c.families]
+    assert sorted(computed) == sorted([("baseline", "converged", "augmentation"), ("baseline", "steps", "augmentation"),
+                                       ("ae", "converged", "reconstruction"), ("ae", "converged", "downstream"),
+                                       ("ae", "converged", "augmentation"), ("ae", "steps", "augmentation")])
+    ae = [c for c in cells if c.model == "ae"]
+    assert ae[0].key_of_family("reconstruction") == ae[1].key_of_family("reconstruction") != ae[0].key
+    assert ae[0].key_of_family("augmentation") == ae[0].key != ae[1].key_of_family("augmentation")
+
+
 def test_a_third_party_familys_headline_is_marked_and_ranked_as_a_built_in_ones(tmp_path, monkeypatch):
     import pandas as pd
 
@@ -141,14 +189,24 @@ def test_an_unknown_family_or_one_no_selected_model_serves_gets_one_line_and_exi
 def test_a_store_written_before_results_were_kept_per_family_migrates_and_its_cells_count_as_computed(tmp_path):
     # tests/data/store_v4.db: `bench run --datasets digits --models ae,vae --noise gaussian --severities 1
     # --cnn-budget epochs` of schema 4, whose keys hashed the profile's summary
+    import sqlite3
+
     store = tmp_path / "results.db"
     shutil.copy(Path(__file__).parent / "data" / "store_v4.db", store)
+    with sqlite3.connect(store) as con:
+        before = sorted((model, metric, str(float("nan") if value is None else value)) for model, metric, value in
+                        con.execute("SELECT c.model, m.metric, m.value FROM metrics m JOIN cells c ON c.key = m.cell_key"))
     again = run_bench("run", "--seeds", "1", "--datasets", "digits", "--models", "ae,vae", "--noise", "gaussian",
                       "--severities", "1", "--cnn-budget", "epochs", "--families",
                       "reconstruction,latent,likelihood,augmentation,generative", "--store", str(store), "--out",
                       str(tmp_path))
     assert again.returncode == 0, again.stderr
     assert "3 cells: 0 computed, 3 already in" in again.stderr
+    records = open_store(store).results()  # every value kept, the families that train no CNN in a record of their own
+    assert sorted((r.cell["model"], m["metric"], str(m["value"])) for r in records for m in r.metrics) == before
+    assert {(r.cell["model"], r.cell["cnn_budget"], tuple(sorted(r.families))) for r in records} == {
+        ("baseline", "epochs", ("augmentation",)), *((m, "epochs", ("augmentation", "generative")) for m in ("ae", "vae")),
+        *((m, None, ("latent", "likelihood", "reconstruction")) for m in ("ae", "vae"))}
     runs = _runs(store)
     assert runs["baseline"].keys() == {"augmentation"} and all(run.version == "1" for run in runs["vae"].values())
     assert set(runs["vae"]["generative"].artifacts) == {"prior_samples.npy"}
