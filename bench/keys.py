@@ -123,8 +123,11 @@ def split(result: CellResult, scopes: Mapping[str, str]) -> list[CellResult]:
         made = {a for r in runs.values() for a in r.artifacts}
         artifacts = {n: d for n, d in result.artifacts.items() if n in made}
         cnn = result.cnn if scope != PLAIN else None
-        if cnn is not None and scope == REFERENCE:
-            cnn = CnnSteps(reference=cnn.reference) if cnn.reference is not None else None
+        if cnn is not None and scope == REFERENCE:  # the reference classifier's steps, source and validation
+            seen = {k: v for k, v in (cnn.validation or {}).items() if k == "reference"}
+            cnn = CnnSteps(baseline_source=cnn.baseline_source, validation=seen or None,
+                           validation_images=cnn.validation_images if seen else None,
+                           reference=cnn.reference) if cnn.reference is not None else None
         parts.append(dataclasses.replace(
             result, cell=scoped(result.cell, scope), metrics=metrics,
             items={n: v for n, v in result.items.items() if n in vectors},

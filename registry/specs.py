@@ -252,9 +252,10 @@ class FamilySpec:
 
     ``reference=True``: the family uses the reference classifier the context hands out
     (``context.reference_classifier()``), trained once per dataset, seed and training subset: bench charges
-    its training once in the ETA, not to every cell. ``trains_cnn=True``: the family trains CNNs of its own
-    under the cell's CNN budget and precision (``--cnn-budget``, ``--precision``): its tables name that
-    protocol; the others' tables do not.
+    its training once in the ETA, not to every cell, and keys its results by the classifier's schedule and
+    precision. ``trains_cnn=True``: the family trains CNNs of its own under the cell's CNN budget and
+    precision (``--cnn-budget``, ``--precision``): its results are keyed by that protocol and its tables name
+    it. A family with neither flag is keyed without any CNN field: its results serve every protocol.
     """
 
     name: str
