@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any
 
 from registry import BASELINE, Registry  # BASELINE: the reference CNN alone, a pseudo-model
@@ -12,7 +13,7 @@ from registry.selection import variant_label
 
 from .calibration import severity_params
 from .data import LoadedDataset
-from .keys import CNN, PLAIN, key_of, record_keys, scope_of, scoped
+from .keys import CNN, PLAIN, SCOPES, key_of, scope_of, scoped
 from .profiles import PROFILES, Profile
 from .version import __version__
 
@@ -55,7 +56,7 @@ class Cell:
         object.__setattr__(self, "model_label", self.model_label or self.model)
         object.__setattr__(self, "noise_label", self.noise_label or self.noise)
 
-    @property
+    @cached_property
     def key(self) -> str:
         """The cell's identity in a run (its claim, its progress line): the key of its ``cnn`` record, which
         hashes every field of its profile."""
@@ -67,12 +68,17 @@ class Cell:
 
     def key_of_family(self, family: str) -> str:
         """The key of the record that keeps ``family``'s results of this cell."""
-        return scoped(self.describe(), self.scope(family))["key"]
+        return self._scope_keys[self.scope(family)]
+
+    @cached_property
+    def _scope_keys(self) -> dict[str, str]:
+        described = self.describe()
+        return {scope: scoped(described, scope)["key"] for scope in SCOPES}
 
     @property
     def record_keys(self) -> list[str]:
         """The keys of the records that keep this cell's families' results."""
-        return record_keys(self.describe(), list(self.families), dict(self.scopes))
+        return [self._scope_keys[s] for s in SCOPES if any(self.scope(f) == s for f in self.families)] or [self.key]
 
     @property
     def label(self) -> str:
@@ -100,6 +106,10 @@ class Cell:
         return {"key": key_of(columns), **columns}
 
     def _columns(self) -> dict[str, Any]:
+        return self._described
+
+    @cached_property
+    def _described(self) -> dict[str, Any]:  # computed once: a frozen cell's columns do not change
         return {
             "dataset": self.dataset,
             "dataset_name": self.dataset_name,

@@ -140,8 +140,3 @@ def cell_identity(described: dict[str, Any]) -> str:
     differ only in the CNN protocol are one cell here)."""
     return scoped(described, PLAIN)["key"]
 
-
-def record_keys(described: dict[str, Any], families: list[str], scopes: Mapping[str, str]) -> list[str]:
-    """The keys of the records that hold ``families`` of the cell described by ``described``."""
-    wanted = [s for s in SCOPES if any(scopes.get(f, CNN) == s for f in families)] or [CNN]
-    return [scoped(described, s)["key"] for s in wanted]

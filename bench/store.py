@@ -698,11 +698,11 @@ def _records(con: sqlite3.Connection, keys: list[str] | None = None) -> list[dic
     query = "SELECT key, status, reason, params, provenance, extra, wall_s, run_id FROM cells"
     cells = (con.execute(f"{query} ORDER BY rowid").fetchall() if keys is None
              else _where_in(con, f"{query} WHERE key", keys))
-    query = f"SELECT cell_key, {', '.join(_METRIC_FIELDS)} FROM metrics"
+    query = f"SELECT rowid, cell_key, {', '.join(_METRIC_FIELDS)} FROM metrics"
     rows = (con.execute(f"{query} ORDER BY rowid").fetchall() if keys is None
-            else _where_in(con, f"{query} WHERE cell_key", keys))
+            else sorted(_where_in(con, f"{query} WHERE cell_key", keys)))  # as stored, not by the index's order
     metrics: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
+    for _, *row in rows:
         m = dict(zip(_METRIC_FIELDS, row[1:]))
         m.update(value=_number(m["value"]), ci95=_number(m["ci95"]),
                  higher_is_better=bool(m["higher_is_better"]), detail=bool(m["detail"]))
