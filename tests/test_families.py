@@ -196,6 +196,8 @@ def test_a_store_written_before_results_were_kept_per_family_migrates_and_its_ce
     with sqlite3.connect(store) as con:
         before = sorted((model, metric, str(float("nan") if value is None else value)) for model, metric, value in
                         con.execute("SELECT c.model, m.metric, m.value FROM metrics m JOIN cells c ON c.key = m.cell_key"))
+        order = [m for (m,) in con.execute("SELECT m.metric FROM metrics m JOIN cells c ON c.key = m.cell_key WHERE "
+                                           "c.model = 'ae' AND m.family = 'latent' ORDER BY m.rowid")]
     again = run_bench("run", "--seeds", "1", "--datasets", "digits", "--models", "ae,vae", "--noise", "gaussian",
                       "--severities", "1", "--cnn-budget", "epochs", "--families",
                       "reconstruction,latent,likelihood,augmentation,generative", "--store", str(store), "--out",
@@ -204,6 +206,8 @@ def test_a_store_written_before_results_were_kept_per_family_migrates_and_its_ce
     assert "3 cells: 0 computed, 3 already in" in again.stderr
     records = open_store(store).results()  # every value kept, the families that train no CNN in a record of their own
     assert sorted((r.cell["model"], m["metric"], str(m["value"])) for r in records for m in r.metrics) == before
+    latent = next(r for r in records if r.cell["model"] == "ae" and "latent" in r.families)
+    assert [m["metric"] for m in latent.metrics if m["family"] == "latent"] == order  # the reports' column order
     assert {(r.cell["model"], r.cell["cnn_budget"], tuple(sorted(r.families))) for r in records} == {
         ("baseline", "epochs", ("augmentation",)), *((m, "epochs", ("augmentation", "generative")) for m in ("ae", "vae")),
         *((m, None, ("latent", "likelihood", "reconstruction")) for m in ("ae", "vae"))}
