@@ -20,6 +20,7 @@ from registry import ModelSpec, NotApplicable
 
 from .grid import BASELINE, Cell
 from .hashing import canonical
+from .result import CNN_ROLES, CnnUse
 from .seeding import derive_seed, seeded
 
 if TYPE_CHECKING:
@@ -44,12 +45,12 @@ def figure_name(cell: Cell, kind: str, family: str | None = None) -> str:
 
 class Outputs:
     """What one family of a cell produced besides its metrics: figures (a path in the store, or why there is
-    none), artifacts (bytes stored under a name) and facts about its work (``info``)."""
+    none), artifacts (bytes stored under a name) and the CNNs it trained or used (by role)."""
 
     def __init__(self) -> None:
         self.figures: dict[str, str] = {}
         self.artifacts: dict[str, bytes] = {}
-        self.info: dict[str, Any] = {}
+        self.cnns: dict[str, CnnUse] = {}
 
 
 class Context:
@@ -184,6 +185,11 @@ class Context:
         """The reference CNN trained on the subset alone, its fit, and where it came from."""
         return self._evaluator.baseline_cnn(self.cell)
 
+    def baseline_validation(self) -> float | None:
+        """The baseline CNN's accuracy on the validation images (measured once, when it was trained or loaded;
+        None without validation images)."""
+        return self._evaluator.baseline_validation(self.cell)
+
     def reference_classifier(self) -> ReferenceClassifier:
         """The reference classifier of the cell's split (:class:`bench.cnn.ReferenceClassifier`): trained once
         on the clean limited subset under the converged protocol, shared by every cell and family of the
@@ -236,6 +242,11 @@ class Context:
     def add_artifact(self, name: str, data: bytes) -> None:
         self.outputs[self._family].artifacts[name] = data
 
-    def note(self, **info: Any) -> None:
-        """Facts about the family's work that the cell's record keeps (a CNN's steps, where it came from)."""
-        self.outputs[self._family].info.update(info)
+    def cnn_used(self, role: str, steps: int, *, source: str | None = None, validation: float | None = None) -> None:
+        """A CNN the family trained or used, as the cell's record keeps it (``cnn_steps``, ``baseline_cnn``,
+        ``cnn_validation``): ``role`` "baseline" (the reference CNN on the subset alone), "augmented" (on the
+        subset plus samples) or "reference" (the reference classifier); its optimizer steps, where it came from
+        ("trained", "checkpoint", "memory") and its accuracy on the validation images."""
+        if role not in CNN_ROLES:
+            raise ValueError(f"cnn_used takes a role of {', '.join(CNN_ROLES)}; got {role!r}")
+        self.outputs[self._family].cnns[role] = CnnUse(int(steps), source, validation)

@@ -41,7 +41,7 @@ from .metrics.metric import MetricResult
 from .metrics.reconstruction import psnr_of, squared_error
 from .progress import Progress
 from .provenance import environment, now
-from .result import CellResult, CnnSteps, FamilyRun, Footprint, Status, Timings, Training
+from .result import CellResult, FamilyRun, Footprint, Status, Timings, Training, cnn_steps
 from .seeding import derive_seed, seed_everything, seeded
 from .train import train
 
@@ -307,6 +307,11 @@ class Evaluator:
                                                                     cell.profile.precision)
         return cnn, fit, source
 
+    def baseline_validation(self, cell: Cell) -> float | None:
+        """The baseline CNN's accuracy on the split's validation images, measured when it was trained or loaded."""
+        self.baseline_cnn(cell)
+        return self.split(cell).baseline_validation.get(protocol_of(cell))
+
     def reference_classifier(self, cell: Cell) -> ReferenceClassifier:
         """The reference classifier of the cell's split: the baseline CNN (a small MLP for vectors) under the
         converged protocol whatever the cell's CNN budget, in the cell's precision; trained once per
@@ -512,16 +517,9 @@ class Evaluator:
         found["eval_s"] = time.perf_counter() - eval_started
         found["figures"] = {k: v for out in context.outputs.values() for k, v in out.figures.items()}
         found["artifacts"] = {k: v for out in context.outputs.values() for k, v in out.artifacts.items()}
-        info = {k: v for out in context.outputs.values() for k, v in out.info.items()}
-        if "baseline" in info or "reference" in info:
-            validation = {k: v for k, v in (("baseline", split.baseline_validation.get(protocol_of(cell))
-                                             if "baseline" in info else None),
-                                            ("augmented", info.get("augmented_validation")),
-                                            ("reference", info.get("reference_validation"))) if v is not None}
-            images = 0 if split.val_x is None else len(split.val_x)
-            found["cnn"] = CnnSteps(info.get("baseline"), info.get("augmented"),
-                                    info.get("baseline_cnn", info.get("reference_source")), validation or None, images,
-                                    info.get("reference"))
+        uses = {role: use for out in context.outputs.values() for role, use in out.cnns.items()}
+        if uses:  # the CNNs the families trained or used (Context.cnn_used)
+            found["cnn"] = cnn_steps(uses, 0 if split.val_x is None else len(split.val_x))
         failed = [run for run in runs.values() if run.status == "failed"]
         if runs and len(failed) == len(runs):
             return ended("failed", failed[0].reason, traceback=failed[0].traceback, families=runs, **found)

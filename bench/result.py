@@ -46,6 +46,29 @@ class CnnSteps:
     reference: int | None = None  # the reference classifier's steps (the converged baseline CNN, or the MLP)
 
 
+#: What a CNN a family trained or used was, for :meth:`bench.context.Context.cnn_used`.
+CNN_ROLES = ("baseline", "augmented", "reference")
+
+
+@dataclass(frozen=True)
+class CnnUse:
+    """One CNN a family trained or used: its optimizer steps, where it came from ("trained", "checkpoint",
+    "memory"), and its accuracy on the validation images (None: not measured, or no validation images)."""
+
+    steps: int
+    source: str | None = None
+    validation: float | None = None
+
+
+def cnn_steps(uses: dict[str, CnnUse], validation_images: int) -> CnnSteps:
+    """What a cell's record keeps of the CNNs its families used, by role (:data:`CNN_ROLES`)."""
+    base, augmented, reference = (uses.get(role) for role in CNN_ROLES)
+    validation = {role: u.validation for role, u in uses.items() if u.validation is not None}
+    source = next((u.source for u in (base, reference) if u is not None and u.source), None)
+    return CnnSteps(base.steps if base else None, augmented.steps if augmented else None, source,
+                    validation or None, validation_images, reference.steps if reference else None)
+
+
 @dataclass(frozen=True)
 class Footprint:
     """A model's size and compute (:func:`bench.footprint.footprint`)."""

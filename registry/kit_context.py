@@ -160,8 +160,12 @@ class KitContext:
     def add_artifact(self, name: str, data: bytes) -> None:
         self.outputs[self._family][name] = data
 
-    def note(self, **info: Any) -> None:
-        self.outputs[self._family].update(info)
+    def cnn_used(self, role: str, steps: int, *, source: str | None = None, validation: float | None = None) -> None:
+        self.outputs[self._family][f"cnn:{role}"] = (int(steps), source, validation)
+
+    def baseline_validation(self) -> None:
+        """None: the kit's subset is its whole training set, so there are no validation images."""
+        return None
 
     def validation_accuracy(self, cnn: Any) -> None:
         """None: the kit's subset is its whole training set, so there are no validation images."""

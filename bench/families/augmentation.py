@@ -38,7 +38,7 @@ def score(ctx: Context) -> list[MetricResult]:
     severities = ctx.severities()
     if ctx.is_baseline:
         _, fit, source = ctx.baseline_cnn()
-        ctx.note(baseline=fit.steps, baseline_cnn=source)
+        ctx.cnn_used("baseline", fit.steps, source=source, validation=ctx.baseline_validation())
         base = ctx.baseline_accuracy()
         return augmentation.score_augmentation(base, base, cell.severity)
     if not ctx.model_spec.generative:
@@ -61,7 +61,8 @@ def score(ctx: Context) -> list[MetricResult]:
                                                     precision=profile.precision))
     _, baseline_fit, source = ctx.baseline_cnn()
     ctx.add_figure("accuracy", None)  # drawn by the reports: the family's severity_figure
-    ctx.note(augmented=fit.steps, baseline=baseline_fit.steps, baseline_cnn=source, augmented_validation=validation)
+    ctx.cnn_used("baseline", baseline_fit.steps, source=source, validation=ctx.baseline_validation())
+    ctx.cnn_used("augmented", fit.steps, validation=validation)
     return augmentation.score_augmentation(accuracy, ctx.baseline_accuracy(), cell.severity)
 
 

@@ -60,8 +60,7 @@ def score(ctx: Any) -> list[MetricResult]:
     noisy = ctx.shared(["downstream", "noisy", classifier.precision, noise],
                        lambda: (classifier.predict(ctx.noisy_eval) == labels).cpu())
     denoised = (classifier.predict(reconstruct(ctx.model, ctx.noisy_eval)) == labels).cpu()
-    ctx.note(reference=classifier.steps, reference_source=classifier.source,
-             reference_validation=classifier.validation)
+    ctx.cnn_used("reference", classifier.steps, source=classifier.source, validation=classifier.validation)
     return [CLF_CLEAN.result(clean), CLF_NOISY.result(noisy), CLF_DENOISED.result(denoised),
             CLF_GAIN.result(denoised.double() - noisy.double())]
 
