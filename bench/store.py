@@ -7,8 +7,10 @@ processes and a ``bench report`` use one file at once; a run claims a cell befor
 expires. The schema is versioned with SQLite's
 ``user_version``; :data:`MIGRATIONS` takes any older file to the current version on open.
 
-Reports read :meth:`Store.results`, one :class:`~bench.result.CellResult` per cell (the latest result of
-a key wins; :meth:`Store.records` gives them in their stored form), and
+A cell's result is kept in up to three records, one per scope of its families (:mod:`bench.keys`: the CNN
+protocol is in the key of the families that read it only), written together in its transaction.
+Reports read :meth:`Store.results`, one :class:`~bench.result.CellResult` per record (the latest result
+of a key wins; :meth:`Store.records` gives them in their stored form), and
 :meth:`Store.items`, the per-test-item values behind the paired tests of the leaderboards (per-item
 correctness as bits, other values as float32: about 0.15 MB for a Fashion-MNIST cell).
 """
@@ -365,7 +367,7 @@ class Store:
         of its families' scopes (:func:`bench.keys.split`; ``scopes``: each family's, default what the store's
         catalogue declares); the cell's claim goes with it, and ``owner``'s other claims are renewed. A result of
         some families of a record already stored replaces those families and keeps the others
-        (:meth:`_merged`). Returns the records as stored (each merged with what was kept)."""
+        (:func:`_merged`). Returns the records as stored (each merged with what was kept)."""
         result = with_families(result)
         if scopes is None:
             scopes = scopes_of(self.catalogue())
