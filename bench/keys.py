@@ -23,7 +23,7 @@ from typing import Any, Mapping
 
 from .hashing import content_hash
 from .profiles import PROFILE_PROSE
-from .result import CellResult, CnnSteps
+from .result import CellResult, CnnSteps, Failure
 
 PLAIN, REFERENCE, CNN = "plain", "reference", "cnn"
 SCOPES = (PLAIN, REFERENCE, CNN)
@@ -139,4 +139,19 @@ def cell_identity(described: dict[str, Any]) -> str:
     """What the records of one cell share whatever their scope: the key of its ``plain`` record (cells that
     differ only in the CNN protocol are one cell here)."""
     return scoped(described, PLAIN)["key"]
+
+
+def distinct_failures(results: list[CellResult]) -> list[Failure]:
+    """The failures of ``results`` (records), each once: a family that failed, once per record (a record shown
+    under several protocols is one); a cell that failed whole (each of its records says so), once per cell,
+    named by its first record's key."""
+    seen: set[tuple] = set()
+    out = []
+    for r in results:
+        for f in r.failures():
+            which = (cell_identity(r.cell), None, f.reason) if f.family is None else (f.key, f.family)
+            if which not in seen:
+                seen.add(which)
+                out.append(f)
+    return out
 

@@ -154,7 +154,7 @@ def _verdict(data: ReportData) -> list[str]:
 
 
 def render_html(data: ReportData) -> str:
-    from bench.keys import cell_identity
+    from bench.keys import cell_identity, distinct_failures
 
     outcomes: dict[str, set[str]] = {}  # a cell's records (one per scope of its families) by the cell
     for r in data.results:
@@ -162,7 +162,7 @@ def render_html(data: ReportData) -> str:
     failed = sum("failed" in o for o in outcomes.values())
     done = sum("failed" not in o and "done" in o for o in outcomes.values())
     skipped = sum(o == {"skipped"} for o in outcomes.values())
-    runs = sum(len(r.failures()) for r in data.results)
+    runs = len(distinct_failures(data.results))
     by_noise: dict[tuple[str, str], list[Table]] = {}
     other: list[Table] = []
     tables, common = shared_notes(data.tables)

@@ -695,8 +695,10 @@ FAILED_TITLE = "Failed"
 def failed_table(cells: list[CellResult]) -> Table | None:
     """Every failure of the store, a row each: the cell, the family that failed (every family when the cell
     failed whole), why in one line, and the command that prints its traceback."""
+    from bench.keys import distinct_failures
+
     rows = [[(f.label, ""), (f.what, ""), (one_line(f.reason, 10_000), ""), (f"bench show {f.key[:8]}", "")]
-            for r in cells for f in r.failures()]
+            for f in distinct_failures(cells)]
     if not rows:
         return None
     return Table(f"{FAILED_TITLE}: {len(rows)} cell × family run{'s' * (len(rows) != 1)} (their rows are missing "

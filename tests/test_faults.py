@@ -58,6 +58,9 @@ def test_an_exception_inside_a_plugin_fails_its_cells_keeping_the_traceback_and_
     assert cli.main(["report", "--out", str(out), "--format", "md"]) == 0
     named = capsys.readouterr().err
     assert f"failed cell {key}" in named and "the noise library is broken" in named
+    # a cell that failed whole is named once, though each record of its families says so (bench.keys)
+    cells = {(r["cell"]["model"], r["cell"]["severity"], r["cell"]["seed"]) for r in broken}
+    assert len(broken) > len(cells) and named.count("bench: failed cell ") == len(cells)
     assert cli.main(["show", key[:10], "--out", str(out)]) == 0
     shown = capsys.readouterr().out
     assert "status: failed: RuntimeError: the noise library is broken" in shown

@@ -29,8 +29,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 def name_failed(results: list, stream) -> None:
     """One line per failure (a cell whole, or a family of a cell whose other families ended) on ``stream``:
     its key, what it was and why, and how to see the traceback."""
-    failures = [f for r in results for f in r.failures()]
-    budget = {r.key: r.cell.get("cnn_budget") or "no CNN" for r in results}
+    from bench.keys import distinct_failures
+
+    failures = distinct_failures(results)
+    budget = {r.key: r.cell.get("cnn_budget") or "no CNN budget" for r in results}
     for f in failures:
         what = "cell" if f.family is None else f"{f.family} family of cell"
         print(f"bench: failed {what} {f.key} ({f.label}, {budget[f.key]}): {f.reason}", file=stream)
