@@ -40,14 +40,27 @@ def scope_of(entry: Mapping[str, Any] | None) -> str:
     catalogue entry); a family nobody described is given every field (``cnn``)."""
     if entry is None:
         return CNN
-    if entry.get("trains_cnn", entry.get("baseline", False)):  # an entry of an earlier bench: its baseline flag
+    if entry.get("trains_cnn"):
         return CNN
     return REFERENCE if entry.get("reference") else PLAIN
 
 
 def scopes_of(catalogue: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
-    """Each described family's scope, by name."""
-    return {name: scope_of(entry) for name, entry in catalogue.items()}
+    """Each described family's scope, by name. An entry of a bench that did not declare what a family trains
+    (no ``trains_cnn``) is read as the installed family of its name and version declares it, and as ``cnn``
+    (every field in its key) where none is installed: a result is never keyed by less than it read."""
+    installed: dict[str, Any] | None = None
+    out = {}
+    for name, entry in catalogue.items():
+        if "trains_cnn" not in entry:
+            if installed is None:
+                from registry import load_registry
+
+                installed = {e.name: e.spec.describe() for e in load_registry().list("families")}
+            same = installed.get(name)
+            entry = same if same is not None and same.get("version") == entry.get("version") else None
+        out[name] = scope_of(entry)
+    return out
 
 
 def narrowed(described: dict[str, Any], scope: str) -> dict[str, Any]:

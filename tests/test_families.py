@@ -279,3 +279,17 @@ def test_a_minus_given_as_its_own_argument_gets_one_line_saying_to_write_it_with
     err = capsys.readouterr().err
     assert "--families=-downstream" in err and err.count("\n") == 1
     assert not (tmp_path / "out" / "results.db").exists()
+
+
+def test_a_family_an_earlier_bench_described_without_its_cnn_flags_is_keyed_as_the_installed_one_or_by_everything():
+    from bench.keys import CNN, PLAIN, REFERENCE, scopes_of
+    from reports.leaderboard import installed_catalogue
+
+    installed = installed_catalogue()
+    older = {name: {k: v for k, v in installed[name].items() if k not in ("trains_cnn", "reference")}
+             for name in ("reconstruction", "downstream", "generative")}
+    older["l1"] = {"name": "l1", "version": "1"}  # a third party's, not installed here
+    older["latent"] = {**installed["latent"], "version": "0"}  # another version than the installed one's
+    del older["latent"]["trains_cnn"]
+    assert scopes_of(older) == {"reconstruction": PLAIN, "downstream": REFERENCE, "generative": CNN, "l1": CNN,
+                                "latent": CNN}
