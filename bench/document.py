@@ -8,15 +8,15 @@ A document is one object::
     {"schema": "bench.results", "schema_version": 2, "bench": "0.1.0", "generated": "...",
      "cells": [CELL, ...], "timings": [TIMING, ...]}
 
-A CELL is a stored record (one per scope of a cell's families, :mod:`bench.keys`; schema_version 1 kept a
-cell in one record, cut into its scopes' records on import) (:meth:`bench.result.CellResult.record`: ``cell`` with its key and
-resolved parameters, ``status``, ``reason``, ``metrics``, ``provenance``, ``wall_s``, ``train``, ``families``
-with each family's status, ...) and its ``outcome`` ("failed" when the cell or any of its families failed)
-with its per-image values under ``items`` (``{name: {kind, items_id, n, data}}``, ``data`` the stored
-bytes in base64: ``bits`` packed per-image correctness, ``f4`` little-endian float32, both zlib-compressed)
-and its figures under ``artifacts`` (``{name: base64}``). Each metric row may carry a ``leaderboard``
-object (rank, the paired test against the best row and its p-values); those are derived, and an import
-ignores them. A TIMING is one ``bench time`` measurement (:data:`bench.store.TIMING_FIELDS` and
+A CELL is a stored record (:meth:`bench.result.CellResult.record`; a cell's families are kept in one record per
+scope, :mod:`bench.keys`, and a document of schema_version 1, which kept a cell in one, is cut into them on
+import): ``cell`` with its key and resolved parameters, ``status``, ``reason``, ``metrics``, ``provenance``,
+``wall_s``, ``train``, ``families`` with each family's status, ..., and its ``outcome`` ("failed" when the cell
+or any of its families failed) with its per-image values under ``items`` (``{name: {kind, items_id, n, data}}``,
+``data`` the stored bytes in base64: ``bits`` packed per-image correctness, ``f4`` little-endian float32, both
+zlib-compressed) and its figures under ``artifacts`` (``{name: base64}``). Each metric row may carry a
+``leaderboard`` object (rank, the paired test against the best row and its p-values); those are derived, and an
+import ignores them. A TIMING is one ``bench time`` measurement (:data:`bench.store.TIMING_FIELDS` and
 ``provenance``).
 """
 

@@ -103,7 +103,7 @@ class Cell:
     def describe(self) -> dict[str, Any]:
         """The cell's identifying columns, as results and reports show them."""
         columns = self._columns()
-        return {"key": key_of(columns), **columns}
+        return {"key": self.key, **columns}
 
     def _columns(self) -> dict[str, Any]:
         return self._described
