@@ -38,9 +38,7 @@ _DROPPED = {PLAIN: CNN_FIELDS, REFERENCE: tuple(f for f in CNN_FIELDS if f not i
 def scope_of(entry: Mapping[str, Any] | None) -> str:
     """The scope of a family from what it declares (:meth:`registry.FamilySpec.describe`, or a store's
     catalogue entry); a family nobody described is given every field (``cnn``)."""
-    if entry is None:
-        return CNN
-    if entry.get("trains_cnn"):
+    if entry is None or entry.get("trains_cnn"):
         return CNN
     return REFERENCE if entry.get("reference") else PLAIN
 
@@ -167,4 +165,3 @@ def distinct_failures(results: list[CellResult]) -> list[Failure]:
                 seen.add(which)
                 out.append(f)
     return out
-

@@ -49,12 +49,16 @@ MARKS = ("best", "possibly best", "behind", "untested")
 CELL_DEFAULTS = {"cnn_budget": "epochs", "precision": "fp32"}
 
 
+def protocol_order(budget: str, precision: str) -> tuple:
+    """CNN protocols in the reports' order: converged, compute-matched, equal epochs, then fp32 first."""
+    return {"converged": 0, "steps": 1, "epochs": 2}.get(budget, 3), budget, precision != "fp32", precision
+
+
 def table_order(key: tuple) -> tuple:
-    """Tables sorted by dataset, profile, noise, training-set size (smallest first), the CNN protocols
-    (converged, compute-matched, equal epochs), then precision."""
+    """Tables sorted by dataset, profile, noise, training-set size (smallest first), then the CNN protocol
+    (:func:`protocol_order`)."""
     dataset, profile, size, budget, precision, noise = key
-    order = {"converged": 0, "steps": 1, "epochs": 2}
-    return dataset, profile, noise, size, order.get(budget, 3), budget, precision != "fp32", precision
+    return dataset, profile, noise, size, *protocol_order(budget, precision)
 
 
 def results_frame(results: Iterable[CellResult], catalogue: dict[str, dict[str, Any]] | None = None) -> pd.DataFrame:
@@ -122,10 +126,10 @@ def under_protocols(results: Iterable[CellResult]) -> list[CellResult]:
 
 def protocols_of(results: list[CellResult]) -> Any:
     """A function giving the CNN protocols (budget, precision) a result's rows are shown under. A record of
-    families that read no CNN protocol (:mod:`bench.keys`: its ``cnn_budget`` None) holds for every protocol: it is shown under
-    each protocol its dataset and profile have results of, so that a table of a protocol has every family's
-    rows; one of the reference classifier's families (its ``precision`` set) under each budget of its
-    precision. Where no result names a protocol, the default: converged, in the precision found (fp32)."""
+    families that read no CNN protocol (:mod:`bench.keys`: its ``cnn_budget`` None) holds for every protocol:
+    it is shown under each protocol its dataset and profile have results of, so that a table of a protocol has
+    every family's rows; one of the reference classifier's families (its ``precision`` set) under each budget
+    of its precision. Where no result names a protocol, the default: converged, in the precision found (fp32)."""
     found: dict[tuple, set[tuple[str, str]]] = {}
     precisions: dict[tuple, set[str]] = {}
     for r in results:
@@ -136,7 +140,6 @@ def protocols_of(results: list[CellResult]) -> Any:
             found.setdefault(where, set()).add((budget, precision))
         elif precision is not None:
             precisions.setdefault(where, set()).add(precision)
-    order = {"converged": 0, "steps": 1, "epochs": 2}
 
     def of(r: CellResult) -> list[tuple[str, str]]:
         c = r.cell
@@ -148,8 +151,7 @@ def protocols_of(results: list[CellResult]) -> Any:
                                            if not any(q == p for _, q in found.get(where, set()))}
         if precision is not None:
             known = {(b, q) for b, q in known if q == precision} or {("converged", precision)}
-        return sorted(known or {("converged", CELL_DEFAULTS["precision"])},
-                      key=lambda bp: (order.get(bp[0], 3), bp[0], bp[1] != "fp32", bp[1]))
+        return sorted(known or {("converged", CELL_DEFAULTS["precision"])}, key=lambda bp: protocol_order(*bp))
 
     return of
 
