@@ -4,7 +4,8 @@ start the dearest groups first.
 A cell costs its model's training (once per trained model), the baseline CNN (once per split and protocol,
 charged to the first cell of a family that scores the baseline), the reference classifier (once per split,
 charged to the first cell of a family that uses it: the converged baseline CNN, so shared with the baseline
-under the converged protocol) and each of its families' declared costs (``FamilySpec.cost``: seconds, or a
+under the converged protocol), the dataset's feature network (once per machine, charged to the first cell of a
+family that uses it while its checkpoint is missing) and each of its families' declared costs (``FamilySpec.cost``: seconds, or a
 function of the cell; a family's shared work, such as a CNN trained on samples that every noise of a generating
 model uses, is charged once, to the first cell that names it). The figures are coarse on purpose; they only need
 to rank cells and to keep the ETA honest. Measured on Fashion-MNIST (quick profile, one thread of a 2-core
@@ -59,10 +60,12 @@ def charged(cost: float | Mapping[Any, float], seen: set, family: str) -> float:
     return float(sum(fresh.values()))
 
 
-def expected_costs(cells: list[Cell], families: dict[str, Any]) -> dict[str, float]:
+def expected_costs(cells: list[Cell], families: dict[str, Any],
+                   feature_steps: Mapping[str, int] | None = None) -> dict[str, float]:
     """Expected cost of each cell by key, walking the cells in order as the evaluator does: work another cell
     of the same dataset, seed and protocol already did (a trained model, the baseline CNN) is free.
-    ``families``: the specs of the families the cells name, by name."""
+    ``families``: the specs of the families the cells name, by name; ``feature_steps``: by dataset, the optimizer
+    steps its feature network still needs on this machine (:func:`bench.features.steps_left`; none if absent)."""
     seen: set[tuple] = set()
     costs: dict[str, float] = {}
     for cell in cells:
@@ -79,6 +82,9 @@ def expected_costs(cells: list[Cell], families: dict[str, Any]) -> dict[str, flo
         if any(families[f].reference for f in cell.families) and (*split, reference, BASELINE) not in seen:
             seen.add((*split, reference, BASELINE))
             cost += STEP_S * cell.profile.with_protocol(cnn_budget="converged").cnn_steps(cell.profile.train_size)
+        if any(families[f].features for f in cell.families) and (cell.dataset, "features") not in seen:
+            seen.add((cell.dataset, "features"))
+            cost += STEP_S * (feature_steps or {}).get(cell.dataset, 0)
         model = (*split, cell.model_label, *((cell.noise_label, cell.severity) if cell.model_sees_noise else ()))
         if cell.model != BASELINE and model not in seen:
             seen.add(model)

@@ -53,10 +53,21 @@ def _failed(cell: Cell, reason: str, device: str, versions: dict[str, str],
                       families={f: FamilyRun(versions[f], "failed", reason, trace) for f in cell.families})
 
 
-def _tasks(cells: list[Cell], spec: ExecutorSpec, families: dict[str, Any]) -> list[tuple[Cell, ...]]:
+def _feature_steps(cells: list[Cell], families: dict[str, Any], datasets: dict[str, LoadedDataset]) -> dict[str, int]:
+    """By dataset, the optimizer steps its feature network still needs, where a cell to compute uses it."""
+    wanted = {c.dataset for c in cells if any(families[f].features for f in c.families)}
+    if not wanted:
+        return {}
+    from .features import steps_left  # torch: only when a cell to compute uses the feature network
+
+    return {d: steps_left(d, datasets[d]) for d in sorted(wanted)}
+
+
+def _tasks(cells: list[Cell], spec: ExecutorSpec, families: dict[str, Any],
+           feature_steps: dict[str, int]) -> list[tuple[Cell, ...]]:
     if spec.kind == "local":
         return [(cell,) for cell in cells]
-    costs = expected_costs(cells, families)
+    costs = expected_costs(cells, families, feature_steps)
     return sorted(groups(cells), key=lambda g: -sum(costs[c.key] for c in g))  # longest first: less idle at the end
 
 
@@ -70,8 +81,10 @@ def drive(spec: ExecutorSpec, cells: list[Cell], store: Store, *, registry: Regi
     versions = {name: f.version for name, f in families.items()}
     todo = pending(store, cells, versions, rerun)
     summary.reused = len(cells) - len(todo)
-    tasks = _tasks(todo, spec, families)
-    costs = expected_costs([c for task in tasks for c in task], families)  # shared work is charged to the tasks that start first
+    feature_steps = _feature_steps(todo, families, datasets)
+    tasks = _tasks(todo, spec, families, feature_steps)
+    # shared work is charged to the tasks that start first
+    costs = expected_costs([c for task in tasks for c in task], families, feature_steps)
     by_key = {c.key: c for c in todo}
     records = {c.key: c.record_keys for c in todo}  # the records a cell's families are kept in (bench.keys)
     seen = store.ended(list(by_key), records)  # a change of a cell's end time: another run stored it

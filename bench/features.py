@@ -62,6 +62,22 @@ def feature_key(dataset: str, fingerprint: str) -> str:
     return training_key(kind="features", dataset=[dataset, fingerprint], recipe=RECIPE)
 
 
+def training_steps(train_size: int) -> int:
+    """Optimizer steps of the feature network of a training split of ``train_size`` images."""
+    return max(MIN_STEPS, EPOCHS * -(-train_size // BATCH))
+
+
+def steps_left(dataset: str, loaded, directory: Path | None = None) -> int:
+    """Optimizer steps the feature network of ``loaded`` (a :class:`bench.data.LoadedDataset` of label ``dataset``)
+    still needs on this machine: none once its checkpoint is in ``directory`` (default ``$BENCH_DATA/features``)
+    or for vectors, which are their own features; reads the data only when the checkpoint is missing."""
+    checkpoints = Checkpoints(directory or data_root() / "features")
+    if checkpoints.path(feature_key(dataset, loaded.fingerprint)).exists():
+        return 0
+    train_x = loaded.data.train_x
+    return training_steps(len(train_x)) if train_x.dim() == 4 else 0
+
+
 def domain_features(data, dataset: str, fingerprint: str, *, device: torch.device,
                     directory: Path | None = None) -> DomainFeatures:
     """The feature space of ``data`` (a :class:`registry.Dataset`): loaded from its checkpoint in ``directory``
@@ -83,7 +99,7 @@ def domain_features(data, dataset: str, fingerprint: str, *, device: torch.devic
                                   seconds=stored.seconds)
         started = time.perf_counter()
         x, y = train_x.to(device), data.train_y.to(device)
-        steps = max(MIN_STEPS, EPOCHS * -(-len(x) // BATCH))
+        steps = training_steps(len(x))
         # not progress (a worker has none): the one long wait of a first run must say what it is
         print(f"bench: training the {dataset} feature network for the generative family, once per machine "
               f"({steps} steps; other cells of {dataset} wait for it)", file=sys.stderr, flush=True)

@@ -256,6 +256,9 @@ class FamilySpec:
     precision. ``trains_cnn=True``: the family trains CNNs of its own under the cell's CNN budget and
     precision (``--cnn-budget``, ``--precision``): its results are keyed by that protocol and its tables name
     it. A family with neither flag is keyed without any CNN field: its results serve every protocol.
+    ``features=True``: the family uses the dataset's feature network (``context.domain_features()``), trained
+    once per machine and dataset: while its checkpoint is missing, bench charges its training in the ETA to
+    the first cell of a run that uses it.
     """
 
     name: str
@@ -277,6 +280,7 @@ class FamilySpec:
     contrasts: tuple[Contrast, ...] = ()
     reference: bool = False
     trains_cnn: bool = False
+    features: bool = False
 
     def describe(self) -> dict[str, Any]:
         """The declaration as JSON: what a results store keeps so that reports read the catalogue of the

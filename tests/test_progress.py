@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
+import torch
 
 from bench import cost, progress
 from bench.grid import BASELINE, Cell
@@ -91,3 +92,37 @@ def test_on_a_terminal_a_failed_cell_is_named_above_the_bar_at_once():
     shown = stream.getvalue()
     assert "digits/flat_ae/gaussian@1/seed0: failed: reconstruction (forward gave shape (4, 64)); latent done\n" in shown
     assert "digits/ae/gaussian@1/seed0: done" not in shown  # a cell that ended well is the bar's, not a line
+
+
+def test_a_missing_feature_network_is_charged_once_to_the_first_cell_that_uses_it():
+    from bench.families import BUILTIN
+
+    families = {f.name: f for f in BUILTIN}
+    profile = get_profile("quick")
+    cell = lambda model, noise, fams: Cell("digits", model, noise, 1, 0, profile, families=fams)  # noqa: E731
+    grid = [cell("ae", "gaussian", ("reconstruction",)), cell("ae", "erasing", ("generative",)),
+            cell("vae", "gaussian", ("generative",))]
+    without = cost.expected_costs(grid, families)
+    charged = cost.expected_costs(grid, families, {"digits": 1407})
+    keys = [c.key for c in grid]
+    assert charged[keys[0]] == without[keys[0]]  # the reconstruction family does not use it
+    assert charged[keys[1]] == without[keys[1]] + cost.STEP_S * 1407
+    assert charged[keys[2]] == without[keys[2]]  # trained once per machine, by the first cell
+    assert cost.expected_costs(grid, families, {"digits": 0}) == without  # its checkpoint is on this machine
+
+
+def test_the_feature_network_steps_left_are_its_training_until_its_checkpoint_exists(tmp_path):
+    from bench.data import LoadedDataset
+    from bench.features import feature_key, steps_left, training_steps
+    from registry import Dataset
+
+    images = torch.zeros(60_000, 1, 2, 2)
+    loaded = LoadedDataset.of("tiny", Dataset(images, torch.zeros(60_000, dtype=torch.long), images[:3],
+                                              torch.zeros(3, dtype=torch.long), ("a",)))
+    assert steps_left("tiny", loaded, tmp_path) == training_steps(60_000) == 1407  # 3 epochs of batch 128
+    assert training_steps(1000) == 500  # a small split gets the minimum
+    (tmp_path / f"{feature_key('tiny', loaded.fingerprint)}.pt").write_bytes(b"")
+    assert steps_left("tiny", loaded, tmp_path) == 0
+    vectors = LoadedDataset.of("rows", Dataset(torch.zeros(10, 4), torch.zeros(10, dtype=torch.long), torch.zeros(2, 4),
+                                               torch.zeros(2, dtype=torch.long), ("a",)))
+    assert steps_left("rows", vectors, tmp_path) == 0  # vectors are their own features

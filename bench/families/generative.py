@@ -111,7 +111,7 @@ GENERATIVE = FamilySpec(
     "dataset's feature space (FID, KID, precision, recall, density, coverage), and train-on-synthetic accuracy",
     (*generative.PRIOR.values(), *generative.AUG.values(), generative.noisy_fid("prior"), generative.noisy_fid("aug"),
      generative.TSTR, generative.FEATURE_ACC), score, headline="fid_prior", cost=cost,
-    title="generative quality (domain features)", trains_cnn=True,
+    title="generative quality (domain features)", trains_cnn=True, features=True,
     plots=("fid_prior", "precision_prior", "recall_prior", "fid_aug", "precision_aug", "recall_aug"),
     contrasts=tuple(Contrast(f"fid_{source}_noisy", f"fid_{source}", what, "the noisy test images",
                              "the clean test images", "they inherit the training set's noise",
