@@ -38,10 +38,11 @@ class Checkpoints:
         return self.directory / f"{key}.pt"
 
     @contextmanager
-    def lock(self, key: str) -> Iterator[None]:
+    def lock(self, key: str, timeout: float = -1) -> Iterator[None]:
         """Hold ``key`` against other processes (a file lock, :func:`bench.files.locked`): the first to take
-        it trains and saves, the others wait and then load the file it wrote."""
-        with locked(self.directory / f"{key}.lock"):
+        it trains and saves, the others wait and then load the file it wrote (``timeout``: seconds at most, then
+        :class:`filelock.Timeout`; 0 to take it only if no one holds it)."""
+        with locked(self.directory / f"{key}.lock", timeout):
             yield
 
     def save(self, key: str, model: torch.nn.Module, history: list[float], seconds: float,

@@ -341,6 +341,22 @@ class Evaluator:
                                                   device=self.device)
         return self._features[key]
 
+    def start_features(self, cell: Cell) -> None:
+        """Before a cell whose families use the feature network: train it now if its checkpoint is missing and
+        no other process is training it (the first cell of a run takes it on at once, while the other workers'
+        cells do their other work instead of waiting for it later); go on if another process is. A failure
+        here is left to the family that needs the network, which meets it again and says so."""
+        key = (cell.dataset, cell.dataset_fingerprint)
+        if key in self._features:
+            return
+        try:
+            found = domain_features(self.datasets[cell.dataset].data, cell.dataset, cell.dataset_fingerprint,
+                                    device=self.device, wait=False)
+        except Exception:  # the generative family meets it again and fails with it
+            return
+        if found is not None:
+            self._features[key] = found
+
     def real_features(self, cell: Cell) -> torch.Tensor:
         """Domain features of the cell's evaluation images: once per test subset, shared by every model."""
         split = self.split(cell)
@@ -474,6 +490,8 @@ class Evaluator:
                 e.name: FamilyRun(e.spec.version, "skipped", cell.skip) for e in entries})
         found: dict[str, Any] = {}
         work = None
+        if any(e.spec.features for e in entries):
+            self.start_features(cell)
         try:
             split = self.split(cell)
             noisy = self.noisy_test(cell, cell.severity)

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import sys
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from filelock import Timeout
 
 from .checkpoints import Checkpoints, training_key
 from .cnn import ReferenceCNN, predict, train_classifier
@@ -78,11 +80,11 @@ def steps_left(dataset: str, loaded, directory: Path | None = None) -> int:
     return training_steps(len(train_x)) if train_x.dim() == 4 else 0
 
 
-def domain_features(data, dataset: str, fingerprint: str, *, device: torch.device,
-                    directory: Path | None = None) -> DomainFeatures:
+def domain_features(data, dataset: str, fingerprint: str, *, device: torch.device, directory: Path | None = None,
+                    wait: bool = True) -> DomainFeatures | None:
     """The feature space of ``data`` (a :class:`registry.Dataset`): loaded from its checkpoint in ``directory``
     (default ``$BENCH_DATA/features``), or trained on the full training split and saved there (a file lock
-    makes concurrent workers train it once)."""
+    makes concurrent workers train it once). ``wait=False``: None, at once, while another process trains it."""
     train_x = data.train_x
     if train_x.dim() != 4:
         flat = train_x.flatten(1).float()
@@ -90,7 +92,12 @@ def domain_features(data, dataset: str, fingerprint: str, *, device: torch.devic
     classes = len(data.classes)
     key = feature_key(dataset, fingerprint)
     checkpoints = Checkpoints(directory or data_root() / "features")
-    with checkpoints.lock(key), seeded(SEED, device):
+    with ExitStack() as held:
+        try:
+            held.enter_context(checkpoints.lock(key, timeout=-1 if wait else 0))
+        except Timeout:
+            return None  # another process holds it: it is training the network
+        held.enter_context(seeded(SEED, device))
         network = ReferenceCNN(tuple(train_x.shape[1:]), classes).to(device)
         stored = checkpoints.load(key, network)
         if stored is not None and "test_accuracy" in stored.extra:
@@ -102,7 +109,8 @@ def domain_features(data, dataset: str, fingerprint: str, *, device: torch.devic
         steps = training_steps(len(x))
         # not progress (a worker has none): the one long wait of a first run must say what it is
         print(f"bench: training the {dataset} feature network for the generative family, once per machine "
-              f"({steps} steps; other cells of {dataset} wait for it)", file=sys.stderr, flush=True)
+              f"({steps} steps; other cells of {dataset} go on with their other families)", file=sys.stderr,
+              flush=True)
         fit = train_classifier(network, x, y, batch_size=BATCH, lr=LR, steps=steps)
         seconds = time.perf_counter() - started
         accuracy = (predict(network, data.test_x.to(device)) == data.test_y.to(device)).double().mean().item()

@@ -18,12 +18,28 @@ from plugins.datasets.digits import load_digits
 
 
 @pytest.fixture(scope="module")
-def digits_features(tmp_path_factory):
-    data = load_digits(tmp_path_factory.mktemp("digits"))
-    space = features.domain_features(data, "digits", "test", device=torch.device("cpu"),
-                                     directory=tmp_path_factory.mktemp("features"))
+def digits_data(tmp_path_factory):
+    return load_digits(tmp_path_factory.mktemp("digits")), tmp_path_factory.mktemp("features")
+
+
+@pytest.fixture(scope="module")
+def digits_features(digits_data):
+    data, directory = digits_data
+    space = features.domain_features(data, "digits", "test", device=torch.device("cpu"), directory=directory)
     x, y = torch.cat([data.train_x, data.test_x]), torch.cat([data.train_y, data.test_y])
     return space, space(x), y
+
+
+def test_a_cell_that_finds_the_feature_network_in_training_elsewhere_goes_on_instead_of_waiting(digits_data,
+                                                                                              digits_features):
+    from bench.checkpoints import Checkpoints
+
+    data, directory = digits_data
+    cpu = torch.device("cpu")
+    with Checkpoints(directory).lock(features.feature_key("digits", "test")):  # another worker is training it
+        assert features.domain_features(data, "digits", "test", device=cpu, directory=directory, wait=False) is None
+    loaded = features.domain_features(data, "digits", "test", device=cpu, directory=directory, wait=False)
+    assert loaded.source == "checkpoint" and loaded.test_accuracy == digits_features[0].test_accuracy
 
 
 def test_the_digits_feature_network_classifies_its_test_split_well(digits_features):
