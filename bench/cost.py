@@ -16,7 +16,8 @@ the likelihood, comes first) 7-12 s, a cell of a model already trained 0.7 s.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Hashable, Mapping
 
 from .grid import BASELINE, Cell
 
@@ -51,43 +52,66 @@ def family_cost(family: Any, cell: Cell) -> float | Mapping[Any, float]:
     return cost if isinstance(cost, Mapping) else float(cost)
 
 
-def charged(cost: float | Mapping[Any, float], seen: set, family: str) -> float:
-    """Seconds of ``cost`` still to pay: shared work (``{what: seconds}``) is paid once, and then is in ``seen``."""
-    if not isinstance(cost, Mapping):
-        return cost
-    fresh = {what: seconds for what, seconds in cost.items() if (family, what) not in seen}
-    seen.update((family, what) for what in fresh)
-    return float(sum(fresh.values()))
+def needs(cell: Cell, families: dict[str, Any], feature_steps: Mapping[str, int] | None = None
+          ) -> tuple[float, dict[Hashable, float]]:
+    """What ``cell`` costs by itself, and the work it needs that other cells may share, ``{what: seconds}``: its
+    families' shared work, the baseline CNN, the reference classifier, the feature network, the trained model."""
+    own, shared = 0.0, {}
+    for f in cell.families:
+        cost = family_cost(families[f], cell)
+        if isinstance(cost, Mapping):
+            shared.update({(f, what): float(seconds) for what, seconds in cost.items()})
+        else:
+            own += cost
+    specs = [families[f] for f in cell.families]
+    split = (cell.dataset, cell.seed, cell.profile.train_size)
+    if any(f.baseline for f in specs):
+        shared[(*split, (cell.profile.cnn_budget, cell.profile.precision), BASELINE)] = (
+            STEP_S * cnn_steps(cell, augmented=False))
+    if any(f.reference for f in specs):  # the reference classifier: the converged baseline CNN
+        shared.setdefault((*split, ("converged", cell.profile.precision), BASELINE),
+                          STEP_S * cell.profile.with_protocol(cnn_budget="converged").cnn_steps(cell.profile.train_size))
+    if any(f.features for f in specs):
+        shared[(cell.dataset, "features")] = STEP_S * (feature_steps or {}).get(cell.dataset, 0)
+    if cell.model != BASELINE:
+        shared[(*split, cell.model_label, *((cell.noise_label, cell.severity) if cell.model_sees_noise else ()))] = (
+            MODEL_TRAINING)
+    return own, shared
+
+
+@dataclass
+class Work:
+    """The cells of a run in the order they start: what each is expected to cost, the shared work each uses,
+    and which cell is charged with each piece of it (the first that needs it, which does it)."""
+
+    costs: dict[str, float] = field(default_factory=dict)  # by cell key
+    uses: dict[str, frozenset] = field(default_factory=dict)  # by cell key
+    charged_to: dict[Hashable, str] = field(default_factory=dict)  # what -> the cell key
+
+    def waits_on(self, key: str) -> set[str]:
+        """The cells the shared work of cell ``key`` is charged to, other than itself."""
+        return {self.charged_to[what] for what in self.uses.get(key, ())} - {key}
+
+
+def plan_work(cells: list[Cell], families: dict[str, Any], feature_steps: Mapping[str, int] | None = None) -> Work:
+    """Walk the cells in order as the evaluator does: work another cell already did (a trained model, the
+    baseline CNN of the same dataset, seed and protocol) is free. ``families``: the specs of the families the
+    cells name, by name; ``feature_steps``: by dataset, the optimizer steps its feature network still needs on
+    this machine (:func:`bench.features.steps_left`; none if absent)."""
+    work = Work()
+    for cell in cells:
+        if cell.skip:
+            work.costs[cell.key] = 0.0
+            continue
+        own, shared = needs(cell, families, feature_steps)
+        fresh = [what for what in shared if what not in work.charged_to]
+        work.charged_to.update((what, cell.key) for what in fresh)
+        work.uses[cell.key] = frozenset(shared)
+        work.costs[cell.key] = own + sum(shared[what] for what in fresh)
+    return work
 
 
 def expected_costs(cells: list[Cell], families: dict[str, Any],
                    feature_steps: Mapping[str, int] | None = None) -> dict[str, float]:
-    """Expected cost of each cell by key, walking the cells in order as the evaluator does: work another cell
-    of the same dataset, seed and protocol already did (a trained model, the baseline CNN) is free.
-    ``families``: the specs of the families the cells name, by name; ``feature_steps``: by dataset, the optimizer
-    steps its feature network still needs on this machine (:func:`bench.features.steps_left`; none if absent)."""
-    seen: set[tuple] = set()
-    costs: dict[str, float] = {}
-    for cell in cells:
-        if cell.skip:
-            costs[cell.key] = 0.0
-            continue
-        split = (cell.dataset, cell.seed, cell.profile.train_size)
-        protocol = (cell.profile.cnn_budget, cell.profile.precision)
-        cost = sum(charged(family_cost(families[f], cell), seen, f) for f in cell.families)
-        if any(families[f].baseline for f in cell.families) and (*split, protocol, BASELINE) not in seen:
-            seen.add((*split, protocol, BASELINE))
-            cost += STEP_S * cnn_steps(cell, augmented=False)
-        reference = ("converged", cell.profile.precision)  # the reference classifier: the converged baseline CNN
-        if any(families[f].reference for f in cell.families) and (*split, reference, BASELINE) not in seen:
-            seen.add((*split, reference, BASELINE))
-            cost += STEP_S * cell.profile.with_protocol(cnn_budget="converged").cnn_steps(cell.profile.train_size)
-        if any(families[f].features for f in cell.families) and (cell.dataset, "features") not in seen:
-            seen.add((cell.dataset, "features"))
-            cost += STEP_S * (feature_steps or {}).get(cell.dataset, 0)
-        model = (*split, cell.model_label, *((cell.noise_label, cell.severity) if cell.model_sees_noise else ()))
-        if cell.model != BASELINE and model not in seen:
-            seen.add(model)
-            cost += MODEL_TRAINING
-        costs[cell.key] = cost
-    return costs
+    """Expected cost of each cell by key (:func:`plan_work`)."""
+    return plan_work(cells, families, feature_steps).costs

@@ -26,7 +26,7 @@ from typing import Any
 
 from registry import Registry
 
-from .cost import expected_costs
+from .cost import Work, expected_costs, plan_work
 from .data import LoadedDataset, data_root
 from .executors import ExecutorSpec, open_executor
 from .grid import Cell, groups
@@ -71,6 +71,19 @@ def _tasks(cells: list[Cell], spec: ExecutorSpec, families: dict[str, Any],
     return sorted(groups(cells), key=lambda g: -sum(costs[c.key] for c in g))  # longest first: less idle at the end
 
 
+def _next(queue: deque, work: Work, busy: set[str]) -> tuple[int, tuple[Cell, ...]]:
+    """Take the first task of ``queue`` whose shared work (the reference classifier of its split, the feature
+    network) is not being done by a cell of ``busy`` (running or waiting on a worker), so that a free worker
+    computes cells that can start instead of waiting on a lock; the first task if every one waits."""
+    for at, (_, task) in enumerate(queue):
+        if not any(work.waits_on(c.key) & busy for c in task):
+            queue.rotate(-at)
+            found = queue.popleft()
+            queue.rotate(at)
+            return found
+    return queue.popleft()
+
+
 def drive(spec: ExecutorSpec, cells: list[Cell], store: Store, *, registry: Registry,
           datasets: dict[str, LoadedDataset], rerun: str | None, run_id: int | None, progress: Progress,
           device: str, threads: int) -> RunSummary:
@@ -84,7 +97,8 @@ def drive(spec: ExecutorSpec, cells: list[Cell], store: Store, *, registry: Regi
     feature_steps = _feature_steps(todo, families, datasets)
     tasks = _tasks(todo, spec, families, feature_steps)
     # shared work is charged to the tasks that start first
-    costs = expected_costs([c for task in tasks for c in task], families, feature_steps)
+    work = plan_work([c for task in tasks for c in task], families, feature_steps)
+    costs = work.costs
     by_key = {c.key: c for c in todo}
     records = {c.key: c.record_keys for c in todo}  # the records a cell's families are kept in (bench.keys)
     seen = store.ended(list(by_key), records)  # a change of a cell's end time: another run stored it
@@ -147,7 +161,7 @@ def drive(spec: ExecutorSpec, cells: list[Cell], store: Store, *, registry: Regi
                 refused = False  # a worker died since the last wait: this pool takes no more tasks
                 while (queue or running or deferred) and not broken:
                     while queue and len(running) < spec.workers and not refused:
-                        i, task = queue.popleft()
+                        i, task = _next(queue, work, {c.key for _, t in running.values() for c in t} - stored)
                         mine = claim(task)
                         if mine:
                             try:
@@ -161,7 +175,7 @@ def drive(spec: ExecutorSpec, cells: list[Cell], store: Store, *, registry: Regi
                         if not queue and deferred:  # only cells that other runs hold are left
                             progress.waiting(len(deferred))
                             time.sleep(WAIT_S)
-                            for task in _tasks([by_key[k] for k in sorted(deferred)], spec, families):
+                            for task in _tasks([by_key[k] for k in sorted(deferred)], spec, families, feature_steps):
                                 queue.append((next_id, task))
                                 next_id += 1
                             deferred.clear()  # claimed again (or deferred again) as they come out of the queue

@@ -147,6 +147,38 @@ def test_cells_are_grouped_by_the_model_they_share_as_the_local_runner_orders_th
         [("dae", 1, "steps"), ("dae", 1, "epochs")], [("dae", 2, "steps"), ("dae", 2, "epochs")]]
 
 
+def test_a_free_worker_takes_cells_that_can_start_before_cells_that_would_wait_on_another_workers_classifier():
+    from collections import deque
+
+    from bench.cost import plan_work
+    from bench.data import load
+    from bench.driver import _next, _tasks
+    from bench.executors import ExecutorSpec
+    from bench.families import BUILTIN
+    from bench.grid import plan
+    from bench.profiles import get_profile
+    from registry import load_registry
+
+    registry = load_registry()
+    families = {f.name: f for f in BUILTIN}
+    cells = plan(registry, datasets=["tabular"], models=[("ae", {}), ("vae", {})], noises=[("gaussian", {})],
+                 severities=[1], seeds=[0, 1, 2], profile=get_profile("quick"),
+                 loaded={"tabular": load(registry.spec("datasets", "tabular"))}, families=("downstream",))
+    tasks = _tasks(cells, ExecutorSpec("processes", 2), families, {})
+    name = lambda task: (task[0].model, task[0].seed)  # noqa: E731
+    # the cells that train a split's reference classifier cost most, so they start first
+    assert [name(t) for t in tasks] == [("ae", 0), ("ae", 1), ("ae", 2), ("vae", 0), ("vae", 1), ("vae", 2)]
+    work = plan_work([c for t in tasks for c in t], families, {})
+    by = {name(t): t for t in tasks}
+    # ae of seed 2 is training its split's classifier; ae of seeds 0 and 1 have ended
+    queue = deque(enumerate([by[("vae", 2)], by[("vae", 0)], by[("vae", 1)]]))
+    busy = {c.key for c in by[("ae", 2)]}
+    assert name(_next(queue, work, busy)[1]) == ("vae", 0)  # not vae of seed 2, which would wait for it
+    assert [name(t) for _, t in queue] == [("vae", 2), ("vae", 1)]  # the others keep their order
+    assert name(_next(queue, work, busy)[1]) == ("vae", 1)
+    assert name(_next(queue, work, busy)[1]) == ("vae", 2)  # every task left would wait: the first one
+
+
 def test_by_default_a_run_uses_one_worker_process_per_core_and_never_more_than_its_groups(monkeypatch):
     from bench import executors
     from bench.data import load
