@@ -71,8 +71,8 @@ def needs(cell: Cell, families: dict[str, Any], feature_steps: Mapping[str, int]
     if any(f.reference for f in specs):  # the reference classifier: the converged baseline CNN
         shared.setdefault((*split, ("converged", cell.profile.precision), BASELINE),
                           STEP_S * cell.profile.with_protocol(cnn_budget="converged").cnn_steps(cell.profile.train_size))
-    if any(f.features for f in specs):
-        shared[(cell.dataset, "features")] = STEP_S * (feature_steps or {}).get(cell.dataset, 0)
+    if any(f.features for f in specs) and (feature_steps or {}).get(cell.dataset):  # none: on this machine already
+        shared[(cell.dataset, "features")] = STEP_S * feature_steps[cell.dataset]
     if cell.model != BASELINE:
         shared[(*split, cell.model_label, *((cell.noise_label, cell.severity) if cell.model_sees_noise else ()))] = (
             MODEL_TRAINING)

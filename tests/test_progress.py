@@ -109,6 +109,9 @@ def test_a_missing_feature_network_is_charged_once_to_the_first_cell_that_uses_i
     assert charged[keys[1]] == without[keys[1]] + cost.STEP_S * 1407
     assert charged[keys[2]] == without[keys[2]]  # trained once per machine, by the first cell
     assert cost.expected_costs(grid, families, {"digits": 0}) == without  # its checkpoint is on this machine
+    # and then no cell waits on the first one for it
+    assert cost.plan_work(grid, families, {"digits": 1407}).waits_on(keys[2]) == {keys[1]}
+    assert cost.plan_work(grid, families, {"digits": 0}).waits_on(keys[2]) == set()
 
 
 def test_the_feature_network_steps_left_are_its_training_until_its_checkpoint_exists(tmp_path):
