@@ -1,5 +1,6 @@
 """What a cell is expected to cost, in seconds of one core: the progress ETA weights cells by it, and executors
-start the dearest groups first.
+start the dearest groups first, passing over those that would wait for shared work a running cell is doing
+(:func:`plan_work` says which cell each piece of it is charged to).
 
 A cell costs its model's training (once per trained model), the baseline CNN (once per split and protocol,
 charged to the first cell of a family that scores the baseline), the reference classifier (once per split,
