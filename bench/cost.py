@@ -2,17 +2,17 @@
 start the dearest groups first, passing over those that would wait for shared work a running cell is doing
 (:func:`plan_work` says which cell each piece of it is charged to).
 
-A cell costs its model's training (once per trained model), the baseline CNN (once per split and protocol,
-charged to the first cell of a family that scores the baseline), the reference classifier (once per split,
-charged to the first cell of a family that uses it: the converged baseline CNN, so shared with the baseline
-under the converged protocol), the dataset's feature network (once per machine, charged to the first cell of a
-family that uses it while its checkpoint is missing) and each of its families' declared costs
-(``FamilySpec.cost``: seconds, or a function of the cell; a family's shared work, such as a CNN trained on
-samples that every noise of a generating model uses, is charged once, to the first cell that names it). The
-figures are coarse on purpose; they only need to rank cells and to keep the ETA honest. Measured on Fashion-MNIST (quick profile, one thread of a 2-core
-machine): one optimizer step of the reference CNN at batch 128 took about a quarter of a second; a cell whose
-MLP model it trains (30 epochs of 5,000 images, then the quick families, whose per-model work, the figures and
-the likelihood, comes first) 7-12 s, a cell of a model already trained 0.7 s.
+A cell costs its model's training (once per trained model), the baseline CNN (once per split and protocol, charged
+to the first cell of a family that scores the baseline), the reference classifier (once per split, charged to the
+first cell of a family that uses it: the converged baseline CNN, so shared with the baseline under the converged
+protocol), the dataset's feature network (once per machine, charged to the first cell of a family that uses it
+while its checkpoint is missing) and each of its families' declared costs (``FamilySpec.cost``: seconds, or a
+function of the cell; a family's shared work, such as a CNN trained on samples that every noise of a generating
+model uses, is charged once, to the first cell that names it). The figures are coarse on purpose; they only need to
+rank cells and to keep the ETA honest. Measured on Fashion-MNIST (quick profile, one thread of a 2-core machine):
+one optimizer step of the reference CNN at batch 128 took about a quarter of a second; a cell whose MLP model it
+trains (30 epochs of 5,000 images, then the quick families, whose per-model work, the figures and the likelihood,
+comes first) 7-12 s, a cell of a model already trained 0.7 s.
 """
 
 from __future__ import annotations
