@@ -257,8 +257,8 @@ class FamilySpec:
     precision (``--cnn-budget``, ``--precision``): its results are keyed by that protocol and its tables name
     it. A family with neither flag is keyed without any CNN field: its results serve every protocol.
     ``features=True``: the family uses the dataset's feature network (``context.domain_features()``), trained
-    once per machine and dataset: while its checkpoint is missing, bench charges its training in the ETA to
-    the first cell of a run that uses it.
+    once per machine and dataset: while its checkpoint is missing, the first cell of a run that uses it trains
+    it before its other work (other workers' cells go on meanwhile), and the ETA charges it to that cell.
     """
 
     name: str
