@@ -332,13 +332,17 @@ class Evaluator:
                                                                precision=cell.profile.precision)
         return split.baseline_accuracy[key]
 
-    def domain_features(self, cell: Cell) -> DomainFeatures:
+    def domain_features(self, cell: Cell, wait: bool = True) -> DomainFeatures | None:
         """The dataset's feature space for the generative family: trained once per dataset (fingerprint),
-        kept as a checkpoint in the data cache, and loaded by every later cell, worker, run and store."""
+        kept as a checkpoint in the data cache, and loaded by every later cell, worker, run and store
+        (``wait=False``: None while another process trains it)."""
         key = (cell.dataset, cell.dataset_fingerprint)
         if key not in self._features:
-            self._features[key] = domain_features(self.datasets[cell.dataset].data, cell.dataset, cell.dataset_fingerprint,
-                                                  device=self.device)
+            found = domain_features(self.datasets[cell.dataset].data, cell.dataset, cell.dataset_fingerprint,
+                                    device=self.device, wait=wait)
+            if found is None:
+                return None
+            self._features[key] = found
         return self._features[key]
 
     def start_features(self, cell: Cell) -> None:
@@ -346,16 +350,10 @@ class Evaluator:
         no other process is training it (the first cell of a run takes it on at once, while the other workers'
         cells do their other work instead of waiting for it later); go on if another process is. A failure
         here is left to the family that needs the network, which meets it again and says so."""
-        key = (cell.dataset, cell.dataset_fingerprint)
-        if key in self._features:
-            return
         try:
-            found = domain_features(self.datasets[cell.dataset].data, cell.dataset, cell.dataset_fingerprint,
-                                    device=self.device, wait=False)
+            self.domain_features(cell, wait=False)
         except Exception:  # the generative family meets it again and fails with it
-            return
-        if found is not None:
-            self._features[key] = found
+            pass
 
     def real_features(self, cell: Cell) -> torch.Tensor:
         """Domain features of the cell's evaluation images: once per test subset, shared by every model."""
