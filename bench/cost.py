@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Hashable, Mapping
 
 from .grid import BASELINE, Cell
+from .result import CellResult
 
 STEP_S = 0.25  # one optimizer step of the reference CNN at batch 128
 MODEL_TRAINING = 7.0  # one autoencoder trained on the subset, and its first scoring (figures, memoised work)
@@ -65,19 +66,45 @@ def needs(cell: Cell, families: dict[str, Any], feature_steps: Mapping[str, int]
         else:
             own += cost
     specs = [families[f] for f in cell.families]
-    split = (cell.dataset, cell.seed, cell.profile.train_size)
     if any(f.baseline for f in specs):
-        shared[(*split, (cell.profile.cnn_budget, cell.profile.precision), BASELINE)] = (
-            STEP_S * cnn_steps(cell, augmented=False))
+        shared[_baseline(cell, cell.profile.cnn_budget)] = STEP_S * cnn_steps(cell, augmented=False)
     if any(f.reference for f in specs):  # the reference classifier: the converged baseline CNN
-        shared.setdefault((*split, ("converged", cell.profile.precision), BASELINE),
+        shared.setdefault(_baseline(cell, "converged"),
                           STEP_S * cell.profile.with_protocol(cnn_budget="converged").cnn_steps(cell.profile.train_size))
     if any(f.features for f in specs) and (feature_steps or {}).get(cell.dataset):  # none: on this machine already
         shared[(cell.dataset, "features")] = STEP_S * feature_steps[cell.dataset]
     if cell.model != BASELINE:
-        shared[(*split, cell.model_label, *((cell.noise_label, cell.severity) if cell.model_sees_noise else ()))] = (
-            MODEL_TRAINING)
+        shared[_model(cell)] = MODEL_TRAINING
     return own, shared
+
+
+def _split(cell: Cell) -> tuple:
+    return cell.dataset, cell.seed, cell.profile.train_size
+
+
+def _baseline(cell: Cell, budget: str) -> tuple:
+    """The baseline CNN of ``cell``'s split under ``budget`` (the reference classifier: under "converged")."""
+    return *_split(cell), (budget, cell.profile.precision), BASELINE
+
+
+def _model(cell: Cell) -> tuple:
+    return *_split(cell), cell.model_label, *((cell.noise_label, cell.severity) if cell.model_sees_noise else ())
+
+
+def done_by(cell: Cell, result: CellResult) -> set[Hashable]:
+    """The shared work (:func:`needs`' keys) ``result`` says its cell did itself rather than found done: the
+    model it trained, the baseline CNN and reference classifier it trained. The feature network is not among
+    them: a cell that uses it trains it first, before any other work, so the first of them, which the plan
+    charges, is the one that trains it."""
+    done: set[Hashable] = set()
+    if result.training is not None and result.training.source == "trained":
+        done.add(_model(cell))
+    if result.cnn is not None:
+        if result.cnn.baseline_source == "trained":
+            done.add(_baseline(cell, cell.profile.cnn_budget))
+        if result.cnn.reference_source == "trained":
+            done.add(_baseline(cell, "converged"))
+    return done
 
 
 @dataclass
@@ -88,10 +115,24 @@ class Work:
     costs: dict[str, float] = field(default_factory=dict)  # by cell key
     uses: dict[str, frozenset] = field(default_factory=dict)  # by cell key
     charged_to: dict[Hashable, str] = field(default_factory=dict)  # what -> the cell key
+    shared: dict[Hashable, float] = field(default_factory=dict)  # what -> its seconds
 
     def waits_on(self, key: str) -> set[str]:
         """The cells the shared work of cell ``key`` is charged to, other than itself."""
         return {self.charged_to[what] for what in self.uses.get(key, ())} - {key}
+
+    def recharge(self, key: str, done: set[Hashable], ended: set[str]) -> None:
+        """Cell ``key`` ended having done the shared work ``done`` (:func:`done_by`): what of it was charged
+        to a cell that has not ended moves to ``key``, so that the time a cell took and the cost the progress
+        counts done with it agree (two workers start together: the plan's first cell is busy with the
+        feature network while the second trains the reference classifier charged to the first)."""
+        for what in done & self.uses.get(key, frozenset()):
+            other = self.charged_to.get(what)
+            if other is None or other == key or other in ended:
+                continue
+            self.costs[other] -= self.shared[what]
+            self.costs[key] += self.shared[what]
+            self.charged_to[what] = key
 
 
 def plan_work(cells: list[Cell], families: dict[str, Any], feature_steps: Mapping[str, int] | None = None) -> Work:
@@ -107,6 +148,7 @@ def plan_work(cells: list[Cell], families: dict[str, Any], feature_steps: Mappin
         own, shared = needs(cell, families, feature_steps)
         fresh = [what for what in shared if what not in work.charged_to]
         work.charged_to.update((what, cell.key) for what in fresh)
+        work.shared.update((what, shared[what]) for what in fresh)
         work.uses[cell.key] = frozenset(shared)
         work.costs[cell.key] = own + sum(shared[what] for what in fresh)
     return work

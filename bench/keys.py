@@ -136,7 +136,7 @@ def split(result: CellResult, scopes: Mapping[str, str]) -> list[CellResult]:
         cnn = result.cnn if scope != PLAIN else None
         if cnn is not None and scope == REFERENCE:  # the reference classifier's steps, source and validation
             seen = {k: v for k, v in (cnn.validation or {}).items() if k == "reference"}
-            cnn = CnnSteps(baseline_source=cnn.baseline_source, validation=seen or None,
+            cnn = CnnSteps(baseline_source=cnn.reference_source or cnn.baseline_source, validation=seen or None,
                            validation_images=cnn.validation_images if seen else None,
                            reference=cnn.reference) if cnn.reference is not None else None
         parts.append(dataclasses.replace(

@@ -44,6 +44,8 @@ class CnnSteps:
     validation: dict[str, float] | None = None
     validation_images: int | None = None
     reference: int | None = None  # the reference classifier's steps (the converged baseline CNN, or the MLP)
+    reference_source: str | None = None  # where the reference classifier came from (not stored: the record of
+    #                                      the reference's scope keeps it as its ``baseline_source``)
 
 
 #: What a CNN a family trained or used was, for :meth:`bench.context.Context.cnn_used`.
@@ -66,7 +68,8 @@ def cnn_steps(uses: dict[str, CnnUse], validation_images: int) -> CnnSteps:
     validation = {role: u.validation for role, u in uses.items() if u.validation is not None}
     source = next((u.source for u in (base, reference) if u is not None and u.source), None)
     return CnnSteps(base.steps if base else None, augmented.steps if augmented else None, source,
-                    validation or None, validation_images, reference.steps if reference else None)
+                    validation or None, validation_images, reference.steps if reference else None,
+                    reference.source if reference else None)
 
 
 @dataclass(frozen=True)

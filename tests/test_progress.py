@@ -114,6 +114,38 @@ def test_a_missing_feature_network_is_charged_once_to_the_first_cell_that_uses_i
     assert cost.plan_work(grid, families, {"digits": 0}).waits_on(keys[2]) == set()
 
 
+def test_shared_work_a_cell_did_itself_is_counted_done_with_it_not_with_the_running_cell_it_was_charged_to():
+    from bench.families import BUILTIN
+    from bench.result import CellResult, CnnUse, Timings, cnn_steps
+
+    families = {f.name: f for f in BUILTIN}
+    profile = get_profile("quick")
+    cell = lambda model: Cell("digits", model, "gaussian", 1, 0, profile,  # noqa: E731
+                              families=("downstream", "augmentation"))
+    grid = [cell("ae"), cell("vae"), cell("dae")]
+    keys = [c.key for c in grid]
+    work = cost.plan_work(grid, families)
+    planned = dict(work.costs)
+    classifier = cost.STEP_S * profile.cnn_steps(profile.train_size)  # also the augmentation baseline (converged)
+    assert work.charged_to[cost._baseline(grid[0], "converged")] == keys[0]
+    # two workers start together and vae's cell trains the classifier the plan charged to ae's: its downstream
+    # family trained it, its augmentation family then found it in memory
+    uses = {"reference": CnnUse(500, "trained"), "baseline": CnnUse(500, "memory"), "augmented": CnnUse(1180)}
+    did = CellResult(grid[1].describe(), "done", None, {}, Timings(60.0), cnn=cnn_steps(uses, 0))
+    work.recharge(keys[1], cost.done_by(grid[1], did), ended=set())
+    assert work.costs[keys[1]] == pytest.approx(planned[keys[1]] + classifier)
+    assert work.costs[keys[0]] == pytest.approx(planned[keys[0]] - classifier)
+    assert sum(work.costs.values()) == pytest.approx(sum(planned.values()))  # the run's total is unchanged
+    assert work.waits_on(keys[2]) == {keys[1]}
+    # found in memory or on disk: nothing moves; a cell that has ended keeps what it was charged with
+    found = CellResult(grid[2].describe(), "done", None, {}, Timings(1.0), cnn=cnn_steps(
+        {"reference": CnnUse(500, "checkpoint"), "baseline": CnnUse(500, "checkpoint")}, 0))
+    assert cost.done_by(grid[2], found) == set()
+    again = cost.plan_work(grid, families)
+    again.recharge(keys[1], cost.done_by(grid[1], did), ended={keys[0]})
+    assert again.costs == planned
+
+
 def test_the_feature_network_steps_left_are_its_training_until_its_checkpoint_exists(tmp_path):
     from bench.data import LoadedDataset
     from bench.features import feature_key, steps_left, training_steps

@@ -17,7 +17,7 @@ from bench import augmentation, cli, cnn, features, precision
 from bench.cnn import ReferenceCNN, cosine_lr, train_classifier
 from bench.data import load
 from bench.precision import bf16_supported
-from bench.profiles import get_profile
+from bench.profiles import PROFILES, get_profile
 from bench.store import open_store
 from bench.train import adam
 from registry import load_registry
@@ -76,17 +76,18 @@ def test_the_compute_matched_baseline_takes_exactly_as_many_optimizer_steps_as_e
 
 
 def test_the_converged_protocol_gives_every_cnn_its_own_epochs_and_the_minimum_steps_from_shared_initial_weights(
-        tmp_path, counted_steps):
-    assert _run(tmp_path, "--models", "vae") == 0  # the default protocol
-    profile = get_profile("quick")
-    assert profile.cnn_budget == "converged"
-    epochs, least = profile.cnn_converged_epochs, profile.cnn_min_steps
-    own = {n: max(epochs * -(-n // 128), least) for n in (DIGITS_TRAIN, 3 * DIGITS_TRAIN, 2 * DIGITS_TRAIN)}
-    # the baseline; vae's augmented CNN (3x the images) and train-on-synthetic CNN (2x)
-    assert sorted(steps for steps, _, _ in counted_steps) == sorted(
-        [own[DIGITS_TRAIN], own[3 * DIGITS_TRAIN], own[2 * DIGITS_TRAIN]])
-    # more images, more steps: each CNN converges on its own set (on digits the quick profile's minimum binds for
-    # both; the paper profile's 20 epochs give the augmented CNN more)
+        tmp_path, counted_steps, monkeypatch):
+    quick = get_profile("quick")
+    assert quick.cnn_budget == "converged"  # the default protocol
+    assert quick.cnn_steps(250) == quick.cnn_min_steps == 500  # small subsets get the minimum
+    # without the minimum, which binds for every CNN on digits, each budget shows
+    monkeypatch.setitem(PROFILES, "quick", dataclasses.replace(quick, cnn_min_steps=0))
+    assert _run(tmp_path, "--models", "vae") == 0
+    own = {n: quick.cnn_converged_epochs * -(-n // 128) for n in (DIGITS_TRAIN, 3 * DIGITS_TRAIN, 2 * DIGITS_TRAIN)}
+    # the baseline; vae's augmented CNN (3x the images) and train-on-synthetic CNN (2x): more images, more steps
+    assert sorted(steps for steps, _, _ in counted_steps) == sorted(own.values())
+    assert own[DIGITS_TRAIN] < own[2 * DIGITS_TRAIN] < own[3 * DIGITS_TRAIN]
+    # the paper profile's 20 epochs give the augmented CNN more than the baseline even with the minimum
     paper = get_profile("paper")
     assert paper.cnn_steps(DIGITS_TRAIN, 3 * DIGITS_TRAIN) > paper.cnn_steps(DIGITS_TRAIN, DIGITS_TRAIN)
     first = counted_steps[0][2]
