@@ -94,8 +94,8 @@ def _model(cell: Cell) -> tuple:
 def done_by(cell: Cell, result: CellResult) -> set[Hashable]:
     """The shared work (:func:`needs`' keys) ``result`` says its cell did itself rather than found done: the
     model it trained, the baseline CNN and reference classifier it trained. The feature network is not among
-    them: a cell that uses it trains it first, before any other work, so the first of them, which the plan
-    charges, is the one that trains it."""
+    them (no record says which cell trained it): a cell trains it before its other work, so the plan's first
+    cell that uses it, which starts first and is charged with it, is usually the one."""
     done: set[Hashable] = set()
     if result.training is not None and result.training.source == "trained":
         done.add(_model(cell))
