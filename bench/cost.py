@@ -72,7 +72,7 @@ def needs(cell: Cell, families: dict[str, Any], feature_steps: Mapping[str, int]
         shared.setdefault(_baseline(cell, "converged"),
                           STEP_S * cell.profile.with_protocol(cnn_budget="converged").cnn_steps(cell.profile.train_size))
     if any(f.features for f in specs) and (feature_steps or {}).get(cell.dataset):  # none: on this machine already
-        shared[(cell.dataset, "features")] = STEP_S * feature_steps[cell.dataset]
+        shared[_features(cell)] = STEP_S * feature_steps[cell.dataset]
     if cell.model != BASELINE:
         shared[_model(cell)] = MODEL_TRAINING
     return own, shared
@@ -87,15 +87,17 @@ def _baseline(cell: Cell, budget: str) -> tuple:
     return *_split(cell), (budget, cell.profile.precision), BASELINE
 
 
+def _features(cell: Cell) -> tuple:
+    return cell.dataset, "features"
+
+
 def _model(cell: Cell) -> tuple:
     return *_split(cell), cell.model_label, *((cell.noise_label, cell.severity) if cell.model_sees_noise else ())
 
 
 def done_by(cell: Cell, result: CellResult) -> set[Hashable]:
     """The shared work (:func:`needs`' keys) ``result`` says its cell did itself rather than found done: the
-    model it trained, the baseline CNN and reference classifier it trained. The feature network is not among
-    them (no record says which cell trained it): a cell trains it before its other work, so the plan's first
-    cell that uses it, which starts first and is charged with it, is usually the one."""
+    model, the baseline CNN, the reference classifier and the feature network it trained."""
     done: set[Hashable] = set()
     if result.training is not None and result.training.source == "trained":
         done.add(_model(cell))
@@ -104,13 +106,16 @@ def done_by(cell: Cell, result: CellResult) -> set[Hashable]:
             done.add(_baseline(cell, cell.profile.cnn_budget))
         if result.cnn.reference_source == "trained":
             done.add(_baseline(cell, "converged"))
+    if result.features_source == "trained":
+        done.add(_features(cell))
     return done
 
 
 @dataclass
 class Work:
     """The cells of a run in the order they start: what each is expected to cost, the shared work each uses,
-    and which cell is charged with each piece of it (the first that needs it, which does it)."""
+    and which cell is charged with each piece of it (the first that needs it, or the cell that ended saying it
+    did it: :meth:`recharge`)."""
 
     costs: dict[str, float] = field(default_factory=dict)  # by cell key
     uses: dict[str, frozenset] = field(default_factory=dict)  # by cell key
@@ -124,8 +129,8 @@ class Work:
     def recharge(self, key: str, done: set[Hashable], ended: set[str]) -> None:
         """Cell ``key`` ended having done the shared work ``done`` (:func:`done_by`): what of it was charged
         to a cell that has not ended moves to ``key``, so that the time a cell took and the cost the progress
-        counts done with it agree (two workers start together: the plan's first cell is busy with the
-        feature network while the second trains the reference classifier charged to the first)."""
+        counts done with it agree (two workers start together, one cell takes the feature network and the other
+        the reference classifier, and the plan charged both to the first)."""
         for what in done & self.uses.get(key, frozenset()):
             other = self.charged_to.get(what)
             if other is None or other == key or other in ended:

@@ -224,6 +224,7 @@ class Evaluator:
         self._tests: Recent[TestKey, TestWork] = Recent(KEEP_SPLITS)
         self._models: Recent[str, ModelWork] = Recent(KEEP_MODELS)
         self._features: dict[tuple[str, str], DomainFeatures] = {}
+        self._features_first: dict[tuple[str, str], str] = {}  # the cell that trained or loaded it here
 
     # -- shared work ------------------------------------------------------------------------------
     def split(self, cell: Cell) -> SplitWork:
@@ -342,8 +343,16 @@ class Evaluator:
                                     device=self.device, wait=wait)
             if found is None:
                 return None
-            self._features[key] = found
+            self._features[key], self._features_first[key] = found, cell.key
         return self._features[key]
+
+    def features_source(self, cell: Cell) -> str | None:
+        """Where the cell's feature network came from: "trained" or "checkpoint" for the cell that trained or
+        loaded it in this process, "memory" for later cells; None when the cell has not used it."""
+        key = (cell.dataset, cell.dataset_fingerprint)
+        if key not in self._features:
+            return None
+        return self._features[key].source if self._features_first[key] == cell.key else "memory"
 
     def start_features(self, cell: Cell) -> None:
         """Before a cell whose families use the feature network: train it now if its checkpoint is missing and
@@ -536,6 +545,8 @@ class Evaluator:
         uses = {role: use for out in context.outputs.values() for role, use in out.cnns.items()}
         if uses:  # the CNNs the families trained or used (Context.cnn_used)
             found["cnn"] = cnn_steps(uses, 0 if split.val_x is None else len(split.val_x))
+        if any(e.spec.features for e in entries):
+            found["features_source"] = self.features_source(cell)
         failed = [run for run in runs.values() if run.status == "failed"]
         if runs and len(failed) == len(runs):
             return ended("failed", failed[0].reason, traceback=failed[0].traceback, families=runs, **found)

@@ -153,6 +153,9 @@ class CellResult:
     run_id: int | None = None  # the run that stored it (when read back)
     traceback: str | None = None  # of a failed cell: where the exception came from (``bench show KEY`` prints it)
     families: dict[str, FamilyRun] = field(default_factory=dict)  # by name: each family the cell has computed
+    #: where the dataset's feature network came from ("trained": this cell trained it, "checkpoint", "memory"),
+    #: for the progress (:func:`bench.cost.done_by`); not stored
+    features_source: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:

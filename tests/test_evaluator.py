@@ -35,3 +35,35 @@ def test_cells_evaluated_in_reverse_order_give_the_same_metrics_and_figures(tmp_
     assert [r.figures for r in forward] == [r.figures for r in backward]
     # the stored form reads back as the same typed result
     assert all(CellResult.from_record(r.record()).record() == r.record() for r in forward)
+
+
+
+def test_the_cell_that_trained_the_feature_network_says_so_and_later_cells_of_the_process_found_it(
+        tmp_path, monkeypatch):
+    import dataclasses
+
+    from bench import evaluator as module
+    from bench.features import DomainFeatures
+
+    registry = load_registry()
+    data = {"digits": load(registry.spec("datasets", "digits"))}
+    entry = registry.entry("families", "reconstruction")  # as if it scored in the feature space
+    monkeypatch.setitem(registry.entries["families"], "reconstruction",
+                        dataclasses.replace(entry, spec=dataclasses.replace(entry.spec, features=True)))
+    cells = [c for c in plan(registry, datasets=["digits"], models=[("ae", {})], noises=[("gaussian", {})],
+                             severities=[1, 3], seeds=[0], profile=dataclasses.replace(get_profile("quick"), max_epochs=1),
+                             loaded=data, families=("reconstruction",)) if c.model == "ae"]
+    trained = []
+
+    def train_once(*args, **kwargs):  # the network itself is the generative tests' business
+        trained.append(args[1])
+        return DomainFeatures(None, source="trained")
+
+    monkeypatch.setattr(module, "domain_features", train_once)
+    evaluator = Evaluator(registry, data, Checkpoints(tmp_path / "checkpoints"))
+    first, second = (evaluator.evaluate(c) for c in cells)
+    assert trained == ["digits"]  # once per process, by the first cell, before its other work
+    assert first.features_source == "trained"  # the progress moves its charge to this cell (cost.done_by)
+    assert second.features_source == "memory"
+    plain = evaluator.evaluate(dataclasses.replace(cells[0], families=("latent",)))
+    assert plain.features_source is None  # a cell whose families do not use it

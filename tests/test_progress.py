@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 import pytest
@@ -144,6 +145,14 @@ def test_shared_work_a_cell_did_itself_is_counted_done_with_it_not_with_the_runn
     again = cost.plan_work(grid, families)
     again.recharge(keys[1], cost.done_by(grid[1], did), ended={keys[0]})
     assert again.costs == planned
+    # the feature network: the other first cell may win its lock (the evaluator says which cell trained it)
+    generative = [dataclasses.replace(c, families=("generative",)) for c in grid]
+    work = cost.plan_work(generative, families, {"digits": 1407})
+    planned = dict(work.costs)
+    took = CellResult(generative[1].describe(), "done", None, {}, Timings(300.0), features_source="trained")
+    work.recharge(generative[1].key, cost.done_by(generative[1], took), ended=set())
+    assert work.costs[generative[1].key] == pytest.approx(planned[generative[1].key] + cost.STEP_S * 1407)
+    assert work.costs[generative[0].key] == pytest.approx(planned[generative[0].key] - cost.STEP_S * 1407)
 
 
 def test_the_feature_network_steps_left_are_its_training_until_its_checkpoint_exists(tmp_path):
