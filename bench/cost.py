@@ -95,49 +95,59 @@ def _model(cell: Cell) -> tuple:
     return *_split(cell), cell.model_label, *((cell.noise_label, cell.severity) if cell.model_sees_noise else ())
 
 
-def done_by(cell: Cell, result: CellResult) -> set[Hashable]:
-    """The shared work (:func:`needs`' keys) ``result`` says its cell did itself rather than found done: the
-    model, the baseline CNN, the reference classifier and the feature network it trained."""
-    done: set[Hashable] = set()
-    if result.training is not None and result.training.source == "trained":
-        done.add(_model(cell))
+def sources(cell: Cell, result: CellResult) -> dict[Hashable, str]:
+    """Where the cell's shared work (:func:`needs`' keys) came from, as ``result`` says: the model, the baseline
+    CNN, the reference classifier and the feature network, each "trained" (by this cell) or found done
+    ("checkpoint": by another process; "memory": by an earlier cell of this one)."""
+    found: dict[Hashable, str] = {}
+    if result.training is not None and result.training.source:
+        found[_model(cell)] = result.training.source
     if result.cnn is not None:
-        if result.cnn.baseline_source == "trained":
-            done.add(_baseline(cell, cell.profile.cnn_budget))
-        if result.cnn.reference_source == "trained":
-            done.add(_baseline(cell, "converged"))
-    if result.features_source == "trained":
-        done.add(_features(cell))
-    return done
+        if result.cnn.baseline_source:
+            found[_baseline(cell, cell.profile.cnn_budget)] = result.cnn.baseline_source
+        if result.cnn.reference_source:  # under the converged protocol the same CNN: "trained" wins
+            key = _baseline(cell, "converged")
+            found[key] = "trained" if "trained" in (found.get(key), result.cnn.reference_source) else (
+                result.cnn.reference_source)
+    if result.features_source:
+        found[_features(cell)] = result.features_source
+    return found
 
 
 @dataclass
 class Work:
     """The cells of a run in the order they start: what each is expected to cost, the shared work each uses,
-    and which cell is charged with each piece of it (the first that needs it, or the cell that ended saying it
-    did it: :meth:`recharge`)."""
+    and which cell is charged with each piece of it (the first that needs it, then the cell that ended saying
+    it did it: :meth:`recharge`)."""
 
     costs: dict[str, float] = field(default_factory=dict)  # by cell key
     uses: dict[str, frozenset] = field(default_factory=dict)  # by cell key
-    charged_to: dict[Hashable, str] = field(default_factory=dict)  # what -> the cell key
+    charged_to: dict[Hashable, str] = field(default_factory=dict)  # what -> the cell key (none: not known yet)
     shared: dict[Hashable, float] = field(default_factory=dict)  # what -> its seconds
 
     def waits_on(self, key: str) -> set[str]:
         """The cells the shared work of cell ``key`` is charged to, other than itself."""
-        return {self.charged_to[what] for what in self.uses.get(key, ())} - {key}
+        return {self.charged_to[what] for what in self.uses.get(key, ()) if what in self.charged_to} - {key}
 
-    def recharge(self, key: str, done: set[Hashable], ended: set[str]) -> None:
-        """Cell ``key`` ended having done the shared work ``done`` (:func:`done_by`): what of it was charged
-        to a cell that has not ended moves to ``key``, so that the time a cell took and the cost the progress
-        counts done with it agree (two workers start together, one cell takes the feature network and the other
-        the reference classifier, and the plan charged both to the first)."""
-        for what in done & self.uses.get(key, frozenset()):
-            other = self.charged_to.get(what)
-            if other is None or other == key or other in ended:
+    def recharge(self, key: str, found: Mapping[Hashable, str], ended: set[str]) -> None:
+        """Cell ``key`` ended, and ``found`` (:func:`sources`) says where its shared work came from, so that
+        the time a cell took and the cost the progress counts done with it agree (two workers start together,
+        either first cell may take the feature network while the other trains the reference classifier, and
+        the plan charged both to the first): work it trained that was charged to a cell still running, or to
+        none, moves to it; work charged to it that it found done is charged to none, out of the run's total
+        (it is done, by a cell still running, which brings it back when it ends, or by an earlier run)."""
+        for what, source in found.items():
+            if what not in self.uses.get(key, ()) or what not in self.shared:
                 continue
-            self.costs[other] -= self.shared[what]
-            self.costs[key] += self.shared[what]
-            self.charged_to[what] = key
+            charged = self.charged_to.get(what)
+            if source == "trained" and charged != key and charged not in ended:
+                if charged is not None:
+                    self.costs[charged] -= self.shared[what]
+                self.costs[key] += self.shared[what]
+                self.charged_to[what] = key
+            elif source != "trained" and charged == key:
+                self.costs[key] -= self.shared[what]
+                del self.charged_to[what]
 
 
 def plan_work(cells: list[Cell], families: dict[str, Any], feature_steps: Mapping[str, int] | None = None) -> Work:

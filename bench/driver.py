@@ -26,7 +26,7 @@ from typing import Any
 
 from registry import Registry
 
-from .cost import Work, done_by, expected_costs, plan_work
+from .cost import Work, expected_costs, plan_work, sources
 from .data import LoadedDataset, data_root
 from .executors import ExecutorSpec, open_executor
 from .grid import Cell, groups
@@ -116,10 +116,11 @@ def drive(spec: ExecutorSpec, cells: list[Cell], store: Store, *, registry: Regi
             return
         cell = by_key[result.key]
         parts = store.add(result, run_id=run_id, owner=owner, scopes=dict(cell.scopes))  # renews our other claims
-        work.recharge(result.key, done_by(cell, result), stored)
+        work.recharge(result.key, sources(cell, result), stored)
         stored.add(result.key)
         summary.count(result, cell.label, parts)
-        progress.end_cell(cell.label, result.status_line(), result.timings.wall_s, costs[result.key])
+        progress.end_cell(cell.label, result.status_line(), result.timings.wall_s, costs[result.key],
+                          total=sum(costs.values()))
 
     def stored_elsewhere(keys: list[str]) -> None:
         for key in keys:

@@ -74,11 +74,15 @@ class Progress:
             self._epochs.close()
             self._epochs = None
 
-    def end_cell(self, label: str, status: str, seconds: float, cost: float = 1.0) -> None:
+    def end_cell(self, label: str, status: str, seconds: float, cost: float = 1.0, total: float | None = None
+                 ) -> None:
         """One line per cell: ``status`` is "done", or a word and why ("failed: reconstruction
-        (...)", :meth:`bench.result.CellResult.status_line`)."""
+        (...)", :meth:`bench.result.CellResult.status_line`). ``total``: the run's expected cost, where what
+        the cells did changed it (:meth:`bench.cost.Work.recharge`)."""
         self.done += 1
         self.done_cost += cost
+        if total is not None:
+            self.total_cost = total
         self.busy += seconds
         if self._cells is not None:
             self._cells.set_postfix_str(f"eta {self.eta()}")

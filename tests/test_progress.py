@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 
 import pytest
@@ -133,26 +132,49 @@ def test_shared_work_a_cell_did_itself_is_counted_done_with_it_not_with_the_runn
     # family trained it, its augmentation family then found it in memory
     uses = {"reference": CnnUse(500, "trained"), "baseline": CnnUse(500, "memory"), "augmented": CnnUse(1180)}
     did = CellResult(grid[1].describe(), "done", None, {}, Timings(60.0), cnn=cnn_steps(uses, 0))
-    work.recharge(keys[1], cost.done_by(grid[1], did), ended=set())
+    work.recharge(keys[1], cost.sources(grid[1], did), ended=set())
     assert work.costs[keys[1]] == pytest.approx(planned[keys[1]] + classifier)
     assert work.costs[keys[0]] == pytest.approx(planned[keys[0]] - classifier)
     assert sum(work.costs.values()) == pytest.approx(sum(planned.values()))  # the run's total is unchanged
     assert work.waits_on(keys[2]) == {keys[1]}
-    # found in memory or on disk: nothing moves; a cell that has ended keeps what it was charged with
-    found = CellResult(grid[2].describe(), "done", None, {}, Timings(1.0), cnn=cnn_steps(
+    # a cell that found it done keeps nothing of it (it was charged none now); one that has ended keeps its charge
+    found = CellResult(grid[0].describe(), "done", None, {}, Timings(1.0), cnn=cnn_steps(
         {"reference": CnnUse(500, "checkpoint"), "baseline": CnnUse(500, "checkpoint")}, 0))
-    assert cost.done_by(grid[2], found) == set()
+    before = dict(work.costs)
+    work.recharge(keys[0], cost.sources(grid[0], found), ended={keys[1]})
+    assert work.costs == before
     again = cost.plan_work(grid, families)
-    again.recharge(keys[1], cost.done_by(grid[1], did), ended={keys[0]})
+    again.recharge(keys[1], cost.sources(grid[1], did), ended={keys[0]})
     assert again.costs == planned
-    # the feature network: the other first cell may win its lock (the evaluator says which cell trained it)
-    generative = [dataclasses.replace(c, families=("generative",)) for c in grid]
-    work = cost.plan_work(generative, families, {"digits": 1407})
-    planned = dict(work.costs)
-    took = CellResult(generative[1].describe(), "done", None, {}, Timings(300.0), features_source="trained")
-    work.recharge(generative[1].key, cost.done_by(generative[1], took), ended=set())
-    assert work.costs[generative[1].key] == pytest.approx(planned[generative[1].key] + cost.STEP_S * 1407)
-    assert work.costs[generative[0].key] == pytest.approx(planned[generative[0].key] - cost.STEP_S * 1407)
+
+
+def test_shared_work_the_charged_cell_found_done_leaves_the_total_until_the_cell_that_did_it_ends():
+    from bench.families import BUILTIN
+    from bench.result import CellResult, Timings
+
+    families = {f.name: f for f in BUILTIN}
+    profile = get_profile("quick")
+    grid = [Cell("digits", model, "gaussian", 1, 0, profile, families=("generative",)) for model in ("ae", "vae")]
+    first, second = (c.key for c in grid)
+    network = cost.STEP_S * 1407
+    work = cost.plan_work(grid, families, {"digits": 1407})
+    planned, total = dict(work.costs), sum(work.costs.values())
+    assert work.charged_to[cost._features(grid[0])] == first
+    # the second worker's cell won the feature network's lock; the first ends before it, having loaded it
+    loaded = CellResult(grid[0].describe(), "done", None, {}, Timings(300.0), features_source="checkpoint")
+    work.recharge(first, cost.sources(grid[0], loaded), ended=set())
+    assert work.costs[first] == pytest.approx(planned[first] - network)
+    assert sum(work.costs.values()) == pytest.approx(total - network)  # done, by a cell that has not ended
+    assert work.waits_on(second) == set()
+    took = CellResult(grid[1].describe(), "done", None, {}, Timings(600.0), features_source="trained")
+    work.recharge(second, cost.sources(grid[1], took), ended={first})
+    assert work.costs[second] == pytest.approx(planned[second] + network)
+    assert sum(work.costs.values()) == pytest.approx(total)
+    # the progress takes the changed total with each cell
+    bar = progress.Progress(stream=io.StringIO())
+    bar.begin(total=2, cost=total)
+    bar.end_cell("first", "done", 300.0, cost=planned[first] - network, total=total - network)
+    assert bar.total_cost == pytest.approx(total - network)
 
 
 def test_the_feature_network_steps_left_are_its_training_until_its_checkpoint_exists(tmp_path):
