@@ -44,8 +44,9 @@ class CnnSteps:
     validation: dict[str, float] | None = None
     validation_images: int | None = None
     reference: int | None = None  # the reference classifier's steps (the converged baseline CNN, or the MLP)
-    reference_source: str | None = None  # where the reference classifier came from (not stored: the record of
-    #                                      the reference's scope keeps it as its ``baseline_source``)
+    #: where the reference classifier came from (not stored: the record of the reference's scope keeps it as its
+    #: ``baseline_source``)
+    reference_source: str | None = field(default=None, compare=False)
 
 
 #: What a CNN a family trained or used was, for :meth:`bench.context.Context.cnn_used`.
@@ -154,7 +155,7 @@ class CellResult:
     traceback: str | None = None  # of a failed cell: where the exception came from (``bench show KEY`` prints it)
     families: dict[str, FamilyRun] = field(default_factory=dict)  # by name: each family the cell has computed
     #: where the dataset's feature network came from ("trained": this cell trained it, "checkpoint", "memory"),
-    #: for the progress (:func:`bench.cost.done_by`); not stored
+    #: for the progress (:func:`bench.cost.sources`); not stored
     features_source: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:

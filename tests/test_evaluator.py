@@ -63,7 +63,7 @@ def test_the_cell_that_trained_the_feature_network_says_so_and_later_cells_of_th
     evaluator = Evaluator(registry, data, Checkpoints(tmp_path / "checkpoints"))
     first, second = (evaluator.evaluate(c) for c in cells)
     assert trained == ["digits"]  # once per process, by the first cell, before its other work
-    assert first.features_source == "trained"  # the progress moves its charge to this cell (cost.done_by)
+    assert first.features_source == "trained"  # the progress moves its charge to this cell (cost.sources)
     assert second.features_source == "memory"
     plain = evaluator.evaluate(dataclasses.replace(cells[0], families=("latent",)))
     assert plain.features_source is None  # a cell whose families do not use it
