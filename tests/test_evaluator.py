@@ -37,7 +37,6 @@ def test_cells_evaluated_in_reverse_order_give_the_same_metrics_and_figures(tmp_
     assert all(CellResult.from_record(r.record()).record() == r.record() for r in forward)
 
 
-
 def test_the_cell_that_trained_the_feature_network_says_so_and_later_cells_of_the_process_found_it(
         tmp_path, monkeypatch):
     import dataclasses

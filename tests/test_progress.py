@@ -137,7 +137,8 @@ def test_shared_work_a_cell_did_itself_is_counted_done_with_it_not_with_the_runn
     assert work.costs[keys[0]] == pytest.approx(planned[keys[0]] - classifier)
     assert sum(work.costs.values()) == pytest.approx(sum(planned.values()))  # the run's total is unchanged
     assert work.waits_on(keys[2]) == {keys[1]}
-    # a cell that found it done keeps nothing of it (it was charged none now); one that has ended keeps its charge
+    # ae's cell, ending later on vae's checkpoint, is charged with it no more: nothing moves; and a cell that ended
+    # before the one that trained it keeps the charge it was counted done with
     found = CellResult(grid[0].describe(), "done", None, {}, Timings(1.0), cnn=cnn_steps(
         {"reference": CnnUse(500, "checkpoint"), "baseline": CnnUse(500, "checkpoint")}, 0))
     before = dict(work.costs)
