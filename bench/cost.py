@@ -105,10 +105,9 @@ def sources(cell: Cell, result: CellResult) -> dict[Hashable, str]:
     if result.cnn is not None:
         if result.cnn.baseline_source:
             found[_baseline(cell, cell.profile.cnn_budget)] = result.cnn.baseline_source
-        if result.cnn.reference_source:  # under the converged protocol the same CNN: "trained" wins
-            key = _baseline(cell, "converged")
-            found[key] = "trained" if "trained" in (found.get(key), result.cnn.reference_source) else (
-                result.cnn.reference_source)
+        key = _baseline(cell, "converged")  # under the converged protocol the same CNN: "trained" wins
+        if result.cnn.reference_source and found.get(key) != "trained":
+            found[key] = result.cnn.reference_source
     if result.features_source:
         found[_features(cell)] = result.features_source
     return found

@@ -497,7 +497,8 @@ class Evaluator:
                 e.name: FamilyRun(e.spec.version, "skipped", cell.skip) for e in entries})
         found: dict[str, Any] = {}
         work = None
-        if any(e.spec.features for e in entries):
+        features = any(e.spec.features for e in entries)
+        if features:
             self.start_features(cell)
         try:
             split = self.split(cell)
@@ -545,7 +546,7 @@ class Evaluator:
         uses = {role: use for out in context.outputs.values() for role, use in out.cnns.items()}
         if uses:  # the CNNs the families trained or used (Context.cnn_used)
             found["cnn"] = cnn_steps(uses, 0 if split.val_x is None else len(split.val_x))
-        if any(e.spec.features for e in entries):
+        if features:
             found["features_source"] = self.features_source(cell)
         failed = [run for run in runs.values() if run.status == "failed"]
         if runs and len(failed) == len(runs):
