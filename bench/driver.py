@@ -30,7 +30,7 @@ from .cost import Work, expected_costs, plan_work, sources
 from .data import LoadedDataset, data_root
 from .executors import ExecutorSpec, open_executor
 from .grid import Cell, groups
-from .progress import Progress
+from .progress import Left, Progress
 from .provenance import environment, now
 from .result import CellResult, FamilyRun, Timings
 from .store import Owner, Store, pending
@@ -107,6 +107,9 @@ def drive(spec: ExecutorSpec, cells: list[Cell], store: Store, *, registry: Regi
     deferred: set[str] = set()
     attempts: dict[int, int] = defaultdict(int)
     stored: set[str] = set()
+    active: dict[int, tuple[Cell, ...]] = {}  # the tasks on the workers, by id
+    since: dict[int, float] = {}  # when each one's current cell started
+    task_of: dict[str, int] = {}  # cell key -> its task's id
     owner = Owner.this_process()
     checkpoints = str(store.path.parent / "checkpoints")
     local_evaluator = None
@@ -118,16 +121,26 @@ def drive(spec: ExecutorSpec, cells: list[Cell], store: Store, *, registry: Regi
         parts = store.add(result, run_id=run_id, owner=owner, scopes=dict(cell.scopes))  # renews our other claims
         work.recharge(result.key, sources(cell, result), stored)
         stored.add(result.key)
+        if result.key in task_of:  # its task's next cell starts
+            since[task_of[result.key]] = time.perf_counter()
         summary.count(result, cell.label, parts)
         progress.end_cell(cell.label, result.status_line(), result.timings.wall_s, costs[result.key],
-                          total=sum(costs.values()))
+                          total=sum(costs.values()), left=left())
+
+    def left() -> Left:
+        """What is left on each worker and in the queue, in expected cost (the ETA's end is the last worker's)."""
+        clock, running = time.perf_counter(), []
+        for i, task in active.items():
+            if rest := unfinished(task):
+                running.append((costs[rest[0].key], clock - since[i], sum(costs[c.key] for c in rest[1:])))
+        return Left(tuple(running), tuple(sum(costs[c.key] for c in unfinished(task)) for _, task in queue))
 
     def stored_elsewhere(keys: list[str]) -> None:
         for key in keys:
             deferred.discard(key)
             stored.add(key)
             summary.reused += 1
-            progress.end_cell(by_key[key].label, "stored by another run", 0.0, costs[key])
+            progress.end_cell(by_key[key].label, "stored by another run", 0.0, costs[key], left=left())
 
     def claim(task: tuple[Cell, ...]) -> tuple[Cell, ...]:
         """The cells of ``task`` this run computes now; those another live run holds are deferred."""
@@ -168,6 +181,8 @@ def drive(spec: ExecutorSpec, cells: list[Cell], store: Store, *, registry: Regi
                         if mine:
                             try:
                                 running[submit(pool, mine)] = (i, mine)
+                                active[i], since[i] = mine, time.perf_counter()
+                                task_of.update((c.key, i) for c in mine)
                             except BrokenExecutor:  # sent again to a new pool, without counting an attempt
                                 queue.appendleft((i, mine))
                                 refused = True
@@ -187,6 +202,7 @@ def drive(spec: ExecutorSpec, cells: list[Cell], store: Store, *, registry: Regi
                         keep(result)
                     for future in done:
                         i, task = running.pop(future)
+                        active.pop(i, None)
                         try:
                             future.result()
                         except BrokenExecutor:  # a worker process died: this task and the unfinished ones
@@ -200,6 +216,7 @@ def drive(spec: ExecutorSpec, cells: list[Cell], store: Store, *, registry: Regi
                         for cell in unfinished(task):
                             keep(_failed(cell, "its worker returned without sending the cell's result", device, versions))
                 if broken:
+                    active.clear()
                     for future, item in running.items():
                         future.cancel()
                         broken.append(item)

@@ -36,6 +36,45 @@ def test_with_several_workers_the_eta_shares_the_work_left_between_them(clock):
     assert bar.eta() == "3m45s"
 
 
+def test_the_eta_ends_with_the_last_worker_the_running_cells_counted_from_where_they_are(clock):
+    bar = progress.Progress(stream=io.StringIO())
+    bar.begin(total=4, cost=60.0, workers=2)
+    clock[0] = 10.0
+    # a cell of cost 10 took 10 s; the other worker's cell (30) has run those 10 s, two of cost 10 wait: the free
+    # worker takes both while the other ends its own, so 20 s are left, not the 25 s of 50 units on two workers
+    bar.end_cell("first", "done", 10.0, cost=10.0, left=progress.Left(running=((30.0, 10.0, 0.0),),
+                                                                        queued=(10.0, 10.0)))
+    assert bar.eta() == "20s"
+    # a grid's last cell runs alone: it has 20 of its 30 s left, however many workers are idle
+    bar.end_cell("second", "done", 10.0, cost=10.0, left=progress.Left(running=((30.0, 10.0, 0.0),)))
+    assert bar.eta() == "20s"
+    # one that has run past its expected time is about to end
+    bar.end_cell("third", "done", 10.0, cost=10.0, left=progress.Left(running=((30.0, 45.0, 0.0),)))
+    assert bar.eta() == "0s"
+    # a worker's task goes on with its later cells
+    assert progress.finish(progress.Left(running=((10.0, 4.0, 20.0),)), rate=1.0, workers=2) == 26.0
+
+
+def test_the_driver_tells_the_eta_what_is_left_in_the_order_it_starts(tmp_path, monkeypatch):
+    from bench import cli
+
+    seen = []
+    real = progress.Progress.end_cell
+
+    def end_cell(self, label, status, seconds, cost=1.0, total=None, left=None):
+        seen.append((cost, left))
+        real(self, label, status, seconds, cost, total, left)
+
+    monkeypatch.setattr(progress.Progress, "end_cell", end_cell)
+    assert cli.main(["run", "--datasets", "digits", "--models", "ae,vae", "--noise", "gaussian", "--severities", "1,2",
+                     "--seeds", "1", "--families", "reconstruction", "--executor", "local", "--quiet",
+                     "--format", "csv", "--out", str(tmp_path)]) == 0
+    costs = [c for c, _ in seen]
+    assert len(seen) == 4 and all(left.running == () for _, left in seen)  # one process: nothing runs beside it
+    assert [left.queued for _, left in seen] == [tuple(costs[i + 1:]) for i in range(4)]
+    assert costs[0] > costs[1]  # the first cell of a model trains it
+
+
 def test_each_cell_line_names_the_cell_its_time_and_the_eta(clock):
     stream = io.StringIO()
     bar = progress.Progress(stream=stream)
