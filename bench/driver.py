@@ -109,7 +109,6 @@ def drive(spec: ExecutorSpec, cells: list[Cell], store: Store, *, registry: Regi
     stored: set[str] = set()
     active: dict[int, tuple[Cell, ...]] = {}  # the tasks on the workers, by id
     since: dict[int, float] = {}  # when each one's current cell started
-    task_of: dict[str, int] = {}  # cell key -> its task's id
     owner = Owner.this_process()
     checkpoints = str(store.path.parent / "checkpoints")
     local_evaluator = None
@@ -121,8 +120,9 @@ def drive(spec: ExecutorSpec, cells: list[Cell], store: Store, *, registry: Regi
         parts = store.add(result, run_id=run_id, owner=owner, scopes=dict(cell.scopes))  # renews our other claims
         work.recharge(result.key, sources(cell, result), stored)
         stored.add(result.key)
-        if result.key in task_of:  # its task's next cell starts
-            since[task_of[result.key]] = time.perf_counter()
+        for i, task in active.items():  # its task's next cell starts
+            if any(c.key == result.key for c in task):
+                since[i] = time.perf_counter()
         summary.count(result, cell.label, parts)
         progress.end_cell(cell.label, result.status_line(), result.timings.wall_s, costs[result.key],
                           total=sum(costs.values()), left=left())
@@ -182,7 +182,6 @@ def drive(spec: ExecutorSpec, cells: list[Cell], store: Store, *, registry: Regi
                             try:
                                 running[submit(pool, mine)] = (i, mine)
                                 active[i], since[i] = mine, time.perf_counter()
-                                task_of.update((c.key, i) for c in mine)
                             except BrokenExecutor:  # sent again to a new pool, without counting an attempt
                                 queue.appendleft((i, mine))
                                 refused = True
