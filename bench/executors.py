@@ -8,9 +8,12 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
+from multiprocessing.managers import SyncManager
 from typing import Any, Callable, Iterable, Iterator
 
 from registry import BenchError
@@ -18,6 +21,8 @@ from registry import BenchError
 FORMS = "local, processes:N, dask://HOST:PORT or dask-local:N"
 #: How often Dask reschedules a task whose worker died before giving up on it.
 DASK_ALLOWED_FAILURES = 3
+#: How often a worker process of ``processes:N`` looks whether the run that started it is still there.
+PARENT_POLL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -165,6 +170,29 @@ class LocalPool(Pool):
         return set()
 
 
+def watch_parent(parent: int) -> None:
+    """Run in each worker process as it starts: end it when the process that started it (``parent``) is gone,
+    however that process ended (SIGKILL or a crash included), so that no worker goes on computing cells whose
+    results nobody will store."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="bench-parent-watch", daemon=True).start()
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Shut ``pool`` down without waiting for the tasks its workers are running: the workers are ended (their
+    cells were not stored; a later run computes them)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # shutdown forgets them
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(timeout=10)
+
+
 @contextmanager
 def open_executor(spec: ExecutorSpec) -> Iterator[Pool]:
     """The executor of ``spec`` and a channel its tasks send records back on, shut down on exit."""
@@ -174,12 +202,15 @@ def open_executor(spec: ExecutorSpec) -> Iterator[Pool]:
     if spec.kind == "processes":
         # spawn: a forked child would inherit torch's thread pools and the parent's locks
         context = multiprocessing.get_context("spawn")
-        with context.Manager() as manager:
-            pool = ProcessPoolExecutor(spec.workers, mp_context=context)
+        watched = (os.getpid(),)  # the workers and the manager's process end when this process is gone
+        manager = SyncManager(ctx=context)
+        manager.start(initializer=watch_parent, initargs=watched)
+        with manager:
+            pool = ProcessPoolExecutor(spec.workers, mp_context=context, initializer=watch_parent, initargs=watched)
             try:
                 yield Pool(pool, Channel(manager.Queue()))
-            except BaseException:  # Ctrl-C or an error: do not wait for the groups still running
-                pool.shutdown(wait=False, cancel_futures=True)
+            except BaseException:  # Ctrl-C, SIGTERM or an error: end the groups still running, do not wait
+                _stop(pool)
                 raise
             pool.shutdown(wait=True)
         return

@@ -42,7 +42,7 @@ def swept(board: pd.DataFrame) -> pd.DataFrame:
 def curve_metrics(meta: pd.DataFrame) -> tuple[list[str], str | None]:
     """The metrics the curves follow, each family's headline with per-image values (:func:`headlines`), and
     the one compared with the baseline CNN: the headline of a family that scores the baseline's rows."""
-    heads = meta[meta["headline"]]
+    heads = meta[meta["headline"].astype(bool)]  # an empty column of objects would select columns
     gain = next(iter(heads.loc[heads["baseline"], "metric"]), None)
     return list(heads.loc[heads["test"].notna(), "metric"]), gain
 

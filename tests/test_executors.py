@@ -6,6 +6,10 @@ from __future__ import annotations
 import math
 import os
 import re
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
@@ -61,6 +65,39 @@ def bench_models():
 '''
 
 
+HANGS = '''
+import os
+import time
+from pathlib import Path
+
+from torch import nn
+from torch.nn import functional as F
+from registry import ModelSpec, hookimpl
+
+
+class Hangs(nn.Module):
+    """Says it has started training (a marker file), then trains for ten minutes."""
+
+    def __init__(self, shape):
+        super().__init__()
+        self.shape = tuple(shape)
+        self.enc, self.dec = nn.Linear(64, 4), nn.Linear(4, 64)
+
+    def forward(self, x):
+        return self.dec(self.enc(x.flatten(1))).sigmoid().view(-1, *self.shape)
+
+    def loss(self, x_in, x_target):
+        Path(os.environ["BENCH_TEST_HANG_MARKER"]).write_text(str(os.getpid()))
+        time.sleep(600)
+        return F.mse_loss(self(x_in), x_target)
+
+
+@hookimpl
+def bench_models():
+    return [ModelSpec("hangs", Hangs, "trains for ten minutes", epochs=1)]
+'''
+
+
 def _results(out) -> dict:
     records = open_store(out).records()
     return {(r["cell"]["key"], r["status"], m["metric"]): (None if math.isnan(m["value"]) else m["value"])
@@ -96,6 +133,41 @@ def test_a_lost_worker_is_retried_and_nothing_is_lost(executor, tmp_path, monkey
     assert code == 0 and (tmp_path / "crashed").exists()  # it did die once
     records = open_store(out).records()
     assert {r["cell"]["model"] for r in records if r["status"] == "done"} == {"crash_once", "ae", "baseline"}
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_a_run_stopped_by_a_signal_leaves_no_worker_process_computing(how, tmp_path, monkeypatch):
+    """kill (SIGTERM) ends a run as Ctrl-C does (exit 130, its workers ended, how to go on said); after
+    SIGKILL, which the run cannot handle, its workers see it gone and end within seconds."""
+    psutil = pytest.importorskip("psutil")
+    add_site(make_distribution(tmp_path / "site", "bench-hangs", "0.1", "bench_hangs", HANGS), monkeypatch)
+    marker = tmp_path / "training"
+    proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "--seeds", "1", "--families", "reconstruction",
+                             "--datasets", "digits", "--models", "hangs", "--noise", "gaussian", "--severities", "1",
+                             "--executor", "processes:2", "--format", "csv", "--out", str(tmp_path / "run")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "BENCH_TEST_HANG_MARKER": str(marker)})
+    children: list = []
+    try:
+        deadline = time.monotonic() + 300
+        while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert marker.exists(), proc.stderr.read() if proc.poll() is not None else "no cell started in 300 s"
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert int(marker.read_text()) in {c.pid for c in children}  # the cell trains in a worker process
+        proc.send_signal(how)
+        _, err = proc.communicate(timeout=60)
+        alive = psutil.wait_procs(children, timeout=30)[1]
+        assert not alive, f"still running after the run ended: {[c.cmdline()[-1:] for c in alive]}"
+    finally:  # whatever a failure above left behind
+        for process in [proc, *children]:
+            try:
+                process.kill()
+            except (ProcessLookupError, psutil.NoSuchProcess):
+                pass
+    if how == signal.SIGTERM:
+        assert proc.returncode == 130, err
+        assert "bench: interrupted; every finished cell is kept in" in err
 
 
 @pytest.fixture(scope="module")

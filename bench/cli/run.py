@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from bench.api import DEFAULT_MODELS, DEFAULT_NOISES
 
@@ -37,6 +40,24 @@ def seeds_of(args: argparse.Namespace) -> list[int] | None:
         count = parse_ints(args.seeds, "--seeds", low=1)[0]
         return list(range(args.seed, args.seed + count))
     return parse_ints(args.seeds, "--seeds", low=0)
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, a job scheduler ending a job) stops a run as Ctrl-C does: its worker processes are
+    ended, every finished cell stays stored, the reports are written and the exit code is 130."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may take signals
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -70,9 +91,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise
     store = plan.store
     try:
-        results = execute(plan, argv=args.argv, progress=Progress(quiet=args.quiet))
+        with _terminate_as_interrupt():
+            results = execute(plan, argv=args.argv, progress=Progress(quiet=args.quiet))
     except KeyboardInterrupt:
-        write_reports(store, out, formats, options=options)
+        if store.statuses():  # the reports of what the store holds (nothing: no report to write)
+            write_reports(store, out, formats, options=options)
         print(f"bench: interrupted; every finished cell is kept in {store.path}. Run the same command again "
               "to compute only the missing cells.", file=sys.stderr)
         return INTERRUPTED
