@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import add_site, by_cell, make_distribution, run_bench
+from conftest import add_site, by_cell, make_distribution
 
 from bench import cli
 from bench.store import open_store
@@ -51,15 +51,21 @@ def _runs(store_path: Path) -> dict[str, dict]:
     return {model: r.families for model, r in by_cell(store.results()).items()}
 
 
-def test_a_family_added_later_is_computed_alone_and_reuses_the_trained_model(tmp_path):
-    first = run_bench("run", *GRID, *EPOCHS, "--out", str(tmp_path), "--quiet")
-    assert first.returncode == 0, first.stderr
+def _bench(capsys, *args: str) -> str:
+    """``bench ARGS`` in this process (the claims here are about the store, not the process): its stderr."""
+    code = cli.main(list(args))
+    err = capsys.readouterr().err
+    assert code == 0, err
+    return err
+
+
+def test_a_family_added_later_is_computed_alone_and_reuses_the_trained_model(tmp_path, capsys):
+    _bench(capsys, "run", *GRID, *EPOCHS, "--out", str(tmp_path), "--quiet")
     stored = open_store(tmp_path).results()
     before = list(by_cell(stored).values())
     assert [sorted(r.families) for r in before] == [["downstream", "latent", "likelihood", "reconstruction"]]  # quick's
-    again = run_bench("run", *GRID, *EPOCHS, "--families", "+augmentation", "--out", str(tmp_path))
-    assert again.returncode == 0, again.stderr
-    assert "2 cells: 2 computed (augmentation), 0 already in" in again.stderr
+    again = _bench(capsys, "run", *GRID, *EPOCHS, "--families", "+augmentation", "--out", str(tmp_path))
+    assert "2 cells: 2 computed (augmentation), 0 already in" in again
     records = open_store(tmp_path).results()
     assert {r.key for r in stored} <= {r.key for r in records}  # the records of the other families are as they were
     after = by_cell(records)
@@ -77,15 +83,13 @@ def test_a_family_added_later_is_computed_alone_and_reuses_the_trained_model(tmp
     assert ae.figures.keys() >= {"tsne", "accuracy"}
 
 
-def test_a_run_under_another_cnn_budget_reads_back_the_families_that_train_no_cnn(tmp_path):
+def test_a_run_under_another_cnn_budget_reads_back_the_families_that_train_no_cnn(tmp_path, capsys):
     import pandas as pd
 
     chosen = ("--families", "reconstruction,augmentation", "--out", str(tmp_path))
-    first = run_bench("run", *GRID, *EPOCHS, *chosen, "--quiet")
-    assert first.returncode == 0, first.stderr
-    again = run_bench("run", *GRID, "--cnn-budget", "epochs,steps", *chosen)
-    assert again.returncode == 0, again.stderr
-    assert "4 cells: 2 computed (augmentation), 2 already in" in again.stderr  # the steps budget's CNNs only
+    _bench(capsys, "run", *GRID, *EPOCHS, *chosen, "--quiet")
+    again = _bench(capsys, "run", *GRID, "--cnn-budget", "epochs,steps", *chosen)
+    assert "4 cells: 2 computed (augmentation), 2 already in" in again  # the steps budget's CNNs only
     records = open_store(tmp_path).results()
     kept = {f: [r for r in records if f in r.families] for f in ("reconstruction", "augmentation")}
     recon, = kept["reconstruction"]  # one record, whatever the budget, computed by the first run
@@ -191,7 +195,8 @@ def test_an_unknown_family_or_one_no_selected_model_serves_gets_one_line_and_exi
     assert not (tmp_path / "results.db").exists()  # before any work
 
 
-def test_a_store_written_before_results_were_kept_per_family_migrates_and_its_cells_count_as_computed(tmp_path):
+def test_a_store_written_before_results_were_kept_per_family_migrates_and_its_cells_count_as_computed(tmp_path,
+                                                                                                     capsys):
     # tests/data/store_v4.db: `bench run --datasets digits --models ae,vae --noise gaussian --severities 1
     # --cnn-budget epochs` of schema 4, whose keys hashed the profile's summary
     import sqlite3
@@ -203,12 +208,11 @@ def test_a_store_written_before_results_were_kept_per_family_migrates_and_its_ce
                         con.execute("SELECT c.model, m.metric, m.value FROM metrics m JOIN cells c ON c.key = m.cell_key"))
         order = [m for (m,) in con.execute("SELECT m.metric FROM metrics m JOIN cells c ON c.key = m.cell_key WHERE "
                                            "c.model = 'ae' AND m.family = 'latent' ORDER BY m.rowid")]
-    again = run_bench("run", "--seeds", "1", "--datasets", "digits", "--models", "ae,vae", "--noise", "gaussian",
-                      "--severities", "1", "--cnn-budget", "epochs", "--families",
-                      "reconstruction,latent,likelihood,augmentation,generative", "--store", str(store), "--out",
-                      str(tmp_path))
-    assert again.returncode == 0, again.stderr
-    assert "3 cells: 0 computed, 3 already in" in again.stderr
+    again = _bench(capsys, "run", "--seeds", "1", "--datasets", "digits", "--models", "ae,vae", "--noise", "gaussian",
+                   "--severities", "1", "--cnn-budget", "epochs", "--families",
+                   "reconstruction,latent,likelihood,augmentation,generative", "--store", str(store), "--out",
+                   str(tmp_path))
+    assert "3 cells: 0 computed, 3 already in" in again
     records = open_store(store).results()  # every value kept, the families that train no CNN in a record of their own
     assert sorted((r.cell["model"], m["metric"], str(m["value"])) for r in records for m in r.metrics) == before
     latent = next(r for r in records if r.cell["model"] == "ae" and "latent" in r.families)

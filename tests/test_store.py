@@ -14,15 +14,16 @@ import time
 import pandas as pd
 import pytest
 import torch
-from conftest import CHEAP_CNN, run_bench
+from conftest import run_bench
 
 from bench import cli
 from bench.checkpoints import Checkpoints
 from bench.store import SCHEMA_VERSION, StoreError, open_store
 
-# One process (the kill and resume claims are about it) and the cheap CNN budget: these tests are about storing.
-GRID = [*CHEAP_CNN, "--executor", "local", "--datasets", "digits", "--models", "dae,vae", "--noise", "gaussian,erasing",
-        "--severities", "1", "--quiet"]
+# One process (the kill and resume claims are about it), the cheap CNN budget and two families, one that trains a
+# CNN per cell (the baseline's cells come with it) and one that does not: these tests are about storing.
+GRID = ["--seeds", "1", "--cnn-budget", "epochs", "--families", "reconstruction,augmentation", "--executor", "local",
+        "--datasets", "digits", "--models", "dae,vae", "--noise", "gaussian,erasing", "--severities", "1", "--quiet"]
 CELLS = (2 + 1) * 2  # (models + the baseline CNN) × noises: a denoising model per noise, a plain one for both
 
 
@@ -49,13 +50,20 @@ def _done(path) -> int:
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
     out = tmp_path_factory.mktemp("whole")
-    result = run_bench("run", *GRID, "--out", str(out))
-    assert result.returncode == 0, result.stderr
+    assert cli.main(["run", *GRID, "--out", str(out)]) == 0
     return out
 
 
+def _bench(capsys, *args: str) -> str:
+    """``bench ARGS`` in this process: its stderr."""
+    code = cli.main(list(args))
+    err = capsys.readouterr().err
+    assert code == 0, err
+    return err
+
+
 def test_a_run_killed_with_sigkill_keeps_its_finished_cells_and_the_rerun_gives_the_uninterrupted_results(
-        uninterrupted, tmp_path):
+        uninterrupted, tmp_path, capsys):
     store = tmp_path / "results.db"
     proc = subprocess.Popen([sys.executable, "-m", "bench", "run", *GRID, "--out", str(tmp_path)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -67,17 +75,15 @@ def test_a_run_killed_with_sigkill_keeps_its_finished_cells_and_the_rerun_gives_
     kept = _done(store)
     assert 3 <= kept < CELLS, f"the kill came after {kept} of {CELLS} cells"
 
-    again = run_bench("run", *GRID[:-1], "--out", str(tmp_path))
-    assert again.returncode == 0, again.stderr
-    assert re.search(rf"{CELLS - kept} computed \(.*\), {kept} already in", again.stderr), again.stderr
+    again = _bench(capsys, "run", *GRID[:-1], "--out", str(tmp_path))
+    assert re.search(rf"{CELLS - kept} computed \(.*\), {kept} already in", again), again
     assert _same(_values(open_store(tmp_path)), _values(open_store(uninterrupted)))
 
 
-def test_a_second_identical_run_computes_nothing_and_leaves_the_reports_untouched(uninterrupted):
+def test_a_second_identical_run_computes_nothing_and_leaves_the_reports_untouched(uninterrupted, capsys):
     before = {p.name: p.stat().st_mtime_ns for p in uninterrupted.glob("*.*") if p.suffix != ".db"}
-    again = run_bench("run", *GRID[:-1], "--out", str(uninterrupted))
-    assert again.returncode == 0, again.stderr
-    assert f"0 computed, {CELLS} already in" in again.stderr
+    again = _bench(capsys, "run", *GRID[:-1], "--out", str(uninterrupted))
+    assert f"0 computed, {CELLS} already in" in again
     assert {p.name: p.stat().st_mtime_ns for p in uninterrupted.glob("*.*") if p.suffix != ".db"} == before
 
 
@@ -96,13 +102,12 @@ def test_every_cell_records_its_provenance_and_full_parameters(uninterrupted):
     assert run["argv"][:2] == ["bench", "run"] and run["computed"] == CELLS and run["ended"]
 
 
-def test_rerun_all_loads_trained_models_from_checkpoints_and_gives_the_same_numbers(uninterrupted, tmp_path):
+def test_rerun_all_loads_trained_models_from_checkpoints_and_gives_the_same_numbers(uninterrupted, tmp_path, capsys):
     import shutil
 
     shutil.copytree(uninterrupted, tmp_path / "copy")
     before = _values(open_store(tmp_path / "copy"))
-    again = run_bench("run", *GRID, "--out", str(tmp_path / "copy"), "--rerun", "all")
-    assert again.returncode == 0, again.stderr
+    _bench(capsys, "run", *GRID, "--out", str(tmp_path / "copy"), "--rerun", "all")
     records = [r for r in open_store(tmp_path / "copy").records() if r.get("train")]
     assert {r["train"]["source"] for r in records} <= {"checkpoint", "memory"}
     assert _same(_values(open_store(tmp_path / "copy")), before)
@@ -160,9 +165,8 @@ def test_bad_seeds_and_formats_get_one_line_and_exit_code_2(args, expected, tmp_
 
 def test_compare_prints_per_metric_differences_between_two_runs(uninterrupted, tmp_path):
     other = tmp_path / "other"
-    assert cli.main(["run", *CHEAP_CNN, "--executor", "local", "--datasets", "digits", "--models", "vae", "--noise",
-                     "gaussian", "--severities", "1", "--quiet", "--out", str(other), "--seed", "1", "--format",
-                     "csv"]) == 0
+    assert cli.main(["run", *GRID, "--models", "vae", "--noise", "gaussian", "--out", str(other), "--seed", "1",
+                     "--format", "csv"]) == 0
     same = run_bench("compare", str(uninterrupted), str(uninterrupted), "--metrics", "psnr", "--format", "csv")
     assert same.returncode == 0, same.stderr
     table = pd.read_csv(pd.io.common.StringIO(same.stdout))
