@@ -19,6 +19,9 @@ FASHION_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 #: the default budget, the downstream family's own tests (test_downstream.py) and EVERY_FAMILY's grids compute
 #: its reference classifier (converged whatever the budget), and the tests of claims over seeds name their seeds.
 CHEAP_CNN = ("--seeds", "1", "--cnn-budget", "epochs", "--families", "+augmentation,-downstream")
+#: For tests of where and how cells run and are kept (executors, the store): one family that trains a CNN per
+#: cell under the cheap budget (the baseline CNN's cells come with it) and one that trains none.
+TWO_FAMILIES = ("--seeds", "1", "--cnn-budget", "epochs", "--families", "reconstruction,augmentation")
 #: The same with every installed family but the downstream one (tested in test_downstream.py): the generative
 #: one (a feature network and FID, KID, PRDC per cell) and third parties'.
 EVERY_FAMILY = ("--seeds", "1", "--cnn-budget", "epochs", "--families", "all,-downstream")

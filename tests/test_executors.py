@@ -13,7 +13,7 @@ import time
 
 import pytest
 import torch
-from conftest import CHEAP_CNN, add_site, make_distribution, run_bench
+from conftest import CHEAP_CNN, TWO_FAMILIES, add_site, make_distribution, run_bench
 
 from bench import cli
 from bench.executors import parse_executor
@@ -128,7 +128,7 @@ def test_a_lost_worker_is_retried_and_nothing_is_lost(executor, tmp_path, monkey
     add_site(make_distribution(tmp_path / "site", "bench-crash", "0.1", "bench_crash", CRASH_ONCE), monkeypatch)
     monkeypatch.setenv("BENCH_TEST_CRASH_MARKER", str(tmp_path / "crashed"))
     out = tmp_path / "run"
-    code = cli.main(["run", *CHEAP_CNN, "--datasets", "digits", "--models", "crash_once,ae", "--noise", "gaussian",
+    code = cli.main(["run", *TWO_FAMILIES, "--datasets", "digits", "--models", "crash_once,ae", "--noise", "gaussian",
                      "--severities", "1", "--quiet", "--format", "csv", "--executor", executor, "--out", str(out)])
     assert code == 0 and (tmp_path / "crashed").exists()  # it did die once
     records = open_store(out).records()
@@ -173,7 +173,7 @@ def test_a_run_stopped_by_a_signal_leaves_no_worker_process_computing(how, tmp_p
 @pytest.fixture(scope="module")
 def two_workers(tmp_path_factory):
     out = tmp_path_factory.mktemp("two-workers")
-    result = run_bench("run", *CHEAP_CNN, "--datasets", "digits", "--models", "ae,dae", "--noise", "gaussian",
+    result = run_bench("run", *TWO_FAMILIES, "--datasets", "digits", "--models", "ae,dae", "--noise", "gaussian",
                        "--severities", "1", "--executor", "processes:2", "--format", "csv", "--out", str(out))
     assert result.returncode == 0, result.stderr
     return out, result

@@ -118,10 +118,10 @@ def test_a_denoising_model_reconstructs_noisy_inputs_better_than_the_noisy_input
         assert board.loc[model, "psnr"] > board.loc[model, "input_psnr"]
 
 
-def test_third_party_model_runs_in_a_grid(third_party_site, tmp_path):
-    result = run_bench("run", *CHEAP_CNN, "--datasets", "digits", "--models", "tiny_ae,ae", "--noise", "gaussian",
-                       "--severities", "2", "--out", str(tmp_path))
-    assert result.returncode == 0, result.stderr
+def test_third_party_model_runs_in_a_grid(third_party_site, tmp_path, capsys):
+    code = cli.main(["run", *CHEAP_CNN, "--datasets", "digits", "--models", "tiny_ae,ae", "--noise", "gaussian",
+                     "--severities", "2", "--out", str(tmp_path)])
+    assert code == 0, capsys.readouterr().err
     results = pd.read_csv(tmp_path / "results.csv")
     assert set(results["model"]) == {"ae", "tiny_ae", "baseline"}
     versions = next(r for r in open_store(tmp_path).records() if r["cell"]["model"] == "tiny_ae")["cell"]["versions"]
@@ -144,14 +144,14 @@ def bench_models():
 '''
 
 
-def test_a_model_whose_loss_turns_nan_fails_its_cells_and_the_grid_goes_on(tmp_path, monkeypatch):
+def test_a_model_whose_loss_turns_nan_fails_its_cells_and_the_grid_goes_on(tmp_path, monkeypatch, capsys):
     add_site(make_distribution(tmp_path / "site", "bench-nan", "0.1", "bench_nan", NAN_MODEL), monkeypatch)
     out = tmp_path / "out"
-    result = run_bench("run", *CHEAP_CNN, "--datasets", "digits", "--models", "exploding,ae", "--noise", "gaussian",
-                       "--severities", "1", "--out", str(out))
-    assert result.returncode == 1
-    assert "failed: digits/exploding/gaussian@1/seed0/cnn-epochs: TrainingDiverged: training loss became nan" \
-        in result.stderr
+    code = cli.main(["run", *CHEAP_CNN, "--datasets", "digits", "--models", "exploding,ae", "--noise", "gaussian",
+                     "--severities", "1", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "failed: digits/exploding/gaussian@1/seed0/cnn-epochs: TrainingDiverged: training loss became nan" in err
     results = pd.read_csv(out / "results.csv")
     assert set(results.loc[results.status == "done", "model"]) == {"ae", "baseline"}
     assert "training loss became nan" in (out / "leaderboard.md").read_text()

@@ -14,16 +14,15 @@ import time
 import pandas as pd
 import pytest
 import torch
-from conftest import run_bench
+from conftest import TWO_FAMILIES, run_bench
 
 from bench import cli
 from bench.checkpoints import Checkpoints
 from bench.store import SCHEMA_VERSION, StoreError, open_store
 
-# One process (the kill and resume claims are about it), the cheap CNN budget and two families, one that trains a
-# CNN per cell (the baseline's cells come with it) and one that does not: these tests are about storing.
-GRID = ["--seeds", "1", "--cnn-budget", "epochs", "--families", "reconstruction,augmentation", "--executor", "local",
-        "--datasets", "digits", "--models", "dae,vae", "--noise", "gaussian,erasing", "--severities", "1", "--quiet"]
+# One process (the kill and resume claims are about it) and two families: these tests are about storing.
+GRID = [*TWO_FAMILIES, "--executor", "local", "--datasets", "digits", "--models", "dae,vae", "--noise", "gaussian,erasing",
+        "--severities", "1", "--quiet"]
 CELLS = (2 + 1) * 2  # (models + the baseline CNN) × noises: a denoising model per noise, a plain one for both
 
 
