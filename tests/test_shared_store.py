@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pandas as pd
-from conftest import CHEAP_CNN, run_bench
+from conftest import TWO_FAMILIES, run_bench
 
 from bench import cli
 from bench.store import open_store
@@ -16,7 +16,7 @@ from bench.store import open_store
 
 def test_two_concurrent_runs_on_one_store_split_the_work_and_lose_nothing(tmp_path):
     shared = tmp_path / "shared.db"
-    common = ["run", *CHEAP_CNN, "--datasets", "digits", "--noise", "gaussian", "--severities", "1,3", "--quiet",
+    common = ["run", *TWO_FAMILIES, "--datasets", "digits", "--noise", "gaussian", "--severities", "1,3", "--quiet",
               "--store", str(shared)]
     one_thread = {**os.environ, "OMP_NUM_THREADS": "1"}  # two processes on a small machine
     procs = [subprocess.Popen([sys.executable, "-m", "bench", *common, "--models", models, "--out", str(tmp_path / d),
@@ -44,15 +44,17 @@ def test_two_concurrent_runs_on_one_store_split_the_work_and_lose_nothing(tmp_pa
 
 
 def test_seeds_take_a_count_or_a_list(tmp_path):
-    code = cli.main(["run", *CHEAP_CNN, "--datasets", "digits", "--models", "ae", "--noise", "gaussian", "--severities", "1",
-                     "--seeds", "2", "--seed", "5", "--out", str(tmp_path / "count"), "--quiet", "--format", "csv"])
+    code = cli.main(["run", "--families", "reconstruction", "--datasets", "digits", "--models", "ae", "--noise",
+                     "gaussian", "--severities", "1", "--seeds", "2", "--seed", "5", "--out", str(tmp_path / "count"),
+                     "--quiet", "--format", "csv"])
     assert code == 0
     assert {r["cell"]["seed"] for r in open_store(tmp_path / "count").records()} == {5, 6}
     board = pd.read_csv(tmp_path / "count" / "leaderboard.csv").query("model == 'ae'")
     assert set(board["seeds"]) == {2} and {"psnr_std", "psnr_ci_low", "psnr_ci_high", "psnr_tied"} <= set(board)
     assert (board["psnr_ci_low"] <= board["psnr"]).all() and (board["psnr"] <= board["psnr_ci_high"]).all()
-    assert cli.main(["run", *CHEAP_CNN, "--datasets", "digits", "--models", "ae", "--noise", "gaussian", "--severities", "1",
-                     "--seeds", "0,3", "--out", str(tmp_path / "list"), "--quiet", "--format", "csv"]) == 0
+    assert cli.main(["run", "--families", "reconstruction", "--datasets", "digits", "--models", "ae", "--noise",
+                     "gaussian", "--severities", "1", "--seeds", "0,3", "--out", str(tmp_path / "list"), "--quiet",
+                     "--format", "csv"]) == 0
     assert {r["cell"]["seed"] for r in open_store(tmp_path / "list").records()} == {0, 3}
 
 
@@ -93,7 +95,7 @@ def test_a_run_waits_for_a_cell_another_live_run_holds_and_computes_it_when_that
     from bench.store import Owner
 
     plan = prepare("ae", "gaussian", "digits", severities=[1], seeds=1, cnn_budget="epochs", executor="local",
-                   store=tmp_path / "results.db", families="all,-downstream")  # with the baseline's cell: two cells
+                   store=tmp_path / "results.db", families="reconstruction,augmentation")  # with the baseline's cell: two cells
     ae = next(c for c in plan.cells if c.model == "ae")
     other = _live_process()
     plan.store.claim({ae.key: None}, Owner(Owner.this_process().host, other.pid, "theirs"))
