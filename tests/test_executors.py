@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 import torch
 from conftest import CHEAP_CNN, TWO_FAMILIES, add_site, make_distribution, run_bench
@@ -139,7 +140,6 @@ def test_a_lost_worker_is_retried_and_nothing_is_lost(executor, tmp_path, monkey
 def test_a_run_stopped_by_a_signal_leaves_no_worker_process_computing(how, tmp_path, monkeypatch):
     """kill (SIGTERM) ends a run as Ctrl-C does (exit 130, its workers ended, how to go on said); after
     SIGKILL, which the run cannot handle, its workers see it gone and end within seconds."""
-    psutil = pytest.importorskip("psutil")
     add_site(make_distribution(tmp_path / "site", "bench-hangs", "0.1", "bench_hangs", HANGS), monkeypatch)
     marker = tmp_path / "training"
     proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "--seeds", "1", "--families", "reconstruction",
